@@ -1,0 +1,209 @@
+//! The thirteen webhook events, told apart by the URL path they are registered under (payloads
+//! carry no event type), and the typed payload each one is parsed into.
+
+use std::fmt;
+
+use crate::ids::SiteId;
+use crate::payload::{Generic, Milestone, StageTransition, Task};
+
+macro_rules! event_types {
+    ($($variant:ident => $slug:literal,)+) => {
+        /// An EverBright webhook event, one per route `/webhooks/<slug>`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum EventType {
+            $($variant,)+
+        }
+
+        impl EventType {
+            /// Every event, in the order of EverBright's settings page.
+            pub const ALL: [Self; [$(Self::$variant,)+].len()] = [$(Self::$variant,)+];
+
+            pub const fn slug(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $slug,)+
+                }
+            }
+
+            pub fn from_slug(slug: &str) -> Option<Self> {
+                match slug {
+                    $($slug => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+event_types! {
+    ContractRecipientStatusChange => "contract-recipient-status-change",
+    ContractStatusChange => "contract-status-change",
+    ChangeOrderStatusChange => "change-order-status-change",
+    HomeownersSignedContract => "homeowners-signed-contract",
+    MilestoneCommentCreated => "milestone-comment-created",
+    MilestoneStatusChange => "milestone-status-change",
+    TaskCommentCreated => "task-comment-created",
+    QualificationUpdate => "qualification-update",
+    SiteArchived => "site-archived",
+    StageTransition => "stage-transition",
+    ProposalAction => "proposal-action",
+    InvoiceStatusChange => "invoice-status-change",
+    WorkflowStatusChange => "workflow-status-change",
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.slug())
+    }
+}
+
+/// A parsed payload.
+#[derive(Clone, Debug)]
+pub enum Payload {
+    /// A contract task: contract status change, homeowners signed contract, and a recipient
+    /// status change that carries the task.
+    Contract(Task),
+    /// A change-order task.
+    ChangeOrder(Task),
+    Milestone(Milestone),
+    Stage(StageTransition),
+    /// Any other event, and a recipient status change that does not carry a task.
+    Generic(Generic),
+}
+
+impl Payload {
+    pub fn site(&self) -> SiteId {
+        match self {
+            Self::Contract(task) | Self::ChangeOrder(task) => task.site,
+            Self::Milestone(milestone) => milestone.site,
+            Self::Stage(stage) => stage.site_id,
+            Self::Generic(generic) => generic.site,
+        }
+    }
+}
+
+/// Why a body is not a payload of its event; the message names the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("the body is empty; a {0} webhook carries a JSON object")]
+    Empty(EventType),
+    #[error("the body is not a valid {event} payload: {source}")]
+    Invalid {
+        event: EventType,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl EventType {
+    /// Parses `body` as this event's payload.
+    pub fn parse(self, body: &[u8]) -> Result<Payload, PayloadError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(PayloadError::Empty(self));
+        }
+        let invalid = |source| PayloadError::Invalid {
+            event: self,
+            source,
+        };
+        match self {
+            Self::ContractStatusChange | Self::HomeownersSignedContract => {
+                serde_json::from_slice(body)
+                    .map(Payload::Contract)
+                    .map_err(invalid)
+            }
+            Self::ContractRecipientStatusChange => match serde_json::from_slice(body) {
+                Ok(task) => Ok(Payload::Contract(task)),
+                Err(_) => serde_json::from_slice(body)
+                    .map(Payload::Generic)
+                    .map_err(invalid),
+            },
+            Self::ChangeOrderStatusChange => serde_json::from_slice(body)
+                .map(Payload::ChangeOrder)
+                .map_err(invalid),
+            Self::MilestoneStatusChange => serde_json::from_slice(body)
+                .map(Payload::Milestone)
+                .map_err(invalid),
+            Self::StageTransition => serde_json::from_slice(body)
+                .map(Payload::Stage)
+                .map_err(invalid),
+            Self::MilestoneCommentCreated
+            | Self::TaskCommentCreated
+            | Self::QualificationUpdate
+            | Self::SiteArchived
+            | Self::ProposalAction
+            | Self::InvoiceStatusChange
+            | Self::WorkflowStatusChange => serde_json::from_slice(body)
+                .map(Payload::Generic)
+                .map_err(invalid),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thirteen_events_with_distinct_slugs_that_round_trip() {
+        assert_eq!(EventType::ALL.len(), 13);
+        for event in EventType::ALL {
+            assert_eq!(EventType::from_slug(event.slug()), Some(event));
+        }
+        assert_eq!(EventType::from_slug("contract-signed"), None);
+    }
+
+    #[test]
+    fn a_payload_without_a_site_names_the_missing_field() {
+        let err = EventType::ContractStatusChange
+            .parse(br#"{"uuid":"fb04303e-da8f-413a-b9fc-b91dedf10707"}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("missing field `site`"), "{err}");
+    }
+
+    #[test]
+    fn malformed_json_says_where() {
+        let err = EventType::MilestoneStatusChange
+            .parse(b"{\"site\": ")
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("milestone-status-change") && message.contains("line 1"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn an_empty_body_is_refused() {
+        assert!(matches!(
+            EventType::SiteArchived.parse(b"  "),
+            Err(PayloadError::Empty(_))
+        ));
+    }
+
+    #[test]
+    fn a_stage_transition_names_its_site_site_id() {
+        let body = br#"{"previous_stage_id":3,"previous_stage_name":"Design","site_id":"34b6b5ee-f997-4044-86ae-0abbf611fc4d","site_owned_by_organization":"x","stage_id":4,"stage_name":"Permitting"}"#;
+        let Payload::Stage(stage) = EventType::StageTransition.parse(body).unwrap() else {
+            panic!("not a stage transition");
+        };
+        assert_eq!(stage.stage_name.as_deref(), Some("Permitting"));
+        assert_eq!(stage.stage_id.as_deref(), Some("4"));
+    }
+
+    #[test]
+    fn generic_events_take_site_or_site_id() {
+        for body in [
+            br#"{"site":"34b6b5ee-f997-4044-86ae-0abbf611fc4d","anything":[1]}"#.as_slice(),
+            br#"{"site_id":"34b6b5ee-f997-4044-86ae-0abbf611fc4d"}"#.as_slice(),
+        ] {
+            let payload = EventType::InvoiceStatusChange.parse(body).unwrap();
+            assert_eq!(
+                payload.site().to_string(),
+                "34b6b5ee-f997-4044-86ae-0abbf611fc4d"
+            );
+        }
+        let err = EventType::InvoiceStatusChange
+            .parse(br#"{"invoice":1}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("missing field `site`"), "{err}");
+    }
+}

@@ -1,0 +1,632 @@
+//! The job model: what one webhook changes in a job's DynamoDB items, worked out without I/O.
+//!
+//! Every job lives under the partition `SITE#<site>`: the summary `JOB`, one `TASK#<uuid>` per task,
+//! one `MILESTONE#<uuid>` per milestone, one `DOC#<uuid>` per document and one `QUOTE#<uuid>` per
+//! quote (indexed by quote). Each part of the state carries the version of the event that wrote it
+//! and a write only lands when its version is not older, so events that come twice or out of order
+//! converge on the same state.
+
+use serde_json::{Map, Value, json};
+
+use crate::event::{EventType, Payload};
+use crate::ids::{DocumentId, MilestoneId, QuoteId, SiteId, TaskId};
+use crate::payload::{Milestone, SubTask, Task};
+use crate::timestamp::Timestamp;
+
+pub const JOB: &str = "JOB";
+
+pub fn site_pk(site: SiteId) -> String {
+    format!("SITE#{site}")
+}
+
+pub fn task_sk(task: TaskId) -> String {
+    format!("TASK#{task}")
+}
+
+pub fn milestone_sk(milestone: MilestoneId) -> String {
+    format!("MILESTONE#{milestone}")
+}
+
+pub fn document_sk(document: DocumentId) -> String {
+    format!("DOC#{document}")
+}
+
+pub fn quote_sk(quote: QuoteId) -> String {
+    format!("QUOTE#{quote}")
+}
+
+/// The attribute of `JOB` that holds a milestone's summary.
+pub fn milestone_attribute(milestone: MilestoneId) -> String {
+    format!("milestone:{milestone}")
+}
+
+/// Added to the version of a signed contract or change order when it competes for the job's
+/// current quote, so that a signature outranks any unsigned activity (a later recipient change
+/// on an older quote does not take the current quote back).
+const SIGNED_RANK: i64 = 1 << 60;
+
+/// One conditional update of one item of the job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Write {
+    pub sk: String,
+    /// Attributes to set, each to a JSON value (objects become DynamoDB maps).
+    pub set: Vec<(String, Value)>,
+    /// Strings to add to a string-set attribute.
+    pub add_to_set: Option<(String, Vec<String>)>,
+    /// Lands only if the stored version at this path is missing or not newer.
+    pub guard: Option<Guard>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Guard {
+    pub path: Vec<String>,
+    pub version: i64,
+}
+
+/// A document named by the event: recorded, and queued for download when `fetch` is set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedDocument {
+    pub id: DocumentId,
+    pub name: Option<String>,
+    pub task: TaskId,
+    pub quote: Option<QuoteId>,
+    pub creation_type: Option<String>,
+    pub fetch: bool,
+}
+
+/// A re-sign check: which quote the milestone's original quote was finally signed as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedQuoteLookup {
+    pub quote: QuoteId,
+    pub milestone: MilestoneId,
+}
+
+/// Everything one event changes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub site: SiteId,
+    pub writes: Vec<Write>,
+    /// The write whose refusal means the event is stale (older than the stored state).
+    pub primary: usize,
+    pub documents: Vec<PlannedDocument>,
+    pub lookup: Option<SignedQuoteLookup>,
+}
+
+/// What planning needs besides the payload.
+#[derive(Clone, Copy, Debug)]
+pub struct PlanContext {
+    pub event: EventType,
+    pub received_at: Timestamp,
+    /// Queue the uploaded documents of milestone tasks too (`FETCH_MILESTONE_DOCUMENTS`).
+    pub fetch_milestone_documents: bool,
+}
+
+impl Write {
+    fn new(sk: impl Into<String>) -> Self {
+        Self {
+            sk: sk.into(),
+            set: Vec::new(),
+            add_to_set: None,
+            guard: None,
+        }
+    }
+
+    fn set(mut self, attribute: impl Into<String>, value: Value) -> Self {
+        self.set.push((attribute.into(), value));
+        self
+    }
+
+    /// Sets `attribute` to `value` with `version` inside, guarded by that version.
+    fn versioned(
+        sk: impl Into<String>,
+        attribute: impl Into<String>,
+        version: i64,
+        mut value: Map<String, Value>,
+    ) -> Self {
+        let attribute = attribute.into();
+        value.insert("version".into(), version.into());
+        let guard = Guard {
+            path: vec![attribute.clone(), "version".into()],
+            version,
+        };
+        Self {
+            guard: Some(guard),
+            ..Self::new(sk).set(attribute, Value::Object(value))
+        }
+    }
+
+    /// Sets every attribute of `value` on the item, with `version`, guarded by that version.
+    fn versioned_item(sk: impl Into<String>, version: i64, value: Map<String, Value>) -> Self {
+        let mut write = Self::new(sk);
+        write.set = value.into_iter().collect();
+        write.set.push(("version".into(), version.into()));
+        write.guard = Some(Guard {
+            path: vec!["version".into()],
+            version,
+        });
+        write
+    }
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn opt<T: ToString>(value: Option<T>) -> Value {
+    value.map_or(Value::Null, |v| Value::String(v.to_string()))
+}
+
+/// Works out what `payload`, received as `cx.event`, changes in its job.
+pub fn plan(payload: &Payload, cx: &PlanContext) -> Plan {
+    let site = payload.site();
+    let mut plan = Plan {
+        site,
+        writes: Vec::new(),
+        primary: 0,
+        documents: Vec::new(),
+        lookup: None,
+    };
+    let mut quotes = Vec::new();
+    match payload {
+        Payload::Contract(task) => plan_task(&mut plan, &mut quotes, task, TaskKind::Contract, cx),
+        Payload::ChangeOrder(task) => {
+            plan_task(&mut plan, &mut quotes, task, TaskKind::ChangeOrder, cx)
+        }
+        Payload::Milestone(milestone) => plan_milestone(&mut plan, &mut quotes, milestone, cx),
+        Payload::Stage(stage) => {
+            let value = json!({
+                "id": stage.stage_id, "name": stage.stage_name,
+                "previous_id": stage.previous_stage_id, "previous_name": stage.previous_stage_name,
+                "at": cx.received_at,
+            });
+            plan.writes.push(Write::versioned(
+                JOB,
+                "stage",
+                cx.received_at.micros(),
+                object(value),
+            ));
+        }
+        Payload::Generic(generic) => {
+            quotes.extend(generic.quote);
+            if cx.event == EventType::SiteArchived {
+                let version = generic.date_updated.unwrap_or(cx.received_at).micros();
+                let value = json!({ "at": generic.date_updated.unwrap_or(cx.received_at) });
+                plan.writes
+                    .push(Write::versioned(JOB, "archived", version, object(value)));
+            }
+        }
+    }
+
+    let last_event = json!({ "event": cx.event.slug(), "at": cx.received_at });
+    let last_event = Write::versioned(
+        JOB,
+        "last_event",
+        cx.received_at.micros(),
+        object(last_event),
+    );
+    if plan.writes.is_empty() {
+        plan.primary = plan.writes.len();
+    }
+    plan.writes.push(last_event);
+
+    quotes.sort_unstable();
+    quotes.dedup();
+    let mut touch = Write::new(JOB).set("site", site.to_string().into());
+    if !quotes.is_empty() {
+        touch.add_to_set = Some((
+            "quotes".into(),
+            quotes.iter().map(ToString::to_string).collect(),
+        ));
+    }
+    plan.writes.push(touch);
+    for quote in quotes {
+        plan.writes.push(
+            Write::new(quote_sk(quote))
+                .set("quote", quote.to_string().into())
+                .set("site", site.to_string().into()),
+        );
+    }
+    plan
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TaskKind {
+    Contract,
+    ChangeOrder,
+}
+
+fn plan_task(
+    plan: &mut Plan,
+    quotes: &mut Vec<QuoteId>,
+    task: &Task,
+    kind: TaskKind,
+    cx: &PlanContext,
+) {
+    let version = task.last_activity().unwrap_or(cx.received_at).micros();
+    let signed_at = task.signed_at(cx.received_at);
+    let document_status = task.document_status().map(ToString::to_string);
+    let (kind_name, summary) = match kind {
+        TaskKind::Contract => ("contract", "contract"),
+        TaskKind::ChangeOrder => ("change_order", "change_order"),
+    };
+    quotes.extend(task.quote);
+    quotes.extend(task.new_quote);
+
+    let item = json!({
+        "kind": kind_name,
+        "task": task.uuid.to_string(),
+        "name": task.name,
+        "status": opt(task.status.as_ref()),
+        "document_status": document_status,
+        "quote": opt(task.quote),
+        "new_quote": opt(task.new_quote),
+        "milestone": opt(task.milestone),
+        "signed_at": opt(signed_at),
+        "date_updated": opt(task.date_updated),
+        "event": cx.event.slug(),
+    });
+    plan.primary = plan.writes.len();
+    plan.writes.push(Write::versioned_item(
+        task_sk(task.uuid),
+        version,
+        object(item),
+    ));
+
+    let mut summary_value = json!({
+        "task": task.uuid.to_string(),
+        "name": task.name,
+        "status": document_status,
+        "quote": opt(task.quote),
+        "signed_at": opt(signed_at),
+    });
+    if kind == TaskKind::ChangeOrder {
+        summary_value["new_quote"] = opt(task.new_quote);
+    }
+    plan.writes.push(Write::versioned(
+        JOB,
+        summary,
+        version,
+        object(summary_value),
+    ));
+
+    let current = match kind {
+        TaskKind::Contract => task.quote,
+        TaskKind::ChangeOrder => task.new_quote.filter(|_| task.is_executed()),
+    };
+    if let Some(quote) = current {
+        let rank = if task.is_executed() { SIGNED_RANK } else { 0 };
+        let value = json!({ "quote": quote.to_string(), "source": kind_name, "task": task.uuid.to_string() });
+        plan.writes.push(Write::versioned(
+            JOB,
+            "current_quote",
+            version + rank,
+            object(value),
+        ));
+    }
+
+    if let Some(sub_task) = task.document_sub_task() {
+        let fetch: Vec<DocumentId> = task
+            .documents_to_fetch()
+            .map(|document| document.uuid)
+            .collect();
+        let quote = task
+            .new_quote
+            .filter(|_| kind == TaskKind::ChangeOrder)
+            .or(task.quote);
+        plan_documents(plan, sub_task, task.uuid, quote, |id| fetch.contains(&id));
+    }
+}
+
+fn plan_milestone(
+    plan: &mut Plan,
+    quotes: &mut Vec<QuoteId>,
+    milestone: &Milestone,
+    cx: &PlanContext,
+) {
+    let comments = milestone.comments.iter().map(|comment| comment.timestamp);
+    let version = comments
+        .chain([milestone.date_updated])
+        .flatten()
+        .max()
+        .unwrap_or(cx.received_at)
+        .micros();
+    quotes.extend(milestone.quote);
+
+    let tasks: Vec<Value> = milestone
+        .tasks
+        .iter()
+        .map(|task| json!({ "task": task.uuid.to_string(), "name": task.name, "status": opt(task.status.as_ref()) }))
+        .collect();
+    let item = json!({
+        "kind": "milestone",
+        "milestone": milestone.uuid.to_string(),
+        "name": milestone.name,
+        "status": opt(milestone.status.as_ref()),
+        "definition": milestone.milestone_definition,
+        "quote": opt(milestone.quote),
+        "tasks": tasks,
+        "date_updated": opt(milestone.date_updated),
+        "event": cx.event.slug(),
+    });
+    plan.primary = plan.writes.len();
+    plan.writes.push(Write::versioned_item(
+        milestone_sk(milestone.uuid),
+        version,
+        object(item),
+    ));
+
+    let summary = json!({ "name": milestone.name, "status": opt(milestone.status.as_ref()) });
+    plan.writes.push(Write::versioned(
+        JOB,
+        milestone_attribute(milestone.uuid),
+        version,
+        object(summary),
+    ));
+
+    for task in &milestone.tasks {
+        let item = json!({
+            "kind": "milestone_task",
+            "task": task.uuid.to_string(),
+            "name": task.name,
+            "status": opt(task.status.as_ref()),
+            "milestone": milestone.uuid.to_string(),
+            "quote": opt(milestone.quote),
+            "event": cx.event.slug(),
+        });
+        plan.writes.push(Write::versioned_item(
+            task_sk(task.uuid),
+            version,
+            object(item),
+        ));
+        for sub_task in task
+            .sub_tasks
+            .iter()
+            .filter(|sub_task| sub_task.is_document())
+        {
+            let uploaded: Vec<DocumentId> = sub_task.uploaded_documents().map(|d| d.uuid).collect();
+            plan_documents(plan, sub_task, task.uuid, milestone.quote, |id| {
+                cx.fetch_milestone_documents && uploaded.contains(&id)
+            });
+        }
+    }
+    plan.lookup = milestone.quote.map(|quote| SignedQuoteLookup {
+        quote,
+        milestone: milestone.uuid,
+    });
+}
+
+fn plan_documents(
+    plan: &mut Plan,
+    sub_task: &SubTask,
+    task: TaskId,
+    quote: Option<QuoteId>,
+    fetch: impl Fn(DocumentId) -> bool,
+) {
+    for document in sub_task.documents() {
+        if plan
+            .documents
+            .iter()
+            .any(|planned| planned.id == document.uuid)
+        {
+            continue;
+        }
+        plan.documents.push(PlannedDocument {
+            id: document.uuid,
+            name: document.name.clone(),
+            task,
+            quote,
+            creation_type: document.creation_type.as_ref().map(ToString::to_string),
+            fetch: fetch(document.uuid),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cx(event: EventType) -> PlanContext {
+        PlanContext {
+            event,
+            received_at: "2023-07-12T19:22:52Z".parse().unwrap(),
+            fetch_milestone_documents: true,
+        }
+    }
+
+    fn plan_of(event: EventType, body: &str) -> Plan {
+        plan(&event.parse(body.as_bytes()).unwrap(), &cx(event))
+    }
+
+    fn write<'a>(plan: &'a Plan, sk: &str, attribute: &str) -> &'a Write {
+        plan.writes
+            .iter()
+            .find(|w| w.sk == sk && w.set.iter().any(|(name, _)| name == attribute))
+            .unwrap_or_else(|| panic!("no write of {attribute} on {sk}: {plan:#?}"))
+    }
+
+    fn value<'a>(write: &'a Write, attribute: &str) -> &'a Value {
+        &write
+            .set
+            .iter()
+            .find(|(name, _)| name == attribute)
+            .unwrap()
+            .1
+    }
+
+    #[test]
+    fn the_signed_contract_queues_its_nine_uploaded_documents_and_records_the_generated_one() {
+        let plan = plan_of(
+            EventType::ContractStatusChange,
+            include_str!("../../events/payloads/contract-signed.json"),
+        );
+        assert_eq!(plan.documents.len(), 10);
+        assert_eq!(plan.documents.iter().filter(|d| d.fetch).count(), 9);
+        let generated = plan
+            .documents
+            .iter()
+            .find(|d| d.creation_type.as_deref() == Some("GENERATED"))
+            .unwrap();
+        assert!(!generated.fetch);
+    }
+
+    #[test]
+    fn the_contract_task_is_the_primary_write_versioned_by_its_last_activity() {
+        let plan = plan_of(
+            EventType::ContractStatusChange,
+            include_str!("../../events/payloads/contract-signed.json"),
+        );
+        let primary = &plan.writes[plan.primary];
+        assert_eq!(primary.sk, "TASK#fb04303e-da8f-413a-b9fc-b91dedf10707");
+        let expected: Timestamp = "2023-07-12T19:22:47.921491Z".parse().unwrap();
+        assert_eq!(primary.guard.as_ref().unwrap().version, expected.micros());
+        assert_eq!(value(primary, "document_status"), "SIGN");
+        let contract = value(write(&plan, JOB, "contract"), "contract");
+        assert_eq!(contract["signed_at"], "2023-07-12T19:22:17.752365Z");
+    }
+
+    #[test]
+    fn a_signed_change_order_moves_the_current_quote_to_its_new_quote() {
+        let plan = plan_of(
+            EventType::ChangeOrderStatusChange,
+            include_str!("../../events/payloads/change-order-signed.json"),
+        );
+        let current = write(&plan, JOB, "current_quote");
+        assert_eq!(
+            value(current, "current_quote")["quote"],
+            "f402dbad-d8c1-4791-8ce1-b5b585027ffb"
+        );
+        assert_eq!(value(current, "current_quote")["source"], "change_order");
+        assert!(current.guard.as_ref().unwrap().version > SIGNED_RANK);
+    }
+
+    #[test]
+    fn an_unsigned_change_order_leaves_the_current_quote_alone() {
+        let body = include_str!("../../events/payloads/change-order-signed.json").replace(
+            r#""document_status": "SIGN""#,
+            r#""document_status": "SENT""#,
+        );
+        let plan = plan_of(EventType::ChangeOrderStatusChange, &body);
+        assert!(
+            !plan
+                .writes
+                .iter()
+                .any(|w| w.set.iter().any(|(name, _)| name == "current_quote"))
+        );
+        assert!(plan.documents.iter().all(|d| !d.fetch));
+    }
+
+    #[test]
+    fn a_milestone_records_its_tasks_queues_uploads_and_asks_for_the_signed_quote() {
+        let plan = plan_of(
+            EventType::MilestoneStatusChange,
+            include_str!("../../events/payloads/milestone-approved.json"),
+        );
+        assert_eq!(
+            plan.writes[plan.primary].sk,
+            "MILESTONE#7a605ec8-d276-4d6c-bd47-52a483e28783"
+        );
+        assert_eq!(
+            plan.writes
+                .iter()
+                .filter(|w| w.sk.starts_with("TASK#"))
+                .count(),
+            2
+        );
+        let fetched: Vec<_> = plan
+            .documents
+            .iter()
+            .filter(|d| d.fetch)
+            .map(|d| d.id.to_string())
+            .collect();
+        assert_eq!(fetched, ["189bd7c0-2e6f-45cb-a00e-33ca4fe297d2"]);
+        assert_eq!(
+            plan.lookup.as_ref().unwrap().quote.to_string(),
+            "8ba871ae-3282-420c-af3f-ddc41ac50273"
+        );
+        let summary = write(&plan, JOB, "milestone:7a605ec8-d276-4d6c-bd47-52a483e28783");
+        assert_eq!(
+            value(summary, "milestone:7a605ec8-d276-4d6c-bd47-52a483e28783")["status"],
+            "APPROVED"
+        );
+    }
+
+    #[test]
+    fn milestone_uploads_are_only_recorded_when_configured_off() {
+        let event = EventType::MilestoneStatusChange;
+        let payload = event
+            .parse(include_bytes!(
+                "../../events/payloads/milestone-approved.json"
+            ))
+            .unwrap();
+        let plan = plan(
+            &payload,
+            &PlanContext {
+                fetch_milestone_documents: false,
+                ..cx(event)
+            },
+        );
+        assert_eq!(plan.documents.len(), 1);
+        assert!(!plan.documents[0].fetch);
+    }
+
+    #[test]
+    fn every_event_touches_the_job_with_its_quotes_and_last_event() {
+        let plan = plan_of(
+            EventType::ChangeOrderStatusChange,
+            include_str!("../../events/payloads/change-order-signed.json"),
+        );
+        let touch = plan.writes.iter().find(|w| w.add_to_set.is_some()).unwrap();
+        assert_eq!(
+            touch.add_to_set.as_ref().unwrap().1,
+            ["f402dbad-d8c1-4791-8ce1-b5b585027ffb"]
+        );
+        assert!(
+            plan.writes
+                .iter()
+                .any(|w| w.sk == "QUOTE#f402dbad-d8c1-4791-8ce1-b5b585027ffb")
+        );
+        let last = value(write(&plan, JOB, "last_event"), "last_event");
+        assert_eq!(last["event"], "change-order-status-change");
+    }
+
+    #[test]
+    fn a_stage_transition_is_versioned_by_receipt_and_is_primary() {
+        let plan = plan_of(
+            EventType::StageTransition,
+            include_str!("../../events/payloads/stage-transition.json"),
+        );
+        let primary = &plan.writes[plan.primary];
+        assert_eq!(value(primary, "stage")["name"], "Installation");
+        assert_eq!(primary.guard.as_ref().unwrap().path, ["stage", "version"]);
+    }
+
+    #[test]
+    fn site_archived_sets_the_archived_flag() {
+        let plan = plan_of(
+            EventType::SiteArchived,
+            include_str!("../../events/payloads/site-archived.json"),
+        );
+        assert!(
+            plan.writes[plan.primary]
+                .set
+                .iter()
+                .any(|(name, _)| name == "archived")
+        );
+    }
+
+    #[test]
+    fn a_generic_event_only_touches_the_job() {
+        let body = r#"{"site":"34b6b5ee-f997-4044-86ae-0abbf611fc4d"}"#;
+        let plan = plan_of(EventType::ProposalAction, body);
+        assert_eq!(plan.writes.len(), 2);
+        assert!(
+            plan.writes[plan.primary]
+                .set
+                .iter()
+                .any(|(name, _)| name == "last_event")
+        );
+    }
+}

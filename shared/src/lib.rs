@@ -1,0 +1,10 @@
+//! The library both functions share: EverBright's payloads and rules, the job model, configuration
+//! and the adapters to DynamoDB, S3 and SQS.
+
+pub mod contract;
+pub mod event;
+pub mod ids;
+pub mod job;
+mod lenient;
+pub mod payload;
+pub mod timestamp;
