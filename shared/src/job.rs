@@ -630,3 +630,31 @@ mod tests {
         );
     }
 }
+
+/// Where a `DOC#` item stands in the download: `RECORDED` (named by an event, not to be fetched),
+/// then `QUEUED -> FETCHING -> STORED | FAILED`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchStatus {
+    Recorded,
+    Queued,
+    Fetching,
+    Stored,
+    Failed,
+}
+
+impl FetchStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Recorded => "RECORDED",
+            Self::Queued => "QUEUED",
+            Self::Fetching => "FETCHING",
+            Self::Stored => "STORED",
+            Self::Failed => "FAILED",
+        }
+    }
+}
+
+/// The deduplication item of a delivery: `EVENT#<sha256>` / `EVENT`.
+pub fn delivery_key(body_sha256: &str) -> (String, &'static str) {
+    (format!("EVENT#{body_sha256}"), "EVENT")
+}

@@ -1,10 +1,15 @@
 //! The library both functions share: EverBright's payloads and rules, the job model, configuration
 //! and the adapters to DynamoDB, S3 and SQS.
 
+pub mod archive;
+pub mod aws;
+pub mod config;
 pub mod contract;
 pub mod event;
 pub mod ids;
 pub mod job;
 mod lenient;
+pub mod message;
 pub mod payload;
+pub mod ports;
 pub mod timestamp;

@@ -1,1 +1,247 @@
+//! The webhook receiver: an EverBright webhook, authenticated, becomes archived bytes in S3, job
+//! state in DynamoDB and fetch jobs in SQS.
+//!
+//! In order: authenticate (refusing writes nothing), archive the raw request (if that fails, 503
+//! so the sender retries), route and parse (bad input: 4xx, already archived), claim the delivery
+//! by the body's SHA-256 (a repeat changes nothing), apply the plan to the job, queue the
+//! documents to fetch, mark the delivery applied, answer.
 
+mod http;
+mod refusal;
+
+use futures_util::future::try_join_all;
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use shared::aws::{Clients, DynamoJobStore, S3Archive, SqsFetchQueue};
+use shared::config::{AllowedPrincipals, ConfigError, ReceiverConfig};
+use shared::event::EventType;
+use shared::ids::{DocumentId, SiteId};
+use shared::job::{self, Plan, PlanContext};
+use shared::message::FetchMessage;
+use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, FetchQueue, JobStore};
+use shared::timestamp::Timestamp;
+use tracing::{info, warn};
+
+pub use crate::http::route;
+pub use crate::refusal::Refusal;
+
+/// What the receiver needs besides its adapters.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub allowed_principals: AllowedPrincipals,
+    pub fetch_milestone_documents: bool,
+}
+
+/// The receiver, over its three ports.
+pub struct Receiver<S, A, Q> {
+    settings: Settings,
+    store: S,
+    archive: A,
+    queue: Q,
+}
+
+/// The receiver on DynamoDB, S3 and SQS.
+pub type AwsReceiver = Receiver<DynamoJobStore, S3Archive, SqsFetchQueue>;
+
+impl AwsReceiver {
+    /// Builds the receiver from its configuration and the SDK's clients.
+    pub fn on_aws(config: &ReceiverConfig, clients: &Clients) -> Self {
+        Receiver::new(
+            Settings {
+                allowed_principals: config.allowed_principals.clone(),
+                fetch_milestone_documents: config.fetch_milestone_documents,
+            },
+            DynamoJobStore::new(
+                clients.dynamodb.clone(),
+                &config.jobs_table,
+                config.dedupe_ttl_days,
+            ),
+            S3Archive::new(clients.s3.clone(), &config.documents_bucket),
+            SqsFetchQueue::new(clients.sqs.clone(), &config.fetch_queue_url),
+        )
+    }
+
+    /// Reads the configuration from the environment and builds the clients once.
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = ReceiverConfig::from_env()?;
+        let sdk = shared::aws::load_sdk_config().await;
+        Ok(Self::on_aws(&config, &Clients::new(&sdk)))
+    }
+}
+
+/// The 200 answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Accepted {
+    pub event_id: String,
+    pub event: &'static str,
+    pub site: SiteId,
+    /// The same body was applied before: nothing changed.
+    pub duplicate: bool,
+    /// Newer state was already stored: the event was recorded but changed nothing it described.
+    pub stale: bool,
+    /// Documents this delivery queued for download.
+    pub queued: Vec<DocumentId>,
+}
+
+impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
+    pub fn new(settings: Settings, store: S, archive: A, queue: Q) -> Self {
+        Self {
+            settings,
+            store,
+            archive,
+            queue,
+        }
+    }
+
+    /// Handles one request; every outcome is an HTTP answer, never a panic or an `Err`.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let now = Timestamp::now();
+        let incoming = http::Incoming::read(&request, now);
+        let result = self.receive(&request, &incoming, now).await;
+        http::answer(&incoming.event_id, result)
+    }
+
+    async fn receive(
+        &self,
+        request: &Request,
+        incoming: &http::Incoming,
+        now: Timestamp,
+    ) -> Result<Accepted, Refusal> {
+        let caller = incoming.caller.arn.as_deref();
+        if !caller.is_some_and(|arn| self.settings.allowed_principals.allows(arn)) {
+            return Err(Refusal::Forbidden {
+                caller: caller.map(str::to_owned),
+            });
+        }
+
+        let body: &[u8] = request.body().as_ref();
+        let body_sha256 = hex::encode(Sha256::digest(body));
+        let route = route(request.method(), request.uri().path());
+        let raw = incoming.raw_request(request, route.as_ref().ok().copied(), &body_sha256);
+        let archived =
+            serde_json::to_vec(&raw).map_err(|e| BackendError::new("archive encoding", e));
+        match archived {
+            Ok(bytes) => self.archive.put(&raw.key(), bytes).await,
+            Err(error) => Err(error),
+        }
+        .map_err(Refusal::NotArchived)?;
+
+        let event = route?;
+        let payload = event.parse(body)?;
+        let cx = PlanContext {
+            event,
+            received_at: incoming.received_at,
+            fetch_milestone_documents: self.settings.fetch_milestone_documents,
+        };
+        let plan = job::plan(&payload, &cx);
+        let delivery = Delivery {
+            body_sha256,
+            event_id: incoming.event_id.clone(),
+            event,
+            now,
+        };
+        let accepted = |duplicate, stale, queued| Accepted {
+            event_id: incoming.event_id.clone(),
+            event: event.slug(),
+            site: plan.site,
+            duplicate,
+            stale,
+            queued,
+        };
+
+        match self
+            .store
+            .claim_delivery(&delivery)
+            .await
+            .map_err(Refusal::NotApplied)?
+        {
+            Claim::New => {}
+            Claim::Duplicate { first_event_id } => {
+                info!(event_id = %delivery.event_id, first_event_id, event = %event, site = %plan.site, "duplicate delivery");
+                return Ok(accepted(true, false, Vec::new()));
+            }
+            Claim::InProgress => return Err(Refusal::InProgress),
+        }
+
+        let applied = match self.apply(&plan, &delivery).await {
+            Ok(applied) => self
+                .store
+                .finish_delivery(&delivery)
+                .await
+                .map(|()| applied),
+            Err(error) => Err(error),
+        };
+        match applied {
+            Ok((stale, queued)) => {
+                info!(event_id = %delivery.event_id, event = %event, site = %plan.site, stale, queued = queued.len(), "applied");
+                Ok(accepted(false, stale, queued))
+            }
+            Err(error) => {
+                if let Err(release) = self.store.release_delivery(&delivery).await {
+                    warn!(event_id = %delivery.event_id, error = %release, "could not release the delivery; it frees itself when its lease ends");
+                }
+                Err(Refusal::NotApplied(error))
+            }
+        }
+    }
+
+    /// Applies the plan; returns whether the event was stale and which documents it queued.
+    async fn apply(
+        &self,
+        plan: &Plan,
+        delivery: &Delivery,
+    ) -> Result<(bool, Vec<DocumentId>), BackendError> {
+        let applied = try_join_all(
+            plan.writes
+                .iter()
+                .map(|write| self.store.apply(plan.site, write)),
+        )
+        .await?;
+        let stale = applied.get(plan.primary) == Some(&Applied::Stale);
+
+        let queued = try_join_all(plan.documents.iter().map(|document| async move {
+            if document.fetch {
+                self.store
+                    .queue_document(plan.site, document, delivery)
+                    .await
+                    .map(|queued| queued.then_some(document))
+            } else {
+                self.store
+                    .record_document(plan.site, document)
+                    .await
+                    .map(|()| None)
+            }
+        }))
+        .await?;
+        let queued: Vec<_> = queued.into_iter().flatten().collect();
+
+        let mut messages: Vec<FetchMessage> = queued
+            .iter()
+            .map(|document| FetchMessage::FetchDocument {
+                site: plan.site,
+                quote: document.quote,
+                task: document.task,
+                document: document.id,
+                name: document.name.clone(),
+                event_id: delivery.event_id.clone(),
+            })
+            .collect();
+        if let Some(lookup) = plan.lookup.as_ref().filter(|_| !stale) {
+            messages.push(FetchMessage::ResolveSignedQuote {
+                site: plan.site,
+                quote: lookup.quote,
+                milestone: lookup.milestone,
+            });
+        }
+        if !messages.is_empty() {
+            self.queue.send(&messages).await?;
+        }
+        Ok((stale, queued.iter().map(|document| document.id).collect()))
+    }
+}
+
+/// Every event slug, for messages that list them.
+pub fn known_events() -> String {
+    EventType::ALL.map(EventType::slug).join(", ")
+}

@@ -1,0 +1,211 @@
+//! The HTTP edge: what the gateway tells about a request, the routes, and the answers.
+
+use std::collections::BTreeMap;
+
+use lambda_http::http::header::{ALLOW, CONTENT_TYPE};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::json;
+use shared::archive::{Caller, RawRequest, SECRET_HEADERS, is_safe_key_segment};
+use shared::event::EventType;
+use shared::timestamp::Timestamp;
+use tracing::{error, warn};
+
+use crate::{Accepted, Refusal, known_events};
+
+/// The route of a request: `<any prefix>/webhooks/<event slug>`, so that it works with the REST
+/// API's stage in the path (`/prod/webhooks/...`), a custom domain's base path, or a Function URL.
+pub fn route(method: &Method, path: &str) -> Result<EventType, Refusal> {
+    let trimmed = path.trim_end_matches('/');
+    let event = trimmed
+        .rsplit_once('/')
+        .filter(|(prefix, _)| prefix == &"/webhooks" || prefix.ends_with("/webhooks"))
+        .and_then(|(_, slug)| EventType::from_slug(slug));
+    let Some(event) = event else {
+        let path: String = path.chars().take(200).collect();
+        return Err(Refusal::UnknownEvent {
+            path,
+            known: known_events(),
+        });
+    };
+    if [Method::PUT, Method::POST, Method::PATCH].contains(method) {
+        Ok(event)
+    } else {
+        Err(Refusal::MethodNotAllowed {
+            method: method.to_string(),
+        })
+    }
+}
+
+/// What the gateway reports about a request.
+pub(crate) struct Incoming {
+    pub event_id: String,
+    pub received_at: Timestamp,
+    pub caller: Caller,
+}
+
+impl Incoming {
+    pub fn read(request: &Request, now: Timestamp) -> Self {
+        let (request_id, epoch_ms, caller) = match request.request_context_ref() {
+            Some(RequestContext::ApiGatewayV1(cx)) => {
+                let identity = &cx.identity;
+                let caller = Caller {
+                    arn: identity.user_arn.clone(),
+                    access_key: identity.access_key.clone(),
+                    account: identity.account_id.clone(),
+                    source_ip: identity.source_ip.clone(),
+                };
+                (cx.request_id.clone(), cx.request_time_epoch, caller)
+            }
+            Some(RequestContext::ApiGatewayV2(cx)) => {
+                let iam = cx
+                    .authorizer
+                    .as_ref()
+                    .and_then(|authorizer| authorizer.iam.as_ref());
+                let caller = Caller {
+                    arn: iam.and_then(|iam| iam.user_arn.clone()),
+                    access_key: iam.and_then(|iam| iam.access_key.clone()),
+                    account: iam.and_then(|iam| iam.account_id.clone()),
+                    source_ip: cx.http.source_ip.clone(),
+                };
+                (cx.request_id.clone(), cx.time_epoch, caller)
+            }
+            _ => (None, 0, Caller::default()),
+        };
+        let event_id = request_id
+            .filter(|id| is_safe_key_segment(id))
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let received_at = if epoch_ms > 0 {
+            Timestamp::from_millis(epoch_ms)
+        } else {
+            now
+        };
+        Self {
+            event_id,
+            received_at,
+            caller,
+        }
+    }
+
+    /// The archive record of the request: headers without credentials, the body as received.
+    pub fn raw_request(
+        &self,
+        request: &Request,
+        event: Option<EventType>,
+        body_sha256: &str,
+    ) -> RawRequest {
+        let mut headers: BTreeMap<String, String> = BTreeMap::new();
+        for (name, value) in request.headers() {
+            if SECRET_HEADERS.contains(&name.as_str()) {
+                continue;
+            }
+            let value = String::from_utf8_lossy(value.as_bytes());
+            headers
+                .entry(name.as_str().to_owned())
+                .and_modify(|joined| {
+                    joined.push_str(", ");
+                    joined.push_str(&value);
+                })
+                .or_insert_with(|| value.into_owned());
+        }
+        RawRequest {
+            event_id: self.event_id.clone(),
+            event: event.map_or("unrouted", EventType::slug).to_owned(),
+            received_at: self.received_at,
+            method: request.method().to_string(),
+            path: request.uri().path().to_owned(),
+            headers,
+            caller: self.caller.clone(),
+            body_sha256: body_sha256.to_owned(),
+            body_base64: RawRequest::encode_body(request.body().as_ref()),
+        }
+    }
+}
+
+/// The HTTP answer for a result; refusals are logged here, once.
+pub(crate) fn answer(event_id: &str, result: Result<Accepted, Refusal>) -> Response<Body> {
+    let (status, body) = match result {
+        Ok(accepted) => (StatusCode::OK, json!(accepted)),
+        Err(refusal) => {
+            match &refusal {
+                Refusal::NotArchived(source) | Refusal::NotApplied(source) => {
+                    error!(event_id, error = %source, "{refusal}");
+                }
+                Refusal::Forbidden { caller } => {
+                    warn!(event_id, caller = caller.as_deref(), "{refusal}")
+                }
+                _ => warn!(event_id, status = refusal.status().as_u16(), "{refusal}"),
+            }
+            (
+                refusal.status(),
+                json!({ "error": refusal.to_string(), "event_id": event_id }),
+            )
+        }
+    };
+    let mut response = Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "application/json");
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        response = response.header(ALLOW, "PUT, POST, PATCH");
+    }
+    response
+        .body(Body::Text(body.to_string()))
+        .unwrap_or_else(|_| Response::new(Body::Text(String::from("{\"error\":\"internal\"}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_with_any_prefix_and_a_trailing_slash() {
+        for path in [
+            "/webhooks/stage-transition",
+            "/prod/webhooks/stage-transition",
+            "/prod/webhooks/stage-transition/",
+        ] {
+            assert_eq!(
+                route(&Method::POST, path).unwrap(),
+                EventType::StageTransition,
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_route_lists_the_known_events() {
+        let err = route(&Method::POST, "/prod/webhooks/contract-signed").unwrap_err();
+        assert_eq!(err.status(), StatusCode::NOT_FOUND);
+        let message = err.to_string();
+        assert!(
+            message.contains("/prod/webhooks/contract-signed")
+                && message.contains("workflow-status-change")
+        );
+        assert!(route(&Method::POST, "/prod/stage-transition").is_err());
+        assert!(route(&Method::POST, "/prod/xwebhooks/stage-transition").is_err());
+    }
+
+    #[test]
+    fn only_put_post_and_patch_are_allowed() {
+        for method in [Method::PUT, Method::POST, Method::PATCH] {
+            assert!(route(&method, "/webhooks/site-archived").is_ok());
+        }
+        for method in [Method::GET, Method::DELETE, Method::HEAD] {
+            let err = route(&method, "/webhooks/site-archived").unwrap_err();
+            assert_eq!(err.status(), StatusCode::METHOD_NOT_ALLOWED);
+        }
+    }
+
+    #[test]
+    fn a_method_not_allowed_answer_says_which_are() {
+        let response = answer(
+            "id",
+            Err(Refusal::MethodNotAllowed {
+                method: "GET".into(),
+            }),
+        );
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()[ALLOW], "PUT, POST, PATCH");
+    }
+}

@@ -1,0 +1,35 @@
+use lambda_http::http::StatusCode;
+use shared::event::PayloadError;
+use shared::ports::BackendError;
+
+/// Why a request was not accepted; each maps to one HTTP status and a message for the sender.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("the caller is not allowed to send webhooks here")]
+    Forbidden { caller: Option<String> },
+    #[error("no webhook route for {path}; the events are: {known}")]
+    UnknownEvent { path: String, known: String },
+    #[error("method {method} is not allowed; use PUT, POST or PATCH")]
+    MethodNotAllowed { method: String },
+    #[error(transparent)]
+    BadPayload(#[from] PayloadError),
+    #[error("a delivery with the same body is being applied right now; retry later")]
+    InProgress,
+    #[error("the request could not be archived; retry later")]
+    NotArchived(#[source] BackendError),
+    #[error("the request was archived but could not be applied; retry later")]
+    NotApplied(#[source] BackendError),
+}
+
+impl Refusal {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::UnknownEvent { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BadPayload(_) => StatusCode::BAD_REQUEST,
+            Self::InProgress => StatusCode::CONFLICT,
+            Self::NotArchived(_) | Self::NotApplied(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}

@@ -1,0 +1,400 @@
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use serde_json::{Map, Number, Value};
+
+use crate::ids::SiteId;
+use crate::job::{self, FetchStatus, PlannedDocument, Write};
+use crate::ports::{Applied, BackendError, Claim, Delivery, JobStore};
+
+/// How long a claimed delivery is reserved for the request applying it: well over the
+/// receiver's timeout, so that only a request that died leaves its claim to expire.
+const CLAIM_LEASE_SECONDS: i64 = 60;
+
+const APPLYING: &str = "APPLYING";
+const DONE: &str = "DONE";
+
+/// The jobs table: one item per part of a job (see [`crate::job`]) and one per delivery.
+#[derive(Clone, Debug)]
+pub struct DynamoJobStore {
+    client: Client,
+    table: String,
+    dedupe_ttl_seconds: i64,
+}
+
+impl DynamoJobStore {
+    pub fn new(client: Client, table: impl Into<String>, dedupe_ttl_days: i64) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            dedupe_ttl_seconds: dedupe_ttl_days * 86_400,
+        }
+    }
+}
+
+/// Builds the placeholders of an expression: every attribute name goes through `#n<i>` (so
+/// reserved words such as `name` and `status` are safe) and every value through `:v<i>`.
+#[derive(Default)]
+struct Expression {
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expression {
+    fn name(&mut self, name: &str) -> String {
+        if let Some((placeholder, _)) = self.names.iter().find(|(_, n)| n.as_str() == name) {
+            return placeholder.clone();
+        }
+        let placeholder = format!("#n{}", self.names.len());
+        self.names.insert(placeholder.clone(), name.to_owned());
+        placeholder
+    }
+
+    fn path(&mut self, path: &[String]) -> String {
+        path.iter()
+            .map(|segment| self.name(segment))
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
+    fn value(&mut self, value: AttributeValue) -> String {
+        let placeholder = format!(":v{}", self.values.len());
+        self.values.insert(placeholder.clone(), value);
+        placeholder
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// A JSON value as a DynamoDB attribute: objects become maps, arrays lists.
+pub fn to_attribute(value: &Value) -> AttributeValue {
+    match value {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(number) => AttributeValue::N(number.to_string()),
+        Value::String(text) => s(text.as_str()),
+        Value::Array(items) => AttributeValue::L(items.iter().map(to_attribute).collect()),
+        Value::Object(map) => AttributeValue::M(
+            map.iter()
+                .map(|(k, v)| (k.clone(), to_attribute(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// A DynamoDB attribute as JSON: string sets become arrays, numbers JSON numbers.
+pub fn to_json(attribute: &AttributeValue) -> Value {
+    let number = |text: &str| {
+        text.parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| {
+                text.parse::<f64>()
+                    .map(|f| Number::from_f64(f).map_or(Value::Null, Value::Number))
+            })
+            .unwrap_or(Value::Null)
+    };
+    match attribute {
+        AttributeValue::S(text) => Value::String(text.clone()),
+        AttributeValue::N(text) => number(text),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::Ss(set) => Value::Array(set.iter().cloned().map(Value::String).collect()),
+        AttributeValue::Ns(set) => Value::Array(set.iter().map(|t| number(t)).collect()),
+        AttributeValue::L(items) => Value::Array(items.iter().map(to_json).collect()),
+        AttributeValue::M(map) => Value::Object(item_to_json(map)),
+        _ => Value::Null,
+    }
+}
+
+/// A whole item as a JSON object.
+pub fn item_to_json(item: &HashMap<String, AttributeValue>) -> Map<String, Value> {
+    let mut object: Map<String, Value> =
+        item.iter().map(|(k, v)| (k.clone(), to_json(v))).collect();
+    object.sort_keys();
+    object
+}
+
+fn conditional_failed<E, R>(error: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    error.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}
+
+impl DynamoJobStore {
+    fn document_fields(
+        expr: &mut Expression,
+        site: SiteId,
+        document: &PlannedDocument,
+    ) -> Vec<String> {
+        let fields = [
+            ("document", s(document.id.to_string())),
+            ("site", s(site.to_string())),
+            ("task", s(document.task.to_string())),
+            (
+                "quote",
+                document
+                    .quote
+                    .map_or(AttributeValue::Null(true), |q| s(q.to_string())),
+            ),
+            (
+                "name",
+                document.name.clone().map_or(AttributeValue::Null(true), s),
+            ),
+            (
+                "creation_type",
+                document
+                    .creation_type
+                    .clone()
+                    .map_or(AttributeValue::Null(true), s),
+            ),
+        ];
+        fields
+            .into_iter()
+            .map(|(name, value)| format!("{} = {}", expr.name(name), expr.value(value)))
+            .collect()
+    }
+}
+
+impl JobStore for DynamoJobStore {
+    async fn claim_delivery(&self, delivery: &Delivery) -> Result<Claim, BackendError> {
+        let (pk, sk) = job::delivery_key(&delivery.body_sha256);
+        let now = delivery.now.unix_seconds();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("sk", s(sk))
+            .item("state", s(APPLYING))
+            .item("event_id", s(&delivery.event_id))
+            .item("event", s(delivery.event.slug()))
+            .item("claimed_at", s(delivery.now.to_string()))
+            .item("lease_until", n(now + CLAIM_LEASE_SECONDS))
+            .item("expires_at", n(now + self.dedupe_ttl_seconds))
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#state = :applying AND lease_until < :now)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":applying", s(APPLYING))
+            .expression_attribute_values(":now", n(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::New),
+            Err(error) if conditional_failed(&error) => {
+                let item = match error.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(e)) => e.item(),
+                    _ => None,
+                };
+                let field = |name: &str| {
+                    item.and_then(|i| i.get(name))
+                        .and_then(|v| v.as_s().ok())
+                        .map(|s| s.to_owned())
+                };
+                Ok(match field("state").as_deref() {
+                    Some(DONE) => Claim::Duplicate {
+                        first_event_id: field("event_id").unwrap_or_default(),
+                    },
+                    _ => Claim::InProgress,
+                })
+            }
+            Err(error) => Err(BackendError::new(
+                "DynamoDB PutItem (claim delivery)",
+                error,
+            )),
+        }
+    }
+
+    async fn finish_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
+        let (pk, sk) = job::delivery_key(&delivery.body_sha256);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .update_expression("SET #state = :done, done_at = :at REMOVE lease_until")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":done", s(DONE))
+            .expression_attribute_values(":at", s(delivery.now.to_string()))
+            .send()
+            .await
+            .map_err(|e| BackendError::new("DynamoDB UpdateItem (finish delivery)", e))?;
+        Ok(())
+    }
+
+    async fn release_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
+        let (pk, sk) = job::delivery_key(&delivery.body_sha256);
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .condition_expression("#state = :applying AND event_id = :me")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":applying", s(APPLYING))
+            .expression_attribute_values(":me", s(&delivery.event_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if conditional_failed(&error) => Ok(()),
+            Err(error) => Err(BackendError::new(
+                "DynamoDB DeleteItem (release delivery)",
+                error,
+            )),
+        }
+    }
+
+    async fn apply(&self, site: SiteId, write: &Write) -> Result<Applied, BackendError> {
+        let mut expr = Expression::default();
+        let sets: Vec<String> = write
+            .set
+            .iter()
+            .map(|(name, value)| {
+                format!("{} = {}", expr.name(name), expr.value(to_attribute(value)))
+            })
+            .collect();
+        let mut update = String::new();
+        if !sets.is_empty() {
+            update = format!("SET {}", sets.join(", "));
+        }
+        if let Some((name, members)) = write.add_to_set.as_ref().filter(|(_, m)| !m.is_empty()) {
+            let clause = format!(
+                " ADD {} {}",
+                expr.name(name),
+                expr.value(AttributeValue::Ss(members.clone()))
+            );
+            update.push_str(&clause);
+        }
+        let condition = write.guard.as_ref().map(|guard| {
+            let path = expr.path(&guard.path);
+            let version = expr.value(n(guard.version));
+            format!("attribute_not_exists({path}) OR {path} <= {version}")
+        });
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(job::site_pk(site)))
+            .key("sk", s(&write.sk))
+            .update_expression(update.trim())
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Applied::Landed),
+            Err(error) if conditional_failed(&error) => Ok(Applied::Stale),
+            Err(error) => Err(BackendError::new("DynamoDB UpdateItem (job)", error)),
+        }
+    }
+
+    async fn record_document(
+        &self,
+        site: SiteId,
+        document: &PlannedDocument,
+    ) -> Result<(), BackendError> {
+        let mut expr = Expression::default();
+        let mut sets = Self::document_fields(&mut expr, site, document);
+        let status = expr.name("status");
+        let recorded = expr.value(s(FetchStatus::Recorded.as_str()));
+        sets.push(format!("{status} = if_not_exists({status}, {recorded})"));
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(job::site_pk(site)))
+            .key("sk", s(job::document_sk(document.id)))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
+            .send()
+            .await
+            .map_err(|e| BackendError::new("DynamoDB UpdateItem (record document)", e))?;
+        Ok(())
+    }
+
+    async fn queue_document(
+        &self,
+        site: SiteId,
+        document: &PlannedDocument,
+        delivery: &Delivery,
+    ) -> Result<bool, BackendError> {
+        let mut expr = Expression::default();
+        let mut sets = Self::document_fields(&mut expr, site, document);
+        let status = expr.name("status");
+        let queued_by = expr.name("queued_by");
+        let queued = expr.value(s(FetchStatus::Queued.as_str()));
+        let recorded = expr.value(s(FetchStatus::Recorded.as_str()));
+        let me = expr.value(s(&delivery.body_sha256));
+        sets.push(format!("{status} = {queued}"));
+        sets.push(format!("{queued_by} = {me}"));
+        sets.push(format!(
+            "{} = {}",
+            expr.name("queued_at"),
+            expr.value(s(delivery.now.to_string()))
+        ));
+        sets.push(format!(
+            "{} = {}",
+            expr.name("event_id"),
+            expr.value(s(&delivery.event_id))
+        ));
+        let condition = format!(
+            "attribute_not_exists({status}) OR {status} = {recorded} OR ({status} = {queued} AND {queued_by} = {me})"
+        );
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(job::site_pk(site)))
+            .key("sk", s(job::document_sk(document.id)))
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if conditional_failed(&error) => Ok(false),
+            Err(error) => Err(BackendError::new(
+                "DynamoDB UpdateItem (queue document)",
+                error,
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn json_and_attributes_round_trip() {
+        let value =
+            json!({"a": "x", "n": 42, "b": true, "z": null, "l": [1, "two"], "m": {"k": "v"}});
+        assert_eq!(to_json(&to_attribute(&value)), value);
+    }
+
+    #[test]
+    fn expression_names_are_placeholders_reused_per_name() {
+        let mut expr = Expression::default();
+        let a = expr.name("status");
+        let b = expr.name("status");
+        assert_eq!(a, b);
+        assert_eq!(expr.path(&["contract".into(), "version".into()]), "#n1.#n2");
+    }
+}

@@ -1,0 +1,40 @@
+//! The AWS adapters behind the ports, on the real AWS SDK. Clients are built once per container.
+//!
+//! When `AWS_ENDPOINT_URL` is set (a local AWS-protocol server such as moto), S3 is addressed
+//! path-style, since such servers do not serve bucket subdomains.
+
+mod dynamodb;
+mod s3;
+mod sqs;
+
+pub use dynamodb::{DynamoJobStore, item_to_json, to_attribute, to_json};
+pub use s3::S3Archive;
+pub use sqs::SqsFetchQueue;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+/// The SDK's configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+/// The three clients the functions use, built once from one SDK configuration.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Clients {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        let s3 = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .build();
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+        }
+    }
+}

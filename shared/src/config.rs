@@ -1,0 +1,216 @@
+//! Configuration from the environment, typed once at start-up. A missing or invalid variable stops
+//! the function with a message that names it.
+
+use std::fmt;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Reads variables through a lookup function, so tests need not touch the process environment.
+pub struct Env<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    pub fn new(lookup: F) -> Self {
+        Self(lookup)
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name).ok_or(ConfigError::Missing(name))
+    }
+
+    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
+            Some(v) => Err(ConfigError::Invalid {
+                name,
+                reason: format!("{v:?} is not true or false"),
+            }),
+        }
+    }
+
+    pub fn number(
+        &self,
+        name: &'static str,
+        default: i64,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<i64, ConfigError> {
+        let Some(text) = self.get(name) else {
+            return Ok(default);
+        };
+        match text.parse::<i64>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(ConfigError::Invalid {
+                name,
+                reason: format!(
+                    "{text:?} is not a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            }),
+        }
+    }
+}
+
+impl Env<fn(&str) -> Option<String>> {
+    /// The process environment.
+    pub fn process() -> Self {
+        Self(|name| std::env::var(name).ok())
+    }
+}
+
+/// IAM principals allowed to call the receiver: exact ARNs, or prefixes ending in `*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AllowedPrincipals(Vec<String>);
+
+impl AllowedPrincipals {
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let entries: Vec<String> = list
+            .split([',', ' ', '\n'])
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if entries.is_empty() {
+            return Err("the list is empty".into());
+        }
+        if let Some(bad) = entries.iter().find(|e| !e.starts_with("arn:")) {
+            return Err(format!("{bad:?} is not an ARN"));
+        }
+        Ok(Self(entries))
+    }
+
+    pub fn allows(&self, arn: &str) -> bool {
+        self.0
+            .iter()
+            .any(|allowed| match allowed.strip_suffix('*') {
+                Some(prefix) => arn.starts_with(prefix),
+                None => arn == allowed,
+            })
+    }
+}
+
+impl fmt::Display for AllowedPrincipals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(","))
+    }
+}
+
+/// The webhook receiver's configuration.
+#[derive(Clone, Debug)]
+pub struct ReceiverConfig {
+    /// `JOBS_TABLE`: the DynamoDB table of jobs and deliveries.
+    pub jobs_table: String,
+    /// `DOCUMENTS_BUCKET`: the S3 bucket for the raw archive and the documents.
+    pub documents_bucket: String,
+    /// `FETCH_QUEUE_URL`: the SQS queue the contract fetcher reads.
+    pub fetch_queue_url: String,
+    /// `ALLOWED_PRINCIPALS`: comma-separated IAM ARNs (a trailing `*` matches a prefix).
+    pub allowed_principals: AllowedPrincipals,
+    /// `FETCH_MILESTONE_DOCUMENTS` (default true): also queue milestone tasks' uploaded documents.
+    pub fetch_milestone_documents: bool,
+    /// `DEDUPE_TTL_DAYS` (default 14): how long a delivered body is remembered as seen.
+    pub dedupe_ttl_days: i64,
+}
+
+impl ReceiverConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from(&Env::process())
+    }
+
+    pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let principals = env.required("ALLOWED_PRINCIPALS")?;
+        Ok(Self {
+            jobs_table: env.required("JOBS_TABLE")?,
+            documents_bucket: env.required("DOCUMENTS_BUCKET")?,
+            fetch_queue_url: env.required("FETCH_QUEUE_URL")?,
+            allowed_principals: AllowedPrincipals::parse(&principals).map_err(|reason| {
+                ConfigError::Invalid {
+                    name: "ALLOWED_PRINCIPALS",
+                    reason,
+                }
+            })?,
+            fetch_milestone_documents: env.flag("FETCH_MILESTONE_DOCUMENTS", true)?,
+            dedupe_ttl_days: env.number("DEDUPE_TTL_DAYS", 14, 1..=365)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Env::new(move |name| map.get(name).cloned())
+    }
+
+    const FULL: [(&str, &str); 4] = [
+        ("JOBS_TABLE", "jobs"),
+        ("DOCUMENTS_BUCKET", "docs"),
+        ("FETCH_QUEUE_URL", "http://q"),
+        (
+            "ALLOWED_PRINCIPALS",
+            "arn:aws:iam::123456789012:user/everbright, arn:aws:sts::123456789012:assumed-role/EverBright/*",
+        ),
+    ];
+
+    #[test]
+    fn a_complete_environment_gives_defaults_for_the_optional_variables() {
+        let config = ReceiverConfig::from(&env(&FULL)).unwrap();
+        assert_eq!(config.jobs_table, "jobs");
+        assert!(config.fetch_milestone_documents);
+        assert_eq!(config.dedupe_ttl_days, 14);
+    }
+
+    #[test]
+    fn each_missing_variable_is_named() {
+        for (name, _) in FULL {
+            let pairs: Vec<_> = FULL.iter().filter(|(n, _)| *n != name).copied().collect();
+            let err = ReceiverConfig::from(&env(&pairs)).unwrap_err();
+            assert_eq!(err, ConfigError::Missing(name));
+            assert!(err.to_string().contains(name));
+        }
+    }
+
+    #[test]
+    fn invalid_values_are_named_with_the_reason() {
+        let mut pairs = FULL.to_vec();
+        pairs.push(("FETCH_MILESTONE_DOCUMENTS", "sometimes"));
+        let err = ReceiverConfig::from(&env(&pairs)).unwrap_err().to_string();
+        assert!(
+            err.contains("FETCH_MILESTONE_DOCUMENTS") && err.contains("sometimes"),
+            "{err}"
+        );
+        pairs[3] = ("ALLOWED_PRINCIPALS", "everbright");
+        let err = ReceiverConfig::from(&env(&pairs)).unwrap_err().to_string();
+        assert!(err.contains("not an ARN"), "{err}");
+    }
+
+    #[test]
+    fn principals_match_exactly_or_by_a_starred_prefix() {
+        let allowed = ReceiverConfig::from(&env(&FULL))
+            .unwrap()
+            .allowed_principals;
+        assert!(allowed.allows("arn:aws:iam::123456789012:user/everbright"));
+        assert!(!allowed.allows("arn:aws:iam::123456789012:user/everbright2"));
+        assert!(allowed.allows("arn:aws:sts::123456789012:assumed-role/EverBright/session-1"));
+        assert!(!allowed.allows("arn:aws:sts::123456789012:assumed-role/Other/session-1"));
+    }
+}

@@ -1,0 +1,32 @@
+//! The messages the receiver queues for the contract fetcher (SQS message bodies, JSON).
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{DocumentId, MilestoneId, QuoteId, SiteId, TaskId};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FetchMessage {
+    /// Copy one signed document from EverBright into S3.
+    FetchDocument {
+        site: SiteId,
+        quote: Option<QuoteId>,
+        task: TaskId,
+        document: DocumentId,
+        name: Option<String>,
+        /// The delivery that queued it, to follow one webhook end to end.
+        event_id: String,
+    },
+    /// Look up which quote a milestone's original quote was signed as (re-signs).
+    ResolveSignedQuote {
+        site: SiteId,
+        quote: QuoteId,
+        milestone: MilestoneId,
+    },
+}
+
+impl FetchMessage {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a message of ids and strings always serialises")
+    }
+}
