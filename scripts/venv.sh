@@ -10,4 +10,4 @@ python3 -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check -r "$req"
 rm -f .venv/.installed-*
 touch "$stamp"
-echo "venv: installed $(tr '\n' ' ' < "$req" | sed 's/#[^ ]*//g')" >&2
+echo "venv: installed $(grep -v "^#" "$req" | tr "\n" " ")" >&2

@@ -1,1 +1,56 @@
-fn main() {}
+//! Parse + plan of the sample payloads: the receiver's own CPU work per webhook, without I/O.
+//! `cargo bench -p shared --bench parse_plan`
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use shared::event::EventType;
+use shared::job::{PlanContext, plan};
+use shared::timestamp::Timestamp;
+
+const SAMPLES: [(&str, EventType, &str); 4] = [
+    (
+        "contract-signed (seed 002)",
+        EventType::ContractStatusChange,
+        include_str!("../../events/payloads/contract-signed.json"),
+    ),
+    (
+        "change-order-signed",
+        EventType::ChangeOrderStatusChange,
+        include_str!("../../events/payloads/change-order-signed.json"),
+    ),
+    (
+        "milestone-approved",
+        EventType::MilestoneStatusChange,
+        include_str!("../../events/payloads/milestone-approved.json"),
+    ),
+    (
+        "stage-transition",
+        EventType::StageTransition,
+        include_str!("../../events/payloads/stage-transition.json"),
+    ),
+];
+
+fn parse_and_plan(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse+plan");
+    for (name, event, body) in SAMPLES {
+        // What EverBright sends: compact JSON.
+        let compact =
+            serde_json::to_vec(&serde_json::from_str::<serde_json::Value>(body).unwrap()).unwrap();
+        let cx = PlanContext {
+            event,
+            received_at: Timestamp::now(),
+            fetch_milestone_documents: true,
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let payload = event.parse(black_box(&compact)).unwrap();
+                black_box(plan(&payload, &cx))
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, parse_and_plan);
+criterion_main!(benches);
