@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::everbright::ApiToken;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
@@ -147,6 +149,77 @@ impl ReceiverConfig {
     }
 }
 
+/// Where the fetcher gets EverBright's API token.
+#[derive(Clone, Debug)]
+pub enum TokenConfig {
+    /// `EVERBRIGHT_API_TOKEN_SECRET`: a Secrets Manager secret (id or ARN), read once per container.
+    Secret(String),
+    /// `EVERBRIGHT_API_TOKEN`: the token itself, for local runs.
+    Plain(ApiToken),
+}
+
+/// The contract fetcher's configuration.
+#[derive(Clone, Debug)]
+pub struct FetcherConfig {
+    /// `JOBS_TABLE`
+    pub jobs_table: String,
+    /// `DOCUMENTS_BUCKET`
+    pub documents_bucket: String,
+    /// `EVERBRIGHT_BASE_URL`: `https://engine.goeverbright.com` (production) or
+    /// `https://onboard.goeverbright.com` (test).
+    pub everbright_base_url: String,
+    /// `EVERBRIGHT_API_TOKEN_SECRET` or `EVERBRIGHT_API_TOKEN`.
+    pub token: TokenConfig,
+    /// `FETCH_CONCURRENCY` (default 4): messages of a batch handled at once.
+    pub concurrency: usize,
+    /// `UPLOAD_PART_MIB` (default 8): single-put threshold and multipart part size.
+    pub part_mib: usize,
+    /// `UPLOAD_PARTS_IN_FLIGHT` (default 2): parts uploading at once per document.
+    pub parts_in_flight: usize,
+    /// `EVERBRIGHT_CONNECT_TIMEOUT_SECONDS` (default 5).
+    pub connect_timeout_seconds: u64,
+    /// `EVERBRIGHT_READ_TIMEOUT_SECONDS` (default 30): the longest wait for any read.
+    pub read_timeout_seconds: u64,
+}
+
+impl FetcherConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from(&Env::process())
+    }
+
+    pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let token = match (
+            env.required("EVERBRIGHT_API_TOKEN_SECRET"),
+            env.required("EVERBRIGHT_API_TOKEN"),
+        ) {
+            (Ok(secret), _) => TokenConfig::Secret(secret),
+            (Err(_), Ok(token)) => TokenConfig::Plain(ApiToken::new(token)),
+            (Err(missing), Err(_)) => return Err(missing),
+        };
+        let base_url = env.required("EVERBRIGHT_BASE_URL")?;
+        if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                name: "EVERBRIGHT_BASE_URL",
+                reason: format!("{base_url:?} is not an http(s) URL"),
+            });
+        }
+        let count = |name, default, range| env.number(name, default, range).map(|n| n as usize);
+        Ok(Self {
+            jobs_table: env.required("JOBS_TABLE")?,
+            documents_bucket: env.required("DOCUMENTS_BUCKET")?,
+            everbright_base_url: base_url,
+            token,
+            concurrency: count("FETCH_CONCURRENCY", 4, 1..=32)?,
+            part_mib: count("UPLOAD_PART_MIB", 8, 5..=64)?,
+            parts_in_flight: count("UPLOAD_PARTS_IN_FLIGHT", 2, 1..=8)?,
+            connect_timeout_seconds: env.number("EVERBRIGHT_CONNECT_TIMEOUT_SECONDS", 5, 1..=60)?
+                as u64,
+            read_timeout_seconds: env.number("EVERBRIGHT_READ_TIMEOUT_SECONDS", 30, 1..=900)?
+                as u64,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -212,5 +285,30 @@ mod tests {
         assert!(!allowed.allows("arn:aws:iam::123456789012:user/everbright2"));
         assert!(allowed.allows("arn:aws:sts::123456789012:assumed-role/EverBright/session-1"));
         assert!(!allowed.allows("arn:aws:sts::123456789012:assumed-role/Other/session-1"));
+    }
+
+    #[test]
+    fn the_fetcher_needs_a_token_from_a_secret_or_the_environment() {
+        let base = [
+            ("JOBS_TABLE", "jobs"),
+            ("DOCUMENTS_BUCKET", "docs"),
+            ("EVERBRIGHT_BASE_URL", "https://onboard.goeverbright.com"),
+        ];
+        let err = FetcherConfig::from(&env(&base)).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("EVERBRIGHT_API_TOKEN_SECRET"));
+        let mut pairs = base.to_vec();
+        pairs.push(("EVERBRIGHT_API_TOKEN", "t0k3n"));
+        let config = FetcherConfig::from(&env(&pairs)).unwrap();
+        assert!(matches!(config.token, TokenConfig::Plain(_)));
+        assert!(
+            !format!("{config:?}").contains("t0k3n"),
+            "the token is never printed"
+        );
+        pairs.push(("EVERBRIGHT_API_TOKEN_SECRET", "everbright/api-token"));
+        assert!(matches!(
+            FetcherConfig::from(&env(&pairs)).unwrap().token,
+            TokenConfig::Secret(_)
+        ));
+        assert_eq!(config.part_mib, 8);
     }
 }

@@ -658,3 +658,78 @@ impl FetchStatus {
 pub fn delivery_key(body_sha256: &str) -> (String, &'static str) {
     (format!("EVENT#{body_sha256}"), "EVENT")
 }
+
+/// Where a document is stored: `contracts/<site>/<quote>/<document uuid>/<file name>`, the quote
+/// being `no-quote` when the event named none and the name sanitised ([`sanitize_file_name`]).
+pub fn document_key(
+    site: SiteId,
+    quote: Option<QuoteId>,
+    document: DocumentId,
+    name: Option<&str>,
+) -> String {
+    let quote = quote.map_or_else(|| "no-quote".to_owned(), |q| q.to_string());
+    let name = sanitize_file_name(name.unwrap_or_default());
+    format!("contracts/{site}/{quote}/{document}/{name}")
+}
+
+/// The longest file name kept, in bytes.
+const MAX_FILE_NAME: usize = 200;
+
+/// A file name safe as the last segment of an S3 key: path separators and control characters
+/// become `_`, leading dots and surrounding spaces go, at most 200 bytes; `document.pdf` if
+/// nothing is left.
+pub fn sanitize_file_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_control() || c == '/' || c == '\\' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.').trim_start();
+    let mut end = trimmed.len().min(MAX_FILE_NAME);
+    while !trimmed.is_char_boundary(end) {
+        end -= 1;
+    }
+    match trimmed[..end].trim_end() {
+        "" => "document.pdf".to_owned(),
+        kept => kept.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn file_names_cannot_climb_out_of_their_folder() {
+        assert_eq!(sanitize_file_name("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(sanitize_file_name("..\\..\\x.pdf"), "_..__x.pdf");
+        assert_eq!(sanitize_file_name("a\u{0}b\nc.pdf"), "a_b_c.pdf");
+        assert_eq!(sanitize_file_name("  ...  "), "document.pdf");
+        assert_eq!(
+            sanitize_file_name("Installation Agreement - Signed.pdf"),
+            "Installation Agreement - Signed.pdf"
+        );
+    }
+
+    #[test]
+    fn long_names_are_cut_on_a_character_boundary() {
+        let name = "é".repeat(300);
+        let kept = sanitize_file_name(&name);
+        assert!(kept.len() <= MAX_FILE_NAME && kept.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn document_keys_name_site_quote_and_document() {
+        let site: SiteId = "34b6b5ee-f997-4044-86ae-0abbf611fc4d".parse().unwrap();
+        let document: DocumentId = "3f230ca4-b147-49ae-9187-8b64c7eea62c".parse().unwrap();
+        assert_eq!(
+            document_key(site, None, document, Some("a/b.pdf")),
+            "contracts/34b6b5ee-f997-4044-86ae-0abbf611fc4d/no-quote/3f230ca4-b147-49ae-9187-8b64c7eea62c/a_b.pdf"
+        );
+    }
+}

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod config;
 pub mod contract;
 pub mod event;
+pub mod everbright;
 pub mod ids;
 pub mod job;
 mod lenient;

@@ -4,14 +4,14 @@
 use std::future::Future;
 
 use crate::event::EventType;
-use crate::ids::SiteId;
+use crate::ids::{DocumentId, MilestoneId, QuoteId, SiteId};
 use crate::job::{PlannedDocument, Write};
 use crate::message::FetchMessage;
 use crate::timestamp::Timestamp;
 
 /// An error from a backing service, with the operation that failed.
 #[derive(Debug, thiserror::Error)]
-#[error("{operation} failed: {source}")]
+#[error("{operation} failed: {}", chain(source.as_ref()))]
 pub struct BackendError {
     pub operation: &'static str,
     #[source]
@@ -28,6 +28,22 @@ impl BackendError {
             source: source.into(),
         }
     }
+}
+
+/// An error and its sources, joined: the SDK's own message says only "service error" and keeps
+/// the code and message in its sources.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// A delivery, identified by the SHA-256 of its body.
@@ -117,5 +133,83 @@ pub trait FetchQueue: Send + Sync {
     fn send(
         &self,
         messages: &[FetchMessage],
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+}
+
+/// What claiming a document for download found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchClaim {
+    /// This invocation holds the document until `lease` runs out.
+    Claimed { lease: String },
+    /// Already in S3: acknowledge without downloading.
+    Stored,
+    /// Failed for good before: acknowledge.
+    Failed { reason: String },
+    /// Another invocation holds a live lease: try again later.
+    Busy,
+    /// The document is known but not queued (say, only recorded): acknowledge.
+    NotQueued { status: String },
+}
+
+/// A document in S3.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredDocument {
+    pub key: String,
+    pub size: u64,
+    pub sha256: String,
+    /// 1 for a single `PutObject`, else the number of multipart parts.
+    pub parts: u32,
+    /// What EverBright said it was.
+    pub content_type: Option<String>,
+}
+
+/// The document items, as the fetcher moves them `QUEUED -> FETCHING -> STORED | FAILED`.
+pub trait DocumentLedger: Send + Sync {
+    fn claim_fetch(
+        &self,
+        site: SiteId,
+        document: DocumentId,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> impl Future<Output = Result<FetchClaim, BackendError>> + Send;
+
+    /// Records the stored document and counts it on the job, once. `false` when the lease was
+    /// lost to another invocation (which then records it).
+    fn mark_stored(
+        &self,
+        site: SiteId,
+        document: DocumentId,
+        lease: &str,
+        stored: &StoredDocument,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send;
+
+    /// A permanent failure: `FAILED` with the reason.
+    fn mark_failed(
+        &self,
+        site: SiteId,
+        document: DocumentId,
+        lease: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// A retryable failure: back to `QUEUED`, the reason kept as `last_error`.
+    fn release_fetch(
+        &self,
+        site: SiteId,
+        document: DocumentId,
+        lease: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Records which quote a milestone's original quote was signed as (`None`: no signed baseline).
+    fn record_signed_quote(
+        &self,
+        site: SiteId,
+        original: QuoteId,
+        signed: Option<QuoteId>,
+        milestone: MilestoneId,
+        now: Timestamp,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 }

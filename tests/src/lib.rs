@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde_json::{Map, Value};
 use shared::aws::{Clients, item_to_json};
-use shared::config::{Env, ReceiverConfig};
+use shared::config::{Env, FetcherConfig, ReceiverConfig};
 
 /// The caller every sample event in `events/` carries.
 pub const EVERBRIGHT_ARN: &str = "arn:aws:iam::123456789012:user/everbright-webhooks";
@@ -216,6 +216,66 @@ impl Backend {
                     .expect("delete");
             }
         }
+    }
+
+    /// Receives (and deletes) every message now on the fetch queue, as the event source mapping
+    /// would hand them to the fetcher.
+    pub async fn take_records(&self) -> Vec<aws_lambda_events::event::sqs::SqsMessage> {
+        let mut records = Vec::new();
+        loop {
+            let output = self
+                .clients
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive");
+            if output.messages().is_empty() {
+                return records;
+            }
+            for message in output.messages() {
+                let mut record = aws_lambda_events::event::sqs::SqsMessage::default();
+                record.message_id = message.message_id().map(str::to_owned);
+                record.body = message.body().map(str::to_owned);
+                records.push(record);
+                self.clients
+                    .sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(message.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
+
+    /// The fetcher's configuration for this backend and an EverBright at `base_url`.
+    pub fn fetcher_config(&self, base_url: &str, token: &str) -> FetcherConfig {
+        let vars: HashMap<&str, String> = HashMap::from([
+            ("JOBS_TABLE", self.table.clone()),
+            ("DOCUMENTS_BUCKET", self.bucket.clone()),
+            ("EVERBRIGHT_BASE_URL", base_url.to_owned()),
+            ("EVERBRIGHT_API_TOKEN", token.to_owned()),
+        ]);
+        FetcherConfig::from(&Env::new(move |name| vars.get(name).cloned()))
+            .expect("complete configuration")
+    }
+
+    /// An object's user metadata.
+    pub async fn metadata(&self, key: &str) -> HashMap<String, String> {
+        let output = self
+            .clients
+            .s3
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("head object");
+        output.metadata().cloned().unwrap_or_default()
     }
 
     /// The keys of the objects under `prefix`.

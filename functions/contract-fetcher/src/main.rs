@@ -1,1 +1,9 @@
-fn main() {}
+use contract_fetcher::Fetcher;
+use lambda_runtime::{Error, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let fetcher = Fetcher::from_env().await?;
+    lambda_runtime::run(service_fn(|event| fetcher.handle(event))).await
+}

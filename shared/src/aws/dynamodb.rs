@@ -3,12 +3,19 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use serde_json::{Map, Number, Value};
 
-use crate::ids::SiteId;
+use crate::ids::{DocumentId, MilestoneId, QuoteId, SiteId};
 use crate::job::{self, FetchStatus, PlannedDocument, Write};
-use crate::ports::{Applied, BackendError, Claim, Delivery, JobStore};
+use crate::ports::{
+    Applied, BackendError, Claim, Delivery, DocumentLedger, FetchClaim, JobStore, StoredDocument,
+};
+use crate::timestamp::Timestamp;
 
 /// How long a claimed delivery is reserved for the request applying it: well over the
 /// receiver's timeout, so that only a request that died leaves its claim to expire.
@@ -373,6 +380,263 @@ impl JobStore for DynamoJobStore {
                 error,
             )),
         }
+    }
+}
+
+impl DynamoJobStore {
+    /// An update of one `DOC#` item held under `lease`.
+    async fn update_leased_document(
+        &self,
+        operation: &'static str,
+        site: SiteId,
+        document: DocumentId,
+        lease: &str,
+        update: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<bool, BackendError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(job::site_pk(site)))
+            .key("sk", s(job::document_sk(document)))
+            .update_expression(update)
+            .condition_expression("lease_owner = :lease")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":lease", s(lease));
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(error) if conditional_failed(&error) => Ok(false),
+            Err(error) => Err(BackendError::new(operation, error)),
+        }
+    }
+}
+
+impl DocumentLedger for DynamoJobStore {
+    async fn claim_fetch(
+        &self,
+        site: SiteId,
+        document: DocumentId,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<FetchClaim, BackendError> {
+        let lease = uuid::Uuid::new_v4().to_string();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(job::site_pk(site)))
+            .key("sk", s(job::document_sk(document)))
+            .update_expression(
+                "SET #status = :fetching, lease_owner = :lease, lease_until = :until, fetch_started_at = :at, \
+                 site = :site, document = :document ADD attempts :one",
+            )
+            .condition_expression(
+                "attribute_not_exists(#status) OR #status = :queued OR (#status = :fetching AND lease_until < :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":fetching", s(FetchStatus::Fetching.as_str()))
+            .expression_attribute_values(":queued", s(FetchStatus::Queued.as_str()))
+            .expression_attribute_values(":lease", s(&lease))
+            .expression_attribute_values(":until", n(lease_until.unix_seconds()))
+            .expression_attribute_values(":now", n(now.unix_seconds()))
+            .expression_attribute_values(":at", s(now.to_string()))
+            .expression_attribute_values(":site", s(site.to_string()))
+            .expression_attribute_values(":document", s(document.to_string()))
+            .expression_attribute_values(":one", n(1))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(FetchClaim::Claimed { lease }),
+            Err(error) if conditional_failed(&error) => error,
+            Err(error) => {
+                return Err(BackendError::new(
+                    "DynamoDB UpdateItem (claim document)",
+                    error,
+                ));
+            }
+        };
+        let item = match error.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item(),
+            _ => None,
+        };
+        let field = |name: &str| {
+            item.and_then(|i| i.get(name))
+                .and_then(|v| v.as_s().ok())
+                .map(|v| v.to_owned())
+        };
+        let status = field("status").unwrap_or_default();
+        Ok(match status.as_str() {
+            "STORED" => FetchClaim::Stored,
+            "FAILED" => FetchClaim::Failed {
+                reason: field("failure").unwrap_or_default(),
+            },
+            "FETCHING" => FetchClaim::Busy,
+            _ => FetchClaim::NotQueued { status },
+        })
+    }
+
+    async fn mark_stored(
+        &self,
+        site: SiteId,
+        document: DocumentId,
+        lease: &str,
+        stored: &StoredDocument,
+        now: Timestamp,
+    ) -> Result<bool, BackendError> {
+        let size = i64::try_from(stored.size).unwrap_or(i64::MAX);
+        let content_type = stored
+            .content_type
+            .clone()
+            .map_or(AttributeValue::Null(true), s);
+        let document_update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(job::site_pk(site)))
+            .key("sk", s(job::document_sk(document)))
+            .update_expression(
+                "SET #status = :stored, s3_key = :key, #size = :size, sha256 = :sha, content_type = :type, \
+                 parts = :parts, stored_at = :at REMOVE lease_owner, lease_until, last_error",
+            )
+            .condition_expression("#status = :fetching AND lease_owner = :lease")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#size", "size")
+            .expression_attribute_values(":stored", s(FetchStatus::Stored.as_str()))
+            .expression_attribute_values(":fetching", s(FetchStatus::Fetching.as_str()))
+            .expression_attribute_values(":lease", s(lease))
+            .expression_attribute_values(":key", s(&stored.key))
+            .expression_attribute_values(":size", n(size))
+            .expression_attribute_values(":sha", s(&stored.sha256))
+            .expression_attribute_values(":type", content_type)
+            .expression_attribute_values(":parts", n(i64::from(stored.parts)))
+            .expression_attribute_values(":at", s(now.to_string()))
+            .build()
+            .map_err(|e| BackendError::new("DynamoDB TransactWriteItems (store document)", e))?;
+        let job_update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(job::site_pk(site)))
+            .key("sk", s(job::JOB))
+            .update_expression("SET site = :site ADD documents_stored :one")
+            .expression_attribute_values(":site", s(site.to_string()))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(|e| BackendError::new("DynamoDB TransactWriteItems (store document)", e))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(document_update).build())
+            .transact_items(TransactWriteItem::builder().update(job_update).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+                    error.as_service_error()
+                {
+                    let lost_lease = cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .any(|r| r.code() == Some("ConditionalCheckFailed"));
+                    if lost_lease {
+                        return Ok(false);
+                    }
+                }
+                Err(BackendError::new(
+                    "DynamoDB TransactWriteItems (store document)",
+                    error,
+                ))
+            }
+        }
+    }
+
+    async fn mark_failed(
+        &self,
+        site: SiteId,
+        document: DocumentId,
+        lease: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<(), BackendError> {
+        let update = "SET #status = :failed, failure = :reason, failed_at = :at REMOVE lease_owner, lease_until";
+        let values = vec![
+            (":failed", s(FetchStatus::Failed.as_str())),
+            (":reason", s(reason)),
+            (":at", s(now.to_string())),
+        ];
+        self.update_leased_document(
+            "DynamoDB UpdateItem (document failed)",
+            site,
+            document,
+            lease,
+            update,
+            values,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn release_fetch(
+        &self,
+        site: SiteId,
+        document: DocumentId,
+        lease: &str,
+        reason: &str,
+    ) -> Result<(), BackendError> {
+        let update = "SET #status = :queued, last_error = :reason REMOVE lease_owner, lease_until";
+        let values = vec![
+            (":queued", s(FetchStatus::Queued.as_str())),
+            (":reason", s(reason)),
+        ];
+        self.update_leased_document(
+            "DynamoDB UpdateItem (release document)",
+            site,
+            document,
+            lease,
+            update,
+            values,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn record_signed_quote(
+        &self,
+        site: SiteId,
+        original: QuoteId,
+        signed: Option<QuoteId>,
+        milestone: MilestoneId,
+        now: Timestamp,
+    ) -> Result<(), BackendError> {
+        let value = serde_json::json!({
+            "original": original.to_string(),
+            "signed": signed.map(|q| q.to_string()),
+            "milestone": milestone.to_string(),
+            "checked_at": now,
+        });
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(job::site_pk(site)))
+            .key("sk", s(job::JOB))
+            .expression_attribute_names("#signed", "signed_quote")
+            .expression_attribute_values(":value", to_attribute(&value))
+            .expression_attribute_values(":site", s(site.to_string()));
+        request = match signed {
+            Some(quote) => request
+                .update_expression("SET #signed = :value, site = :site ADD quotes :quote")
+                .expression_attribute_values(":quote", AttributeValue::Ss(vec![quote.to_string()])),
+            None => request.update_expression("SET #signed = :value, site = :site"),
+        };
+        request
+            .send()
+            .await
+            .map_err(|e| BackendError::new("DynamoDB UpdateItem (signed quote)", e))?;
+        Ok(())
     }
 }
 

@@ -5,10 +5,13 @@
 
 mod dynamodb;
 mod s3;
+mod secrets;
 mod sqs;
 
+pub use aws_sdk_secretsmanager::Client as SecretsClient;
 pub use dynamodb::{DynamoJobStore, item_to_json, to_attribute, to_json};
-pub use s3::S3Archive;
+pub use s3::{ChunkSource, S3Archive, S3Documents, UploadSettings};
+pub use secrets::read_token;
 pub use sqs::SqsFetchQueue;
 
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -18,12 +21,13 @@ pub async fn load_sdk_config() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await
 }
 
-/// The three clients the functions use, built once from one SDK configuration.
+/// The clients the functions use, built once from one SDK configuration.
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl Clients {
@@ -35,6 +39,7 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             s3: aws_sdk_s3::Client::from_conf(s3),
             sqs: aws_sdk_sqs::Client::new(sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
         }
     }
 }

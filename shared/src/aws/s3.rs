@@ -1,7 +1,16 @@
-use aws_sdk_s3::Client;
-use aws_sdk_s3::primitives::ByteStream;
+use std::collections::HashMap;
+use std::future::Future;
 
-use crate::ports::{Archive, BackendError};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
+use bytes::{Bytes, BytesMut};
+use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
+
+use crate::everbright::{Download, FetchError};
+use crate::ports::{Archive, BackendError, StoredDocument};
 
 /// The raw archive in an S3 bucket.
 #[derive(Clone, Debug)]
@@ -32,4 +41,316 @@ impl Archive for S3Archive {
             .map_err(|e| BackendError::new("S3 PutObject (archive)", e))?;
         Ok(())
     }
+}
+
+/// Where the documents go, and how they are uploaded.
+#[derive(Clone, Debug)]
+pub struct S3Documents {
+    client: Client,
+    bucket: String,
+    settings: UploadSettings,
+}
+
+/// Part size and how many parts may be uploading at once: together they bound the memory an
+/// upload takes, whatever the document's size (at most `parts_in_flight + 1` parts).
+#[derive(Clone, Copy, Debug)]
+pub struct UploadSettings {
+    /// A document no larger than this goes in one `PutObject`; a larger one (or one whose length
+    /// is unknown and turns out larger) is uploaded in parts of this size. S3's minimum is 5 MiB.
+    pub part_size: usize,
+    pub parts_in_flight: usize,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        Self {
+            part_size: 8 * 1024 * 1024,
+            parts_in_flight: 2,
+        }
+    }
+}
+
+/// A body read chunk by chunk (a download under way).
+pub trait ChunkSource: Send {
+    fn next_chunk(&mut self) -> impl Future<Output = Result<Option<Bytes>, FetchError>> + Send;
+    /// The length the sender declared (`Content-Length`), if any.
+    fn declared_length(&self) -> Option<u64>;
+}
+
+impl ChunkSource for Download {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
+        self.chunk().await
+    }
+
+    fn declared_length(&self) -> Option<u64> {
+        self.content_length
+    }
+}
+
+/// Every PDF starts with these bytes.
+const PDF_MAGIC: &[u8] = b"%PDF-";
+
+fn s3_error(operation: &str, error: impl std::error::Error) -> FetchError {
+    FetchError::Retryable(format!(
+        "S3 {operation} failed: {}",
+        DisplayErrorContext(error)
+    ))
+}
+
+impl S3Documents {
+    pub fn new(client: Client, bucket: impl Into<String>, settings: UploadSettings) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+            settings,
+        }
+    }
+
+    /// Streams `source` into `key` with `metadata`, adding `sha256` (hex) to the metadata. The
+    /// first bytes must be `%PDF-` (else a permanent failure) and the length must match the
+    /// declared one (else a retryable failure); a failed upload leaves no object.
+    pub async fn store(
+        &self,
+        key: &str,
+        mut metadata: HashMap<String, String>,
+        source: &mut impl ChunkSource,
+        content_type: Option<&str>,
+    ) -> Result<StoredDocument, FetchError> {
+        let mut hasher = Sha256::new();
+        let (first, ended) = read_part(source, self.settings.part_size).await?;
+        if !first.starts_with(PDF_MAGIC) {
+            let start = String::from_utf8_lossy(&first[..first.len().min(16)]).into_owned();
+            return Err(FetchError::Permanent(format!(
+                "not a PDF: content type {}, first bytes {start:?}",
+                content_type.unwrap_or("not given")
+            )));
+        }
+        hasher.update(&first);
+        let declared = source.declared_length();
+        let (size, parts) = if ended {
+            let size = first.len() as u64;
+            check_length(declared, size)?;
+            metadata.insert("sha256".into(), hex::encode(hasher.clone().finalize()));
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_type("application/pdf")
+                .set_metadata(Some(metadata))
+                .content_length(i64::try_from(size).unwrap_or(i64::MAX))
+                .body(ByteStream::from(first.freeze()))
+                .send()
+                .await
+                .map_err(|e| s3_error("PutObject", e))?;
+            (size, 1)
+        } else {
+            self.multipart(key, metadata, source, first.freeze(), &mut hasher)
+                .await?
+        };
+        Ok(StoredDocument {
+            key: key.to_owned(),
+            size,
+            sha256: hex::encode(hasher.finalize()),
+            parts,
+            content_type: content_type.map(str::to_owned),
+        })
+    }
+
+    async fn multipart(
+        &self,
+        key: &str,
+        mut metadata: HashMap<String, String>,
+        source: &mut impl ChunkSource,
+        first: Bytes,
+        hasher: &mut Sha256,
+    ) -> Result<(u64, u32), FetchError> {
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/pdf")
+            .set_metadata(Some(metadata.clone()))
+            .send()
+            .await
+            .map_err(|e| s3_error("CreateMultipartUpload", e))?;
+        let upload_id = created.upload_id().unwrap_or_default().to_owned();
+        let result = self
+            .upload_parts(key, &upload_id, source, first, hasher)
+            .await;
+        let (size, count) = match result {
+            Ok((parts, size)) => {
+                let count = parts.len() as u32;
+                let completed = CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build();
+                let done = self
+                    .client
+                    .complete_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(completed)
+                    .send()
+                    .await;
+                match done {
+                    Ok(_) => (size, count),
+                    Err(error) => {
+                        self.abort(key, &upload_id).await;
+                        return Err(s3_error("CompleteMultipartUpload", error));
+                    }
+                }
+            }
+            Err(error) => {
+                self.abort(key, &upload_id).await;
+                return Err(error);
+            }
+        };
+        // Multipart uploads take their metadata up front; the SHA-256 is known only now, so the
+        // object is copied onto itself with it (a server-side copy, no bytes move through here).
+        metadata.insert("sha256".into(), hex::encode(hasher.clone().finalize()));
+        let copied = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .copy_source(format!("{}/{}", self.bucket, encode_key(key)))
+            .metadata_directive(MetadataDirective::Replace)
+            .content_type("application/pdf")
+            .set_metadata(Some(metadata))
+            .send()
+            .await;
+        if let Err(error) = copied {
+            // Without its SHA-256 the object is not what was promised: remove it, retry later.
+            let _ = self
+                .client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await;
+            return Err(s3_error("CopyObject (metadata)", error));
+        }
+        Ok((size, count))
+    }
+
+    /// Uploads `first` and the rest of `source` as parts, at most `parts_in_flight` at once.
+    async fn upload_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        source: &mut impl ChunkSource,
+        first: Bytes,
+        hasher: &mut Sha256,
+    ) -> Result<(Vec<CompletedPart>, u64), FetchError> {
+        let mut uploads: JoinSet<Result<CompletedPart, FetchError>> = JoinSet::new();
+        let mut parts = Vec::new();
+        let mut size = first.len() as u64;
+        let mut pending = Some(first);
+        let mut ended = false;
+        let mut number = 0;
+        while let Some(part) = pending.take() {
+            number += 1;
+            while uploads.len() >= self.settings.parts_in_flight.max(1) {
+                parts.push(joined(uploads.join_next().await)?);
+            }
+            let request = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .content_length(part.len() as i64)
+                .body(ByteStream::from(part));
+            uploads.spawn(async move {
+                let output = request
+                    .send()
+                    .await
+                    .map_err(|e| s3_error("UploadPart", e))?;
+                Ok(CompletedPart::builder()
+                    .set_e_tag(output.e_tag().map(str::to_owned))
+                    .part_number(number)
+                    .build())
+            });
+            if !ended {
+                let (next, end) = read_part(source, self.settings.part_size).await?;
+                ended = end;
+                if !next.is_empty() {
+                    hasher.update(&next);
+                    size += next.len() as u64;
+                    pending = Some(next.freeze());
+                }
+            }
+        }
+        while let Some(result) = uploads.join_next().await {
+            parts.push(joined(Some(result))?);
+        }
+        check_length(source.declared_length(), size)?;
+        parts.sort_by_key(|part| part.part_number());
+        Ok((parts, size))
+    }
+
+    async fn abort(&self, key: &str, upload_id: &str) {
+        let aborted = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        if let Err(error) = aborted {
+            tracing::warn!(key, error = %DisplayErrorContext(error), "could not abort a multipart upload; the bucket's lifecycle rule removes it");
+        }
+    }
+}
+
+fn joined(
+    result: Option<Result<Result<CompletedPart, FetchError>, tokio::task::JoinError>>,
+) -> Result<CompletedPart, FetchError> {
+    match result {
+        Some(Ok(part)) => part,
+        Some(Err(error)) => Err(FetchError::Retryable(format!(
+            "a part upload stopped: {error}"
+        ))),
+        None => Err(FetchError::Retryable("a part upload went missing".into())),
+    }
+}
+
+/// Reads up to `size` bytes; `true` when the source ended.
+async fn read_part(
+    source: &mut impl ChunkSource,
+    size: usize,
+) -> Result<(BytesMut, bool), FetchError> {
+    let mut part = BytesMut::with_capacity(size);
+    while part.len() < size {
+        match source.next_chunk().await? {
+            Some(chunk) => part.extend_from_slice(&chunk),
+            None => return Ok((part, true)),
+        }
+    }
+    Ok((part, false))
+}
+
+fn check_length(declared: Option<u64>, actual: u64) -> Result<(), FetchError> {
+    match declared {
+        Some(declared) if declared != actual => Err(FetchError::Retryable(format!(
+            "the body was {actual} bytes but Content-Length said {declared}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A key as `CopySource` wants it: percent-encoded but for `/`.
+fn encode_key(key: &str) -> String {
+    let mut encoded = String::with_capacity(key.len());
+    for byte in key.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~' | b'/') {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
 }

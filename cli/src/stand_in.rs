@@ -1,0 +1,445 @@
+//! A stand-in for EverBright's API on loopback, for the demo and the tests: document downloads
+//! (`/api/v1/document/{uuid}/download/`) and the data API's signed-quote look-up. Each document
+//! can be told how to behave: a PDF of any size (streamed, never held whole), a redirect to a
+//! second "storage" host, failures before success, throttling, 404, a non-PDF, a body cut short.
+//! Unless told otherwise it serves a small, real PDF naming the document.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use futures_util::stream;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use sha2::{Digest, Sha256};
+use shared::ids::{DocumentId, QuoteId};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// How the stand-in answers for one document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    /// 200 with a PDF of `size` bytes (see [`pdf_bytes`]).
+    Pdf {
+        size: usize,
+    },
+    /// 302 to the storage host, which serves the PDF without asking for the token.
+    Redirect {
+        size: usize,
+    },
+    /// 500 `failures` times, then the PDF.
+    FailThen {
+        failures: u32,
+        size: usize,
+    },
+    /// 429 with `Retry-After: seconds` once, then the PDF.
+    Throttle {
+        seconds: u64,
+        size: usize,
+    },
+    NotFound,
+    /// 200 with an HTML page.
+    NotPdf,
+    /// Declares `size` bytes in `Content-Length` but sends only `sent`, then closes.
+    CutShort {
+        size: usize,
+        sent: usize,
+    },
+}
+
+/// Which of the stand-in's two hosts a request reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Host {
+    Api,
+    Storage,
+}
+
+/// A request the stand-in saw.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub host: Host,
+    pub path: String,
+    pub authorization: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    token: String,
+    behaviours: HashMap<DocumentId, Behaviour>,
+    failures_served: HashMap<DocumentId, u32>,
+    signed_quotes: HashMap<QuoteId, QuoteId>,
+    seen: Vec<Seen>,
+    storage_base: String,
+}
+
+type Shared = Arc<Mutex<State>>;
+
+/// A running stand-in: an API host and a storage host on two loopback ports.
+pub struct StandIn {
+    pub base_url: String,
+    pub storage_url: String,
+    state: Shared,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn lock(state: &Shared) -> std::sync::MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl StandIn {
+    /// Starts both hosts on free loopback ports; the API host accepts `Authorization: Token <token>`.
+    pub async fn start(token: &str) -> std::io::Result<Self> {
+        let api = TcpListener::bind("127.0.0.1:0").await?;
+        let storage = TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = format!("http://{}", api.local_addr()?);
+        let storage_url = format!("http://{}", storage.local_addr()?);
+        let state: Shared = Arc::new(Mutex::new(State {
+            token: token.to_owned(),
+            storage_base: storage_url.clone(),
+            ..State::default()
+        }));
+        let tasks = vec![
+            serve(api, Host::Api, state.clone()),
+            serve(storage, Host::Storage, state.clone()),
+        ];
+        Ok(Self {
+            base_url,
+            storage_url,
+            state,
+            tasks,
+        })
+    }
+
+    pub fn set(&self, document: DocumentId, behaviour: Behaviour) {
+        lock(&self.state).behaviours.insert(document, behaviour);
+    }
+
+    /// What the data API answers for `quote`: the quote it was signed as.
+    pub fn set_signed_quote(&self, quote: QuoteId, signed: QuoteId) {
+        lock(&self.state).signed_quotes.insert(quote, signed);
+    }
+
+    /// Every request seen so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        lock(&self.state).seen.clone()
+    }
+
+    /// The bytes served for `document` (to compare with what was stored).
+    pub fn served_bytes(&self, document: DocumentId) -> Vec<u8> {
+        let behaviour = lock(&self.state).behaviours.get(&document).cloned();
+        match behaviour.and_then(|b| b.pdf_size()) {
+            Some(size) => pdf_bytes(document, size),
+            None => small_pdf(&document.to_string()),
+        }
+    }
+}
+
+impl Behaviour {
+    fn pdf_size(&self) -> Option<usize> {
+        match self {
+            Self::Pdf { size }
+            | Self::Redirect { size }
+            | Self::FailThen { size, .. }
+            | Self::Throttle { size, .. } => Some(*size),
+            _ => None,
+        }
+    }
+}
+
+fn serve(listener: TcpListener, host: Host, state: Shared) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| answer(host, state.clone(), request));
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}
+
+type Body = BoxBody<Bytes, Infallible>;
+
+fn full(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()).boxed());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        content_type.parse().expect("a valid header value"),
+    );
+    response
+}
+
+async fn answer(
+    host: Host,
+    state: Shared,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let path = request.uri().path().to_owned();
+    let authorization = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let mut state_guard = lock(&state);
+    state_guard.seen.push(Seen {
+        host,
+        path: path.clone(),
+        authorization: authorization.clone(),
+    });
+    if host == Host::Api
+        && authorization.as_deref() != Some(&format!("Token {}", state_guard.token))
+    {
+        return Ok(full(
+            StatusCode::UNAUTHORIZED,
+            "application/json",
+            r#"{"detail":"Invalid token."}"#,
+        ));
+    }
+    if host == Host::Api && path == "/api/data/workflow/" {
+        let quote = query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("quote_id="))
+            .and_then(|q| q.parse().ok());
+        let signed = quote
+            .and_then(|q| state_guard.signed_quotes.get(&q))
+            .map(ToString::to_string);
+        let body = serde_json::json!({"data": [{
+            "quote_id": quote.map(|q: QuoteId| q.to_string()),
+            "s_quote_id": signed.unwrap_or_else(|| "APPROVED_BASELINE_NONEXISTANT".into()),
+        }]});
+        return Ok(full(StatusCode::OK, "application/json", body.to_string()));
+    }
+    let document = match host {
+        Host::Api => path
+            .strip_prefix("/api/v1/document/")
+            .and_then(|rest| rest.strip_suffix("/download/")),
+        Host::Storage => path
+            .strip_prefix("/storage/")
+            .and_then(|rest| rest.strip_suffix(".pdf")),
+    };
+    let Some(document) = document.and_then(|id| id.parse::<DocumentId>().ok()) else {
+        return Ok(full(
+            StatusCode::NOT_FOUND,
+            "application/json",
+            r#"{"detail":"Not found."}"#,
+        ));
+    };
+    let behaviour = state_guard.behaviours.get(&document).cloned();
+    if host == Host::Storage {
+        let size = behaviour.and_then(|b| b.pdf_size()).unwrap_or(0);
+        return Ok(pdf(document, size));
+    }
+    let response = match behaviour {
+        None => full(
+            StatusCode::OK,
+            "application/pdf",
+            small_pdf(&document.to_string()),
+        ),
+        Some(Behaviour::Pdf { size }) => pdf(document, size),
+        Some(Behaviour::Redirect { .. }) => {
+            let location = format!(
+                "{}/storage/{document}.pdf?X-Amz-Signature=presigned",
+                state_guard.storage_base
+            );
+            let mut response = full(StatusCode::FOUND, "text/plain", "");
+            response
+                .headers_mut()
+                .insert(LOCATION, location.parse().expect("a valid header value"));
+            response
+        }
+        Some(Behaviour::FailThen { failures, size }) => {
+            let served = state_guard.failures_served.entry(document).or_default();
+            if *served < failures {
+                *served += 1;
+                full(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain",
+                    "upstream trouble",
+                )
+            } else {
+                pdf(document, size)
+            }
+        }
+        Some(Behaviour::Throttle { seconds, size }) => {
+            let served = state_guard.failures_served.entry(document).or_default();
+            if *served == 0 {
+                *served += 1;
+                let mut response = full(StatusCode::TOO_MANY_REQUESTS, "text/plain", "slow down");
+                response.headers_mut().insert(RETRY_AFTER, seconds.into());
+                response
+            } else {
+                pdf(document, size)
+            }
+        }
+        Some(Behaviour::NotFound) => full(
+            StatusCode::NOT_FOUND,
+            "application/json",
+            r#"{"detail":"Not found."}"#,
+        ),
+        Some(Behaviour::NotPdf) => full(
+            StatusCode::OK,
+            "text/html",
+            "<html><body>Please log in</body></html>",
+        ),
+        Some(Behaviour::CutShort { size, sent }) => {
+            let mut response = streamed(document, size, sent);
+            response.headers_mut().insert(CONTENT_LENGTH, size.into());
+            response
+        }
+    };
+    Ok(response)
+}
+
+/// A PDF of `size` bytes, streamed in 64 KiB chunks.
+fn pdf(document: DocumentId, size: usize) -> Response<Body> {
+    let mut response = streamed(document, size, size);
+    response.headers_mut().insert(CONTENT_LENGTH, size.into());
+    response
+}
+
+const CHUNK: usize = 64 * 1024;
+
+/// The first `sent` bytes of the `size`-byte PDF of `document`, generated chunk by chunk.
+fn streamed(document: DocumentId, size: usize, sent: usize) -> Response<Body> {
+    let chunks = stream::unfold(0usize, move |offset| async move {
+        if offset >= sent {
+            return None;
+        }
+        let end = (offset + CHUNK).min(sent);
+        let bytes = pdf_range(document, size, offset, end);
+        Some((Ok::<_, Infallible>(Frame::data(Bytes::from(bytes))), end))
+    });
+    let mut response = Response::new(BodyExt::boxed(StreamBody::new(chunks)));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        "application/pdf".parse().expect("a valid header value"),
+    );
+    response
+}
+
+/// A `size`-byte PDF-looking document for `document`: a PDF header, filler that depends on the
+/// document, and the end-of-file marker.
+pub fn pdf_bytes(document: DocumentId, size: usize) -> Vec<u8> {
+    pdf_range(document, size, 0, size)
+}
+
+/// The SHA-256 (hex) of [`pdf_bytes`], computed without holding the document.
+pub fn pdf_sha256(document: DocumentId, size: usize) -> String {
+    let mut hasher = Sha256::new();
+    let mut offset = 0;
+    while offset < size {
+        let end = (offset + CHUNK).min(size);
+        hasher.update(pdf_range(document, size, offset, end));
+        offset = end;
+    }
+    hex::encode(hasher.finalize())
+}
+
+fn pdf_range(document: DocumentId, size: usize, start: usize, end: usize) -> Vec<u8> {
+    let header = format!("%PDF-1.7\n% {document}\n").into_bytes();
+    let trailer = b"\n%%EOF\n";
+    let seed = document.as_uuid().as_bytes();
+    (start..end)
+        .map(|i| {
+            if i < header.len() {
+                header[i]
+            } else if i + trailer.len() >= size && size >= header.len() + trailer.len() {
+                trailer[i + trailer.len() - size]
+            } else {
+                b'A' + (seed[i % 16].wrapping_add((i / 16) as u8) % 26)
+            }
+        })
+        .collect()
+}
+
+/// A small, valid one-page PDF showing `title`.
+pub fn small_pdf(title: &str) -> Vec<u8> {
+    let text: String = title
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || " -_.".contains(*c))
+        .collect();
+    let content = format!("BT /F1 14 Tf 72 720 Td (everbright-sync sample document {text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_owned(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    pdf.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    pdf.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    pdf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_pdfs_have_the_size_asked_and_start_and_end_like_pdfs() {
+        let document: DocumentId = "3f230ca4-b147-49ae-9187-8b64c7eea62c".parse().unwrap();
+        let bytes = pdf_bytes(document, 200_000);
+        assert_eq!(bytes.len(), 200_000);
+        assert!(bytes.starts_with(b"%PDF-") && bytes.ends_with(b"%%EOF\n"));
+        assert_eq!(
+            pdf_sha256(document, 200_000),
+            hex::encode(Sha256::digest(&bytes))
+        );
+    }
+
+    #[test]
+    fn the_small_pdf_has_a_correct_cross_reference_table() {
+        let pdf = small_pdf("doc");
+        let text = String::from_utf8(pdf.clone()).unwrap();
+        let startxref: usize = text
+            .rsplit("startxref\n")
+            .next()
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(text[startxref..].starts_with("xref"));
+        let first_object = text.find("1 0 obj").unwrap();
+        assert!(text.contains(&format!("{first_object:010} 00000 n")));
+    }
+}

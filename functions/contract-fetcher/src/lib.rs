@@ -1,0 +1,335 @@
+//! The contract fetcher: for each SQS message the receiver queued, copy one signed document from
+//! EverBright into S3 (streamed, verified, recorded, exactly once), or record which quote a
+//! milestone's quote was finally signed as.
+//!
+//! A batch's messages are handled concurrently, with a bound. Messages that may succeed later are
+//! returned in `batchItemFailures` (so SQS redelivers them, and its redrive policy sends the ones
+//! that keep failing to the DLQ); permanent failures are recorded as `FAILED` with the reason and
+//! acknowledged. One message never fails the whole batch.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures_util::StreamExt;
+use futures_util::stream;
+use lambda_runtime::{Error, LambdaEvent};
+use shared::aws::{
+    Clients, DynamoJobStore, S3Documents, SecretsClient, UploadSettings, read_token,
+};
+use shared::config::{ConfigError, FetcherConfig, TokenConfig};
+use shared::everbright::{ApiToken, ClientSettings, EverBright, FetchError};
+use shared::ids::{DocumentId, MilestoneId, QuoteId, SiteId};
+use shared::job;
+use shared::message::FetchMessage;
+use shared::ports::{DocumentLedger, FetchClaim};
+use shared::timestamp::Timestamp;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+use tracing::{Instrument, error, info, info_span, warn};
+
+/// Time kept back from the invocation's deadline for recording the outcome.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+/// The budget when the invocation has no deadline (local runs, tests).
+const DEFAULT_BUDGET: Duration = Duration::from_secs(120);
+/// How long a claim outlives the invocation's deadline before another may take the document.
+const LEASE_MARGIN_SECONDS: i64 = 60;
+
+/// Where the API token comes from.
+enum TokenSource {
+    Plain(ApiToken),
+    Secret {
+        client: SecretsClient,
+        secret_id: String,
+    },
+}
+
+pub struct Fetcher {
+    ledger: DynamoJobStore,
+    documents: S3Documents,
+    token: TokenSource,
+    base_url: String,
+    client_settings: ClientSettings,
+    concurrency: usize,
+    /// Built on first use, once per container (the token is read then).
+    everbright: OnceCell<EverBright>,
+}
+
+/// What became of one message.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Done with: acknowledge.
+    Done,
+    /// Try again later: report it in `batchItemFailures`.
+    Retry(String),
+}
+
+impl Fetcher {
+    pub fn on_aws(config: &FetcherConfig, clients: &Clients) -> Self {
+        let token = match &config.token {
+            TokenConfig::Plain(token) => TokenSource::Plain(token.clone()),
+            TokenConfig::Secret(secret_id) => TokenSource::Secret {
+                client: clients.secrets.clone(),
+                secret_id: secret_id.clone(),
+            },
+        };
+        let upload = UploadSettings {
+            part_size: config.part_mib * 1024 * 1024,
+            parts_in_flight: config.parts_in_flight,
+        };
+        Self {
+            ledger: DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table, 1),
+            documents: S3Documents::new(clients.s3.clone(), &config.documents_bucket, upload),
+            token,
+            base_url: config.everbright_base_url.clone(),
+            client_settings: ClientSettings {
+                connect_timeout: Duration::from_secs(config.connect_timeout_seconds),
+                read_timeout: Duration::from_secs(config.read_timeout_seconds),
+                ..ClientSettings::default()
+            },
+            concurrency: config.concurrency,
+            everbright: OnceCell::new(),
+        }
+    }
+
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = FetcherConfig::from_env()?;
+        let sdk = shared::aws::load_sdk_config().await;
+        Ok(Self::on_aws(&config, &Clients::new(&sdk)))
+    }
+
+    /// The Lambda handler.
+    pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+        let deadline = deadline_of(event.context.deadline);
+        Ok(self.handle_batch(&event.payload.records, deadline).await)
+    }
+
+    /// Handles a batch; the answer lists the messages to retry.
+    pub async fn handle_batch(
+        &self,
+        records: &[SqsMessage],
+        deadline: Instant,
+    ) -> SqsBatchResponse {
+        let failures: Vec<BatchItemFailure> = stream::iter(records)
+            .map(|record| async move {
+                let id = record.message_id.clone().unwrap_or_default();
+                let span = info_span!("message", message_id = %id);
+                match self.handle_message(record, deadline).instrument(span).await {
+                    Outcome::Done => None,
+                    Outcome::Retry(_) => {
+                        let mut failure = BatchItemFailure::default();
+                        failure.item_identifier = id;
+                        Some(failure)
+                    }
+                }
+            })
+            .buffer_unordered(self.concurrency.max(1))
+            .filter_map(|failure| async move { failure })
+            .collect()
+            .await;
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = failures;
+        response
+    }
+
+    async fn handle_message(&self, record: &SqsMessage, deadline: Instant) -> Outcome {
+        let body = record.body.as_deref().unwrap_or_default();
+        let message = match serde_json::from_str::<FetchMessage>(body) {
+            Ok(message) => message,
+            Err(error) => {
+                error!(error = %error, "malformed message: not a fetch message; acknowledged, not retried");
+                return Outcome::Done;
+            }
+        };
+        let outcome = match message {
+            FetchMessage::FetchDocument {
+                site,
+                quote,
+                document,
+                name,
+                event_id,
+                ..
+            } => {
+                let span = info_span!("fetch", site = %site, quote = ?quote, document = %document, event_id = %event_id);
+                self.fetch_document(site, quote, document, name.as_deref(), deadline)
+                    .instrument(span)
+                    .await
+            }
+            FetchMessage::ResolveSignedQuote {
+                site,
+                quote,
+                milestone,
+            } => {
+                let span = info_span!("signed_quote", site = %site, quote = %quote, milestone = %milestone);
+                self.resolve_signed_quote(site, quote, milestone, deadline)
+                    .instrument(span)
+                    .await
+            }
+        };
+        if let Outcome::Retry(reason) = &outcome {
+            warn!(reason, "will be retried");
+        }
+        outcome
+    }
+
+    async fn client(&self) -> Result<&EverBright, String> {
+        self.everbright
+            .get_or_try_init(|| async {
+                let token = match &self.token {
+                    TokenSource::Plain(token) => token.clone(),
+                    TokenSource::Secret { client, secret_id } => read_token(client, secret_id)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                };
+                EverBright::new(&self.base_url, token, self.client_settings.clone())
+            })
+            .await
+    }
+
+    async fn fetch_document(
+        &self,
+        site: SiteId,
+        quote: Option<QuoteId>,
+        document: DocumentId,
+        name: Option<&str>,
+        deadline: Instant,
+    ) -> Outcome {
+        let now = Timestamp::now();
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let lease_until = now.plus_seconds(remaining.as_secs() as i64 + LEASE_MARGIN_SECONDS);
+        let lease = match self
+            .ledger
+            .claim_fetch(site, document, now, lease_until)
+            .await
+        {
+            Ok(FetchClaim::Claimed { lease }) => lease,
+            Ok(FetchClaim::Stored) => {
+                info!("already stored; acknowledged without a download");
+                return Outcome::Done;
+            }
+            Ok(FetchClaim::Failed { reason }) => {
+                info!(reason, "failed for good before; acknowledged");
+                return Outcome::Done;
+            }
+            Ok(FetchClaim::NotQueued { status }) => {
+                warn!(status, "the document is not queued; acknowledged");
+                return Outcome::Done;
+            }
+            Ok(FetchClaim::Busy) => {
+                return Outcome::Retry("another invocation is fetching it".into());
+            }
+            Err(error) => return Outcome::Retry(error.to_string()),
+        };
+
+        let key = job::document_key(site, quote, document, name);
+        let stored = self
+            .download_into(&key, site, quote, document, deadline)
+            .await;
+        let recorded = match stored {
+            Ok(stored) => {
+                let recorded = self
+                    .ledger
+                    .mark_stored(site, document, &lease, &stored, Timestamp::now())
+                    .await;
+                match recorded {
+                    Ok(true) => {
+                        info!(key = %stored.key, size = stored.size, sha256 = %stored.sha256, "stored");
+                        return Outcome::Done;
+                    }
+                    Ok(false) => {
+                        warn!(
+                            "the claim ran out before the document was recorded; another invocation records it"
+                        );
+                        return Outcome::Done;
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            Err(FetchError::Permanent(reason)) => {
+                error!(reason, "failed for good");
+                self.ledger
+                    .mark_failed(site, document, &lease, &reason, Timestamp::now())
+                    .await
+                    .map(|()| Outcome::Done)
+            }
+            Err(FetchError::Retryable(reason)) => self
+                .ledger
+                .release_fetch(site, document, &lease, &reason)
+                .await
+                .map(|()| Outcome::Retry(reason)),
+        };
+        recorded.unwrap_or_else(|error| Outcome::Retry(error.to_string()))
+    }
+
+    async fn download_into(
+        &self,
+        key: &str,
+        site: SiteId,
+        quote: Option<QuoteId>,
+        document: DocumentId,
+        deadline: Instant,
+    ) -> Result<shared::ports::StoredDocument, FetchError> {
+        let client = self.client().await.map_err(FetchError::Retryable)?;
+        let mut download = client.download(document, deadline).await?;
+        let metadata = HashMap::from([
+            ("site".to_owned(), site.to_string()),
+            (
+                "quote".to_owned(),
+                quote.map_or_else(String::new, |q| q.to_string()),
+            ),
+            ("document".to_owned(), document.to_string()),
+        ]);
+        let content_type = download.content_type.clone();
+        self.documents
+            .store(key, metadata, &mut download, content_type.as_deref())
+            .await
+    }
+
+    async fn resolve_signed_quote(
+        &self,
+        site: SiteId,
+        quote: QuoteId,
+        milestone: MilestoneId,
+        deadline: Instant,
+    ) -> Outcome {
+        let client = match self.client().await {
+            Ok(client) => client,
+            Err(reason) => return Outcome::Retry(reason),
+        };
+        let signed = match client.signed_quote(quote, deadline).await {
+            Ok(signed) => signed,
+            Err(FetchError::Permanent(reason)) => {
+                error!(
+                    reason,
+                    "the signed quote look-up failed for good; acknowledged"
+                );
+                return Outcome::Done;
+            }
+            Err(FetchError::Retryable(reason)) => return Outcome::Retry(reason),
+        };
+        match self
+            .ledger
+            .record_signed_quote(site, quote, signed, milestone, Timestamp::now())
+            .await
+        {
+            Ok(()) => {
+                info!(signed = ?signed, "signed quote recorded");
+                Outcome::Done
+            }
+            Err(error) => Outcome::Retry(error.to_string()),
+        }
+    }
+}
+
+/// The invocation's deadline (milliseconds since the epoch) as an instant, less a margin.
+fn deadline_of(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let budget = if deadline_ms > now_ms {
+        Duration::from_millis(deadline_ms - now_ms)
+    } else {
+        DEFAULT_BUDGET
+    };
+    Instant::now() + budget.saturating_sub(DEADLINE_MARGIN)
+}

@@ -1,0 +1,32 @@
+use crate::everbright::ApiToken;
+use crate::ports::BackendError;
+
+/// Reads EverBright's API token from a Secrets Manager secret: either the token itself, or a JSON
+/// object with a `token` field.
+pub async fn read_token(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<ApiToken, BackendError> {
+    let output = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| BackendError::new("Secrets Manager GetSecretValue", e))?;
+    let text = output.secret_string().unwrap_or_default().trim();
+    let token = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(map)) => map
+            .get("token")
+            .and_then(|t| t.as_str())
+            .unwrap_or_default()
+            .to_owned(),
+        _ => text.to_owned(),
+    };
+    if token.is_empty() {
+        return Err(BackendError::new(
+            "Secrets Manager GetSecretValue",
+            format!("secret {secret_id} holds no token"),
+        ));
+    }
+    Ok(ApiToken::new(token))
+}

@@ -1,0 +1,448 @@
+//! EverBright's API: document downloads and the data API's signed-quote look-up.
+//!
+//! The URL of every call is built from the configured base and a validated id, never from a
+//! string in a payload. Redirects are followed by hand, a few hops at most, only to `https` (or to
+//! loopback addresses when the base is a local stand-in), and the `Authorization` header goes only to the
+//! configured base's origin: a download that redirects to a pre-signed storage URL works and the
+//! storage host never sees the token. Connection errors, timeouts, 429 (after its `Retry-After`)
+//! and 5xx are retried with jittered exponential backoff, within the caller's deadline.
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use crate::ids::{DocumentId, QuoteId};
+
+/// Production: `https://engine.goeverbright.com`; test: `https://onboard.goeverbright.com`.
+pub const PRODUCTION_BASE_URL: &str = "https://engine.goeverbright.com";
+
+/// EverBright's API token. It never appears in a log or a debug print.
+#[derive(Clone)]
+pub struct ApiToken(String);
+
+impl ApiToken {
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    fn header(&self) -> String {
+        format!("Token {}", self.0)
+    }
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiToken(redacted)")
+    }
+}
+
+/// Why a call failed, and whether trying again later can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// Will not succeed by retrying: 404, 403, 410, another 4xx, not a PDF, a refused redirect.
+    #[error("{0}")]
+    Permanent(String),
+    /// May succeed later: connection errors, timeouts, 429, 5xx, a body cut short.
+    #[error("{0}")]
+    Retryable(String),
+}
+
+impl FetchError {
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Permanent(_))
+    }
+}
+
+/// Timeouts, redirects and retries.
+#[derive(Clone, Debug)]
+pub struct ClientSettings {
+    pub connect_timeout: Duration,
+    /// The longest wait for any read of a response (headers or the next body chunk).
+    pub read_timeout: Duration,
+    pub max_redirects: usize,
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(30),
+            max_redirects: 5,
+            max_attempts: 5,
+            backoff_base: Duration::from_millis(200),
+            backoff_cap: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A client of EverBright's API.
+#[derive(Clone, Debug)]
+pub struct EverBright {
+    http: reqwest::Client,
+    base: Url,
+    token: ApiToken,
+    settings: ClientSettings,
+}
+
+/// A download under way: its headers are in, its body is read chunk by chunk.
+#[derive(Debug)]
+pub struct Download {
+    response: reqwest::Response,
+    pub content_length: Option<u64>,
+    pub content_type: Option<String>,
+}
+
+impl Download {
+    /// The next chunk of the body, `None` at its end. A body cut short is a retryable error.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
+        self.response.chunk().await.map_err(|e| {
+            FetchError::Retryable(format!("reading the document failed: {}", chain(&e)))
+        })
+    }
+}
+
+impl EverBright {
+    pub fn new(base_url: &str, token: ApiToken, settings: ClientSettings) -> Result<Self, String> {
+        let mut base =
+            Url::parse(base_url).map_err(|e| format!("{base_url:?} is not a URL: {e}"))?;
+        if !matches!(base.scheme(), "https" | "http") || base.host().is_none() {
+            return Err(format!("{base_url:?} is not an http(s) URL"));
+        }
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(settings.connect_timeout)
+            .read_timeout(settings.read_timeout)
+            .user_agent(concat!("everbright-sync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Self {
+            http,
+            base,
+            token,
+            settings,
+        })
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// `GET /api/v1/document/{uuid}/download/`.
+    pub async fn download(
+        &self,
+        document: DocumentId,
+        deadline: Instant,
+    ) -> Result<Download, FetchError> {
+        let url = self.url(&format!("api/v1/document/{document}/download/"));
+        let response = self.get(url, deadline).await?;
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_length = header(CONTENT_LENGTH).and_then(|v| v.parse().ok());
+        let content_type = header(CONTENT_TYPE);
+        Ok(Download {
+            response,
+            content_length,
+            content_type,
+        })
+    }
+
+    /// `GET /api/data/workflow/?metrics=s_quote_id&quote_id={quote}`: the quote the given
+    /// (original) quote was finally signed as, or `None` when there is no signed baseline.
+    pub async fn signed_quote(
+        &self,
+        quote: QuoteId,
+        deadline: Instant,
+    ) -> Result<Option<QuoteId>, FetchError> {
+        let mut url = self.url("api/data/workflow/");
+        url.query_pairs_mut()
+            .append_pair("metrics", "s_quote_id")
+            .append_pair("quote_id", &quote.to_string());
+        let response = self.get(url, deadline).await?;
+        let body = response.bytes().await.map_err(|e| {
+            FetchError::Retryable(format!("reading the data API answer failed: {}", chain(&e)))
+        })?;
+        let json: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| FetchError::Permanent(format!("the data API answer is not JSON: {e}")))?;
+        Ok(find_signed_quote(&json))
+    }
+
+    fn url(&self, path: &str) -> Url {
+        self.base
+            .join(path)
+            .expect("a relative path of ids joins onto an http(s) base")
+    }
+
+    /// May a redirect go to `url`? Only to `https`, or, when the base itself is plain `http` on
+    /// a loopback address (a local run against a stand-in), to another loopback `http` address.
+    fn allowed_target(&self, url: &Url) -> bool {
+        let loopback = |url: &Url| {
+            let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+            host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        };
+        url.scheme() == "https" || (url.scheme() == "http" && loopback(&self.base) && loopback(url))
+    }
+
+    /// GET with redirects and retries; answers the first 2xx response.
+    async fn get(&self, mut url: Url, deadline: Instant) -> Result<reqwest::Response, FetchError> {
+        for _ in 0..=self.settings.max_redirects {
+            let response = self.get_once_with_retries(&url, deadline).await?;
+            let status = response.status();
+            if status.is_redirection() {
+                let location = response
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok());
+                let next = location
+                    .and_then(|location| url.join(location).ok())
+                    .ok_or_else(|| {
+                        FetchError::Permanent(format!(
+                            "{status} from {} without a usable Location",
+                            redact(&url)
+                        ))
+                    })?;
+                if !self.allowed_target(&next) {
+                    return Err(FetchError::Permanent(format!(
+                        "refused a redirect to {}: only https is followed",
+                        redact(&next)
+                    )));
+                }
+                debug!(from = %redact(&url), to = %redact(&next), "following a redirect");
+                url = next;
+                continue;
+            }
+            if status.is_success() {
+                return Ok(response);
+            }
+            return Err(classify(status, &url));
+        }
+        Err(FetchError::Permanent(format!(
+            "more than {} redirects",
+            self.settings.max_redirects
+        )))
+    }
+
+    async fn get_once_with_retries(
+        &self,
+        url: &Url,
+        deadline: Instant,
+    ) -> Result<reqwest::Response, FetchError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = self.http.get(url.clone());
+            if url.origin() == self.base.origin() {
+                request = request.header(AUTHORIZATION, self.token.header());
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let outcome = request
+                .timeout(remaining.max(Duration::from_millis(1)))
+                .send()
+                .await;
+            let (reason, retry_after) = match outcome {
+                Ok(response)
+                    if response.status() == StatusCode::TOO_MANY_REQUESTS
+                        || response.status().is_server_error() =>
+                {
+                    let retry_after = response
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    (
+                        format!("{} from {}", response.status(), redact(url)),
+                        retry_after,
+                    )
+                }
+                Ok(response) => return Ok(response),
+                Err(error) => (
+                    format!("GET {} failed: {}", redact(url), chain(&error)),
+                    None,
+                ),
+            };
+            let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
+            if attempt >= self.settings.max_attempts || Instant::now() + wait >= deadline {
+                return Err(FetchError::Retryable(format!(
+                    "{reason} (after {attempt} attempts)"
+                )));
+            }
+            warn!(
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "{reason}; retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Full jitter: a random wait up to `base * 2^(attempt-1)`, capped.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .settings
+            .backoff_base
+            .saturating_mul(1 << attempt.min(16).saturating_sub(1));
+        let ceiling = ceiling.min(self.settings.backoff_cap);
+        ceiling.mul_f64(fastrand::f64())
+    }
+}
+
+/// 404, 403 and 410 (and any other 4xx but 408 and 429) will not change by retrying.
+fn classify(status: StatusCode, url: &Url) -> FetchError {
+    let reason = format!("{status} from {}", redact(url));
+    match status {
+        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS | StatusCode::UNAUTHORIZED => {
+            FetchError::Retryable(reason)
+        }
+        s if s.is_client_error() => FetchError::Permanent(reason),
+        _ => FetchError::Retryable(reason),
+    }
+}
+
+/// A URL without its query (a pre-signed URL's query is a credential).
+fn redact(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.to_string()
+}
+
+/// An error with its sources, for a log line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The data API's answer format is not published: take the first `s_quote_id` anywhere in it
+/// that is a UUID. `APPROVED_BASELINE_NONEXISTANT` (or any other non-UUID) means absent.
+fn find_signed_quote(json: &serde_json::Value) -> Option<QuoteId> {
+    match json {
+        serde_json::Value::Object(map) => map
+            .get("s_quote_id")
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.parse().ok())
+            .or_else(|| map.values().find_map(find_signed_quote)),
+        serde_json::Value::Array(items) => items.iter().find_map(find_signed_quote),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_signed_quote_is_found_wherever_the_answer_puts_it() {
+        let quote = "8ba871ae-3282-420c-af3f-ddc41ac50273";
+        for answer in [
+            json!({"s_quote_id": quote}),
+            json!({"data": [{"quote_id": "x", "s_quote_id": quote}]}),
+            json!([{"metrics": {"s_quote_id": quote}}]),
+        ] {
+            assert_eq!(
+                find_signed_quote(&answer).unwrap().to_string(),
+                quote,
+                "{answer}"
+            );
+        }
+        assert_eq!(
+            find_signed_quote(&json!({"s_quote_id": "APPROVED_BASELINE_NONEXISTANT"})),
+            None
+        );
+        assert_eq!(find_signed_quote(&json!({})), None);
+    }
+
+    #[test]
+    fn the_token_never_prints() {
+        let token = ApiToken::new("s3cr3t");
+        assert!(!format!("{token:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn client_errors_are_permanent_but_throttling_and_server_errors_are_not() {
+        let url = Url::parse("https://engine.goeverbright.com/x?X-Amz-Signature=abc").unwrap();
+        for status in [404, 403, 410, 400] {
+            assert!(
+                classify(StatusCode::from_u16(status).unwrap(), &url).is_permanent(),
+                "{status}"
+            );
+        }
+        for status in [429, 408, 500, 503] {
+            assert!(
+                !classify(StatusCode::from_u16(status).unwrap(), &url).is_permanent(),
+                "{status}"
+            );
+        }
+        assert!(
+            !classify(StatusCode::NOT_FOUND, &url)
+                .to_string()
+                .contains("Signature"),
+            "queries are not shown"
+        );
+    }
+
+    #[test]
+    fn redirects_go_only_to_https_or_the_base() {
+        let client = EverBright::new(
+            "http://127.0.0.1:9000",
+            ApiToken::new("t"),
+            ClientSettings::default(),
+        )
+        .unwrap();
+        assert!(
+            client.allowed_target(&Url::parse("https://bucket.s3.amazonaws.com/doc.pdf").unwrap())
+        );
+        assert!(client.allowed_target(&Url::parse("http://127.0.0.1:9001/doc.pdf").unwrap()));
+        assert!(!client.allowed_target(&Url::parse("http://203.0.113.7/doc.pdf").unwrap()));
+        assert!(!client.allowed_target(&Url::parse("file:///etc/passwd").unwrap()));
+        let production = EverBright::new(
+            PRODUCTION_BASE_URL,
+            ApiToken::new("t"),
+            ClientSettings::default(),
+        )
+        .unwrap();
+        assert!(!production.allowed_target(&Url::parse("http://127.0.0.1:9001/doc.pdf").unwrap()));
+        assert!(
+            !production.allowed_target(&Url::parse("http://storage.example.com/doc.pdf").unwrap())
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let client = EverBright::new(
+            PRODUCTION_BASE_URL,
+            ApiToken::new("t"),
+            ClientSettings::default(),
+        )
+        .unwrap();
+        for attempt in 1..40 {
+            assert!(client.backoff(attempt) <= Duration::from_secs(10));
+        }
+        assert!(client.backoff(1) <= Duration::from_millis(200));
+    }
+}
