@@ -3,10 +3,14 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: test venv fmt lint unit bench
+.PHONY: demo test venv fmt lint template unit bench
+
+## The whole pipeline on the sample events, on a local moto and EverBright stand-in.
+demo: venv
+	$(CARGO) run --quiet -p everbright-sync -- demo
 
 ## Everything CI checks: formatting, lints, every test (moto is installed and started by the tests).
-test: venv fmt lint unit
+test: venv fmt lint template unit
 
 ## The pinned Python tools (moto's server) in .venv.
 venv:
@@ -17,6 +21,11 @@ fmt:
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## The SAM template: cfn-lint and sam validate --lint (both pinned in .venv; offline, no credentials).
+template:
+	.venv/bin/cfn-lint infra/template.yaml
+	SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --region us-east-1
 
 unit:
 	$(CARGO) test --workspace

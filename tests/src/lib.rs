@@ -3,17 +3,11 @@
 //! events in `events/`.
 
 use std::collections::HashMap;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::sync::OnceLock;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
-};
+use aws_config::SdkConfig;
+use everbright_sync::local::{Moto, Resources};
 use serde_json::{Map, Value};
 use shared::aws::{Clients, item_to_json};
 use shared::config::{Env, FetcherConfig, ReceiverConfig};
@@ -23,74 +17,19 @@ pub const EVERBRIGHT_ARN: &str = "arn:aws:iam::123456789012:user/everbright-webh
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
+    everbright_sync::local::workspace_root()
 }
 
-/// A moto server of this test binary.
-pub struct Moto {
-    pub endpoint: String,
-    _process: Mutex<(Child, ChildStdin)>,
-}
-
-/// Starts moto's server on first use. It is stopped when the test binary exits: a small shell
-/// holds it and kills it as soon as its standard input (a pipe from this process) closes.
+/// The moto server of this test binary, started on first use. It is never dropped: it stops
+/// when the test binary exits (see [`Moto`]).
 pub fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(start_moto)
-}
-
-fn start_moto() -> Moto {
-    let server = std::env::var_os("MOTO_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".venv/bin/moto_server"));
-    assert!(
-        server.exists(),
-        "moto's server is not at {}: run `make test` (it installs the pinned moto into .venv), or set MOTO_SERVER",
-        server.display()
-    );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-        .port();
-    let log = std::env::temp_dir().join(format!("moto-{port}.log"));
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(r#""$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 </dev/null & pid=$!; read _; kill $pid; wait $pid"#)
-        .arg(&server)
-        .arg(port.to_string())
-        .arg(&log)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("start moto_server");
-    let stdin = child.stdin.take().expect("piped stdin");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "moto did not listen on port {port} within 60 s; see {}",
-            log.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Moto {
-        endpoint: format!("http://127.0.0.1:{port}"),
-        _process: Mutex::new((child, stdin)),
-    }
+    MOTO.get_or_init(|| Moto::start().unwrap_or_else(|e| panic!("{e}")))
 }
 
 /// The SDK configuration a function would get, pointed at moto.
 pub async fn sdk_config() -> SdkConfig {
-    let credentials =
-        aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "tests");
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&moto().endpoint)
-        .credentials_provider(credentials)
-        .load()
-        .await
+    moto().sdk_config().await
 }
 
 /// One test's own table, bucket, queue and dead-letter queue on moto.
@@ -106,33 +45,14 @@ impl Backend {
     pub async fn new() -> Self {
         let clients = Clients::new(&sdk_config().await);
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
-        let table = format!("jobs-{suffix}");
-        let bucket = format!("documents-{suffix}");
-        create_table(&clients.dynamodb, &table).await;
-        clients
-            .s3
-            .create_bucket()
-            .bucket(&bucket)
-            .send()
+        let Resources {
+            table,
+            bucket,
+            queue_url,
+            dlq_url,
+        } = Resources::create(&clients, suffix)
             .await
-            .expect("create bucket");
-        let dlq_url = create_queue(&clients.sqs, &format!("fetch-dlq-{suffix}"), None).await;
-        let dlq_arn = clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&dlq_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("dlq arn")
-            .attributes()
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .cloned()
-            })
-            .expect("dlq arn");
-        let redrive = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"5"}}"#);
-        let queue_url = create_queue(&clients.sqs, &format!("fetch-{suffix}"), Some(redrive)).await;
+            .unwrap_or_else(|e| panic!("{e}"));
         Self {
             clients,
             table,
@@ -317,79 +237,6 @@ impl Backend {
             .into_bytes()
             .to_vec()
     }
-}
-
-async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) {
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let by_quote = GlobalSecondaryIndex::builder()
-        .index_name("by-quote")
-        .key_schema(key("quote", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::KeysOnly)
-                .build(),
-        )
-        .build()
-        .unwrap();
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute("pk"))
-        .attribute_definitions(attribute("sk"))
-        .attribute_definitions(attribute("quote"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .global_secondary_indexes(by_quote)
-        .send()
-        .await
-        .expect("create table");
-    let ttl = TimeToLiveSpecification::builder()
-        .attribute_name("expires_at")
-        .enabled(true)
-        .build()
-        .unwrap();
-    client
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(ttl)
-        .send()
-        .await
-        .expect("ttl");
-}
-
-async fn create_queue(client: &aws_sdk_sqs::Client, name: &str, redrive: Option<String>) -> String {
-    let mut request = client.create_queue().queue_name(name).attributes(
-        aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-        "180",
-    );
-    if let Some(policy) = redrive {
-        request = request.attributes(
-            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
-            policy,
-        );
-    }
-    request
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url()
-        .expect("queue url")
-        .to_owned()
 }
 
 /// A sample event from `events/`, as the Lambda runtime would hand it to the function.

@@ -1,0 +1,296 @@
+//! The demo: the whole pipeline on the sample events, on the embedded local backend.
+//!
+//! It starts moto and a stand-in for EverBright's API, creates the table, bucket and queues,
+//! delivers every sample request in `events/` to the real receiver handler, runs the real fetcher
+//! handler on the queue (as the SQS event source mapping would) until it is drained, and prints
+//! what each job ended up as. Everything it started stops when it returns, or is interrupted.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use contract_fetcher::Fetcher;
+use serde_json::{Map, Value};
+use shared::aws::{Clients, item_to_json};
+use shared::config::{Env, FetcherConfig, ReceiverConfig};
+use webhook_receiver::AwsReceiver;
+
+use crate::local::{Moto, Resources, SetupError};
+use crate::queue::{Drained, drain};
+use crate::stand_in::StandIn;
+
+/// The caller the sample events carry, allowed by the demo's receiver.
+pub const SAMPLE_CALLER: &str = "arn:aws:iam::123456789012:user/everbright-webhooks";
+/// The API token the stand-in accepts in the demo.
+pub const LOCAL_TOKEN: &str = "local-demo-token";
+
+/// What the demo did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub deliveries: Vec<Delivery>,
+    pub drained: Drained,
+    /// Every item of the table, grouped by partition key.
+    pub items: BTreeMap<String, Vec<Map<String, Value>>>,
+}
+
+#[derive(Debug)]
+pub struct Delivery {
+    pub file: String,
+    pub status: u16,
+    pub answer: Value,
+}
+
+impl Report {
+    fn count(&self, f: impl Fn(&Delivery) -> bool) -> usize {
+        self.deliveries.iter().filter(|d| f(d)).count()
+    }
+
+    pub fn applied(&self) -> usize {
+        self.count(|d| {
+            d.status == 200 && d.answer["duplicate"] == false && d.answer["stale"] == false
+        })
+    }
+
+    pub fn duplicates(&self) -> usize {
+        self.count(|d| d.answer["duplicate"] == true)
+    }
+
+    pub fn stale(&self) -> usize {
+        self.count(|d| d.answer["stale"] == true)
+    }
+
+    pub fn refused(&self) -> usize {
+        self.count(|d| (400..500).contains(&d.status))
+    }
+
+    pub fn failed(&self) -> usize {
+        self.count(|d| d.status >= 500)
+    }
+
+    /// The documents of every job, `DOC#` items.
+    pub fn documents(&self) -> impl Iterator<Item = &Map<String, Value>> {
+        self.items
+            .values()
+            .flatten()
+            .filter(|item| item["sk"].as_str().is_some_and(|sk| sk.starts_with("DOC#")))
+    }
+}
+
+/// The sample requests in `events/`: API Gateway REST (`rest-*.json`) and Function URL
+/// (`url-*.json`) events, in name order.
+pub fn sample_requests(events: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut files: Vec<_> = std::fs::read_dir(events)?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            (name.starts_with("rest-") || name.starts_with("url-")) && name.ends_with(".json")
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Runs the demo against a fresh local backend.
+pub async fn run(root: &Path) -> Result<Report, SetupError> {
+    let moto = Moto::start()?;
+    let clients = Clients::new(&moto.sdk_config().await);
+    let resources = Resources::create(&clients, "demo").await?;
+    let stand_in = StandIn::start(LOCAL_TOKEN).await?;
+    let report = run_on(root, &clients, &resources, &stand_in).await?;
+    drop(moto);
+    Ok(report)
+}
+
+/// Runs the demo's deliveries and fetches on an existing backend.
+pub async fn run_on(
+    root: &Path,
+    clients: &Clients,
+    resources: &Resources,
+    stand_in: &StandIn,
+) -> Result<Report, SetupError> {
+    let vars = HashMap::from([
+        ("JOBS_TABLE", resources.table.clone()),
+        ("DOCUMENTS_BUCKET", resources.bucket.clone()),
+        ("FETCH_QUEUE_URL", resources.queue_url.clone()),
+        ("ALLOWED_PRINCIPALS", SAMPLE_CALLER.to_owned()),
+        ("EVERBRIGHT_BASE_URL", stand_in.base_url.clone()),
+        ("EVERBRIGHT_API_TOKEN", LOCAL_TOKEN.to_owned()),
+    ]);
+    let env = Env::new(move |name| vars.get(name).cloned());
+    let receiver = AwsReceiver::on_aws(&ReceiverConfig::from(&env)?, clients);
+    let fetcher = Fetcher::on_aws(&FetcherConfig::from(&env)?, clients);
+
+    let mut report = Report::default();
+    for path in sample_requests(&root.join("events"))? {
+        let text = std::fs::read_to_string(&path)?;
+        let request = lambda_http::request::from_str(&text)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let response = receiver.handle(request).await;
+        let answer = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
+        let file = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        report.deliveries.push(Delivery {
+            file,
+            status: response.status().as_u16(),
+            answer,
+        });
+    }
+    report.drained = drain(&fetcher, clients, resources).await?;
+
+    let mut start = None;
+    loop {
+        let page = clients
+            .dynamodb
+            .scan()
+            .table_name(&resources.table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "DynamoDB Scan: {}",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
+                )
+            })?;
+        for item in page.items() {
+            let item = item_to_json(item);
+            let pk = item["pk"].as_str().unwrap_or_default().to_owned();
+            report.items.entry(pk).or_default().push(item);
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// The report, readable.
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    line("Deliveries".into());
+    for d in &report.deliveries {
+        let detail = match d.status {
+            200 if d.answer["duplicate"] == true => "duplicate: nothing changed".to_owned(),
+            200 => format!(
+                "applied{}, {} document(s) queued",
+                if d.answer["stale"] == true {
+                    " (stale)"
+                } else {
+                    ""
+                },
+                d.answer["queued"].as_array().map_or(0, Vec::len)
+            ),
+            _ => text(&d.answer["error"]),
+        };
+        line(format!("  {:<36} {}  {detail}", d.file, d.status));
+    }
+    line(format!(
+        "  {} applied, {} duplicate, {} stale, {} refused, {} failed",
+        report.applied(),
+        report.duplicates(),
+        report.stale(),
+        report.refused(),
+        report.failed()
+    ));
+    let d = &report.drained;
+    line(format!(
+        "Fetcher: {} batch(es), {} message(s) handled, {} retried, {} moved to the DLQ",
+        d.batches, d.handled, d.retried, d.dead_lettered
+    ));
+    for (pk, items) in &report.items {
+        let Some(site) = pk.strip_prefix("SITE#") else {
+            continue;
+        };
+        let Some(job) = items.iter().find(|i| i["sk"] == "JOB") else {
+            continue;
+        };
+        let job = &Value::Object(job.clone());
+        line(String::new());
+        line(format!("Job {site}"));
+        line(format!(
+            "  current quote   {}",
+            text(&job["current_quote"]["quote"])
+        ));
+        line(format!(
+            "  contract        {} signed {}",
+            text(&job["contract"]["status"]),
+            text(&job["contract"]["signed_at"])
+        ));
+        if job.get("change_order").is_some() {
+            line(format!(
+                "  change order    {} new quote {}",
+                text(&job["change_order"]["status"]),
+                text(&job["change_order"]["new_quote"])
+            ));
+        }
+        let attributes = job.as_object().into_iter().flatten();
+        for (name, milestone) in attributes.filter(|(k, _)| k.starts_with("milestone:")) {
+            line(format!(
+                "  milestone       {} {} ({})",
+                text(&milestone["name"]),
+                text(&milestone["status"]),
+                &name[10..]
+            ));
+        }
+        if job.get("signed_quote").is_some() {
+            line(format!(
+                "  signed quote    {}",
+                text(&job["signed_quote"]["signed"])
+            ));
+        }
+        if job.get("stage").is_some() {
+            line(format!("  stage           {}", text(&job["stage"]["name"])));
+        }
+        line(format!(
+            "  archived        {}",
+            if job.get("archived").is_some() {
+                "yes"
+            } else {
+                "no"
+            }
+        ));
+        line(format!(
+            "  last event      {} at {}",
+            text(&job["last_event"]["event"]),
+            text(&job["last_event"]["at"])
+        ));
+        for doc in items
+            .iter()
+            .filter(|i| i["sk"].as_str().is_some_and(|sk| sk.starts_with("DOC#")))
+        {
+            let doc = &Value::Object(doc.clone());
+            let status = text(&doc["status"]);
+            let detail = match status.as_str() {
+                "STORED" => format!(
+                    "{} bytes sha256 {}\n                    s3://{}",
+                    text(&doc["size"]),
+                    text(&doc["sha256"]),
+                    text(&doc["s3_key"])
+                ),
+                "FAILED" => text(&doc["failure"]),
+                _ => text(&doc["name"]),
+            };
+            line(format!("  document {:<8} {detail}", status));
+        }
+    }
+    out
+}

@@ -1,0 +1,251 @@
+//! The embedded local backend: moto's server on a free loopback port, and the table, bucket,
+//! queue and dead-letter queue the functions use, created on it through the real AWS SDK.
+
+use std::io::Write as _;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use shared::aws::Clients;
+
+/// The workspace root (where `.venv` and `events/` are).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("cli/ has a parent")
+        .to_path_buf()
+}
+
+/// A running moto server. It stops when this is dropped, and also when this process exits
+/// however it exits: a small shell holds it and kills it as soon as its standard input (a pipe
+/// from this process) closes.
+pub struct Moto {
+    pub endpoint: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MotoError {
+    #[error(
+        "moto's server is not at {0}: run `scripts/venv.sh` (make does) to install the pinned moto, or set MOTO_SERVER"
+    )]
+    Missing(PathBuf),
+    #[error("could not start moto's server: {0}")]
+    Start(#[from] std::io::Error),
+    #[error("moto's server did not listen on port {port} within 60 s; its log is {log}")]
+    NotListening { port: u16, log: String },
+}
+
+impl Moto {
+    /// Starts `MOTO_SERVER`, or `.venv/bin/moto_server`, on a free loopback port.
+    pub fn start() -> Result<Self, MotoError> {
+        let server = std::env::var_os("MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join(".venv/bin/moto_server"));
+        if !server.exists() {
+            return Err(MotoError::Missing(server));
+        }
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let log = std::env::temp_dir().join(format!("moto-{port}.log"));
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(r#""$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 </dev/null & pid=$!; read _; kill $pid; wait $pid"#)
+            .arg(&server)
+            .arg(port.to_string())
+            .arg(&log)
+            .stdin(Stdio::piped())
+            .spawn()?;
+        let stdin = child.stdin.take();
+        let mut moto = Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child,
+            stdin,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                moto.stop();
+                return Err(MotoError::NotListening {
+                    port,
+                    log: log.display().to_string(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(moto)
+    }
+
+    /// Stops the server and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = stdin.write_all(b"stop\n");
+        }
+        let _ = self.child.wait();
+    }
+
+    /// The SDK configuration a function would get, pointed at this server. The connect timeout
+    /// is raised from the SDK's 3.1 s: one moto process serves everything at once, and while it
+    /// takes in a large multipart upload it can be slow to accept a connection.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        let credentials =
+            aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "local");
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(30))
+            .build();
+        aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(credentials)
+            .load()
+            .await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The table, bucket and queues of one deployment.
+#[derive(Clone, Debug)]
+pub struct Resources {
+    pub table: String,
+    pub bucket: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+}
+
+/// How many receives before SQS moves a message to the dead-letter queue (as in the template).
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+/// The fetch queue's visibility timeout in seconds (as in the template: six times the fetcher's).
+pub const VISIBILITY_TIMEOUT_SECONDS: u32 = 720;
+
+impl Resources {
+    /// Creates everything, each name ending in `suffix`.
+    pub async fn create(clients: &Clients, suffix: &str) -> Result<Self, SetupError> {
+        let table = format!("jobs-{suffix}");
+        let bucket = format!("documents-{suffix}");
+        create_table(&clients.dynamodb, &table).await?;
+        clients
+            .s3
+            .create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .map_err(|e| failed("S3 CreateBucket")(&e))?;
+        let dlq_url = create_queue(&clients.sqs, &format!("fetch-dlq-{suffix}"), None).await?;
+        let dlq_arn = clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&dlq_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| failed("SQS GetQueueAttributes")(&e))?
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .unwrap_or_default();
+        let redrive = format!(
+            r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#
+        );
+        let queue_url =
+            create_queue(&clients.sqs, &format!("fetch-{suffix}"), Some(redrive)).await?;
+        Ok(Self {
+            table,
+            bucket,
+            queue_url,
+            dlq_url,
+        })
+    }
+}
+
+/// A set-up failure, with the operation that failed.
+pub type SetupError = Box<dyn std::error::Error + Send + Sync>;
+
+fn failed(operation: &'static str) -> impl Fn(&dyn std::error::Error) -> SetupError {
+    move |error| format!("{operation}: {}", DisplayErrorContext(error)).into()
+}
+
+/// The jobs table: `pk`/`sk`, the `by-quote` index, TTL on `expires_at`.
+async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), SetupError> {
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let build = |e: aws_sdk_dynamodb::error::BuildError| failed("DynamoDB CreateTable")(&e);
+    let by_quote = GlobalSecondaryIndex::builder()
+        .index_name("by-quote")
+        .key_schema(key("quote", KeyType::Hash).map_err(build)?)
+        .key_schema(key("sk", KeyType::Range).map_err(build)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .map_err(build)?;
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk").map_err(build)?)
+        .attribute_definitions(attribute("sk").map_err(build)?)
+        .attribute_definitions(attribute("quote").map_err(build)?)
+        .key_schema(key("pk", KeyType::Hash).map_err(build)?)
+        .key_schema(key("sk", KeyType::Range).map_err(build)?)
+        .global_secondary_indexes(by_quote)
+        .send()
+        .await
+        .map_err(|e| failed("DynamoDB CreateTable")(&e))?;
+    let ttl = TimeToLiveSpecification::builder()
+        .attribute_name("expires_at")
+        .enabled(true)
+        .build()
+        .map_err(build)?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(ttl)
+        .send()
+        .await
+        .map_err(|e| failed("DynamoDB UpdateTimeToLive")(&e))?;
+    Ok(())
+}
+
+async fn create_queue(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    redrive: Option<String>,
+) -> Result<String, SetupError> {
+    let mut request = client.create_queue().queue_name(name).attributes(
+        QueueAttributeName::VisibilityTimeout,
+        VISIBILITY_TIMEOUT_SECONDS.to_string(),
+    );
+    if let Some(policy) = redrive {
+        request = request.attributes(QueueAttributeName::RedrivePolicy, policy);
+    }
+    let output = request
+        .send()
+        .await
+        .map_err(|e| failed("SQS CreateQueue")(&e))?;
+    Ok(output.queue_url().unwrap_or_default().to_owned())
+}

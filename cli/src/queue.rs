@@ -1,0 +1,106 @@
+//! The SQS trigger, played locally: poll the fetch queue, hand the fetcher `SqsEvent` batches,
+//! delete what succeeded, let reported failures come back, and move a message to the dead-letter
+//! queue after [`MAX_RECEIVE_COUNT`] receives, as the event source mapping and the redrive
+//! policy do in AWS.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use contract_fetcher::Fetcher;
+use shared::aws::Clients;
+
+use crate::local::{MAX_RECEIVE_COUNT, Resources, SetupError};
+
+/// What draining the queue did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    pub batches: usize,
+    pub handled: usize,
+    pub retried: usize,
+    pub dead_lettered: usize,
+}
+
+/// Batch size, as in the template.
+const BATCH: i32 = 10;
+
+/// Runs the fetcher on the queue until it is empty. A reported failure is made visible again at
+/// once (rather than after the visibility timeout) so that a local run does not wait.
+pub async fn drain(
+    fetcher: &Fetcher,
+    clients: &Clients,
+    resources: &Resources,
+) -> Result<Drained, SetupError> {
+    let sqs = &clients.sqs;
+    let mut drained = Drained::default();
+    loop {
+        let output = sqs
+            .receive_message()
+            .queue_url(&resources.queue_url)
+            .max_number_of_messages(BATCH)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|e| format!("SQS ReceiveMessage: {}", DisplayErrorContext(e)))?;
+        let messages = output.messages();
+        if messages.is_empty() {
+            return Ok(drained);
+        }
+        drained.batches += 1;
+        let records: Vec<SqsMessage> = messages
+            .iter()
+            .map(|m| {
+                let mut record = SqsMessage::default();
+                record.message_id = m.message_id().map(str::to_owned);
+                record.receipt_handle = m.receipt_handle().map(str::to_owned);
+                record.body = m.body().map(str::to_owned);
+                record
+            })
+            .collect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        let response = fetcher.handle_batch(&records, deadline).await;
+        for message in messages {
+            drained.handled += 1;
+            let id = message.message_id().unwrap_or_default();
+            let receipt = message.receipt_handle().unwrap_or_default();
+            let failed = response
+                .batch_item_failures
+                .iter()
+                .any(|f| f.item_identifier == id);
+            let receives: u32 = message
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            if failed && receives < MAX_RECEIVE_COUNT {
+                drained.retried += 1;
+                sqs.change_message_visibility()
+                    .queue_url(&resources.queue_url)
+                    .receipt_handle(receipt)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        format!("SQS ChangeMessageVisibility: {}", DisplayErrorContext(e))
+                    })?;
+                continue;
+            }
+            if failed {
+                drained.dead_lettered += 1;
+                sqs.send_message()
+                    .queue_url(&resources.dlq_url)
+                    .message_body(message.body().unwrap_or_default())
+                    .send()
+                    .await
+                    .map_err(|e| format!("SQS SendMessage (DLQ): {}", DisplayErrorContext(e)))?;
+            }
+            sqs.delete_message()
+                .queue_url(&resources.queue_url)
+                .receipt_handle(receipt)
+                .send()
+                .await
+                .map_err(|e| format!("SQS DeleteMessage: {}", DisplayErrorContext(e)))?;
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Streams one large document from the EverBright stand-in through the contract fetcher into
+//! moto's S3, and reports the throughput and this process's peak resident memory (VmHWM).
+//!
+//! `cargo bench -p integration-tests --bench fetch_large` (256 MiB; `FETCH_BENCH_MIB` to change).
+//! The process holds the fetcher, the stand-in (which generates the document chunk by chunk)
+//! and the SDK clients; moto runs in its own process.
+
+use std::time::{Duration, Instant};
+
+use contract_fetcher::Fetcher;
+use everbright_sync::stand_in::{Behaviour, StandIn, pdf_sha256};
+use integration_tests::{Backend, event};
+use shared::ids::DocumentId;
+use webhook_receiver::AwsReceiver;
+
+const TOKEN: &str = "bench-token";
+const DOCUMENT: &str = "6588bff2-16ad-43a0-86b1-4985f5100fdd";
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(f64::NAN);
+    kib / 1024.0
+}
+
+#[tokio::main]
+async fn main() {
+    let mib: usize = std::env::var("FETCH_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let size = mib * 1024 * 1024;
+    let backend = Backend::new().await;
+    let stand_in = StandIn::start(TOKEN).await.expect("stand-in");
+    let document: DocumentId = DOCUMENT.parse().unwrap();
+    stand_in.set(document, Behaviour::Pdf { size });
+
+    let receiver = AwsReceiver::on_aws(&backend.receiver_config(), &backend.clients);
+    receiver.handle(event("rest-contract-signed")).await;
+    let records: Vec<_> = backend
+        .take_records()
+        .await
+        .into_iter()
+        .filter(|r| r.body.as_deref().unwrap_or_default().contains(DOCUMENT))
+        .collect();
+    let fetcher = Fetcher::on_aws(
+        &backend.fetcher_config(&stand_in.base_url, TOKEN),
+        &backend.clients,
+    );
+    let before = peak_rss_mib();
+
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
+    let response = fetcher.handle_batch(&records, deadline).await;
+    let elapsed = started.elapsed();
+    assert!(response.batch_item_failures.is_empty(), "the fetch failed");
+
+    let item = backend
+        .item(
+            "SITE#34b6b5ee-f997-4044-86ae-0abbf611fc4d",
+            &format!("DOC#{DOCUMENT}"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(item["status"], "STORED");
+    assert_eq!(
+        item["sha256"],
+        pdf_sha256(document, size),
+        "the stored SHA-256 matches what was served"
+    );
+    println!("fetch_large: {mib} MiB document, {} parts", item["parts"]);
+    println!(
+        "fetch_large: {:.2} s, {:.1} MiB/s (download from the stand-in + upload to moto)",
+        elapsed.as_secs_f64(),
+        mib as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "fetch_large: peak resident memory {:.1} MiB (before the fetch: {before:.1} MiB)",
+        peak_rss_mib()
+    );
+}
