@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use shared::aws::Clients;
+use shared::job;
 
 /// The workspace root (where `.venv` and `events/` are).
 pub fn workspace_root() -> PathBuf {
@@ -177,7 +178,7 @@ fn failed(operation: &'static str) -> impl Fn(&dyn std::error::Error) -> SetupEr
     move |error| format!("{operation}: {}", DisplayErrorContext(error)).into()
 }
 
-/// The jobs table: `pk`/`sk`, the `by-quote` index, TTL on `expires_at`.
+/// The jobs table, as `infra/template.yaml` defines it (a test checks that they agree).
 async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), SetupError> {
     let key = |name: &str, kind| {
         KeySchemaElement::builder()
@@ -192,10 +193,12 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
             .build()
     };
     let build = |e: aws_sdk_dynamodb::error::BuildError| failed("DynamoDB CreateTable")(&e);
+    let [pk, sk] = job::TABLE_KEYS;
+    let [quote, quote_sk] = job::QUOTE_INDEX_KEYS;
     let by_quote = GlobalSecondaryIndex::builder()
-        .index_name("by-quote")
-        .key_schema(key("quote", KeyType::Hash).map_err(build)?)
-        .key_schema(key("sk", KeyType::Range).map_err(build)?)
+        .index_name(job::QUOTE_INDEX)
+        .key_schema(key(quote, KeyType::Hash).map_err(build)?)
+        .key_schema(key(quote_sk, KeyType::Range).map_err(build)?)
         .projection(
             Projection::builder()
                 .projection_type(ProjectionType::KeysOnly)
@@ -207,11 +210,11 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute("pk").map_err(build)?)
-        .attribute_definitions(attribute("sk").map_err(build)?)
-        .attribute_definitions(attribute("quote").map_err(build)?)
-        .key_schema(key("pk", KeyType::Hash).map_err(build)?)
-        .key_schema(key("sk", KeyType::Range).map_err(build)?)
+        .attribute_definitions(attribute(pk).map_err(build)?)
+        .attribute_definitions(attribute(sk).map_err(build)?)
+        .attribute_definitions(attribute(quote).map_err(build)?)
+        .key_schema(key(pk, KeyType::Hash).map_err(build)?)
+        .key_schema(key(sk, KeyType::Range).map_err(build)?)
         .global_secondary_indexes(by_quote)
         .send()
         .await

@@ -15,6 +15,14 @@ use crate::timestamp::Timestamp;
 
 pub const JOB: &str = "JOB";
 
+/// The table's partition and sort keys.
+pub const TABLE_KEYS: [&str; 2] = ["pk", "sk"];
+/// The index that finds a job by quote: partition key `quote`, sort key `sk`.
+pub const QUOTE_INDEX: &str = "by-quote";
+pub const QUOTE_INDEX_KEYS: [&str; 2] = ["quote", "sk"];
+/// The TTL attribute (seconds since the epoch) of delivery items.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
 pub fn site_pk(site: SiteId) -> String {
     format!("SITE#{site}")
 }

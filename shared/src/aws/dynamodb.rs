@@ -186,7 +186,7 @@ impl JobStore for DynamoJobStore {
             .item("event", s(delivery.event.slug()))
             .item("claimed_at", s(delivery.now.to_string()))
             .item("lease_until", n(now + CLAIM_LEASE_SECONDS))
-            .item("expires_at", n(now + self.dedupe_ttl_seconds))
+            .item(job::TTL_ATTRIBUTE, n(now + self.dedupe_ttl_seconds))
             .condition_expression(
                 "attribute_not_exists(pk) OR (#state = :applying AND lease_until < :now)",
             )
