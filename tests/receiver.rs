@@ -464,3 +464,49 @@ async fn a_stage_transition_and_an_archived_site_show_on_the_job() {
         .unwrap();
     assert!(job["archived"].is_object());
 }
+
+#[tokio::test]
+async fn a_void_after_sign_is_recorded_and_keeps_the_documents() {
+    let backend = Backend::new().await;
+    let receiver = receiver(&backend);
+    assert_eq!(
+        receiver
+            .handle(event("rest-contract-signed"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(backend.drain_queue().await.len(), 9);
+
+    let mut voided = payload("contract-signed");
+    voided["sub_tasks"][0]["document_status"] = json!("VOID");
+    voided["sub_tasks"][0]["data"]["envelopes"][0]["status"] = json!("VOID");
+    voided["sub_tasks"][0]["data"]["envelopes"][0]["date_voided"] =
+        json!("2023-08-01T10:00:00.000000Z");
+    let response = receiver
+        .handle(with_body("rest-contract-signed", &voided))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer = json_body(&response);
+    assert_eq!(answer["stale"], false);
+    assert_eq!(answer["queued"], json!([]));
+
+    let job = backend.item(CONTRACT_SITE, "JOB").await.unwrap();
+    assert_eq!(job["contract"]["status"], "VOID");
+    assert_eq!(
+        backend.item(CONTRACT_SITE, CONTRACT_TASK).await.unwrap()["document_status"],
+        "VOID"
+    );
+    let documents: Vec<_> = backend
+        .items()
+        .await
+        .into_iter()
+        .filter(|i| i["sk"].as_str().unwrap().starts_with("DOC#"))
+        .collect();
+    assert_eq!(
+        documents.iter().filter(|d| d["status"] == "QUEUED").count(),
+        9,
+        "the signed documents stay"
+    );
+    assert!(backend.drain_queue().await.is_empty());
+}
