@@ -20,6 +20,18 @@ fn with_body(name: &str, payload: &Value) -> lambda_http::Request {
     lambda_http::request::from_str(&json.to_string()).unwrap()
 }
 
+/// Delivers the signed contract and takes its nine messages off the queue.
+async fn deliver_signed_contract(backend: &Backend, receiver: &AwsReceiver) {
+    assert_eq!(
+        receiver
+            .handle(event("rest-contract-signed"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(backend.drain_queue().await.len(), 9);
+}
+
 fn payload(name: &str) -> Value {
     let path = integration_tests::root()
         .join("events/payloads")
@@ -110,14 +122,7 @@ async fn the_signed_contract_creates_the_job_and_queues_one_message_per_uploaded
 async fn delivering_the_same_contract_again_answers_duplicate_and_queues_nothing() {
     let backend = Backend::new().await;
     let receiver = receiver(&backend);
-    assert_eq!(
-        receiver
-            .handle(event("rest-contract-signed"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(backend.drain_queue().await.len(), 9);
+    deliver_signed_contract(&backend, &receiver).await;
     let before = backend.items().await;
 
     let again = receiver.handle(event("rest-contract-signed")).await;
@@ -469,14 +474,7 @@ async fn a_stage_transition_and_an_archived_site_show_on_the_job() {
 async fn a_void_after_sign_is_recorded_and_keeps_the_documents() {
     let backend = Backend::new().await;
     let receiver = receiver(&backend);
-    assert_eq!(
-        receiver
-            .handle(event("rest-contract-signed"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(backend.drain_queue().await.len(), 9);
+    deliver_signed_contract(&backend, &receiver).await;
 
     let mut voided = payload("contract-signed");
     voided["sub_tasks"][0]["document_status"] = json!("VOID");

@@ -106,36 +106,15 @@ impl Backend {
             .find(|item| item["pk"] == pk && item["sk"] == sk)
     }
 
-    /// Receives (and deletes) every message now on the fetch queue, as JSON.
+    /// Receives (and deletes) every message now on the fetch queue; their bodies as JSON.
     pub async fn drain_queue(&self) -> Vec<Value> {
-        let mut messages = Vec::new();
-        loop {
-            let output = self
-                .clients
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .expect("receive");
-            if output.messages().is_empty() {
-                return messages;
-            }
-            for message in output.messages() {
-                messages.push(
-                    serde_json::from_str(message.body().unwrap_or_default()).expect("JSON body"),
-                );
-                self.clients
-                    .sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(message.receipt_handle().unwrap_or_default())
-                    .send()
-                    .await
-                    .expect("delete");
-            }
-        }
+        let records = self.take_records().await;
+        records
+            .iter()
+            .map(|r| {
+                serde_json::from_str(r.body.as_deref().unwrap_or_default()).expect("JSON body")
+            })
+            .collect()
     }
 
     /// Receives (and deletes) every message now on the fetch queue, as the event source mapping

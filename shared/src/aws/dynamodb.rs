@@ -129,6 +129,11 @@ pub fn item_to_json(item: &HashMap<String, AttributeValue>) -> Map<String, Value
     object
 }
 
+/// A string attribute of the item a failed condition returned (`ALL_OLD`).
+fn string_attribute(item: Option<&HashMap<String, AttributeValue>>, name: &str) -> Option<String> {
+    item?.get(name)?.as_s().ok().cloned()
+}
+
 fn conditional_failed<E, R>(error: &SdkError<E, R>) -> bool
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
@@ -203,11 +208,7 @@ impl JobStore for DynamoJobStore {
                     Some(PutItemError::ConditionalCheckFailedException(e)) => e.item(),
                     _ => None,
                 };
-                let field = |name: &str| {
-                    item.and_then(|i| i.get(name))
-                        .and_then(|v| v.as_s().ok())
-                        .map(|s| s.to_owned())
-                };
+                let field = |name| string_attribute(item, name);
                 Ok(match field("state").as_deref() {
                     Some(DONE) => Claim::Duplicate {
                         first_event_id: field("event_id").unwrap_or_default(),
@@ -464,11 +465,7 @@ impl DocumentLedger for DynamoJobStore {
             Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item(),
             _ => None,
         };
-        let field = |name: &str| {
-            item.and_then(|i| i.get(name))
-                .and_then(|v| v.as_s().ok())
-                .map(|v| v.to_owned())
-        };
+        let field = |name| string_attribute(item, name);
         let status = field("status").unwrap_or_default();
         Ok(match status.as_str() {
             "STORED" => FetchClaim::Stored,
