@@ -117,7 +117,13 @@ impl S3Documents {
         content_type: Option<&str>,
     ) -> Result<StoredDocument, FetchError> {
         let mut hasher = Sha256::new();
-        let (first, ended) = read_part(source, self.settings.part_size).await?;
+        let declared = source.declared_length();
+        let mut reader = PartReader {
+            source,
+            size: self.settings.part_size,
+            carry: BytesMut::new(),
+        };
+        let (first, ended) = reader.next_part().await?;
         if !first.starts_with(PDF_MAGIC) {
             let start = String::from_utf8_lossy(&first[..first.len().min(16)]).into_owned();
             return Err(FetchError::Permanent(format!(
@@ -126,7 +132,6 @@ impl S3Documents {
             )));
         }
         hasher.update(&first);
-        let declared = source.declared_length();
         let (size, parts) = if ended {
             let size = first.len() as u64;
             check_length(declared, size)?;
@@ -144,7 +149,7 @@ impl S3Documents {
                 .map_err(|e| s3_error("PutObject", e))?;
             (size, 1)
         } else {
-            self.multipart(key, metadata, source, first.freeze(), &mut hasher)
+            self.multipart(key, metadata, &mut reader, first.freeze(), &mut hasher)
                 .await?
         };
         Ok(StoredDocument {
@@ -160,7 +165,7 @@ impl S3Documents {
         &self,
         key: &str,
         mut metadata: HashMap<String, String>,
-        source: &mut impl ChunkSource,
+        reader: &mut PartReader<'_, impl ChunkSource>,
         first: Bytes,
         hasher: &mut Sha256,
     ) -> Result<(u64, u32), FetchError> {
@@ -176,7 +181,7 @@ impl S3Documents {
             .map_err(|e| s3_error("CreateMultipartUpload", e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_owned();
         let result = self
-            .upload_parts(key, &upload_id, source, first, hasher)
+            .upload_parts(key, &upload_id, reader, first, hasher)
             .await;
         let (size, count) = match result {
             Ok((parts, size)) => {
@@ -239,7 +244,7 @@ impl S3Documents {
         &self,
         key: &str,
         upload_id: &str,
-        source: &mut impl ChunkSource,
+        reader: &mut PartReader<'_, impl ChunkSource>,
         first: Bytes,
         hasher: &mut Sha256,
     ) -> Result<(Vec<CompletedPart>, u64), FetchError> {
@@ -274,7 +279,7 @@ impl S3Documents {
                     .build())
             });
             if !ended {
-                let (next, end) = read_part(source, self.settings.part_size).await?;
+                let (next, end) = reader.next_part().await?;
                 ended = end;
                 if !next.is_empty() {
                     hasher.update(&next);
@@ -286,7 +291,7 @@ impl S3Documents {
         while let Some(result) = uploads.join_next().await {
             parts.push(joined(Some(result))?);
         }
-        check_length(source.declared_length(), size)?;
+        check_length(reader.source.declared_length(), size)?;
         parts.sort_by_key(|part| part.part_number());
         Ok((parts, size))
     }
@@ -318,19 +323,28 @@ fn joined(
     }
 }
 
-/// Reads up to `size` bytes; `true` when the source ended.
-async fn read_part(
-    source: &mut impl ChunkSource,
+/// Cuts a source into parts of exactly `size` bytes (the last one shorter), whatever the sizes
+/// of the chunks it gives: what goes past a part's end is carried into the next.
+struct PartReader<'a, S> {
+    source: &'a mut S,
     size: usize,
-) -> Result<(BytesMut, bool), FetchError> {
-    let mut part = BytesMut::with_capacity(size);
-    while part.len() < size {
-        match source.next_chunk().await? {
-            Some(chunk) => part.extend_from_slice(&chunk),
-            None => return Ok((part, true)),
+    carry: BytesMut,
+}
+
+impl<S: ChunkSource> PartReader<'_, S> {
+    /// The next part; `true` when the source has ended (the part may then be short or empty).
+    async fn next_part(&mut self) -> Result<(BytesMut, bool), FetchError> {
+        let mut part = std::mem::take(&mut self.carry);
+        part.reserve(self.size.saturating_sub(part.len()));
+        while part.len() < self.size {
+            match self.source.next_chunk().await? {
+                Some(chunk) => part.extend_from_slice(&chunk),
+                None => return Ok((part, true)),
+            }
         }
+        self.carry = part.split_off(self.size);
+        Ok((part, false))
     }
-    Ok((part, false))
 }
 
 fn check_length(declared: Option<u64>, actual: u64) -> Result<(), FetchError> {
@@ -353,4 +367,59 @@ fn encode_key(key: &str) -> String {
         }
     }
     encoded
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    struct Chunks(VecDeque<Bytes>);
+
+    impl ChunkSource for Chunks {
+        async fn next_chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
+            Ok(self.0.pop_front())
+        }
+
+        fn declared_length(&self) -> Option<u64> {
+            None
+        }
+    }
+
+    #[tokio::test]
+    async fn parts_are_cut_exactly_whatever_the_chunk_sizes() {
+        let bytes: Vec<u8> = (0..100u8).collect();
+        let mut source = Chunks(bytes.chunks(7).map(Bytes::copy_from_slice).collect());
+        let mut reader = PartReader {
+            source: &mut source,
+            size: 16,
+            carry: BytesMut::new(),
+        };
+        let mut parts = Vec::new();
+        loop {
+            let (part, ended) = reader.next_part().await.unwrap();
+            parts.push(part);
+            if ended {
+                break;
+            }
+        }
+        let sizes: Vec<_> = parts.iter().map(BytesMut::len).collect();
+        assert_eq!(sizes, [16, 16, 16, 16, 16, 16, 4]);
+        assert_eq!(parts.concat(), bytes);
+    }
+
+    #[test]
+    fn copy_sources_are_percent_encoded_but_for_slashes() {
+        assert_eq!(
+            encode_key("contracts/a b/(2).pdf"),
+            "contracts/a%20b/%282%29.pdf"
+        );
+    }
+
+    #[test]
+    fn a_length_other_than_declared_is_retryable() {
+        assert!(check_length(Some(10), 9).is_err_and(|e| !e.is_permanent()));
+        assert!(check_length(Some(10), 10).is_ok() && check_length(None, 3).is_ok());
+    }
 }
