@@ -3,4 +3,5 @@
 pub mod demo;
 pub mod local;
 pub mod queue;
+pub mod send;
 pub mod stand_in;

@@ -1,12 +1,49 @@
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+use everbright_sync::send::{self, Aws4};
 use everbright_sync::{demo, local};
+
+/// everbright-sync's command-line tools.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole pipeline on the sample events in events/, on a local moto and EverBright stand-in.
+    Demo,
+    /// Send a payload to a webhook route, signed with AWS4 as EverBright signs it.
+    Send {
+        /// The payload: a JSON file, or an events/ file (its body is sent).
+        file: PathBuf,
+        /// The event slug, e.g. contract-status-change.
+        #[arg(long)]
+        event: String,
+        #[arg(long, default_value = "POST")]
+        method: String,
+        /// The base endpoint, e.g. https://abc123.execute-api.us-east-1.amazonaws.com/prod.
+        #[arg(long, env = "EVERBRIGHT_AWS4_ENDPOINT")]
+        endpoint: String,
+        #[arg(long, env = "EVERBRIGHT_AWS4_ACCESS_KEY")]
+        access_key: String,
+        #[arg(long, env = "EVERBRIGHT_AWS4_SECRET_KEY", hide_env_values = true)]
+        secret_key: String,
+        #[arg(long, env = "EVERBRIGHT_AWS4_REGION")]
+        region: String,
+        #[arg(long, env = "EVERBRIGHT_AWS4_SERVICE", default_value = "execute-api")]
+        service: String,
+    },
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let command = std::env::args().nth(1).unwrap_or_default();
-    match command.as_str() {
-        "demo" => {
+    match Cli::parse().command {
+        Command::Demo => {
             let root = local::workspace_root();
             tokio::select! {
                 report = demo::run(&root) => match report {
@@ -25,11 +62,44 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        _ => {
-            eprintln!(
-                "usage: everbright-sync demo\n\n  demo   run the whole pipeline on the sample events in events/, on a local moto and EverBright stand-in"
-            );
-            ExitCode::from(2)
+        Command::Send {
+            file,
+            event,
+            method,
+            endpoint,
+            access_key,
+            secret_key,
+            region,
+            service,
+        } => {
+            let bytes = match std::fs::read(&file) {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    eprintln!("{}: {error}", file.display());
+                    return ExitCode::FAILURE;
+                }
+            };
+            let aws4 = Aws4 {
+                access_key,
+                secret_key,
+                region,
+                service,
+                endpoint,
+            };
+            match send::send(&aws4, &method, &event, send::body_of(&bytes)).await {
+                Ok((status, body)) => {
+                    println!("{status}\n{body}");
+                    if (200..300).contains(&status) {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(error) => {
+                    eprintln!("{error}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

@@ -1,0 +1,172 @@
+//! The signing client: sends a payload to a webhook route signed with AWS Signature Version 4,
+//! from the five fields EverBright's AWS4 webhook settings ask for (access key, secret key, AWS
+//! region, AWS service, base endpoint), with the `aws-sigv4` crate. It is how a deployed stack is
+//! smoke-tested and how the local runs send their events.
+
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+
+/// EverBright's AWS4 credential fields.
+#[derive(Clone, Debug)]
+pub struct Aws4 {
+    pub access_key: String,
+    pub secret_key: String,
+    pub region: String,
+    pub service: String,
+    /// The base endpoint, e.g. `https://abc123.execute-api.us-east-1.amazonaws.com/prod`.
+    pub endpoint: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("{0} is not a method EverBright sends (PUT, POST or PATCH)")]
+    Method(String),
+    #[error("cannot sign the request: {0}")]
+    Sign(String),
+    #[error("the request failed: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// The body to send for `file`: an API Gateway or Function URL event's `body`, or the file as it is.
+pub fn body_of(file: &[u8]) -> Vec<u8> {
+    let event: Option<serde_json::Value> = serde_json::from_slice(file).ok();
+    match event
+        .as_ref()
+        .and_then(|e| e.get("requestContext").and(e.get("body")))
+        .and_then(|b| b.as_str())
+    {
+        Some(body) => body.as_bytes().to_vec(),
+        None => file.to_vec(),
+    }
+}
+
+/// The request for `event` (a slug) with `body`, signed at `now`.
+pub fn signed_request(
+    aws4: &Aws4,
+    method: &str,
+    event: &str,
+    body: Vec<u8>,
+    now: SystemTime,
+) -> Result<http::Request<Vec<u8>>, SendError> {
+    let method = method.to_ascii_uppercase();
+    if !matches!(method.as_str(), "PUT" | "POST" | "PATCH") {
+        return Err(SendError::Method(method));
+    }
+    let url = format!("{}/webhooks/{event}", aws4.endpoint.trim_end_matches('/'));
+    let mut request = http::Request::builder()
+        .method(method.as_str())
+        .uri(&url)
+        .header("content-type", "application/json")
+        .body(body)
+        .map_err(|e| SendError::Sign(e.to_string()))?;
+    let identity = Credentials::new(
+        &aws4.access_key,
+        &aws4.secret_key,
+        None,
+        None,
+        "everbright-sync",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&aws4.region)
+        .name(&aws4.service)
+        .time(now)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| SendError::Sign(e.to_string()))?
+        .into();
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let signable = SignableRequest::new(
+        &method,
+        url.as_str(),
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(request.body()),
+    )
+    .map_err(|e| SendError::Sign(e.to_string()))?;
+    let (instructions, _signature) = sign(signable, &params)
+        .map_err(|e| SendError::Sign(e.to_string()))?
+        .into_parts();
+    instructions.apply_to_request_http1x(&mut request);
+    Ok(request)
+}
+
+/// Signs and sends; answers the status and the body.
+pub async fn send(
+    aws4: &Aws4,
+    method: &str,
+    event: &str,
+    body: Vec<u8>,
+) -> Result<(u16, String), SendError> {
+    let request = signed_request(aws4, method, event, body, SystemTime::now())?;
+    let request = reqwest::Request::try_from(request)?;
+    let response = reqwest::Client::new().execute(request).await?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    fn aws4() -> Aws4 {
+        Aws4 {
+            access_key: "AKIDEXAMPLE".into(),
+            secret_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            region: "us-east-1".into(),
+            service: "execute-api".into(),
+            endpoint: "https://abc123.execute-api.us-east-1.amazonaws.com/prod/".into(),
+        }
+    }
+
+    #[test]
+    fn requests_are_signed_for_the_route_with_the_settings_scope() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_689_189_772);
+        let request =
+            signed_request(&aws4(), "post", "stage-transition", b"{}".to_vec(), now).unwrap();
+        assert_eq!(
+            request.uri(),
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod/webhooks/stage-transition"
+        );
+        let authorization = request.headers()["authorization"].to_str().unwrap();
+        assert!(authorization.starts_with(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20230712/us-east-1/execute-api/aws4_request, SignedHeaders="
+        ));
+        assert!(
+            authorization.contains("host") && authorization.contains("x-amz-date"),
+            "{authorization}"
+        );
+        assert_eq!(request.headers()["x-amz-date"], "20230712T192252Z");
+    }
+
+    #[test]
+    fn only_everbrights_methods_are_sent() {
+        assert!(matches!(
+            signed_request(&aws4(), "GET", "x", Vec::new(), SystemTime::now()),
+            Err(SendError::Method(_))
+        ));
+    }
+
+    #[test]
+    fn an_events_file_sends_its_body_and_a_payload_file_itself() {
+        assert_eq!(
+            body_of(br#"{"requestContext":{},"body":"{\"a\":1}"}"#),
+            br#"{"a":1}"#
+        );
+        assert_eq!(body_of(br#"{"site":"x"}"#), br#"{"site":"x"}"#);
+    }
+}
