@@ -68,14 +68,22 @@ fn the_api_authenticates_with_aws_iam_and_lets_only_the_everbright_principal_inv
 }
 
 #[test]
-fn function_policies_name_no_wildcard_action_or_resource() {
+fn function_roles_name_no_wildcard_action_or_resource() {
     let template = template();
     for function in ["WebhookReceiver", "ContractFetcher"] {
-        for policy in resource(&template, function)["Policies"]
-            .as_sequence()
-            .unwrap()
-        {
-            for statement in policy["Statement"].as_sequence().unwrap() {
+        let properties = resource(&template, function);
+        assert_eq!(
+            strings(&properties["Role"]),
+            [format!("{function}Role.Arn")],
+            "{function} has its own role"
+        );
+        assert!(
+            properties.get("Policies").is_none(),
+            "{function}: no role made by SAM"
+        );
+        let role = resource(&template, &format!("{function}Role"));
+        for policy in role["Policies"].as_sequence().unwrap() {
+            for statement in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
                 for action in strings(&statement["Action"]) {
                     assert!(!action.contains('*'), "{function}: action {action}");
                 }
