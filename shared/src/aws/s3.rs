@@ -121,7 +121,7 @@ impl S3Documents {
         let mut reader = PartReader {
             source,
             size: self.settings.part_size,
-            carry: BytesMut::new(),
+            carry: None,
         };
         let (first, ended) = reader.next_part().await?;
         if !first.starts_with(PDF_MAGIC) {
@@ -324,26 +324,35 @@ fn joined(
 }
 
 /// Cuts a source into parts of exactly `size` bytes (the last one shorter), whatever the sizes
-/// of the chunks it gives: what goes past a part's end is carried into the next.
+/// of the chunks it gives: a chunk that would run past a part's end is split and its rest
+/// carried into the next part. Each part is allocated once at its full size and never grows.
 struct PartReader<'a, S> {
     source: &'a mut S,
     size: usize,
-    carry: BytesMut,
+    carry: Option<Bytes>,
 }
 
 impl<S: ChunkSource> PartReader<'_, S> {
     /// The next part; `true` when the source has ended (the part may then be short or empty).
     async fn next_part(&mut self) -> Result<(BytesMut, bool), FetchError> {
-        let mut part = std::mem::take(&mut self.carry);
-        part.reserve(self.size.saturating_sub(part.len()));
-        while part.len() < self.size {
-            match self.source.next_chunk().await? {
-                Some(chunk) => part.extend_from_slice(&chunk),
-                None => return Ok((part, true)),
+        let mut part = BytesMut::with_capacity(self.size);
+        loop {
+            let mut chunk = match self.carry.take() {
+                Some(chunk) => chunk,
+                None => match self.source.next_chunk().await? {
+                    Some(chunk) => chunk,
+                    None => return Ok((part, true)),
+                },
+            };
+            let room = self.size - part.len();
+            if chunk.len() > room {
+                self.carry = Some(chunk.split_off(room));
+            }
+            part.extend_from_slice(&chunk);
+            if part.len() == self.size {
+                return Ok((part, false));
             }
         }
-        self.carry = part.split_off(self.size);
-        Ok((part, false))
     }
 }
 
@@ -394,7 +403,7 @@ mod tests {
         let mut reader = PartReader {
             source: &mut source,
             size: 16,
-            carry: BytesMut::new(),
+            carry: None,
         };
         let mut parts = Vec::new();
         loop {
