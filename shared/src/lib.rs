@@ -13,4 +13,5 @@ mod lenient;
 pub mod message;
 pub mod payload;
 pub mod ports;
+pub mod sigv4;
 pub mod timestamp;
