@@ -28,15 +28,8 @@ impl World {
     async fn new() -> Self {
         let backend = Backend::new().await;
         let stand_in = StandIn::start(TOKEN).await.expect("stand-in");
-        let fetcher = Fetcher::on_aws(
-            &backend.fetcher_config(&stand_in.base_url, TOKEN),
-            &backend.clients,
-        );
-        Self {
-            backend,
-            stand_in,
-            fetcher,
-        }
+        let fetcher = Fetcher::on_aws(&backend.fetcher_config(&stand_in.base_url, TOKEN), &backend.clients);
+        Self { backend, stand_in, fetcher }
     }
 
     /// Delivers a sample event to the receiver and takes the messages it queued.
@@ -50,27 +43,16 @@ impl World {
     async fn fetch(&self, records: &[SqsMessage]) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(60);
         let response = self.fetcher.handle_batch(records, deadline).await;
-        response
-            .batch_item_failures
-            .into_iter()
-            .map(|f| f.item_identifier)
-            .collect()
+        response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
     }
 
     async fn document(&self, document: &str) -> serde_json::Map<String, Value> {
-        self.backend
-            .item(SITE, &format!("DOC#{document}"))
-            .await
-            .expect("document item")
+        self.backend.item(SITE, &format!("DOC#{document}")).await.expect("document item")
     }
 
     fn downloads_of(&self, document: &str) -> usize {
         let path = format!("/api/v1/document/{document}/download/");
-        self.stand_in
-            .seen()
-            .iter()
-            .filter(|s| s.host == Host::Api && s.path == path)
-            .count()
+        self.stand_in.seen().iter().filter(|s| s.host == Host::Api && s.path == path).count()
     }
 }
 
@@ -82,10 +64,7 @@ fn document_of(record: &SqsMessage) -> String {
 /// The contract's messages, with the one for `document` first.
 async fn contract_message(world: &World, document: &str) -> SqsMessage {
     let records = world.deliver("rest-contract-signed").await;
-    records
-        .into_iter()
-        .find(|r| document_of(r) == document)
-        .expect("a message for the document")
+    records.into_iter().find(|r| document_of(r) == document).expect("a message for the document")
 }
 
 const INSTALLATION_AGREEMENT: &str = "6588bff2-16ad-43a0-86b1-4985f5100fdd";
@@ -102,9 +81,9 @@ async fn every_uploaded_document_of_the_signed_contract_ends_stored_with_the_byt
         let item = world.document(&document).await;
         assert_eq!(item["status"], "STORED", "{item:?}");
         let key = item["s3_key"].as_str().unwrap();
-        assert!(key.starts_with(
-            "contracts/34b6b5ee-f997-4044-86ae-0abbf611fc4d/042e6753-6b06-457d-9efd-70f047f4d348/"
-        ));
+        assert!(
+            key.starts_with("contracts/34b6b5ee-f997-4044-86ae-0abbf611fc4d/042e6753-6b06-457d-9efd-70f047f4d348/")
+        );
         let stored = world.backend.object(key).await;
         let served = world.stand_in.served_bytes(document.parse().unwrap());
         assert_eq!(stored, served);
@@ -119,20 +98,14 @@ async fn every_uploaded_document_of_the_signed_contract_ends_stored_with_the_byt
     let job = world.backend.item(SITE, "JOB").await.unwrap();
     assert_eq!(job["documents_stored"], 9);
     let key = world.document(INSTALLATION_AGREEMENT).await["s3_key"].clone();
-    assert!(
-        key.as_str()
-            .unwrap()
-            .ends_with("/Installation Agreement - Signed.pdf")
-    );
+    assert!(key.as_str().unwrap().ends_with("/Installation Agreement - Signed.pdf"));
 }
 
 #[tokio::test]
 async fn a_redirect_to_another_host_works_and_that_host_never_sees_the_token() {
     let world = World::new().await;
     let document: DocumentId = INSTALLATION_AGREEMENT.parse().unwrap();
-    world
-        .stand_in
-        .set(document, Behaviour::Redirect { size: 300_000 });
+    world.stand_in.set(document, Behaviour::Redirect { size: 300_000 });
     let record = contract_message(&world, INSTALLATION_AGREEMENT).await;
     assert!(world.fetch(&[record]).await.is_empty());
 
@@ -142,28 +115,16 @@ async fn a_redirect_to_another_host_works_and_that_host_never_sees_the_token() {
     let seen = world.stand_in.seen();
     let storage: Vec<_> = seen.iter().filter(|s| s.host == Host::Storage).collect();
     assert_eq!(storage.len(), 1);
-    assert!(
-        storage.iter().all(|s| s.authorization.is_none()),
-        "the token went to the storage host"
-    );
+    assert!(storage.iter().all(|s| s.authorization.is_none()), "the token went to the storage host");
     let api = seen.iter().find(|s| s.host == Host::Api).unwrap();
-    assert_eq!(
-        api.authorization.as_deref(),
-        Some(format!("Token {TOKEN}").as_str())
-    );
+    assert_eq!(api.authorization.as_deref(), Some(format!("Token {TOKEN}").as_str()));
 }
 
 #[tokio::test]
 async fn two_server_errors_then_success_is_stored_once() {
     let world = World::new().await;
     let document: DocumentId = INSTALLATION_AGREEMENT.parse().unwrap();
-    world.stand_in.set(
-        document,
-        Behaviour::FailThen {
-            failures: 2,
-            size: 50_000,
-        },
-    );
+    world.stand_in.set(document, Behaviour::FailThen { failures: 2, size: 50_000 });
     let record = contract_message(&world, INSTALLATION_AGREEMENT).await;
     assert!(world.fetch(&[record]).await.is_empty());
     assert_eq!(world.downloads_of(INSTALLATION_AGREEMENT), 3);
@@ -178,26 +139,13 @@ async fn two_server_errors_then_success_is_stored_once() {
 async fn throttling_waits_for_retry_after() {
     let world = World::new().await;
     let document: DocumentId = INSTALLATION_AGREEMENT.parse().unwrap();
-    world.stand_in.set(
-        document,
-        Behaviour::Throttle {
-            seconds: 1,
-            size: 10_000,
-        },
-    );
+    world.stand_in.set(document, Behaviour::Throttle { seconds: 1, size: 10_000 });
     let record = contract_message(&world, INSTALLATION_AGREEMENT).await;
     let started = std::time::Instant::now();
     assert!(world.fetch(&[record]).await.is_empty());
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "did not wait: {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_secs(1), "did not wait: {:?}", started.elapsed());
     assert_eq!(world.downloads_of(INSTALLATION_AGREEMENT), 2);
-    assert_eq!(
-        world.document(INSTALLATION_AGREEMENT).await["status"],
-        "STORED"
-    );
+    assert_eq!(world.document(INSTALLATION_AGREEMENT).await["status"], "STORED");
 }
 
 #[tokio::test]
@@ -214,108 +162,58 @@ async fn not_found_and_not_a_pdf_end_failed_with_the_reason_and_are_not_retried(
         .filter(|r| [missing.to_string(), html.to_string()].contains(&document_of(r)))
         .collect();
     assert_eq!(records.len(), 2);
-    assert!(
-        world.fetch(&records).await.is_empty(),
-        "permanent failures are acknowledged"
-    );
+    assert!(world.fetch(&records).await.is_empty(), "permanent failures are acknowledged");
 
     let item = world.document(&missing.to_string()).await;
     assert_eq!(item["status"], "FAILED");
-    assert!(
-        item["failure"].as_str().unwrap().contains("404"),
-        "{item:?}"
-    );
+    assert!(item["failure"].as_str().unwrap().contains("404"), "{item:?}");
     let item = world.document(&html.to_string()).await;
     assert_eq!(item["status"], "FAILED");
     let reason = item["failure"].as_str().unwrap();
-    assert!(
-        reason.contains("not a PDF") && reason.contains("text/html"),
-        "{reason}"
-    );
-    assert_eq!(
-        world.downloads_of(&missing.to_string()),
-        1,
-        "a 404 is not retried"
-    );
+    assert!(reason.contains("not a PDF") && reason.contains("text/html"), "{reason}");
+    assert_eq!(world.downloads_of(&missing.to_string()), 1, "a 404 is not retried");
     assert!(world.backend.keys("contracts/").await.is_empty());
 
     let again = world.fetch(&records).await;
     assert!(again.is_empty());
-    assert_eq!(
-        world.downloads_of(&missing.to_string()),
-        1,
-        "a failed document is not downloaded again"
-    );
+    assert_eq!(world.downloads_of(&missing.to_string()), 1, "a failed document is not downloaded again");
 }
 
 #[tokio::test]
 async fn a_body_cut_short_is_retried_and_leaves_no_object() {
     let world = World::new().await;
     let document: DocumentId = INSTALLATION_AGREEMENT.parse().unwrap();
-    world.stand_in.set(
-        document,
-        Behaviour::CutShort {
-            size: 100_000,
-            sent: 60_000,
-        },
-    );
+    world.stand_in.set(document, Behaviour::CutShort { size: 100_000, sent: 60_000 });
     let record = contract_message(&world, INSTALLATION_AGREEMENT).await;
     let retry = world.fetch(std::slice::from_ref(&record)).await;
     assert_eq!(retry, [record.message_id.clone().unwrap()]);
     let item = world.document(INSTALLATION_AGREEMENT).await;
     assert_eq!(item["status"], "QUEUED");
     assert!(item["last_error"].as_str().is_some(), "{item:?}");
-    assert!(
-        world.backend.keys("contracts/").await.is_empty(),
-        "no object"
-    );
+    assert!(world.backend.keys("contracts/").await.is_empty(), "no object");
 
-    world
-        .stand_in
-        .set(document, Behaviour::Pdf { size: 100_000 });
+    world.stand_in.set(document, Behaviour::Pdf { size: 100_000 });
     assert!(world.fetch(&[record]).await.is_empty());
-    assert_eq!(
-        world.document(INSTALLATION_AGREEMENT).await["sha256"],
-        pdf_sha256(document, 100_000)
-    );
+    assert_eq!(world.document(INSTALLATION_AGREEMENT).await["sha256"], pdf_sha256(document, 100_000));
 }
 
 #[tokio::test]
 async fn a_large_cut_short_body_aborts_its_multipart_upload() {
     let world = World::new().await;
     let document: DocumentId = INSTALLATION_AGREEMENT.parse().unwrap();
-    world.stand_in.set(
-        document,
-        Behaviour::CutShort {
-            size: 20 * MIB,
-            sent: 17 * MIB,
-        },
-    );
+    world.stand_in.set(document, Behaviour::CutShort { size: 20 * MIB, sent: 17 * MIB });
     let record = contract_message(&world, INSTALLATION_AGREEMENT).await;
     assert_eq!(world.fetch(&[record]).await.len(), 1);
     assert!(world.backend.keys("contracts/").await.is_empty());
-    let uploads = world
-        .backend
-        .clients
-        .s3
-        .list_multipart_uploads()
-        .bucket(&world.backend.bucket)
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        uploads.uploads().is_empty(),
-        "the multipart upload was aborted"
-    );
+    let uploads = world.backend.clients.s3.list_multipart_uploads().bucket(&world.backend.bucket).send().await.unwrap();
+    assert!(uploads.uploads().is_empty(), "the multipart upload was aborted");
 }
 
 #[tokio::test]
 async fn a_64_mib_document_goes_the_multipart_path() {
     let world = World::new().await;
     let document: DocumentId = INSTALLATION_AGREEMENT.parse().unwrap();
-    world
-        .stand_in
-        .set(document, Behaviour::Pdf { size: 64 * MIB });
+    world.stand_in.set(document, Behaviour::Pdf { size: 64 * MIB });
     let record = contract_message(&world, INSTALLATION_AGREEMENT).await;
     assert!(world.fetch(&[record]).await.is_empty());
     let item = world.document(INSTALLATION_AGREEMENT).await;
@@ -326,10 +224,7 @@ async fn a_64_mib_document_goes_the_multipart_path() {
     assert_eq!(item["sha256"], sha);
     let key = item["s3_key"].as_str().unwrap();
     assert_eq!(world.backend.metadata(key).await["sha256"], sha);
-    assert_eq!(
-        hex::encode(Sha256::digest(world.backend.object(key).await)),
-        sha
-    );
+    assert_eq!(hex::encode(Sha256::digest(world.backend.object(key).await)), sha);
 }
 
 #[tokio::test]
@@ -337,31 +232,20 @@ async fn the_same_message_twice_downloads_and_stores_once() {
     let world = World::new().await;
     let record = contract_message(&world, INSTALLATION_AGREEMENT).await;
     assert!(world.fetch(std::slice::from_ref(&record)).await.is_empty());
-    assert!(
-        world.fetch(std::slice::from_ref(&record)).await.is_empty(),
-        "a stored document is acknowledged"
-    );
+    assert!(world.fetch(std::slice::from_ref(&record)).await.is_empty(), "a stored document is acknowledged");
     assert_eq!(world.downloads_of(INSTALLATION_AGREEMENT), 1);
-    assert_eq!(
-        world.backend.item(SITE, "JOB").await.unwrap()["documents_stored"],
-        1
-    );
+    assert_eq!(world.backend.item(SITE, "JOB").await.unwrap()["documents_stored"], 1);
 }
 
 #[tokio::test]
 async fn two_messages_for_one_document_at_once_download_and_store_once() {
     let world = World::new().await;
     let document: DocumentId = INSTALLATION_AGREEMENT.parse().unwrap();
-    world
-        .stand_in
-        .set(document, Behaviour::Pdf { size: 2 * MIB });
+    world.stand_in.set(document, Behaviour::Pdf { size: 2 * MIB });
     let record = contract_message(&world, INSTALLATION_AGREEMENT).await;
     let mut twin = record.clone();
     twin.message_id = Some("twin".into());
-    let (a, b) = tokio::join!(
-        world.fetch(std::slice::from_ref(&record)),
-        world.fetch(std::slice::from_ref(&twin))
-    );
+    let (a, b) = tokio::join!(world.fetch(std::slice::from_ref(&record)), world.fetch(std::slice::from_ref(&twin)));
     let retried: Vec<_> = a.into_iter().chain(b).collect();
     assert!(retried.len() <= 1, "{retried:?}");
     // The copy that found the document busy comes back later and finds it stored.
@@ -369,15 +253,8 @@ async fn two_messages_for_one_document_at_once_download_and_store_once() {
     let item = world.document(INSTALLATION_AGREEMENT).await;
     assert_eq!(item["attempts"], 1, "one claim: {item:?}");
     let seen = world.stand_in.seen();
-    assert_eq!(
-        world.downloads_of(INSTALLATION_AGREEMENT),
-        1,
-        "{item:?} {seen:?}"
-    );
-    assert_eq!(
-        world.backend.item(SITE, "JOB").await.unwrap()["documents_stored"],
-        1
-    );
+    assert_eq!(world.downloads_of(INSTALLATION_AGREEMENT), 1, "{item:?} {seen:?}");
+    assert_eq!(world.backend.item(SITE, "JOB").await.unwrap()["documents_stored"], 1);
     assert_eq!(world.backend.keys("contracts/").await.len(), 1);
 }
 
@@ -385,28 +262,15 @@ async fn two_messages_for_one_document_at_once_download_and_store_once() {
 async fn a_milestone_records_the_quote_it_was_signed_as() {
     let world = World::new().await;
     let signed = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
-    world.stand_in.set_signed_quote(
-        "8ba871ae-3282-420c-af3f-ddc41ac50273".parse().unwrap(),
-        signed.parse().unwrap(),
-    );
+    world.stand_in.set_signed_quote("8ba871ae-3282-420c-af3f-ddc41ac50273".parse().unwrap(), signed.parse().unwrap());
     let records = world.deliver("rest-milestone-approved").await;
     assert_eq!(records.len(), 2);
     assert!(world.fetch(&records).await.is_empty());
-    let job = world
-        .backend
-        .item("SITE#157802b4-99aa-4437-b250-934df337766a", "JOB")
-        .await
-        .unwrap();
+    let job = world.backend.item("SITE#157802b4-99aa-4437-b250-934df337766a", "JOB").await.unwrap();
     assert_eq!(job["signed_quote"]["signed"], signed);
-    assert_eq!(
-        job["signed_quote"]["original"],
-        "8ba871ae-3282-420c-af3f-ddc41ac50273"
-    );
+    assert_eq!(job["signed_quote"]["original"], "8ba871ae-3282-420c-af3f-ddc41ac50273");
     assert!(job["quotes"].as_array().unwrap().contains(&json!(signed)));
-    assert_eq!(
-        job["documents_stored"], 1,
-        "the milestone's inspection report is stored"
-    );
+    assert_eq!(job["documents_stored"], 1, "the milestone's inspection report is stored");
 }
 
 #[tokio::test]

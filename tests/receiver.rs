@@ -1,8 +1,11 @@
 //! The webhook receiver through its real handler, on moto, with the sample events in `events/`.
 
+use everbright_sync::send::{Aws4, signed_request};
 use integration_tests::{Backend, event, event_json, json_body};
 use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
+use shared::config::{AuthConfig, KeysConfig};
+use shared::sigv4::parse_keys;
 use webhook_receiver::AwsReceiver;
 
 const CONTRACT_SITE: &str = "SITE#34b6b5ee-f997-4044-86ae-0abbf611fc4d";
@@ -22,99 +25,51 @@ fn with_body(name: &str, payload: &Value) -> lambda_http::Request {
 
 /// Delivers the signed contract and takes its nine messages off the queue.
 async fn deliver_signed_contract(backend: &Backend, receiver: &AwsReceiver) {
-    assert_eq!(
-        receiver
-            .handle(event("rest-contract-signed"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(receiver.handle(event("rest-contract-signed")).await.status(), StatusCode::OK);
     assert_eq!(backend.drain_queue().await.len(), 9);
 }
 
 fn payload(name: &str) -> Value {
-    let path = integration_tests::root()
-        .join("events/payloads")
-        .join(format!("{name}.json"));
+    let path = integration_tests::root().join("events/payloads").join(format!("{name}.json"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 #[tokio::test]
 async fn the_signed_contract_creates_the_job_and_queues_one_message_per_uploaded_document() {
     let backend = Backend::new().await;
-    let response = receiver(&backend)
-        .handle(event("rest-contract-signed"))
-        .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{:?}",
-        json_body(&response)
-    );
+    let response = receiver(&backend).handle(event("rest-contract-signed")).await;
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", json_body(&response));
     let answer = json_body(&response);
     assert_eq!(answer["duplicate"], false);
     assert_eq!(answer["stale"], false);
     assert_eq!(answer["site"], "34b6b5ee-f997-4044-86ae-0abbf611fc4d");
     assert_eq!(answer["queued"].as_array().unwrap().len(), 9);
 
-    let job = backend
-        .item(CONTRACT_SITE, "JOB")
-        .await
-        .expect("job summary");
+    let job = backend.item(CONTRACT_SITE, "JOB").await.expect("job summary");
     assert_eq!(job["contract"]["status"], "SIGN");
     assert_eq!(job["contract"]["signed_at"], "2023-07-12T19:22:17.752365Z");
-    assert_eq!(
-        job["current_quote"]["quote"],
-        "042e6753-6b06-457d-9efd-70f047f4d348"
-    );
-    assert_eq!(
-        job["quotes"],
-        json!(["042e6753-6b06-457d-9efd-70f047f4d348"])
-    );
+    assert_eq!(job["current_quote"]["quote"], "042e6753-6b06-457d-9efd-70f047f4d348");
+    assert_eq!(job["quotes"], json!(["042e6753-6b06-457d-9efd-70f047f4d348"]));
     assert_eq!(job["last_event"]["event"], "contract-status-change");
 
-    let task = backend
-        .item(CONTRACT_SITE, CONTRACT_TASK)
-        .await
-        .expect("task item");
+    let task = backend.item(CONTRACT_SITE, CONTRACT_TASK).await.expect("task item");
     assert_eq!(task["document_status"], "SIGN");
-    let documents: Vec<_> = backend
-        .items()
-        .await
-        .into_iter()
-        .filter(|i| i["sk"].as_str().unwrap().starts_with("DOC#"))
-        .collect();
+    let documents: Vec<_> =
+        backend.items().await.into_iter().filter(|i| i["sk"].as_str().unwrap().starts_with("DOC#")).collect();
     assert_eq!(documents.len(), 10);
-    assert_eq!(
-        documents.iter().filter(|d| d["status"] == "QUEUED").count(),
-        9
-    );
-    assert_eq!(
-        documents
-            .iter()
-            .filter(|d| d["status"] == "RECORDED")
-            .count(),
-        1
-    );
+    assert_eq!(documents.iter().filter(|d| d["status"] == "QUEUED").count(), 9);
+    assert_eq!(documents.iter().filter(|d| d["status"] == "RECORDED").count(), 1);
 
     let messages = backend.drain_queue().await;
     assert_eq!(messages.len(), 9);
-    let mut queued: Vec<_> = messages
-        .iter()
-        .map(|m| m["document"].as_str().unwrap().to_owned())
-        .collect();
-    let mut answered: Vec<_> = answer["queued"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_str().unwrap().to_owned())
-        .collect();
+    let mut queued: Vec<_> = messages.iter().map(|m| m["document"].as_str().unwrap().to_owned()).collect();
+    let mut answered: Vec<_> =
+        answer["queued"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_owned()).collect();
     queued.sort();
     answered.sort();
     assert_eq!(queued, answered);
     assert!(
-        messages.iter().all(|m| m["kind"] == "fetch_document"
-            && m["site"] == "34b6b5ee-f997-4044-86ae-0abbf611fc4d")
+        messages.iter().all(|m| m["kind"] == "fetch_document" && m["site"] == "34b6b5ee-f997-4044-86ae-0abbf611fc4d")
     );
 }
 
@@ -132,25 +87,14 @@ async fn delivering_the_same_contract_again_answers_duplicate_and_queues_nothing
     assert_eq!(answer["queued"], json!([]));
     assert!(backend.drain_queue().await.is_empty());
     assert_eq!(backend.items().await, before);
-    assert_eq!(
-        backend.keys("raw/").await.len(),
-        1,
-        "the repeat is archived under the same request id"
-    );
+    assert_eq!(backend.keys("raw/").await.len(), 1, "the repeat is archived under the same request id");
 }
 
 #[tokio::test]
 async fn a_function_url_request_is_applied_like_a_rest_one() {
     let backend = Backend::new().await;
-    let response = receiver(&backend)
-        .handle(event("url-contract-signed"))
-        .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{:?}",
-        json_body(&response)
-    );
+    let response = receiver(&backend).handle(event("url-contract-signed")).await;
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", json_body(&response));
     assert_eq!(json_body(&response)["queued"].as_array().unwrap().len(), 9);
     assert_eq!(backend.drain_queue().await.len(), 9);
 }
@@ -169,45 +113,21 @@ async fn the_change_order_moves_the_jobs_current_quote() {
             "documents": [],
             "envelopes": [{"status": "COMP", "date_signed": "2021-05-01T00:00:00Z"}]}}]
     });
-    let response = receiver
-        .handle(with_body("rest-contract-signed", &contract))
-        .await;
+    let response = receiver.handle(with_body("rest-contract-signed", &contract)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let job = backend.item(CHANGE_ORDER_SITE, "JOB").await.unwrap();
-    assert_eq!(
-        job["current_quote"]["quote"],
-        "11111111-2222-4333-8444-555555555555"
-    );
+    assert_eq!(job["current_quote"]["quote"], "11111111-2222-4333-8444-555555555555");
 
     let response = receiver.handle(event("rest-change-order-signed")).await;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{:?}",
-        json_body(&response)
-    );
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", json_body(&response));
     let job = backend.item(CHANGE_ORDER_SITE, "JOB").await.unwrap();
-    assert_eq!(
-        job["current_quote"]["quote"],
-        "f402dbad-d8c1-4791-8ce1-b5b585027ffb"
-    );
+    assert_eq!(job["current_quote"]["quote"], "f402dbad-d8c1-4791-8ce1-b5b585027ffb");
     assert_eq!(job["current_quote"]["source"], "change_order");
     assert_eq!(job["change_order"]["status"], "SIGN");
     let mut quotes = job["quotes"].as_array().unwrap().clone();
     quotes.sort_by_key(|q| q.to_string());
-    assert_eq!(
-        quotes,
-        [
-            json!("11111111-2222-4333-8444-555555555555"),
-            json!("f402dbad-d8c1-4791-8ce1-b5b585027ffb")
-        ]
-    );
-    let found = backend
-        .item(
-            CHANGE_ORDER_SITE,
-            "QUOTE#f402dbad-d8c1-4791-8ce1-b5b585027ffb",
-        )
-        .await;
+    assert_eq!(quotes, [json!("11111111-2222-4333-8444-555555555555"), json!("f402dbad-d8c1-4791-8ce1-b5b585027ffb")]);
+    let found = backend.item(CHANGE_ORDER_SITE, "QUOTE#f402dbad-d8c1-4791-8ce1-b5b585027ffb").await;
     assert!(found.is_some(), "the new quote is indexed");
 }
 
@@ -215,19 +135,8 @@ async fn the_change_order_moves_the_jobs_current_quote() {
 async fn an_older_contract_event_after_a_newer_one_leaves_the_state_as_it_was() {
     let backend = Backend::new().await;
     let receiver = receiver(&backend);
-    assert_eq!(
-        receiver
-            .handle(event("rest-contract-signed"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
-    let before: Vec<_> = backend
-        .items()
-        .await
-        .into_iter()
-        .filter(|i| i["sk"] != "JOB")
-        .collect();
+    assert_eq!(receiver.handle(event("rest-contract-signed")).await.status(), StatusCode::OK);
+    let before: Vec<_> = backend.items().await.into_iter().filter(|i| i["sk"] != "JOB").collect();
     let job_before = backend.item(CONTRACT_SITE, "JOB").await.unwrap();
 
     // The same contract as it was when sent, before anyone signed: older activity, status SENT.
@@ -239,73 +148,38 @@ async fn an_older_contract_event_after_a_newer_one_leaves_the_state_as_it_was() 
     sub_task["data"]["envelopes"][0]["date_signed"] = Value::Null;
     sub_task["data"]["envelopes"][0]["status"] = json!("SENT");
     sent["comments"] = json!([]);
-    let response = receiver
-        .handle(with_body("rest-contract-signed", &sent))
-        .await;
+    let response = receiver.handle(with_body("rest-contract-signed", &sent)).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(json_body(&response)["stale"], true);
 
-    let after: Vec<_> = backend
-        .items()
-        .await
-        .into_iter()
-        .filter(|i| i["sk"] != "JOB")
-        .collect();
-    let after: Vec<_> = after
-        .into_iter()
-        .filter(|i| !i["pk"].as_str().unwrap().starts_with("EVENT#"))
-        .collect();
-    let before: Vec<_> = before
-        .into_iter()
-        .filter(|i| !i["pk"].as_str().unwrap().starts_with("EVENT#"))
-        .collect();
+    let after: Vec<_> = backend.items().await.into_iter().filter(|i| i["sk"] != "JOB").collect();
+    let after: Vec<_> = after.into_iter().filter(|i| !i["pk"].as_str().unwrap().starts_with("EVENT#")).collect();
+    let before: Vec<_> = before.into_iter().filter(|i| !i["pk"].as_str().unwrap().starts_with("EVENT#")).collect();
     assert_eq!(after, before);
     let job_after = backend.item(CONTRACT_SITE, "JOB").await.unwrap();
     for attribute in ["contract", "current_quote", "quotes", "site"] {
         assert_eq!(job_after[attribute], job_before[attribute], "{attribute}");
     }
-    assert!(
-        backend.drain_queue().await.len() == 9,
-        "only the first delivery queued documents"
-    );
+    assert!(backend.drain_queue().await.len() == 9, "only the first delivery queued documents");
 }
 
 #[tokio::test]
 async fn malformed_json_answers_400_is_archived_and_changes_nothing_else() {
     let backend = Backend::new().await;
-    let response = receiver(&backend)
-        .handle(event("rest-bad-malformed-json"))
-        .await;
+    let response = receiver(&backend).handle(event("rest-bad-malformed-json")).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let error = json_body(&response)["error"].as_str().unwrap().to_owned();
-    assert!(
-        error.contains("not a valid contract-status-change payload"),
-        "{error}"
-    );
+    assert!(error.contains("not a valid contract-status-change payload"), "{error}");
     assert!(error.contains("EOF") || error.contains("line"), "{error}");
 
     let keys = backend.keys("raw/").await;
     assert_eq!(keys.len(), 1);
-    assert!(
-        keys[0].starts_with("raw/contract-status-change/2023/07/12/"),
-        "{}",
-        keys[0]
-    );
+    assert!(keys[0].starts_with("raw/contract-status-change/2023/07/12/"), "{}", keys[0]);
     let archived: Value = serde_json::from_slice(&backend.object(&keys[0]).await).unwrap();
-    let sent = event_json("rest-bad-malformed-json")["body"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let sent = event_json("rest-bad-malformed-json")["body"].as_str().unwrap().to_owned();
     let raw: shared::archive::RawRequest = serde_json::from_value(archived.clone()).unwrap();
-    assert_eq!(
-        raw.body().unwrap(),
-        sent.as_bytes(),
-        "the body is archived byte for byte"
-    );
-    assert!(
-        archived["headers"].get("authorization").is_none(),
-        "credentials are not archived"
-    );
+    assert_eq!(raw.body().unwrap(), sent.as_bytes(), "the body is archived byte for byte");
+    assert!(archived["headers"].get("authorization").is_none(), "credentials are not archived");
     assert_eq!(archived["caller"]["arn"], integration_tests::EVERBRIGHT_ARN);
 
     assert!(backend.items().await.is_empty());
@@ -315,16 +189,9 @@ async fn malformed_json_answers_400_is_archived_and_changes_nothing_else() {
 #[tokio::test]
 async fn a_payload_without_its_site_answers_400_naming_it() {
     let backend = Backend::new().await;
-    let response = receiver(&backend)
-        .handle(event("rest-bad-missing-site"))
-        .await;
+    let response = receiver(&backend).handle(event("rest-bad-missing-site")).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(
-        json_body(&response)["error"]
-            .as_str()
-            .unwrap()
-            .contains("missing field `site`")
-    );
+    assert!(json_body(&response)["error"].as_str().unwrap().contains("missing field `site`"));
     assert_eq!(backend.keys("raw/").await.len(), 1);
     assert!(backend.items().await.is_empty());
 }
@@ -337,28 +204,17 @@ async fn a_wrong_method_and_an_unknown_route_are_refused_and_archived() {
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     let response = receiver.handle(event("rest-bad-unknown-route")).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert!(
-        json_body(&response)["error"]
-            .as_str()
-            .unwrap()
-            .contains("contract-status-change")
-    );
+    assert!(json_body(&response)["error"].as_str().unwrap().contains("contract-status-change"));
     let keys = backend.keys("raw/").await;
     assert_eq!(keys.len(), 2);
-    assert!(
-        keys.iter().any(|k| k.starts_with("raw/unrouted/")),
-        "{keys:?}"
-    );
+    assert!(keys.iter().any(|k| k.starts_with("raw/unrouted/")), "{keys:?}");
     assert!(backend.items().await.is_empty());
 }
 
 #[tokio::test]
 async fn a_caller_outside_the_allowed_principals_gets_403_and_nothing_is_written() {
     let backend = Backend::new().await;
-    for identity in [
-        json!("arn:aws:iam::123456789012:user/someone-else"),
-        Value::Null,
-    ] {
+    for identity in [json!("arn:aws:iam::123456789012:user/someone-else"), Value::Null] {
         let mut request = event_json("rest-contract-signed");
         request["requestContext"]["identity"]["userArn"] = identity;
         let request = lambda_http::request::from_str(&request.to_string()).unwrap();
@@ -378,24 +234,13 @@ async fn a_delivery_that_failed_half_way_is_applied_when_retried() {
     let broken = AwsReceiver::on_aws(&config, &backend.clients);
     let response = broken.handle(event("rest-contract-signed")).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(
-        json_body(&response)["error"]
-            .as_str()
-            .unwrap()
-            .contains("retry")
-    );
+    assert!(json_body(&response)["error"].as_str().unwrap().contains("retry"));
 
-    let response = receiver(&backend)
-        .handle(event("rest-contract-signed"))
-        .await;
+    let response = receiver(&backend).handle(event("rest-contract-signed")).await;
     assert_eq!(response.status(), StatusCode::OK);
     let answer = json_body(&response);
     assert_eq!(answer["duplicate"], false);
-    assert_eq!(
-        answer["queued"].as_array().unwrap().len(),
-        9,
-        "the retry queues what the failed attempt could not"
-    );
+    assert_eq!(answer["queued"].as_array().unwrap().len(), 9, "the retry queues what the failed attempt could not");
     assert_eq!(backend.drain_queue().await.len(), 9);
 }
 
@@ -404,9 +249,7 @@ async fn when_the_archive_is_down_the_answer_is_503_and_nothing_is_applied() {
     let backend = Backend::new().await;
     let mut config = backend.receiver_config();
     config.documents_bucket = "no-such-bucket".into();
-    let response = AwsReceiver::on_aws(&config, &backend.clients)
-        .handle(event("rest-contract-signed"))
-        .await;
+    let response = AwsReceiver::on_aws(&config, &backend.clients).handle(event("rest-contract-signed")).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(backend.items().await.is_empty());
     assert!(backend.drain_queue().await.is_empty());
@@ -415,33 +258,14 @@ async fn when_the_archive_is_down_the_answer_is_503_and_nothing_is_applied() {
 #[tokio::test]
 async fn a_milestone_records_its_tasks_and_queues_its_upload_and_the_signed_quote_lookup() {
     let backend = Backend::new().await;
-    let response = receiver(&backend)
-        .handle(event("rest-milestone-approved"))
-        .await;
-    assert_eq!(
-        response.status(),
-        StatusCode::OK,
-        "{:?}",
-        json_body(&response)
-    );
+    let response = receiver(&backend).handle(event("rest-milestone-approved")).await;
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", json_body(&response));
     let site = "SITE#157802b4-99aa-4437-b250-934df337766a";
     let job = backend.item(site, "JOB").await.unwrap();
-    assert_eq!(
-        job["milestone:7a605ec8-d276-4d6c-bd47-52a483e28783"]["status"],
-        "APPROVED"
-    );
-    assert!(
-        backend
-            .item(site, "TASK#9cd85c68-8e8b-4721-b7d9-ca021aaca6b0")
-            .await
-            .is_some()
-    );
-    let mut kinds: Vec<_> = backend
-        .drain_queue()
-        .await
-        .iter()
-        .map(|m| m["kind"].as_str().unwrap().to_owned())
-        .collect();
+    assert_eq!(job["milestone:7a605ec8-d276-4d6c-bd47-52a483e28783"]["status"], "APPROVED");
+    assert!(backend.item(site, "TASK#9cd85c68-8e8b-4721-b7d9-ca021aaca6b0").await.is_some());
+    let mut kinds: Vec<_> =
+        backend.drain_queue().await.iter().map(|m| m["kind"].as_str().unwrap().to_owned()).collect();
     kinds.sort();
     assert_eq!(kinds, ["fetch_document", "resolve_signed_quote"]);
 }
@@ -450,23 +274,11 @@ async fn a_milestone_records_its_tasks_and_queues_its_upload_and_the_signed_quot
 async fn a_stage_transition_and_an_archived_site_show_on_the_job() {
     let backend = Backend::new().await;
     let receiver = receiver(&backend);
-    assert_eq!(
-        receiver
-            .handle(event("rest-stage-transition"))
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(receiver.handle(event("rest-stage-transition")).await.status(), StatusCode::OK);
     let job = backend.item(CONTRACT_SITE, "JOB").await.unwrap();
     assert_eq!(job["stage"]["name"], "Installation");
-    assert_eq!(
-        receiver.handle(event("rest-site-archived")).await.status(),
-        StatusCode::OK
-    );
-    let job = backend
-        .item("SITE#b0c16879-5c5f-4dd9-8442-65cc594372ed", "JOB")
-        .await
-        .unwrap();
+    assert_eq!(receiver.handle(event("rest-site-archived")).await.status(), StatusCode::OK);
+    let job = backend.item("SITE#b0c16879-5c5f-4dd9-8442-65cc594372ed", "JOB").await.unwrap();
     assert!(job["archived"].is_object());
 }
 
@@ -479,11 +291,8 @@ async fn a_void_after_sign_is_recorded_and_keeps_the_documents() {
     let mut voided = payload("contract-signed");
     voided["sub_tasks"][0]["document_status"] = json!("VOID");
     voided["sub_tasks"][0]["data"]["envelopes"][0]["status"] = json!("VOID");
-    voided["sub_tasks"][0]["data"]["envelopes"][0]["date_voided"] =
-        json!("2023-08-01T10:00:00.000000Z");
-    let response = receiver
-        .handle(with_body("rest-contract-signed", &voided))
-        .await;
+    voided["sub_tasks"][0]["data"]["envelopes"][0]["date_voided"] = json!("2023-08-01T10:00:00.000000Z");
+    let response = receiver.handle(with_body("rest-contract-signed", &voided)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let answer = json_body(&response);
     assert_eq!(answer["stale"], false);
@@ -491,20 +300,127 @@ async fn a_void_after_sign_is_recorded_and_keeps_the_documents() {
 
     let job = backend.item(CONTRACT_SITE, "JOB").await.unwrap();
     assert_eq!(job["contract"]["status"], "VOID");
-    assert_eq!(
-        backend.item(CONTRACT_SITE, CONTRACT_TASK).await.unwrap()["document_status"],
-        "VOID"
-    );
-    let documents: Vec<_> = backend
-        .items()
-        .await
-        .into_iter()
-        .filter(|i| i["sk"].as_str().unwrap().starts_with("DOC#"))
-        .collect();
-    assert_eq!(
-        documents.iter().filter(|d| d["status"] == "QUEUED").count(),
-        9,
-        "the signed documents stay"
-    );
+    assert_eq!(backend.item(CONTRACT_SITE, CONTRACT_TASK).await.unwrap()["document_status"], "VOID");
+    let documents: Vec<_> =
+        backend.items().await.into_iter().filter(|i| i["sk"].as_str().unwrap().starts_with("DOC#")).collect();
+    assert_eq!(documents.iter().filter(|d| d["status"] == "QUEUED").count(), 9, "the signed documents stay");
     assert!(backend.drain_queue().await.is_empty());
+}
+
+const SIGNING_KEY: &str = "AKIAEVERBRIGHTLOCAL";
+const SIGNING_SECRET: &str = "everbright-local-secret";
+
+fn sigv4_receiver(backend: &Backend) -> AwsReceiver {
+    let mut config = backend.receiver_config();
+    config.auth = AuthConfig::Sigv4 {
+        region: "us-east-1".into(),
+        service: "execute-api".into(),
+        keys: KeysConfig::Plain(parse_keys(&format!("{SIGNING_KEY}:{SIGNING_SECRET}")).unwrap()),
+    };
+    AwsReceiver::on_aws(&config, &backend.clients)
+}
+
+/// A sample event as a client signing with `secret` at `at` would send it through the gateway at
+/// `endpoint`; `tamper` changes the event after signing.
+fn signed_event(name: &str, endpoint: &str, secret: &str, tamper: impl FnOnce(&mut Value)) -> lambda_http::Request {
+    let mut json = event_json(name);
+    let body = json["body"].as_str().unwrap().to_owned();
+    let slug = json["requestContext"]["path"]
+        .as_str()
+        .or(json["rawPath"].as_str())
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let aws4 = Aws4 {
+        access_key: SIGNING_KEY.into(),
+        secret_key: secret.into(),
+        region: "us-east-1".into(),
+        service: "execute-api".into(),
+        endpoint: endpoint.into(),
+    };
+    let signed = signed_request(&aws4, "POST", &slug, body.into_bytes(), std::time::SystemTime::now()).unwrap();
+    let headers = json["headers"].as_object_mut().unwrap();
+    headers.retain(|name, _| {
+        !["authorization", "x-amz-date", "x-amz-content-sha256"].contains(&name.to_ascii_lowercase().as_str())
+    });
+    for (name, value) in signed.headers() {
+        headers.insert(name.as_str().to_owned(), json!(value.to_str().unwrap()));
+    }
+    let multi: serde_json::Map<String, Value> = headers.iter().map(|(k, v)| (k.clone(), json!([v]))).collect();
+    if json.get("multiValueHeaders").is_some() {
+        json["multiValueHeaders"] = Value::Object(multi);
+    }
+    tamper(&mut json);
+    lambda_http::request::from_str(&json.to_string()).unwrap()
+}
+
+const REST_ENDPOINT: &str = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/prod";
+
+#[tokio::test]
+async fn in_sigv4_mode_a_correctly_signed_request_is_applied_and_its_key_archived() {
+    let backend = Backend::new().await;
+    let response = sigv4_receiver(&backend)
+        .handle(signed_event("rest-contract-signed", REST_ENDPOINT, SIGNING_SECRET, |_| {}))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", json_body(&response));
+    assert_eq!(json_body(&response)["queued"].as_array().unwrap().len(), 9);
+    let keys = backend.keys("raw/").await;
+    let archived: Value = serde_json::from_slice(&backend.object(&keys[0]).await).unwrap();
+    assert_eq!(archived["caller"]["access_key"], SIGNING_KEY);
+    assert!(archived["headers"].get("authorization").is_none());
+}
+
+#[tokio::test]
+async fn in_sigv4_mode_a_function_url_request_is_verified_on_its_raw_path() {
+    let backend = Backend::new().await;
+    let endpoint = "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws";
+    let response =
+        sigv4_receiver(&backend).handle(signed_event("url-contract-signed", endpoint, SIGNING_SECRET, |_| {})).await;
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", json_body(&response));
+}
+
+#[tokio::test]
+async fn in_sigv4_mode_unsigned_or_badly_signed_requests_are_refused_before_anything_is_written() {
+    let backend = Backend::new().await;
+    let receiver = sigv4_receiver(&backend);
+    let cases: Vec<(&str, lambda_http::Request, StatusCode)> = vec![
+        (
+            "unsigned",
+            signed_event("rest-contract-signed", REST_ENDPOINT, SIGNING_SECRET, |e| {
+                e["headers"].as_object_mut().unwrap().retain(|n, _| n != "authorization");
+                e["multiValueHeaders"].as_object_mut().unwrap().retain(|n, _| n != "authorization");
+            }),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "wrong secret",
+            signed_event("rest-contract-signed", REST_ENDPOINT, "not-the-secret", |_| {}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "body changed",
+            signed_event("rest-contract-signed", REST_ENDPOINT, SIGNING_SECRET, |e| {
+                e["body"] = json!(e["body"].as_str().unwrap().replacen("SIGN", "VOID", 1));
+            }),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "another stage",
+            signed_event("rest-contract-signed", REST_ENDPOINT, SIGNING_SECRET, |e| {
+                e["requestContext"]["path"] = json!("/test/webhooks/contract-status-change");
+            }),
+            StatusCode::FORBIDDEN,
+        ),
+    ];
+    for (case, request, status) in cases {
+        let response = receiver.handle(request).await;
+        assert_eq!(response.status(), status, "{case}");
+        let error = json_body(&response)["error"].as_str().unwrap().to_owned();
+        assert!(error.contains("AWS4") && !error.contains("Signature"), "{case}: {error}");
+    }
+    assert!(backend.keys("").await.is_empty(), "nothing archived");
+    assert!(backend.items().await.is_empty(), "nothing written");
+    assert!(backend.drain_queue().await.is_empty(), "nothing queued");
 }

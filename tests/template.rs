@@ -27,9 +27,7 @@ fn strings(value: &Value) -> Vec<String> {
 #[test]
 fn every_event_the_code_knows_has_put_post_and_patch_routes_and_no_other_route_exists() {
     let template = template();
-    let events = resource(&template, "WebhookReceiver")["Events"]
-        .as_mapping()
-        .unwrap();
+    let events = resource(&template, "WebhookReceiver")["Events"].as_mapping().unwrap();
     let mut routes: Vec<(String, String)> = events
         .values()
         .filter(|e| e["Type"] == "Api")
@@ -43,9 +41,7 @@ fn every_event_the_code_knows_has_put_post_and_patch_routes_and_no_other_route_e
     routes.sort();
     let mut expected: Vec<(String, String)> = EventType::ALL
         .iter()
-        .flat_map(|event| {
-            ["PATCH", "POST", "PUT"].map(|m| (format!("/webhooks/{}", event.slug()), m.to_owned()))
-        })
+        .flat_map(|event| ["PATCH", "POST", "PUT"].map(|m| (format!("/webhooks/{}", event.slug()), m.to_owned())))
         .collect();
     expected.sort();
     assert_eq!(routes, expected);
@@ -56,15 +52,12 @@ fn the_api_authenticates_with_aws_iam_and_lets_only_the_everbright_principal_inv
     let template = template();
     let auth = &resource(&template, "WebhookApi")["Auth"];
     assert_eq!(auth["DefaultAuthorizer"], "AWS_IAM");
-    let statements = auth["ResourcePolicy"]["CustomStatements"]
-        .as_sequence()
-        .unwrap();
-    assert!(statements.iter().any(|s| {
-        s["Effect"] == "Deny"
-            && s["Condition"]["StringNotEquals"]
-                .get("aws:PrincipalArn")
-                .is_some()
-    }));
+    let statements = auth["ResourcePolicy"]["CustomStatements"].as_sequence().unwrap();
+    assert!(
+        statements
+            .iter()
+            .any(|s| { s["Effect"] == "Deny" && s["Condition"]["StringNotEquals"].get("aws:PrincipalArn").is_some() })
+    );
 }
 
 #[test]
@@ -72,15 +65,8 @@ fn function_roles_name_no_wildcard_action_or_resource() {
     let template = template();
     for function in ["WebhookReceiver", "ContractFetcher"] {
         let properties = resource(&template, function);
-        assert_eq!(
-            strings(&properties["Role"]),
-            [format!("{function}Role.Arn")],
-            "{function} has its own role"
-        );
-        assert!(
-            properties.get("Policies").is_none(),
-            "{function}: no role made by SAM"
-        );
+        assert_eq!(strings(&properties["Role"]), [format!("{function}Role.Arn")], "{function} has its own role");
+        assert!(properties.get("Policies").is_none(), "{function}: no role made by SAM");
         let role = resource(&template, &format!("{function}Role"));
         for policy in role["Policies"].as_sequence().unwrap() {
             for statement in policy["PolicyDocument"]["Statement"].as_sequence().unwrap() {
@@ -88,14 +74,8 @@ fn function_roles_name_no_wildcard_action_or_resource() {
                     assert!(!action.contains('*'), "{function}: action {action}");
                 }
                 let resources = strings(&statement["Resource"]);
-                assert!(
-                    !resources.is_empty(),
-                    "{function}: a statement without a resource"
-                );
-                assert!(
-                    !resources.iter().any(|r| r == "*"),
-                    "{function}: resource *"
-                );
+                assert!(!resources.is_empty(), "{function}: a statement without a resource");
+                assert!(!resources.iter().any(|r| r == "*"), "{function}: resource *");
             }
         }
     }
@@ -104,48 +84,26 @@ fn function_roles_name_no_wildcard_action_or_resource() {
 #[test]
 fn the_queue_waits_six_fetcher_timeouts_and_dead_letters_after_five_receives() {
     let template = template();
-    let timeout = resource(&template, "ContractFetcher")["Timeout"]
-        .as_u64()
-        .unwrap();
+    let timeout = resource(&template, "ContractFetcher")["Timeout"].as_u64().unwrap();
     let queue = resource(&template, "FetchQueue");
     let visibility = queue["VisibilityTimeout"].as_u64().unwrap();
     assert!(visibility >= 6 * timeout, "{visibility} < 6 x {timeout}");
-    assert_eq!(
-        queue["RedrivePolicy"]["maxReceiveCount"].as_u64(),
-        Some(u64::from(MAX_RECEIVE_COUNT))
-    );
-    assert_eq!(
-        visibility,
-        u64::from(VISIBILITY_TIMEOUT_SECONDS),
-        "the local backend uses the template's value"
-    );
+    assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64(), Some(u64::from(MAX_RECEIVE_COUNT)));
+    assert_eq!(visibility, u64::from(VISIBILITY_TIMEOUT_SECONDS), "the local backend uses the template's value");
     let mapping = &resource(&template, "ContractFetcher")["Events"]["FetchQueue"]["Properties"];
-    assert_eq!(
-        strings(&mapping["FunctionResponseTypes"]),
-        ["ReportBatchItemFailures"]
-    );
+    assert_eq!(strings(&mapping["FunctionResponseTypes"]), ["ReportBatchItemFailures"]);
 }
 
 #[test]
 fn the_bucket_is_private_and_refuses_plain_http() {
     let template = template();
     let block = &resource(&template, "DocumentsBucket")["PublicAccessBlockConfiguration"];
-    for setting in [
-        "BlockPublicAcls",
-        "BlockPublicPolicy",
-        "IgnorePublicAcls",
-        "RestrictPublicBuckets",
-    ] {
+    for setting in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
         assert_eq!(block[setting], Value::Bool(true), "{setting}");
     }
-    let statements = resource(&template, "DocumentsBucketPolicy")["PolicyDocument"]["Statement"]
-        .as_sequence()
-        .unwrap();
+    let statements = resource(&template, "DocumentsBucketPolicy")["PolicyDocument"]["Statement"].as_sequence().unwrap();
     assert!(
-        statements
-            .iter()
-            .any(|s| s["Effect"] == "Deny"
-                && s["Condition"]["Bool"]["aws:SecureTransport"] == "false")
+        statements.iter().any(|s| s["Effect"] == "Deny" && s["Condition"]["Bool"]["aws:SecureTransport"] == "false")
     );
 }
 
@@ -153,29 +111,15 @@ fn the_bucket_is_private_and_refuses_plain_http() {
 fn the_table_is_the_one_the_local_backend_creates() {
     let template = template();
     let table = resource(&template, "JobsTable");
-    let keys: Vec<_> = table["KeySchema"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|k| k["AttributeName"].as_str().unwrap())
-        .collect();
+    let keys: Vec<_> =
+        table["KeySchema"].as_sequence().unwrap().iter().map(|k| k["AttributeName"].as_str().unwrap()).collect();
     assert_eq!(keys, job::TABLE_KEYS);
     let index = &table["GlobalSecondaryIndexes"][0];
     assert_eq!(index["IndexName"], job::QUOTE_INDEX);
-    let index_keys: Vec<_> = index["KeySchema"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|k| k["AttributeName"].as_str().unwrap())
-        .collect();
+    let index_keys: Vec<_> =
+        index["KeySchema"].as_sequence().unwrap().iter().map(|k| k["AttributeName"].as_str().unwrap()).collect();
     assert_eq!(index_keys, job::QUOTE_INDEX_KEYS);
-    assert_eq!(
-        table["TimeToLiveSpecification"]["AttributeName"],
-        "expires_at"
-    );
+    assert_eq!(table["TimeToLiveSpecification"]["AttributeName"], "expires_at");
     assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
-    assert_eq!(
-        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
-        Value::Bool(true)
-    );
+    assert_eq!(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], Value::Bool(true));
 }

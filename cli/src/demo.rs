@@ -45,9 +45,7 @@ impl Report {
     }
 
     pub fn applied(&self) -> usize {
-        self.count(|d| {
-            d.status == 200 && d.answer["duplicate"] == false && d.answer["stale"] == false
-        })
+        self.count(|d| d.status == 200 && d.answer["duplicate"] == false && d.answer["stale"] == false)
     }
 
     pub fn duplicates(&self) -> usize {
@@ -68,10 +66,7 @@ impl Report {
 
     /// The documents of every job, `DOC#` items.
     pub fn documents(&self) -> impl Iterator<Item = &Map<String, Value>> {
-        self.items
-            .values()
-            .flatten()
-            .filter(|item| item["sk"].as_str().is_some_and(|sk| sk.starts_with("DOC#")))
+        self.items.values().flatten().filter(|item| item["sk"].as_str().is_some_and(|sk| sk.starts_with("DOC#")))
     }
 }
 
@@ -82,10 +77,7 @@ pub fn sample_requests(events: &Path) -> std::io::Result<Vec<std::path::PathBuf>
         .filter_map(Result::ok)
         .map(|entry| entry.path())
         .filter(|path| {
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             (name.starts_with("rest-") || name.starts_with("url-")) && name.ends_with(".json")
         })
         .collect();
@@ -126,20 +118,11 @@ pub async fn run_on(
     let mut report = Report::default();
     for path in sample_requests(&root.join("events"))? {
         let text = std::fs::read_to_string(&path)?;
-        let request = lambda_http::request::from_str(&text)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let request = lambda_http::request::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let response = receiver.handle(request).await;
         let answer = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
-        let file = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        report.deliveries.push(Delivery {
-            file,
-            status: response.status().as_u16(),
-            answer,
-        });
+        let file = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        report.deliveries.push(Delivery { file, status: response.status().as_u16(), answer });
     }
     report.drained = drain(&fetcher, clients, resources).await?;
 
@@ -152,12 +135,7 @@ pub async fn run_on(
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "DynamoDB Scan: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(|e| format!("DynamoDB Scan: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
         for item in page.items() {
             let item = item_to_json(item);
             let pk = item["pk"].as_str().unwrap_or_default().to_owned();
@@ -192,11 +170,7 @@ pub fn render(report: &Report) -> String {
             200 if d.answer["duplicate"] == true => "duplicate: nothing changed".to_owned(),
             200 => format!(
                 "applied{}, {} document(s) queued",
-                if d.answer["stale"] == true {
-                    " (stale)"
-                } else {
-                    ""
-                },
+                if d.answer["stale"] == true { " (stale)" } else { "" },
                 d.answer["queued"].as_array().map_or(0, Vec::len)
             ),
             _ => text(&d.answer["error"]),
@@ -226,10 +200,7 @@ pub fn render(report: &Report) -> String {
         let job = &Value::Object(job.clone());
         line(String::new());
         line(format!("Job {site}"));
-        line(format!(
-            "  current quote   {}",
-            text(&job["current_quote"]["quote"])
-        ));
+        line(format!("  current quote   {}", text(&job["current_quote"]["quote"])));
         line(format!(
             "  contract        {} signed {}",
             text(&job["contract"]["status"]),
@@ -252,31 +223,14 @@ pub fn render(report: &Report) -> String {
             ));
         }
         if job.get("signed_quote").is_some() {
-            line(format!(
-                "  signed quote    {}",
-                text(&job["signed_quote"]["signed"])
-            ));
+            line(format!("  signed quote    {}", text(&job["signed_quote"]["signed"])));
         }
         if job.get("stage").is_some() {
             line(format!("  stage           {}", text(&job["stage"]["name"])));
         }
-        line(format!(
-            "  archived        {}",
-            if job.get("archived").is_some() {
-                "yes"
-            } else {
-                "no"
-            }
-        ));
-        line(format!(
-            "  last event      {} at {}",
-            text(&job["last_event"]["event"]),
-            text(&job["last_event"]["at"])
-        ));
-        for doc in items
-            .iter()
-            .filter(|i| i["sk"].as_str().is_some_and(|sk| sk.starts_with("DOC#")))
-        {
+        line(format!("  archived        {}", if job.get("archived").is_some() { "yes" } else { "no" }));
+        line(format!("  last event      {} at {}", text(&job["last_event"]["event"]), text(&job["last_event"]["at"])));
+        for doc in items.iter().filter(|i| i["sk"].as_str().is_some_and(|sk| sk.starts_with("DOC#"))) {
             let doc = &Value::Object(doc.clone());
             let status = text(&doc["status"]);
             let detail = match status.as_str() {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use shared::aws::Clients;
@@ -19,10 +19,7 @@ use shared::job;
 
 /// The workspace root (where `.venv` and `events/` are).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("cli/ has a parent")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cli/ has a parent").to_path_buf()
 }
 
 /// A running moto server. It stops when this is dropped, and also when this process exits
@@ -66,19 +63,12 @@ impl Moto {
             .stdin(Stdio::piped())
             .spawn()?;
         let stdin = child.stdin.take();
-        let mut moto = Self {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            child,
-            stdin,
-        };
+        let mut moto = Self { endpoint: format!("http://127.0.0.1:{port}"), child, stdin };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if Instant::now() > deadline {
                 moto.stop();
-                return Err(MotoError::NotListening {
-                    port,
-                    log: log.display().to_string(),
-                });
+                return Err(MotoError::NotListening { port, log: log.display().to_string() });
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -97,11 +87,8 @@ impl Moto {
     /// is raised from the SDK's 3.1 s: one moto process serves everything at once, and while it
     /// takes in a large multipart upload it can be slow to accept a connection.
     pub async fn sdk_config(&self) -> SdkConfig {
-        let credentials =
-            aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "local");
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .build();
+        let credentials = aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "local");
+        let timeouts = aws_config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_secs(30)).build();
         aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(timeouts)
             .region(Region::new("us-east-1"))
@@ -138,13 +125,7 @@ impl Resources {
         let table = format!("jobs-{suffix}");
         let bucket = format!("documents-{suffix}");
         create_table(&clients.dynamodb, &table).await?;
-        clients
-            .s3
-            .create_bucket()
-            .bucket(&bucket)
-            .send()
-            .await
-            .map_err(|e| failed("S3 CreateBucket")(&e))?;
+        clients.s3.create_bucket().bucket(&bucket).send().await.map_err(|e| failed("S3 CreateBucket")(&e))?;
         let dlq_url = create_queue(&clients.sqs, &format!("fetch-dlq-{suffix}"), None).await?;
         let dlq_arn = clients
             .sqs
@@ -157,17 +138,9 @@ impl Resources {
             .attributes()
             .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
             .unwrap_or_default();
-        let redrive = format!(
-            r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#
-        );
-        let queue_url =
-            create_queue(&clients.sqs, &format!("fetch-{suffix}"), Some(redrive)).await?;
-        Ok(Self {
-            table,
-            bucket,
-            queue_url,
-            dlq_url,
-        })
+        let redrive = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#);
+        let queue_url = create_queue(&clients.sqs, &format!("fetch-{suffix}"), Some(redrive)).await?;
+        Ok(Self { table, bucket, queue_url, dlq_url })
     }
 }
 
@@ -180,18 +153,9 @@ fn failed(operation: &'static str) -> impl Fn(&dyn std::error::Error) -> SetupEr
 
 /// The jobs table, as `infra/template.yaml` defines it (a test checks that they agree).
 async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), SetupError> {
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-    };
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-    };
+    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+    let attribute =
+        |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
     let build = |e: aws_sdk_dynamodb::error::BuildError| failed("DynamoDB CreateTable")(&e);
     let [pk, sk] = job::TABLE_KEYS;
     let [quote, quote_sk] = job::QUOTE_INDEX_KEYS;
@@ -199,11 +163,7 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
         .index_name(job::QUOTE_INDEX)
         .key_schema(key(quote, KeyType::Hash).map_err(build)?)
         .key_schema(key(quote_sk, KeyType::Range).map_err(build)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::KeysOnly)
-                .build(),
-        )
+        .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
         .build()
         .map_err(build)?;
     client
@@ -219,11 +179,7 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
         .send()
         .await
         .map_err(|e| failed("DynamoDB CreateTable")(&e))?;
-    let ttl = TimeToLiveSpecification::builder()
-        .attribute_name("expires_at")
-        .enabled(true)
-        .build()
-        .map_err(build)?;
+    let ttl = TimeToLiveSpecification::builder().attribute_name("expires_at").enabled(true).build().map_err(build)?;
     client
         .update_time_to_live()
         .table_name(table)
@@ -234,21 +190,14 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
     Ok(())
 }
 
-async fn create_queue(
-    client: &aws_sdk_sqs::Client,
-    name: &str,
-    redrive: Option<String>,
-) -> Result<String, SetupError> {
-    let mut request = client.create_queue().queue_name(name).attributes(
-        QueueAttributeName::VisibilityTimeout,
-        VISIBILITY_TIMEOUT_SECONDS.to_string(),
-    );
+async fn create_queue(client: &aws_sdk_sqs::Client, name: &str, redrive: Option<String>) -> Result<String, SetupError> {
+    let mut request = client
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::VisibilityTimeout, VISIBILITY_TIMEOUT_SECONDS.to_string());
     if let Some(policy) = redrive {
         request = request.attributes(QueueAttributeName::RedrivePolicy, policy);
     }
-    let output = request
-        .send()
-        .await
-        .map_err(|e| failed("SQS CreateQueue")(&e))?;
+    let output = request.send().await.map_err(|e| failed("SQS CreateQueue")(&e))?;
     Ok(output.queue_url().unwrap_or_default().to_owned())
 }

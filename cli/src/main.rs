@@ -62,16 +62,7 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::Send {
-            file,
-            event,
-            method,
-            endpoint,
-            access_key,
-            secret_key,
-            region,
-            service,
-        } => {
+        Command::Send { file, event, method, endpoint, access_key, secret_key, region, service } => {
             let bytes = match std::fs::read(&file) {
                 Ok(bytes) => bytes,
                 Err(error) => {
@@ -79,21 +70,11 @@ async fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let aws4 = Aws4 {
-                access_key,
-                secret_key,
-                region,
-                service,
-                endpoint,
-            };
+            let aws4 = Aws4 { access_key, secret_key, region, service, endpoint };
             match send::send(&aws4, &method, &event, send::body_of(&bytes)).await {
                 Ok((status, body)) => {
                     println!("{status}\n{body}");
-                    if (200..300).contains(&status) {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::FAILURE
-                    }
+                    if (200..300).contains(&status) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
                 }
                 Err(error) => {
                     eprintln!("{error}");

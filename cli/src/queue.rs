@@ -27,11 +27,7 @@ const BATCH: i32 = 10;
 
 /// Runs the fetcher on the queue until it is empty. A reported failure is made visible again at
 /// once (rather than after the visibility timeout) so that a local run does not wait.
-pub async fn drain(
-    fetcher: &Fetcher,
-    clients: &Clients,
-    resources: &Resources,
-) -> Result<Drained, SetupError> {
+pub async fn drain(fetcher: &Fetcher, clients: &Clients, resources: &Resources) -> Result<Drained, SetupError> {
     let sqs = &clients.sqs;
     let mut drained = Drained::default();
     loop {
@@ -64,10 +60,7 @@ pub async fn drain(
             drained.handled += 1;
             let id = message.message_id().unwrap_or_default();
             let receipt = message.receipt_handle().unwrap_or_default();
-            let failed = response
-                .batch_item_failures
-                .iter()
-                .any(|f| f.item_identifier == id);
+            let failed = response.batch_item_failures.iter().any(|f| f.item_identifier == id);
             let receives: u32 = message
                 .attributes()
                 .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
@@ -81,9 +74,7 @@ pub async fn drain(
                     .visibility_timeout(0)
                     .send()
                     .await
-                    .map_err(|e| {
-                        format!("SQS ChangeMessageVisibility: {}", DisplayErrorContext(e))
-                    })?;
+                    .map_err(|e| format!("SQS ChangeMessageVisibility: {}", DisplayErrorContext(e)))?;
                 continue;
             }
             if failed {

@@ -33,11 +33,7 @@ pub enum SendError {
 /// The body to send for `file`: an API Gateway or Function URL event's `body`, or the file as it is.
 pub fn body_of(file: &[u8]) -> Vec<u8> {
     let event: Option<serde_json::Value> = serde_json::from_slice(file).ok();
-    match event
-        .as_ref()
-        .and_then(|e| e.get("requestContext").and(e.get("body")))
-        .and_then(|b| b.as_str())
-    {
+    match event.as_ref().and_then(|e| e.get("requestContext").and(e.get("body"))).and_then(|b| b.as_str()) {
         Some(body) => body.as_bytes().to_vec(),
         None => file.to_vec(),
     }
@@ -62,14 +58,7 @@ pub fn signed_request(
         .header("content-type", "application/json")
         .body(body)
         .map_err(|e| SendError::Sign(e.to_string()))?;
-    let identity = Credentials::new(
-        &aws4.access_key,
-        &aws4.secret_key,
-        None,
-        None,
-        "everbright-sync",
-    )
-    .into();
+    let identity = Credentials::new(&aws4.access_key, &aws4.secret_key, None, None, "everbright-sync").into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(&aws4.region)
@@ -82,12 +71,7 @@ pub fn signed_request(
     let headers: Vec<(String, String)> = request
         .headers()
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
     let signable = SignableRequest::new(
         &method,
@@ -96,20 +80,13 @@ pub fn signed_request(
         SignableBody::Bytes(request.body()),
     )
     .map_err(|e| SendError::Sign(e.to_string()))?;
-    let (instructions, _signature) = sign(signable, &params)
-        .map_err(|e| SendError::Sign(e.to_string()))?
-        .into_parts();
+    let (instructions, _signature) = sign(signable, &params).map_err(|e| SendError::Sign(e.to_string()))?.into_parts();
     instructions.apply_to_request_http1x(&mut request);
     Ok(request)
 }
 
 /// Signs and sends; answers the status and the body.
-pub async fn send(
-    aws4: &Aws4,
-    method: &str,
-    event: &str,
-    body: Vec<u8>,
-) -> Result<(u16, String), SendError> {
+pub async fn send(aws4: &Aws4, method: &str, event: &str, body: Vec<u8>) -> Result<(u16, String), SendError> {
     let request = signed_request(aws4, method, event, body, SystemTime::now())?;
     let request = reqwest::Request::try_from(request)?;
     let response = reqwest::Client::new().execute(request).await?;
@@ -136,20 +113,13 @@ mod tests {
     #[test]
     fn requests_are_signed_for_the_route_with_the_settings_scope() {
         let now = UNIX_EPOCH + Duration::from_secs(1_689_189_772);
-        let request =
-            signed_request(&aws4(), "post", "stage-transition", b"{}".to_vec(), now).unwrap();
-        assert_eq!(
-            request.uri(),
-            "https://abc123.execute-api.us-east-1.amazonaws.com/prod/webhooks/stage-transition"
-        );
+        let request = signed_request(&aws4(), "post", "stage-transition", b"{}".to_vec(), now).unwrap();
+        assert_eq!(request.uri(), "https://abc123.execute-api.us-east-1.amazonaws.com/prod/webhooks/stage-transition");
         let authorization = request.headers()["authorization"].to_str().unwrap();
         assert!(authorization.starts_with(
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20230712/us-east-1/execute-api/aws4_request, SignedHeaders="
         ));
-        assert!(
-            authorization.contains("host") && authorization.contains("x-amz-date"),
-            "{authorization}"
-        );
+        assert!(authorization.contains("host") && authorization.contains("x-amz-date"), "{authorization}");
         assert_eq!(request.headers()["x-amz-date"], "20230712T192252Z");
     }
 
@@ -163,10 +133,7 @@ mod tests {
 
     #[test]
     fn an_events_file_sends_its_body_and_a_payload_file_itself() {
-        assert_eq!(
-            body_of(br#"{"requestContext":{},"body":"{\"a\":1}"}"#),
-            br#"{"a":1}"#
-        );
+        assert_eq!(body_of(br#"{"requestContext":{},"body":"{\"a\":1}"}"#), br#"{"a":1}"#);
         assert_eq!(body_of(br#"{"site":"x"}"#), br#"{"site":"x"}"#);
     }
 }

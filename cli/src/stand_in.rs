@@ -113,16 +113,8 @@ impl StandIn {
             storage_base: storage_url.clone(),
             ..State::default()
         }));
-        let tasks = vec![
-            serve(api, Host::Api, state.clone()),
-            serve(storage, Host::Storage, state.clone()),
-        ];
-        Ok(Self {
-            base_url,
-            storage_url,
-            state,
-            tasks,
-        })
+        let tasks = vec![serve(api, Host::Api, state.clone()), serve(storage, Host::Storage, state.clone())];
+        Ok(Self { base_url, storage_url, state, tasks })
     }
 
     pub fn set(&self, document: DocumentId, behaviour: Behaviour) {
@@ -167,9 +159,7 @@ fn serve(listener: TcpListener, host: Host, state: Shared) -> JoinHandle<()> {
             let state = state.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request| answer(host, state.clone(), request));
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
         }
     })
@@ -180,48 +170,22 @@ type Body = BoxBody<Bytes, Infallible>;
 fn full(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
     let mut response = Response::new(Full::new(body.into()).boxed());
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        content_type.parse().expect("a valid header value"),
-    );
+    response.headers_mut().insert(CONTENT_TYPE, content_type.parse().expect("a valid header value"));
     response
 }
 
-async fn answer(
-    host: Host,
-    state: Shared,
-    request: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
+async fn answer(host: Host, state: Shared, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let path = request.uri().path().to_owned();
-    let authorization = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let authorization = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let query = request.uri().query().unwrap_or_default().to_owned();
     let mut state_guard = lock(&state);
-    state_guard.seen.push(Seen {
-        host,
-        path: path.clone(),
-        authorization: authorization.clone(),
-    });
-    if host == Host::Api
-        && authorization.as_deref() != Some(&format!("Token {}", state_guard.token))
-    {
-        return Ok(full(
-            StatusCode::UNAUTHORIZED,
-            "application/json",
-            r#"{"detail":"Invalid token."}"#,
-        ));
+    state_guard.seen.push(Seen { host, path: path.clone(), authorization: authorization.clone() });
+    if host == Host::Api && authorization.as_deref() != Some(&format!("Token {}", state_guard.token)) {
+        return Ok(full(StatusCode::UNAUTHORIZED, "application/json", r#"{"detail":"Invalid token."}"#));
     }
     if host == Host::Api && path == "/api/data/workflow/" {
-        let quote = query
-            .split('&')
-            .find_map(|pair| pair.strip_prefix("quote_id="))
-            .and_then(|q| q.parse().ok());
-        let signed = quote
-            .and_then(|q| state_guard.signed_quotes.get(&q))
-            .map(ToString::to_string);
+        let quote = query.split('&').find_map(|pair| pair.strip_prefix("quote_id=")).and_then(|q| q.parse().ok());
+        let signed = quote.and_then(|q| state_guard.signed_quotes.get(&q)).map(ToString::to_string);
         let body = serde_json::json!({"data": [{
             "quote_id": quote.map(|q: QuoteId| q.to_string()),
             "s_quote_id": signed.unwrap_or_else(|| "APPROVED_BASELINE_NONEXISTANT".into()),
@@ -229,19 +193,11 @@ async fn answer(
         return Ok(full(StatusCode::OK, "application/json", body.to_string()));
     }
     let document = match host {
-        Host::Api => path
-            .strip_prefix("/api/v1/document/")
-            .and_then(|rest| rest.strip_suffix("/download/")),
-        Host::Storage => path
-            .strip_prefix("/storage/")
-            .and_then(|rest| rest.strip_suffix(".pdf")),
+        Host::Api => path.strip_prefix("/api/v1/document/").and_then(|rest| rest.strip_suffix("/download/")),
+        Host::Storage => path.strip_prefix("/storage/").and_then(|rest| rest.strip_suffix(".pdf")),
     };
     let Some(document) = document.and_then(|id| id.parse::<DocumentId>().ok()) else {
-        return Ok(full(
-            StatusCode::NOT_FOUND,
-            "application/json",
-            r#"{"detail":"Not found."}"#,
-        ));
+        return Ok(full(StatusCode::NOT_FOUND, "application/json", r#"{"detail":"Not found."}"#));
     };
     let behaviour = state_guard.behaviours.get(&document).cloned();
     if host == Host::Storage {
@@ -249,32 +205,19 @@ async fn answer(
         return Ok(pdf(document, size));
     }
     let response = match behaviour {
-        None => full(
-            StatusCode::OK,
-            "application/pdf",
-            small_pdf(&document.to_string()),
-        ),
+        None => full(StatusCode::OK, "application/pdf", small_pdf(&document.to_string())),
         Some(Behaviour::Pdf { size }) => pdf(document, size),
         Some(Behaviour::Redirect { .. }) => {
-            let location = format!(
-                "{}/storage/{document}.pdf?X-Amz-Signature=presigned",
-                state_guard.storage_base
-            );
+            let location = format!("{}/storage/{document}.pdf?X-Amz-Signature=presigned", state_guard.storage_base);
             let mut response = full(StatusCode::FOUND, "text/plain", "");
-            response
-                .headers_mut()
-                .insert(LOCATION, location.parse().expect("a valid header value"));
+            response.headers_mut().insert(LOCATION, location.parse().expect("a valid header value"));
             response
         }
         Some(Behaviour::FailThen { failures, size }) => {
             let served = state_guard.failures_served.entry(document).or_default();
             if *served < failures {
                 *served += 1;
-                full(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "text/plain",
-                    "upstream trouble",
-                )
+                full(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "upstream trouble")
             } else {
                 pdf(document, size)
             }
@@ -290,16 +233,8 @@ async fn answer(
                 pdf(document, size)
             }
         }
-        Some(Behaviour::NotFound) => full(
-            StatusCode::NOT_FOUND,
-            "application/json",
-            r#"{"detail":"Not found."}"#,
-        ),
-        Some(Behaviour::NotPdf) => full(
-            StatusCode::OK,
-            "text/html",
-            "<html><body>Please log in</body></html>",
-        ),
+        Some(Behaviour::NotFound) => full(StatusCode::NOT_FOUND, "application/json", r#"{"detail":"Not found."}"#),
+        Some(Behaviour::NotPdf) => full(StatusCode::OK, "text/html", "<html><body>Please log in</body></html>"),
         Some(Behaviour::CutShort { size, sent }) => {
             let mut response = streamed(document, size, sent);
             response.headers_mut().insert(CONTENT_LENGTH, size.into());
@@ -329,10 +264,7 @@ fn streamed(document: DocumentId, size: usize, sent: usize) -> Response<Body> {
         Some((Ok::<_, Infallible>(Frame::data(Bytes::from(bytes))), end))
     });
     let mut response = Response::new(BodyExt::boxed(StreamBody::new(chunks)));
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        "application/pdf".parse().expect("a valid header value"),
-    );
+    response.headers_mut().insert(CONTENT_TYPE, "application/pdf".parse().expect("a valid header value"));
     response
 }
 
@@ -373,10 +305,7 @@ fn pdf_range(document: DocumentId, size: usize, start: usize, end: usize) -> Vec
 
 /// A small, valid one-page PDF showing `title`.
 pub fn small_pdf(title: &str) -> Vec<u8> {
-    let text: String = title
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || " -_.".contains(*c))
-        .collect();
+    let text: String = title.chars().filter(|c| c.is_ascii_alphanumeric() || " -_.".contains(*c)).collect();
     let content = format!("BT /F1 14 Tf 72 720 Td (everbright-sync sample document {text}) Tj ET");
     let objects = [
         "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
@@ -393,18 +322,12 @@ pub fn small_pdf(title: &str) -> Vec<u8> {
         pdf.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", i + 1).as_bytes());
     }
     let xref = pdf.len();
-    pdf.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
+    pdf.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
     for offset in offsets {
         pdf.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }
     pdf.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
     );
     pdf
 }
@@ -419,25 +342,14 @@ mod tests {
         let bytes = pdf_bytes(document, 200_000);
         assert_eq!(bytes.len(), 200_000);
         assert!(bytes.starts_with(b"%PDF-") && bytes.ends_with(b"%%EOF\n"));
-        assert_eq!(
-            pdf_sha256(document, 200_000),
-            hex::encode(Sha256::digest(&bytes))
-        );
+        assert_eq!(pdf_sha256(document, 200_000), hex::encode(Sha256::digest(&bytes)));
     }
 
     #[test]
     fn the_small_pdf_has_a_correct_cross_reference_table() {
         let pdf = small_pdf("doc");
         let text = String::from_utf8(pdf.clone()).unwrap();
-        let startxref: usize = text
-            .rsplit("startxref\n")
-            .next()
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let startxref: usize = text.rsplit("startxref\n").next().unwrap().lines().next().unwrap().parse().unwrap();
         assert!(text[startxref..].starts_with("xref"));
         let first_object = text.find("1 0 obj").unwrap();
         assert!(text.contains(&format!("{first_object:010} 00000 n")));

@@ -24,24 +24,15 @@ const SAMPLES: [(&str, EventType, &str); 4] = [
         EventType::MilestoneStatusChange,
         include_str!("../../events/payloads/milestone-approved.json"),
     ),
-    (
-        "stage-transition",
-        EventType::StageTransition,
-        include_str!("../../events/payloads/stage-transition.json"),
-    ),
+    ("stage-transition", EventType::StageTransition, include_str!("../../events/payloads/stage-transition.json")),
 ];
 
 fn parse_and_plan(c: &mut Criterion) {
     let mut group = c.benchmark_group("parse+plan");
     for (name, event, body) in SAMPLES {
         // What EverBright sends: compact JSON.
-        let compact =
-            serde_json::to_vec(&serde_json::from_str::<serde_json::Value>(body).unwrap()).unwrap();
-        let cx = PlanContext {
-            event,
-            received_at: Timestamp::now(),
-            fetch_milestone_documents: true,
-        };
+        let compact = serde_json::to_vec(&serde_json::from_str::<serde_json::Value>(body).unwrap()).unwrap();
+        let cx = PlanContext { event, received_at: Timestamp::now(), fetch_milestone_documents: true };
         group.bench_function(name, |b| {
             b.iter(|| {
                 let payload = event.parse(black_box(&compact)).unwrap();

@@ -64,9 +64,7 @@ impl RawRequest {
 pub fn is_safe_key_segment(segment: &str) -> bool {
     !segment.is_empty()
         && segment.len() <= 128
-        && segment
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -86,10 +84,7 @@ mod tests {
             body_sha256: String::new(),
             body_base64: RawRequest::encode_body(b"{\"a\":\"\xc3\xa9\"}"),
         };
-        assert_eq!(
-            raw.key(),
-            "raw/contract-status-change/2023/07/02/c6af9ac6-7b61-11e6-9a41-93e8deadbeef.json"
-        );
+        assert_eq!(raw.key(), "raw/contract-status-change/2023/07/02/c6af9ac6-7b61-11e6-9a41-93e8deadbeef.json");
         assert_eq!(raw.body().unwrap(), b"{\"a\":\"\xc3\xa9\"}");
     }
 

@@ -3,7 +3,10 @@
 
 use std::fmt;
 
+use std::collections::HashMap;
+
 use crate::everbright::ApiToken;
+use crate::sigv4::{SecretKey, parse_keys};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -22,9 +25,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     fn get(&self, name: &str) -> Option<String> {
-        (self.0)(name)
-            .map(|value| value.trim().to_owned())
-            .filter(|value| !value.is_empty())
+        (self.0)(name).map(|value| value.trim().to_owned()).filter(|value| !value.is_empty())
     }
 
     pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
@@ -36,10 +37,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             None => Ok(default),
             Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
             Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
-            Some(v) => Err(ConfigError::Invalid {
-                name,
-                reason: format!("{v:?} is not true or false"),
-            }),
+            Some(v) => Err(ConfigError::Invalid { name, reason: format!("{v:?} is not true or false") }),
         }
     }
 
@@ -56,11 +54,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             Ok(n) if range.contains(&n) => Ok(n),
             _ => Err(ConfigError::Invalid {
                 name,
-                reason: format!(
-                    "{text:?} is not a whole number from {} to {}",
-                    range.start(),
-                    range.end()
-                ),
+                reason: format!("{text:?} is not a whole number from {} to {}", range.start(), range.end()),
             }),
         }
     }
@@ -79,11 +73,7 @@ pub struct AllowedPrincipals(Vec<String>);
 
 impl AllowedPrincipals {
     pub fn parse(list: &str) -> Result<Self, String> {
-        let entries: Vec<String> = list
-            .split([',', ' ', '\n'])
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let entries: Vec<String> = list.split([',', ' ', '\n']).filter(|s| !s.is_empty()).map(str::to_owned).collect();
         if entries.is_empty() {
             return Err("the list is empty".into());
         }
@@ -94,18 +84,71 @@ impl AllowedPrincipals {
     }
 
     pub fn allows(&self, arn: &str) -> bool {
-        self.0
-            .iter()
-            .any(|allowed| match allowed.strip_suffix('*') {
-                Some(prefix) => arn.starts_with(prefix),
-                None => arn == allowed,
-            })
+        self.0.iter().any(|allowed| match allowed.strip_suffix('*') {
+            Some(prefix) => arn.starts_with(prefix),
+            None => arn == allowed,
+        })
     }
 }
 
 impl fmt::Display for AllowedPrincipals {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0.join(","))
+    }
+}
+
+/// How the receiver authenticates a webhook (`AUTH_MODE`).
+#[derive(Clone, Debug)]
+pub enum AuthConfig {
+    /// `iam` (the default): API Gateway or the Function URL checked the AWS4 signature; the
+    /// caller it reports must be in `ALLOWED_PRINCIPALS` (comma-separated IAM ARNs, a trailing
+    /// `*` matching a prefix).
+    Iam(AllowedPrincipals),
+    /// `sigv4`: the function checks the AWS4 signature itself.
+    Sigv4 {
+        /// `SIGV4_REGION` (default: `AWS_REGION`): the region EverBright's settings name.
+        region: String,
+        /// `SIGV4_SERVICE` (default `execute-api`): the service EverBright's settings name.
+        service: String,
+        keys: KeysConfig,
+    },
+}
+
+/// Where the access keys EverBright may sign with come from.
+#[derive(Clone, Debug)]
+pub enum KeysConfig {
+    /// `SIGV4_CREDENTIALS_SECRET`: a Secrets Manager secret holding `{"<access key id>": "<secret>"}`,
+    /// read once per container.
+    Secret(String),
+    /// `SIGV4_CREDENTIALS`: `ACCESS_KEY:SECRET[,ACCESS_KEY:SECRET...]`, for local runs.
+    Plain(HashMap<String, SecretKey>),
+}
+
+impl AuthConfig {
+    pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let mode = env.required("AUTH_MODE").unwrap_or_else(|_| "iam".to_owned());
+        match mode.to_ascii_lowercase().as_str() {
+            "iam" => {
+                let principals = env.required("ALLOWED_PRINCIPALS")?;
+                AllowedPrincipals::parse(&principals)
+                    .map(Self::Iam)
+                    .map_err(|reason| ConfigError::Invalid { name: "ALLOWED_PRINCIPALS", reason })
+            }
+            "sigv4" => {
+                let keys = match (env.required("SIGV4_CREDENTIALS_SECRET"), env.required("SIGV4_CREDENTIALS")) {
+                    (Ok(secret), _) => KeysConfig::Secret(secret),
+                    (Err(_), Ok(list)) => KeysConfig::Plain(
+                        parse_keys(&list)
+                            .map_err(|reason| ConfigError::Invalid { name: "SIGV4_CREDENTIALS", reason })?,
+                    ),
+                    (Err(missing), Err(_)) => return Err(missing),
+                };
+                let region = env.required("SIGV4_REGION").or_else(|_| env.required("AWS_REGION"))?;
+                let service = env.required("SIGV4_SERVICE").unwrap_or_else(|_| "execute-api".to_owned());
+                Ok(Self::Sigv4 { region, service, keys })
+            }
+            other => Err(ConfigError::Invalid { name: "AUTH_MODE", reason: format!("{other:?} is not iam or sigv4") }),
+        }
     }
 }
 
@@ -118,8 +161,8 @@ pub struct ReceiverConfig {
     pub documents_bucket: String,
     /// `FETCH_QUEUE_URL`: the SQS queue the contract fetcher reads.
     pub fetch_queue_url: String,
-    /// `ALLOWED_PRINCIPALS`: comma-separated IAM ARNs (a trailing `*` matches a prefix).
-    pub allowed_principals: AllowedPrincipals,
+    /// `AUTH_MODE` and what the mode needs.
+    pub auth: AuthConfig,
     /// `FETCH_MILESTONE_DOCUMENTS` (default true): also queue milestone tasks' uploaded documents.
     pub fetch_milestone_documents: bool,
     /// `DEDUPE_TTL_DAYS` (default 14): how long a delivered body is remembered as seen.
@@ -132,17 +175,11 @@ impl ReceiverConfig {
     }
 
     pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let principals = env.required("ALLOWED_PRINCIPALS")?;
         Ok(Self {
+            auth: AuthConfig::from(env)?,
             jobs_table: env.required("JOBS_TABLE")?,
             documents_bucket: env.required("DOCUMENTS_BUCKET")?,
             fetch_queue_url: env.required("FETCH_QUEUE_URL")?,
-            allowed_principals: AllowedPrincipals::parse(&principals).map_err(|reason| {
-                ConfigError::Invalid {
-                    name: "ALLOWED_PRINCIPALS",
-                    reason,
-                }
-            })?,
             fetch_milestone_documents: env.flag("FETCH_MILESTONE_DOCUMENTS", true)?,
             dedupe_ttl_days: env.number("DEDUPE_TTL_DAYS", 14, 1..=365)?,
         })
@@ -188,10 +225,7 @@ impl FetcherConfig {
     }
 
     pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let token = match (
-            env.required("EVERBRIGHT_API_TOKEN_SECRET"),
-            env.required("EVERBRIGHT_API_TOKEN"),
-        ) {
+        let token = match (env.required("EVERBRIGHT_API_TOKEN_SECRET"), env.required("EVERBRIGHT_API_TOKEN")) {
             (Ok(secret), _) => TokenConfig::Secret(secret),
             (Err(_), Ok(token)) => TokenConfig::Plain(ApiToken::new(token)),
             (Err(missing), Err(_)) => return Err(missing),
@@ -212,10 +246,8 @@ impl FetcherConfig {
             concurrency: count("FETCH_CONCURRENCY", 4, 1..=32)?,
             part_mib: count("UPLOAD_PART_MIB", 8, 5..=64)?,
             parts_in_flight: count("UPLOAD_PARTS_IN_FLIGHT", 2, 1..=8)?,
-            connect_timeout_seconds: env.number("EVERBRIGHT_CONNECT_TIMEOUT_SECONDS", 5, 1..=60)?
-                as u64,
-            read_timeout_seconds: env.number("EVERBRIGHT_READ_TIMEOUT_SECONDS", 30, 1..=900)?
-                as u64,
+            connect_timeout_seconds: env.number("EVERBRIGHT_CONNECT_TIMEOUT_SECONDS", 5, 1..=60)? as u64,
+            read_timeout_seconds: env.number("EVERBRIGHT_READ_TIMEOUT_SECONDS", 30, 1..=900)? as u64,
         })
     }
 }
@@ -227,10 +259,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Env::new(move |name| map.get(name).cloned())
     }
 
@@ -267,10 +296,7 @@ mod tests {
         let mut pairs = FULL.to_vec();
         pairs.push(("FETCH_MILESTONE_DOCUMENTS", "sometimes"));
         let err = ReceiverConfig::from(&env(&pairs)).unwrap_err().to_string();
-        assert!(
-            err.contains("FETCH_MILESTONE_DOCUMENTS") && err.contains("sometimes"),
-            "{err}"
-        );
+        assert!(err.contains("FETCH_MILESTONE_DOCUMENTS") && err.contains("sometimes"), "{err}");
         pairs[3] = ("ALLOWED_PRINCIPALS", "everbright");
         let err = ReceiverConfig::from(&env(&pairs)).unwrap_err().to_string();
         assert!(err.contains("not an ARN"), "{err}");
@@ -278,13 +304,32 @@ mod tests {
 
     #[test]
     fn principals_match_exactly_or_by_a_starred_prefix() {
-        let allowed = ReceiverConfig::from(&env(&FULL))
-            .unwrap()
-            .allowed_principals;
+        let AuthConfig::Iam(allowed) = ReceiverConfig::from(&env(&FULL)).unwrap().auth else {
+            panic!("iam is the default mode");
+        };
         assert!(allowed.allows("arn:aws:iam::123456789012:user/everbright"));
         assert!(!allowed.allows("arn:aws:iam::123456789012:user/everbright2"));
         assert!(allowed.allows("arn:aws:sts::123456789012:assumed-role/EverBright/session-1"));
         assert!(!allowed.allows("arn:aws:sts::123456789012:assumed-role/Other/session-1"));
+    }
+
+    #[test]
+    fn sigv4_mode_needs_keys_and_a_region_and_defaults_the_service() {
+        let mut pairs: Vec<_> = FULL[..3].to_vec();
+        pairs.push(("AUTH_MODE", "sigv4"));
+        assert_eq!(ReceiverConfig::from(&env(&pairs)).unwrap_err(), ConfigError::Missing("SIGV4_CREDENTIALS_SECRET"));
+        pairs.push(("SIGV4_CREDENTIALS", "AKIDEXAMPLE:secret"));
+        assert_eq!(ReceiverConfig::from(&env(&pairs)).unwrap_err(), ConfigError::Missing("AWS_REGION"));
+        pairs.push(("AWS_REGION", "us-east-1"));
+        let AuthConfig::Sigv4 { region, service, keys: KeysConfig::Plain(keys) } =
+            ReceiverConfig::from(&env(&pairs)).unwrap().auth
+        else {
+            panic!("not sigv4 with plain keys");
+        };
+        assert_eq!((region.as_str(), service.as_str(), keys.len()), ("us-east-1", "execute-api", 1));
+        pairs.push(("AUTH_MODE", "hmac"));
+        let err = ReceiverConfig::from(&env(&[FULL[0], FULL[1], FULL[2], ("AUTH_MODE", "hmac")])).unwrap_err();
+        assert!(err.to_string().contains("AUTH_MODE"), "{err}");
     }
 
     #[test]
@@ -300,15 +345,9 @@ mod tests {
         pairs.push(("EVERBRIGHT_API_TOKEN", "t0k3n"));
         let config = FetcherConfig::from(&env(&pairs)).unwrap();
         assert!(matches!(config.token, TokenConfig::Plain(_)));
-        assert!(
-            !format!("{config:?}").contains("t0k3n"),
-            "the token is never printed"
-        );
+        assert!(!format!("{config:?}").contains("t0k3n"), "the token is never printed");
         pairs.push(("EVERBRIGHT_API_TOKEN_SECRET", "everbright/api-token"));
-        assert!(matches!(
-            FetcherConfig::from(&env(&pairs)).unwrap().token,
-            TokenConfig::Secret(_)
-        ));
+        assert!(matches!(FetcherConfig::from(&env(&pairs)).unwrap().token, TokenConfig::Secret(_)));
         assert_eq!(config.part_mib, 8);
     }
 }

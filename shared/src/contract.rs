@@ -7,9 +7,7 @@
 //! - The signing date is the `date_signed` of that sub-task's completed envelope, else the time the
 //!   webhook was received.
 
-use crate::payload::{
-    Category, CreationType, Document, DocumentStatus, EnvelopeStatus, SubTask, Task,
-};
+use crate::payload::{Category, CreationType, Document, DocumentStatus, EnvelopeStatus, SubTask, Task};
 use crate::timestamp::Timestamp;
 
 impl SubTask {
@@ -23,9 +21,7 @@ impl SubTask {
 
     /// The documents uploaded to this sub-task: for a contract, the signed copies.
     pub fn uploaded_documents(&self) -> impl Iterator<Item = &Document> {
-        self.documents()
-            .iter()
-            .filter(|document| document.creation_type == Some(CreationType::Uploaded))
+        self.documents().iter().filter(|document| document.creation_type == Some(CreationType::Uploaded))
     }
 
     /// The latest `date_signed` among the completed envelopes.
@@ -42,13 +38,8 @@ impl SubTask {
     /// The latest instant this sub-task shows: envelopes sent, signed or voided, documents created.
     fn last_activity(&self) -> Option<Timestamp> {
         let data = self.data.as_ref()?;
-        let envelopes = data.envelopes.iter().flat_map(|envelope| {
-            [
-                envelope.date_sent,
-                envelope.date_signed,
-                envelope.date_voided,
-            ]
-        });
+        let envelopes =
+            data.envelopes.iter().flat_map(|envelope| [envelope.date_sent, envelope.date_signed, envelope.date_voided]);
         let documents = data.documents.iter().map(|document| document.date_created);
         envelopes.chain(documents).flatten().max()
     }
@@ -57,9 +48,7 @@ impl SubTask {
 impl Task {
     /// The sub-task with `category: DOCUMENT`.
     pub fn document_sub_task(&self) -> Option<&SubTask> {
-        self.sub_tasks
-            .iter()
-            .find(|sub_task| sub_task.is_document())
+        self.sub_tasks.iter().find(|sub_task| sub_task.is_document())
     }
 
     pub fn document_status(&self) -> Option<&DocumentStatus> {
@@ -73,10 +62,7 @@ impl Task {
 
     /// The documents to copy into S3: the DOCUMENT sub-task's uploaded documents, once executed.
     pub fn documents_to_fetch(&self) -> impl Iterator<Item = &Document> {
-        self.document_sub_task()
-            .filter(|_| self.is_executed())
-            .into_iter()
-            .flat_map(SubTask::uploaded_documents)
+        self.document_sub_task().filter(|_| self.is_executed()).into_iter().flat_map(SubTask::uploaded_documents)
     }
 
     /// When the contract was signed, if it is executed: the completed envelope's `date_signed`,
@@ -85,11 +71,7 @@ impl Task {
         if !self.is_executed() {
             return None;
         }
-        Some(
-            self.document_sub_task()
-                .and_then(SubTask::date_signed)
-                .unwrap_or(received_at),
-        )
+        Some(self.document_sub_task().and_then(SubTask::date_signed).unwrap_or(received_at))
     }
 
     /// The latest instant the task shows. EverBright does not always move `date_updated` when a
@@ -99,11 +81,7 @@ impl Task {
     pub fn last_activity(&self) -> Option<Timestamp> {
         let comments = self.comments.iter().map(|comment| comment.timestamp);
         let sub_tasks = self.sub_tasks.iter().map(SubTask::last_activity);
-        comments
-            .chain(sub_tasks)
-            .chain([self.date_updated])
-            .flatten()
-            .max()
+        comments.chain(sub_tasks).chain([self.date_updated]).flatten().max()
     }
 }
 
@@ -113,10 +91,7 @@ mod tests {
     use crate::event::{EventType, Payload};
 
     fn contract(json: &str) -> Task {
-        match EventType::ContractStatusChange
-            .parse(json.as_bytes())
-            .unwrap()
-        {
+        match EventType::ContractStatusChange.parse(json.as_bytes()).unwrap() {
             Payload::Contract(task) => task,
             other => panic!("not a contract: {other:?}"),
         }
@@ -130,15 +105,9 @@ mod tests {
     fn the_signed_seed_contract_is_executed_with_nine_uploaded_documents() {
         let task = seed_002();
         assert!(task.is_executed());
-        let names: Vec<_> = task
-            .documents_to_fetch()
-            .filter_map(|d| d.name.as_deref())
-            .collect();
+        let names: Vec<_> = task.documents_to_fetch().filter_map(|d| d.name.as_deref()).collect();
         assert_eq!(names.len(), 9);
-        assert!(
-            !names.contains(&"Contract.pdf"),
-            "the generated document is not fetched"
-        );
+        assert!(!names.contains(&"Contract.pdf"), "the generated document is not fetched");
     }
 
     #[test]
@@ -156,10 +125,8 @@ mod tests {
 
     #[test]
     fn nothing_is_fetched_before_signing() {
-        let body = include_str!("../../events/payloads/contract-signed.json").replace(
-            r#""document_status": "SIGN""#,
-            r#""document_status": "SENT""#,
-        );
+        let body = include_str!("../../events/payloads/contract-signed.json")
+            .replace(r#""document_status": "SIGN""#, r#""document_status": "SENT""#);
         let task = contract(&body);
         assert!(!task.is_executed());
         assert_eq!(task.documents_to_fetch().count(), 0);
@@ -170,32 +137,21 @@ mod tests {
     fn signing_date_is_the_completed_envelopes_date_signed() {
         let task = seed_002();
         let received = Timestamp::now();
-        assert_eq!(
-            task.signed_at(received).unwrap().to_string(),
-            "2023-07-12T19:22:17.752365Z"
-        );
+        assert_eq!(task.signed_at(received).unwrap().to_string(), "2023-07-12T19:22:17.752365Z");
     }
 
     #[test]
     fn a_voided_envelope_does_not_give_the_signing_date() {
         let body = include_str!("../../events/payloads/change-order-signed.json");
-        let Payload::ChangeOrder(task) = EventType::ChangeOrderStatusChange
-            .parse(body.as_bytes())
-            .unwrap()
-        else {
+        let Payload::ChangeOrder(task) = EventType::ChangeOrderStatusChange.parse(body.as_bytes()).unwrap() else {
             panic!("not a change order");
         };
-        assert_eq!(
-            task.signed_at(Timestamp::now()).unwrap().to_string(),
-            "2021-06-01T04:35:39.002284Z"
-        );
+        assert_eq!(task.signed_at(Timestamp::now()).unwrap().to_string(), "2021-06-01T04:35:39.002284Z");
     }
 
     #[test]
     fn without_a_completed_envelope_the_signing_date_is_the_time_of_receipt() {
-        let task = contract(include_str!(
-            "../../events/payloads/contract-signed-sighten.json"
-        ));
+        let task = contract(include_str!("../../events/payloads/contract-signed-sighten.json"));
         let received: Timestamp = "2019-11-26T20:30:00Z".parse().unwrap();
         assert_eq!(task.signed_at(received), Some(received));
     }
@@ -203,13 +159,7 @@ mod tests {
     #[test]
     fn last_activity_sees_signatures_that_date_updated_misses() {
         let task = seed_002();
-        assert_eq!(
-            task.date_updated.unwrap().to_string(),
-            "2023-06-19T20:11:47.348506Z"
-        );
-        assert_eq!(
-            task.last_activity().unwrap().to_string(),
-            "2023-07-12T19:22:47.921491Z"
-        );
+        assert_eq!(task.date_updated.unwrap().to_string(), "2023-06-19T20:11:47.348506Z");
+        assert_eq!(task.last_activity().unwrap().to_string(), "2023-07-12T19:22:47.921491Z");
     }
 }

@@ -100,40 +100,25 @@ impl EventType {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(PayloadError::Empty(self));
         }
-        let invalid = |source| PayloadError::Invalid {
-            event: self,
-            source,
-        };
+        let invalid = |source| PayloadError::Invalid { event: self, source };
         match self {
             Self::ContractStatusChange | Self::HomeownersSignedContract => {
-                serde_json::from_slice(body)
-                    .map(Payload::Contract)
-                    .map_err(invalid)
+                serde_json::from_slice(body).map(Payload::Contract).map_err(invalid)
             }
             Self::ContractRecipientStatusChange => match serde_json::from_slice(body) {
                 Ok(task) => Ok(Payload::Contract(task)),
-                Err(_) => serde_json::from_slice(body)
-                    .map(Payload::Generic)
-                    .map_err(invalid),
+                Err(_) => serde_json::from_slice(body).map(Payload::Generic).map_err(invalid),
             },
-            Self::ChangeOrderStatusChange => serde_json::from_slice(body)
-                .map(Payload::ChangeOrder)
-                .map_err(invalid),
-            Self::MilestoneStatusChange => serde_json::from_slice(body)
-                .map(Payload::Milestone)
-                .map_err(invalid),
-            Self::StageTransition => serde_json::from_slice(body)
-                .map(Payload::Stage)
-                .map_err(invalid),
+            Self::ChangeOrderStatusChange => serde_json::from_slice(body).map(Payload::ChangeOrder).map_err(invalid),
+            Self::MilestoneStatusChange => serde_json::from_slice(body).map(Payload::Milestone).map_err(invalid),
+            Self::StageTransition => serde_json::from_slice(body).map(Payload::Stage).map_err(invalid),
             Self::MilestoneCommentCreated
             | Self::TaskCommentCreated
             | Self::QualificationUpdate
             | Self::SiteArchived
             | Self::ProposalAction
             | Self::InvoiceStatusChange
-            | Self::WorkflowStatusChange => serde_json::from_slice(body)
-                .map(Payload::Generic)
-                .map_err(invalid),
+            | Self::WorkflowStatusChange => serde_json::from_slice(body).map(Payload::Generic).map_err(invalid),
         }
     }
 }
@@ -153,30 +138,21 @@ mod tests {
 
     #[test]
     fn a_payload_without_a_site_names_the_missing_field() {
-        let err = EventType::ContractStatusChange
-            .parse(br#"{"uuid":"fb04303e-da8f-413a-b9fc-b91dedf10707"}"#)
-            .unwrap_err();
+        let err =
+            EventType::ContractStatusChange.parse(br#"{"uuid":"fb04303e-da8f-413a-b9fc-b91dedf10707"}"#).unwrap_err();
         assert!(err.to_string().contains("missing field `site`"), "{err}");
     }
 
     #[test]
     fn malformed_json_says_where() {
-        let err = EventType::MilestoneStatusChange
-            .parse(b"{\"site\": ")
-            .unwrap_err();
+        let err = EventType::MilestoneStatusChange.parse(b"{\"site\": ").unwrap_err();
         let message = err.to_string();
-        assert!(
-            message.contains("milestone-status-change") && message.contains("line 1"),
-            "{message}"
-        );
+        assert!(message.contains("milestone-status-change") && message.contains("line 1"), "{message}");
     }
 
     #[test]
     fn an_empty_body_is_refused() {
-        assert!(matches!(
-            EventType::SiteArchived.parse(b"  "),
-            Err(PayloadError::Empty(_))
-        ));
+        assert!(matches!(EventType::SiteArchived.parse(b"  "), Err(PayloadError::Empty(_))));
     }
 
     #[test]
@@ -196,14 +172,9 @@ mod tests {
             br#"{"site_id":"34b6b5ee-f997-4044-86ae-0abbf611fc4d"}"#.as_slice(),
         ] {
             let payload = EventType::InvoiceStatusChange.parse(body).unwrap();
-            assert_eq!(
-                payload.site().to_string(),
-                "34b6b5ee-f997-4044-86ae-0abbf611fc4d"
-            );
+            assert_eq!(payload.site().to_string(), "34b6b5ee-f997-4044-86ae-0abbf611fc4d");
         }
-        let err = EventType::InvoiceStatusChange
-            .parse(br#"{"invoice":1}"#)
-            .unwrap_err();
+        let err = EventType::InvoiceStatusChange.parse(br#"{"invoice":1}"#).unwrap_err();
         assert!(err.to_string().contains("missing field `site`"), "{err}");
     }
 }

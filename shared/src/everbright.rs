@@ -103,16 +103,16 @@ pub struct Download {
 impl Download {
     /// The next chunk of the body, `None` at its end. A body cut short is a retryable error.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
-        self.response.chunk().await.map_err(|e| {
-            FetchError::Retryable(format!("reading the document failed: {}", chain(&e)))
-        })
+        self.response
+            .chunk()
+            .await
+            .map_err(|e| FetchError::Retryable(format!("reading the document failed: {}", chain(&e))))
     }
 }
 
 impl EverBright {
     pub fn new(base_url: &str, token: ApiToken, settings: ClientSettings) -> Result<Self, String> {
-        let mut base =
-            Url::parse(base_url).map_err(|e| format!("{base_url:?} is not a URL: {e}"))?;
+        let mut base = Url::parse(base_url).map_err(|e| format!("{base_url:?} is not a URL: {e}"))?;
         if !matches!(base.scheme(), "https" | "http") || base.host().is_none() {
             return Err(format!("{base_url:?} is not an http(s) URL"));
         }
@@ -126,12 +126,7 @@ impl EverBright {
             .user_agent(concat!("everbright-sync/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Self {
-            http,
-            base,
-            token,
-            settings,
-        })
+        Ok(Self { http, base, token, settings })
     }
 
     pub fn base(&self) -> &Url {
@@ -139,53 +134,32 @@ impl EverBright {
     }
 
     /// `GET /api/v1/document/{uuid}/download/`.
-    pub async fn download(
-        &self,
-        document: DocumentId,
-        deadline: Instant,
-    ) -> Result<Download, FetchError> {
+    pub async fn download(&self, document: DocumentId, deadline: Instant) -> Result<Download, FetchError> {
         let url = self.url(&format!("api/v1/document/{document}/download/"));
         let response = self.get(url, deadline).await?;
-        let header = |name| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
+        let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let content_length = header(CONTENT_LENGTH).and_then(|v| v.parse().ok());
         let content_type = header(CONTENT_TYPE);
-        Ok(Download {
-            response,
-            content_length,
-            content_type,
-        })
+        Ok(Download { response, content_length, content_type })
     }
 
     /// `GET /api/data/workflow/?metrics=s_quote_id&quote_id={quote}`: the quote the given
     /// (original) quote was finally signed as, or `None` when there is no signed baseline.
-    pub async fn signed_quote(
-        &self,
-        quote: QuoteId,
-        deadline: Instant,
-    ) -> Result<Option<QuoteId>, FetchError> {
+    pub async fn signed_quote(&self, quote: QuoteId, deadline: Instant) -> Result<Option<QuoteId>, FetchError> {
         let mut url = self.url("api/data/workflow/");
-        url.query_pairs_mut()
-            .append_pair("metrics", "s_quote_id")
-            .append_pair("quote_id", &quote.to_string());
+        url.query_pairs_mut().append_pair("metrics", "s_quote_id").append_pair("quote_id", &quote.to_string());
         let response = self.get(url, deadline).await?;
-        let body = response.bytes().await.map_err(|e| {
-            FetchError::Retryable(format!("reading the data API answer failed: {}", chain(&e)))
-        })?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| FetchError::Retryable(format!("reading the data API answer failed: {}", chain(&e))))?;
         let json: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| FetchError::Permanent(format!("the data API answer is not JSON: {e}")))?;
         Ok(find_signed_quote(&json))
     }
 
     fn url(&self, path: &str) -> Url {
-        self.base
-            .join(path)
-            .expect("a relative path of ids joins onto an http(s) base")
+        self.base.join(path).expect("a relative path of ids joins onto an http(s) base")
     }
 
     /// May a redirect go to `url`? Only to `https`, or, when the base itself is plain `http` on
@@ -193,10 +167,7 @@ impl EverBright {
     fn allowed_target(&self, url: &Url) -> bool {
         let loopback = |url: &Url| {
             let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
-            host == "localhost"
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback())
+            host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
         };
         url.scheme() == "https" || (url.scheme() == "http" && loopback(&self.base) && loopback(url))
     }
@@ -207,18 +178,10 @@ impl EverBright {
             let response = self.get_once_with_retries(&url, deadline).await?;
             let status = response.status();
             if status.is_redirection() {
-                let location = response
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|v| v.to_str().ok());
-                let next = location
-                    .and_then(|location| url.join(location).ok())
-                    .ok_or_else(|| {
-                        FetchError::Permanent(format!(
-                            "{status} from {} without a usable Location",
-                            redact(&url)
-                        ))
-                    })?;
+                let location = response.headers().get(LOCATION).and_then(|v| v.to_str().ok());
+                let next = location.and_then(|location| url.join(location).ok()).ok_or_else(|| {
+                    FetchError::Permanent(format!("{status} from {} without a usable Location", redact(&url)))
+                })?;
                 if !self.allowed_target(&next) {
                     return Err(FetchError::Permanent(format!(
                         "refused a redirect to {}: only https is followed",
@@ -234,17 +197,10 @@ impl EverBright {
             }
             return Err(classify(status, &url));
         }
-        Err(FetchError::Permanent(format!(
-            "more than {} redirects",
-            self.settings.max_redirects
-        )))
+        Err(FetchError::Permanent(format!("more than {} redirects", self.settings.max_redirects)))
     }
 
-    async fn get_once_with_retries(
-        &self,
-        url: &Url,
-        deadline: Instant,
-    ) -> Result<reqwest::Response, FetchError> {
+    async fn get_once_with_retries(&self, url: &Url, deadline: Instant) -> Result<reqwest::Response, FetchError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -253,14 +209,10 @@ impl EverBright {
                 request = request.header(AUTHORIZATION, self.token.header());
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let outcome = request
-                .timeout(remaining.max(Duration::from_millis(1)))
-                .send()
-                .await;
+            let outcome = request.timeout(remaining.max(Duration::from_millis(1))).send().await;
             let (reason, retry_after) = match outcome {
                 Ok(response)
-                    if response.status() == StatusCode::TOO_MANY_REQUESTS
-                        || response.status().is_server_error() =>
+                    if response.status() == StatusCode::TOO_MANY_REQUESTS || response.status().is_server_error() =>
                 {
                     let retry_after = response
                         .headers()
@@ -268,38 +220,23 @@ impl EverBright {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(Duration::from_secs);
-                    (
-                        format!("{} from {}", response.status(), redact(url)),
-                        retry_after,
-                    )
+                    (format!("{} from {}", response.status(), redact(url)), retry_after)
                 }
                 Ok(response) => return Ok(response),
-                Err(error) => (
-                    format!("GET {} failed: {}", redact(url), chain(&error)),
-                    None,
-                ),
+                Err(error) => (format!("GET {} failed: {}", redact(url), chain(&error)), None),
             };
             let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
             if attempt >= self.settings.max_attempts || Instant::now() + wait >= deadline {
-                return Err(FetchError::Retryable(format!(
-                    "{reason} (after {attempt} attempts)"
-                )));
+                return Err(FetchError::Retryable(format!("{reason} (after {attempt} attempts)")));
             }
-            warn!(
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                "{reason}; retrying"
-            );
+            warn!(attempt, wait_ms = wait.as_millis() as u64, "{reason}; retrying");
             tokio::time::sleep(wait).await;
         }
     }
 
     /// Full jitter: a random wait up to `base * 2^(attempt-1)`, capped.
     fn backoff(&self, attempt: u32) -> Duration {
-        let ceiling = self
-            .settings
-            .backoff_base
-            .saturating_mul(1 << attempt.min(16).saturating_sub(1));
+        let ceiling = self.settings.backoff_base.saturating_mul(1 << attempt.min(16).saturating_sub(1));
         let ceiling = ceiling.min(self.settings.backoff_cap);
         ceiling.mul_f64(fastrand::f64())
     }
@@ -364,16 +301,9 @@ mod tests {
             json!({"data": [{"quote_id": "x", "s_quote_id": quote}]}),
             json!([{"metrics": {"s_quote_id": quote}}]),
         ] {
-            assert_eq!(
-                find_signed_quote(&answer).unwrap().to_string(),
-                quote,
-                "{answer}"
-            );
+            assert_eq!(find_signed_quote(&answer).unwrap().to_string(), quote, "{answer}");
         }
-        assert_eq!(
-            find_signed_quote(&json!({"s_quote_id": "APPROVED_BASELINE_NONEXISTANT"})),
-            None
-        );
+        assert_eq!(find_signed_quote(&json!({"s_quote_id": "APPROVED_BASELINE_NONEXISTANT"})), None);
         assert_eq!(find_signed_quote(&json!({})), None);
     }
 
@@ -387,59 +317,29 @@ mod tests {
     fn client_errors_are_permanent_but_throttling_and_server_errors_are_not() {
         let url = Url::parse("https://engine.goeverbright.com/x?X-Amz-Signature=abc").unwrap();
         for status in [404, 403, 410, 400] {
-            assert!(
-                classify(StatusCode::from_u16(status).unwrap(), &url).is_permanent(),
-                "{status}"
-            );
+            assert!(classify(StatusCode::from_u16(status).unwrap(), &url).is_permanent(), "{status}");
         }
         for status in [429, 408, 500, 503] {
-            assert!(
-                !classify(StatusCode::from_u16(status).unwrap(), &url).is_permanent(),
-                "{status}"
-            );
+            assert!(!classify(StatusCode::from_u16(status).unwrap(), &url).is_permanent(), "{status}");
         }
-        assert!(
-            !classify(StatusCode::NOT_FOUND, &url)
-                .to_string()
-                .contains("Signature"),
-            "queries are not shown"
-        );
+        assert!(!classify(StatusCode::NOT_FOUND, &url).to_string().contains("Signature"), "queries are not shown");
     }
 
     #[test]
     fn redirects_go_only_to_https_or_the_base() {
-        let client = EverBright::new(
-            "http://127.0.0.1:9000",
-            ApiToken::new("t"),
-            ClientSettings::default(),
-        )
-        .unwrap();
-        assert!(
-            client.allowed_target(&Url::parse("https://bucket.s3.amazonaws.com/doc.pdf").unwrap())
-        );
+        let client = EverBright::new("http://127.0.0.1:9000", ApiToken::new("t"), ClientSettings::default()).unwrap();
+        assert!(client.allowed_target(&Url::parse("https://bucket.s3.amazonaws.com/doc.pdf").unwrap()));
         assert!(client.allowed_target(&Url::parse("http://127.0.0.1:9001/doc.pdf").unwrap()));
         assert!(!client.allowed_target(&Url::parse("http://203.0.113.7/doc.pdf").unwrap()));
         assert!(!client.allowed_target(&Url::parse("file:///etc/passwd").unwrap()));
-        let production = EverBright::new(
-            PRODUCTION_BASE_URL,
-            ApiToken::new("t"),
-            ClientSettings::default(),
-        )
-        .unwrap();
+        let production = EverBright::new(PRODUCTION_BASE_URL, ApiToken::new("t"), ClientSettings::default()).unwrap();
         assert!(!production.allowed_target(&Url::parse("http://127.0.0.1:9001/doc.pdf").unwrap()));
-        assert!(
-            !production.allowed_target(&Url::parse("http://storage.example.com/doc.pdf").unwrap())
-        );
+        assert!(!production.allowed_target(&Url::parse("http://storage.example.com/doc.pdf").unwrap()));
     }
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let client = EverBright::new(
-            PRODUCTION_BASE_URL,
-            ApiToken::new("t"),
-            ClientSettings::default(),
-        )
-        .unwrap();
+        let client = EverBright::new(PRODUCTION_BASE_URL, ApiToken::new("t"), ClientSettings::default()).unwrap();
         for attempt in 1..40 {
             assert!(client.backoff(attempt) <= Duration::from_secs(10));
         }

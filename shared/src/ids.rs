@@ -61,10 +61,7 @@ mod tests {
 
     #[test]
     fn ids_print_lowercase_hyphenated_whatever_form_they_came_in() {
-        let id: DocumentId = "3F230CA4B14749AE9187-8B64C7EEA62C"
-            .replace('-', "")
-            .parse()
-            .unwrap();
+        let id: DocumentId = "3F230CA4B14749AE9187-8B64C7EEA62C".replace('-', "").parse().unwrap();
         assert_eq!(id.to_string(), "3f230ca4-b147-49ae-9187-8b64c7eea62c");
     }
 

@@ -45,10 +45,7 @@ where
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
             match v.trim() {
                 "" | "None" | "null" => Ok(None),
-                text => text
-                    .parse()
-                    .map(Some)
-                    .map_err(|e| E::custom(format_args!("{text:?}: {e}"))),
+                text => text.parse().map(Some).map_err(|e| E::custom(format_args!("{text:?}: {e}"))),
             }
         }
     }
@@ -232,12 +229,7 @@ mod tests {
 
     #[test]
     fn python_style_none_and_null_are_absent() {
-        for json in [
-            r#"{"quote":null}"#,
-            r#"{"quote":"None"}"#,
-            r#"{"quote":""}"#,
-            "{}",
-        ] {
+        for json in [r#"{"quote":null}"#, r#"{"quote":"None"}"#, r#"{"quote":""}"#, "{}"] {
             assert_eq!(probe(json).unwrap().quote, None, "{json}");
         }
     }
@@ -251,12 +243,7 @@ mod tests {
     #[test]
     fn sub_task_data_false_is_no_data() {
         assert!(probe(r#"{"data":false}"#).unwrap().data.is_none());
-        assert!(
-            probe(r#"{"data":{"documents":[]}}"#)
-                .unwrap()
-                .data
-                .is_some()
-        );
+        assert!(probe(r#"{"data":{"documents":[]}}"#).unwrap().data.is_some());
         assert!(probe(r#"{"data":[1,2]}"#).is_err());
     }
 

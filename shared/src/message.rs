@@ -18,11 +18,7 @@ pub enum FetchMessage {
         event_id: String,
     },
     /// Look up which quote a milestone's original quote was signed as (re-signs).
-    ResolveSignedQuote {
-        site: SiteId,
-        quote: QuoteId,
-        milestone: MilestoneId,
-    },
+    ResolveSignedQuote { site: SiteId, quote: QuoteId, milestone: MilestoneId },
 }
 
 impl FetchMessage {

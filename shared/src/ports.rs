@@ -19,14 +19,8 @@ pub struct BackendError {
 }
 
 impl BackendError {
-    pub fn new(
-        operation: &'static str,
-        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
-        Self {
-            operation,
-            source: source.into(),
-        }
+    pub fn new(operation: &'static str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self { operation, source: source.into() }
     }
 }
 
@@ -77,29 +71,16 @@ pub enum Applied {
 pub trait JobStore: Send + Sync {
     /// Claims a delivery for applying. A delivery counts as seen only once [`finish_delivery`]
     /// has run; a claim that is released or whose lease runs out lets a retry apply it.
-    fn claim_delivery(
-        &self,
-        delivery: &Delivery,
-    ) -> impl Future<Output = Result<Claim, BackendError>> + Send;
+    fn claim_delivery(&self, delivery: &Delivery) -> impl Future<Output = Result<Claim, BackendError>> + Send;
 
     /// Marks the delivery applied; from now on the same body is a duplicate.
-    fn finish_delivery(
-        &self,
-        delivery: &Delivery,
-    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    fn finish_delivery(&self, delivery: &Delivery) -> impl Future<Output = Result<(), BackendError>> + Send;
 
     /// Gives the claim up after a failure, so the sender's retry is applied.
-    fn release_delivery(
-        &self,
-        delivery: &Delivery,
-    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    fn release_delivery(&self, delivery: &Delivery) -> impl Future<Output = Result<(), BackendError>> + Send;
 
     /// Applies one write to the job's items.
-    fn apply(
-        &self,
-        site: SiteId,
-        write: &Write,
-    ) -> impl Future<Output = Result<Applied, BackendError>> + Send;
+    fn apply(&self, site: SiteId, write: &Write) -> impl Future<Output = Result<Applied, BackendError>> + Send;
 
     /// Records a document the job names, without changing its download status.
     fn record_document(
@@ -121,19 +102,12 @@ pub trait JobStore: Send + Sync {
 
 pub trait Archive: Send + Sync {
     /// Stores `body` under `key`.
-    fn put(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    fn put(&self, key: &str, body: Vec<u8>) -> impl Future<Output = Result<(), BackendError>> + Send;
 }
 
 pub trait FetchQueue: Send + Sync {
     /// Sends the messages (in batches); fails if any one was not accepted.
-    fn send(
-        &self,
-        messages: &[FetchMessage],
-    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    fn send(&self, messages: &[FetchMessage]) -> impl Future<Output = Result<(), BackendError>> + Send;
 }
 
 /// What claiming a document for download found.

@@ -118,9 +118,7 @@ struct Authorization<'a> {
 
 fn parse_authorization(header: &str) -> Result<Authorization<'_>, Refusal> {
     let malformed = |what: &str| Refusal::Malformed(what.to_owned());
-    let rest = header
-        .strip_prefix(ALGORITHM)
-        .ok_or_else(|| malformed("not AWS4-HMAC-SHA256"))?;
+    let rest = header.strip_prefix(ALGORITHM).ok_or_else(|| malformed("not AWS4-HMAC-SHA256"))?;
     let (mut credential, mut signed, mut signature) = (None, None, None);
     for part in rest.split(',') {
         let part = part.trim();
@@ -137,31 +135,18 @@ fn parse_authorization(header: &str) -> Result<Authorization<'_>, Refusal> {
     let credential = credential.ok_or_else(|| malformed("no Credential"))?;
     let fields: Vec<&str> = credential.split('/').collect();
     let [access_key, date, region, service, terminator] = fields[..] else {
-        return Err(malformed(
-            "Credential is not key/date/region/service/aws4_request",
-        ));
+        return Err(malformed("Credential is not key/date/region/service/aws4_request"));
     };
     let signed = signed.ok_or_else(|| malformed("no SignedHeaders"))?;
     let signed_headers: Vec<&str> = signed.split(';').collect();
-    if signed_headers
-        .iter()
-        .any(|h| h.is_empty() || h.chars().any(|c| c.is_ascii_uppercase()))
-    {
+    if signed_headers.iter().any(|h| h.is_empty() || h.chars().any(|c| c.is_ascii_uppercase())) {
         return Err(malformed("SignedHeaders is not a list of lowercase names"));
     }
     let signature = signature.ok_or_else(|| malformed("no Signature"))?;
     if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(malformed("Signature is not 64 hex digits"));
     }
-    Ok(Authorization {
-        access_key,
-        date,
-        region,
-        service,
-        terminator,
-        signed_headers,
-        signature,
-    })
+    Ok(Authorization { access_key, date, region, service, terminator, signed_headers, signature })
 }
 
 /// The values of header `name` (any case), joined as AWS joins repeated headers.
@@ -178,10 +163,7 @@ fn header_value(headers: &[(String, String)], name: &str) -> Option<String> {
 fn uri_encode(input: &[u8], keep_slash: bool) -> String {
     let mut out = String::with_capacity(input.len());
     for &byte in input {
-        if byte.is_ascii_alphanumeric()
-            || matches!(byte, b'-' | b'_' | b'.' | b'~')
-            || (keep_slash && byte == b'/')
-        {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') || (keep_slash && byte == b'/') {
             out.push(byte as char);
         } else {
             out.push_str(&format!("%{byte:02X}"));
@@ -236,18 +218,11 @@ pub fn canonical_query(query: &str) -> String {
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (
-                uri_encode(&percent_decode(name), false),
-                uri_encode(&percent_decode(value), false),
-            )
+            (uri_encode(&percent_decode(name), false), uri_encode(&percent_decode(value), false))
         })
         .collect();
     pairs.sort();
-    pairs
-        .iter()
-        .map(|(n, v)| format!("{n}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
+    pairs.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("&")
 }
 
 /// The canonical request over `signed_headers`, or the first signed header the request lacks.
@@ -258,8 +233,7 @@ pub fn canonical_request(
 ) -> Result<String, Refusal> {
     let mut headers = String::new();
     for name in signed_headers {
-        let value = header_value(request.headers, name)
-            .ok_or_else(|| Refusal::MissingHeader((*name).to_owned()))?;
+        let value = header_value(request.headers, name).ok_or_else(|| Refusal::MissingHeader((*name).to_owned()))?;
         headers.push_str(name);
         headers.push(':');
         headers.push_str(&value);
@@ -282,22 +256,12 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 
 fn parse_amz_date(text: &str) -> Option<OffsetDateTime> {
     let format = format_description!("[year][month][day]T[hour][minute][second]Z");
-    time::PrimitiveDateTime::parse(text, format)
-        .ok()
-        .map(|t| t.assume_utc())
+    time::PrimitiveDateTime::parse(text, format).ok().map(|t| t.assume_utc())
 }
 
 impl Verifier {
-    pub fn new(
-        region: impl Into<String>,
-        service: impl Into<String>,
-        keys: HashMap<String, SecretKey>,
-    ) -> Self {
-        Self {
-            region: region.into(),
-            service: service.into(),
-            keys,
-        }
+    pub fn new(region: impl Into<String>, service: impl Into<String>, keys: HashMap<String, SecretKey>) -> Self {
+        Self { region: region.into(), service: service.into(), keys }
     }
 
     pub fn region(&self) -> &str {
@@ -312,10 +276,7 @@ impl Verifier {
     pub fn verify(&self, request: &Request<'_>, now: SystemTime) -> Result<Verified, Refusal> {
         let header = header_value(request.headers, "authorization").ok_or(Refusal::Missing)?;
         let auth = parse_authorization(&header)?;
-        let secret = self
-            .keys
-            .get(auth.access_key)
-            .ok_or_else(|| Refusal::UnknownKey(auth.access_key.to_owned()))?;
+        let secret = self.keys.get(auth.access_key).ok_or_else(|| Refusal::UnknownKey(auth.access_key.to_owned()))?;
 
         for required in ["host", "x-amz-date"] {
             if !auth.signed_headers.contains(&required) {
@@ -324,10 +285,7 @@ impl Verifier {
         }
         let amz_date = header_value(request.headers, "x-amz-date").ok_or(Refusal::Date)?;
         let signed_at = parse_amz_date(&amz_date).ok_or(Refusal::Date)?;
-        let scope = format!(
-            "{}/{}/{}/{}",
-            auth.date, auth.region, auth.service, auth.terminator
-        );
+        let scope = format!("{}/{}/{}/{}", auth.date, auth.region, auth.service, auth.terminator);
         if auth.date != &amz_date[..8]
             || auth.region != self.region
             || auth.service != self.service
@@ -347,10 +305,8 @@ impl Verifier {
             }
         }
         let canonical = canonical_request(request, &auth.signed_headers, &payload_hash)?;
-        let string_to_sign = format!(
-            "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-            hex::encode(Sha256::digest(canonical.as_bytes()))
-        );
+        let string_to_sign =
+            format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical.as_bytes())));
         let mut key = hmac(format!("AWS4{}", secret.0).as_bytes(), auth.date.as_bytes());
         for part in [auth.region, auth.service, "aws4_request"] {
             key = hmac(&key, part.as_bytes());
@@ -358,11 +314,8 @@ impl Verifier {
         let provided = hex::decode(auth.signature).map_err(|_| Refusal::Signature)?;
         let mut mac = HmacSha256::new_from_slice(&key).expect("HMAC takes a key of any length");
         mac.update(string_to_sign.as_bytes());
-        mac.verify_slice(&provided)
-            .map_err(|_| Refusal::Signature)?;
-        Ok(Verified {
-            access_key: auth.access_key.to_owned(),
-        })
+        mac.verify_slice(&provided).map_err(|_| Refusal::Signature)?;
+        Ok(Verified { access_key: auth.access_key.to_owned() })
     }
 }
 
@@ -370,9 +323,7 @@ impl Verifier {
 pub fn parse_keys(list: &str) -> Result<HashMap<String, SecretKey>, String> {
     let mut keys = HashMap::new();
     for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (id, secret) = entry
-            .split_once(':')
-            .ok_or("an entry is not ACCESS_KEY:SECRET")?;
+        let (id, secret) = entry.split_once(':').ok_or("an entry is not ACCESS_KEY:SECRET")?;
         if id.is_empty() || secret.is_empty() {
             return Err("an entry has an empty access key or secret".into());
         }
@@ -395,11 +346,7 @@ mod tests {
         assert_eq!(canonical_uri("/./"), "/");
         assert_eq!(canonical_uri("/example space/"), "/example%20space/");
         assert_eq!(canonical_uri("/ሴ"), "/%E1%88%B4");
-        assert_eq!(
-            canonical_uri("/a%3Db"),
-            "/a%253Db",
-            "an encoded path is encoded again"
-        );
+        assert_eq!(canonical_uri("/a%3Db"), "/a%253Db", "an encoded path is encoded again");
     }
 
     #[test]
@@ -421,10 +368,7 @@ mod tests {
             "AWS4-HMAC-SHA256 Credential=A/20150830/us-east-1/service/aws4_request, SignedHeaders=Host, Signature=0000000000000000000000000000000000000000000000000000000000000000",
             "AWS4-HMAC-SHA256 Credential=A/20150830/us-east-1/service/aws4_request, SignedHeaders=host, Signature=zz",
         ] {
-            assert!(
-                matches!(parse_authorization(bad), Err(Refusal::Malformed(_))),
-                "{bad}"
-            );
+            assert!(matches!(parse_authorization(bad), Err(Refusal::Malformed(_))), "{bad}");
         }
     }
 

@@ -38,8 +38,7 @@ impl Timestamp {
     }
 
     pub fn to_datetime(self) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
     /// Whole seconds since the epoch (for DynamoDB TTL attributes).
@@ -56,9 +55,7 @@ impl FromStr for Timestamp {
     type Err = TimestampError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        OffsetDateTime::parse(s, &Rfc3339)
-            .map(Self::from_datetime)
-            .map_err(|_| TimestampError(s.to_owned()))
+        OffsetDateTime::parse(s, &Rfc3339).map(Self::from_datetime).map_err(|_| TimestampError(s.to_owned()))
     }
 }
 

@@ -28,10 +28,7 @@ fn peak_rss_mib() -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let mib: usize = std::env::var("FETCH_BENCH_MIB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256);
+    let mib: usize = std::env::var("FETCH_BENCH_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
     let size = mib * 1024 * 1024;
     let backend = Backend::new().await;
     let stand_in = StandIn::start(TOKEN).await.expect("stand-in");
@@ -46,10 +43,7 @@ async fn main() {
         .into_iter()
         .filter(|r| r.body.as_deref().unwrap_or_default().contains(DOCUMENT))
         .collect();
-    let fetcher = Fetcher::on_aws(
-        &backend.fetcher_config(&stand_in.base_url, TOKEN),
-        &backend.clients,
-    );
+    let fetcher = Fetcher::on_aws(&backend.fetcher_config(&stand_in.base_url, TOKEN), &backend.clients);
     let before = peak_rss_mib();
 
     let started = Instant::now();
@@ -58,27 +52,14 @@ async fn main() {
     let elapsed = started.elapsed();
     assert!(response.batch_item_failures.is_empty(), "the fetch failed");
 
-    let item = backend
-        .item(
-            "SITE#34b6b5ee-f997-4044-86ae-0abbf611fc4d",
-            &format!("DOC#{DOCUMENT}"),
-        )
-        .await
-        .unwrap();
+    let item = backend.item("SITE#34b6b5ee-f997-4044-86ae-0abbf611fc4d", &format!("DOC#{DOCUMENT}")).await.unwrap();
     assert_eq!(item["status"], "STORED");
-    assert_eq!(
-        item["sha256"],
-        pdf_sha256(document, size),
-        "the stored SHA-256 matches what was served"
-    );
+    assert_eq!(item["sha256"], pdf_sha256(document, size), "the stored SHA-256 matches what was served");
     println!("fetch_large: {mib} MiB document, {} parts", item["parts"]);
     println!(
         "fetch_large: {:.2} s, {:.1} MiB/s (download from the stand-in + upload to moto)",
         elapsed.as_secs_f64(),
         mib as f64 / elapsed.as_secs_f64()
     );
-    println!(
-        "fetch_large: peak resident memory {:.1} MiB (before the fetch: {before:.1} MiB)",
-        peak_rss_mib()
-    );
+    println!("fetch_large: peak resident memory {:.1} MiB (before the fetch: {before:.1} MiB)", peak_rss_mib());
 }

@@ -45,21 +45,9 @@ impl Backend {
     pub async fn new() -> Self {
         let clients = Clients::new(&sdk_config().await);
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
-        let Resources {
-            table,
-            bucket,
-            queue_url,
-            dlq_url,
-        } = Resources::create(&clients, suffix)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        Self {
-            clients,
-            table,
-            bucket,
-            queue_url,
-            dlq_url,
-        }
+        let Resources { table, bucket, queue_url, dlq_url } =
+            Resources::create(&clients, suffix).await.unwrap_or_else(|e| panic!("{e}"));
+        Self { clients, table, bucket, queue_url, dlq_url }
     }
 
     /// The receiver's configuration for this backend, as its environment would give it.
@@ -70,8 +58,7 @@ impl Backend {
             ("FETCH_QUEUE_URL", self.queue_url.clone()),
             ("ALLOWED_PRINCIPALS", EVERBRIGHT_ARN.to_owned()),
         ]);
-        ReceiverConfig::from(&Env::new(move |name| vars.get(name).cloned()))
-            .expect("complete configuration")
+        ReceiverConfig::from(&Env::new(move |name| vars.get(name).cloned())).expect("complete configuration")
     }
 
     /// Every item of the table as JSON, sorted by key.
@@ -100,10 +87,7 @@ impl Backend {
 
     /// One item by key.
     pub async fn item(&self, pk: &str, sk: &str) -> Option<Map<String, Value>> {
-        self.items()
-            .await
-            .into_iter()
-            .find(|item| item["pk"] == pk && item["sk"] == sk)
+        self.items().await.into_iter().find(|item| item["pk"] == pk && item["sk"] == sk)
     }
 
     /// Receives (and deletes) every message now on the fetch queue; their bodies as JSON.
@@ -111,9 +95,7 @@ impl Backend {
         let records = self.take_records().await;
         records
             .iter()
-            .map(|r| {
-                serde_json::from_str(r.body.as_deref().unwrap_or_default()).expect("JSON body")
-            })
+            .map(|r| serde_json::from_str(r.body.as_deref().unwrap_or_default()).expect("JSON body"))
             .collect()
     }
 
@@ -159,69 +141,33 @@ impl Backend {
             ("EVERBRIGHT_BASE_URL", base_url.to_owned()),
             ("EVERBRIGHT_API_TOKEN", token.to_owned()),
         ]);
-        FetcherConfig::from(&Env::new(move |name| vars.get(name).cloned()))
-            .expect("complete configuration")
+        FetcherConfig::from(&Env::new(move |name| vars.get(name).cloned())).expect("complete configuration")
     }
 
     /// An object's user metadata.
     pub async fn metadata(&self, key: &str) -> HashMap<String, String> {
-        let output = self
-            .clients
-            .s3
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .expect("head object");
+        let output = self.clients.s3.head_object().bucket(&self.bucket).key(key).send().await.expect("head object");
         output.metadata().cloned().unwrap_or_default()
     }
 
     /// The keys of the objects under `prefix`.
     pub async fn keys(&self, prefix: &str) -> Vec<String> {
-        let output = self
-            .clients
-            .s3
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(prefix)
-            .send()
-            .await
-            .expect("list");
-        let mut keys: Vec<String> = output
-            .contents()
-            .iter()
-            .filter_map(|o| o.key().map(str::to_owned))
-            .collect();
+        let output = self.clients.s3.list_objects_v2().bucket(&self.bucket).prefix(prefix).send().await.expect("list");
+        let mut keys: Vec<String> = output.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect();
         keys.sort();
         keys
     }
 
     /// An object's bytes.
     pub async fn object(&self, key: &str) -> Vec<u8> {
-        let output = self
-            .clients
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .expect("get object");
-        output
-            .body
-            .collect()
-            .await
-            .expect("object body")
-            .into_bytes()
-            .to_vec()
+        let output = self.clients.s3.get_object().bucket(&self.bucket).key(key).send().await.expect("get object");
+        output.body.collect().await.expect("object body").into_bytes().to_vec()
     }
 }
 
 /// A sample event from `events/`, as the Lambda runtime would hand it to the function.
 pub fn event(name: &str) -> lambda_http::Request {
-    lambda_http::request::from_str(&event_json(name).to_string())
-        .expect("a valid API Gateway event")
+    lambda_http::request::from_str(&event_json(name).to_string()).expect("a valid API Gateway event")
 }
 
 /// A sample event from `events/` as JSON, to vary it in a test.

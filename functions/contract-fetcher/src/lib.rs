@@ -14,9 +14,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use futures_util::StreamExt;
 use futures_util::stream;
 use lambda_runtime::{Error, LambdaEvent};
-use shared::aws::{
-    Clients, DynamoJobStore, S3Documents, SecretsClient, UploadSettings, read_token,
-};
+use shared::aws::{Clients, DynamoJobStore, S3Documents, SecretsClient, UploadSettings, read_token};
 use shared::config::{ConfigError, FetcherConfig, TokenConfig};
 use shared::everbright::{ApiToken, ClientSettings, EverBright, FetchError};
 use shared::ids::{DocumentId, MilestoneId, QuoteId, SiteId};
@@ -38,10 +36,7 @@ const LEASE_MARGIN_SECONDS: i64 = 60;
 /// Where the API token comes from.
 enum TokenSource {
     Plain(ApiToken),
-    Secret {
-        client: SecretsClient,
-        secret_id: String,
-    },
+    Secret { client: SecretsClient, secret_id: String },
 }
 
 pub struct Fetcher {
@@ -68,15 +63,12 @@ impl Fetcher {
     pub fn on_aws(config: &FetcherConfig, clients: &Clients) -> Self {
         let token = match &config.token {
             TokenConfig::Plain(token) => TokenSource::Plain(token.clone()),
-            TokenConfig::Secret(secret_id) => TokenSource::Secret {
-                client: clients.secrets.clone(),
-                secret_id: secret_id.clone(),
-            },
+            TokenConfig::Secret(secret_id) => {
+                TokenSource::Secret { client: clients.secrets.clone(), secret_id: secret_id.clone() }
+            }
         };
-        let upload = UploadSettings {
-            part_size: config.part_mib * 1024 * 1024,
-            parts_in_flight: config.parts_in_flight,
-        };
+        let upload =
+            UploadSettings { part_size: config.part_mib * 1024 * 1024, parts_in_flight: config.parts_in_flight };
         Self {
             ledger: DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table, 1),
             documents: S3Documents::new(clients.s3.clone(), &config.documents_bucket, upload),
@@ -105,11 +97,7 @@ impl Fetcher {
     }
 
     /// Handles a batch; the answer lists the messages to retry.
-    pub async fn handle_batch(
-        &self,
-        records: &[SqsMessage],
-        deadline: Instant,
-    ) -> SqsBatchResponse {
+    pub async fn handle_batch(&self, records: &[SqsMessage], deadline: Instant) -> SqsBatchResponse {
         let failures: Vec<BatchItemFailure> = stream::iter(records)
             .map(|record| async move {
                 let id = record.message_id.clone().unwrap_or_default();
@@ -142,28 +130,14 @@ impl Fetcher {
             }
         };
         let outcome = match message {
-            FetchMessage::FetchDocument {
-                site,
-                quote,
-                document,
-                name,
-                event_id,
-                ..
-            } => {
-                let span = info_span!("fetch", site = %site, quote = ?quote, document = %document, event_id = %event_id);
-                self.fetch_document(site, quote, document, name.as_deref(), deadline)
-                    .instrument(span)
-                    .await
+            FetchMessage::FetchDocument { site, quote, document, name, event_id, .. } => {
+                let span =
+                    info_span!("fetch", site = %site, quote = ?quote, document = %document, event_id = %event_id);
+                self.fetch_document(site, quote, document, name.as_deref(), deadline).instrument(span).await
             }
-            FetchMessage::ResolveSignedQuote {
-                site,
-                quote,
-                milestone,
-            } => {
+            FetchMessage::ResolveSignedQuote { site, quote, milestone } => {
                 let span = info_span!("signed_quote", site = %site, quote = %quote, milestone = %milestone);
-                self.resolve_signed_quote(site, quote, milestone, deadline)
-                    .instrument(span)
-                    .await
+                self.resolve_signed_quote(site, quote, milestone, deadline).instrument(span).await
             }
         };
         if let Outcome::Retry(reason) = &outcome {
@@ -177,9 +151,9 @@ impl Fetcher {
             .get_or_try_init(|| async {
                 let token = match &self.token {
                     TokenSource::Plain(token) => token.clone(),
-                    TokenSource::Secret { client, secret_id } => read_token(client, secret_id)
-                        .await
-                        .map_err(|e| e.to_string())?,
+                    TokenSource::Secret { client, secret_id } => {
+                        read_token(client, secret_id).await.map_err(|e| e.to_string())?
+                    }
                 };
                 EverBright::new(&self.base_url, token, self.client_settings.clone())
             })
@@ -197,11 +171,7 @@ impl Fetcher {
         let now = Timestamp::now();
         let remaining = deadline.saturating_duration_since(Instant::now());
         let lease_until = now.plus_seconds(remaining.as_secs() as i64 + LEASE_MARGIN_SECONDS);
-        let lease = match self
-            .ledger
-            .claim_fetch(site, document, now, lease_until)
-            .await
-        {
+        let lease = match self.ledger.claim_fetch(site, document, now, lease_until).await {
             Ok(FetchClaim::Claimed { lease }) => lease,
             Ok(FetchClaim::Stored) => {
                 info!("already stored; acknowledged without a download");
@@ -222,24 +192,17 @@ impl Fetcher {
         };
 
         let key = job::document_key(site, quote, document, name);
-        let stored = self
-            .download_into(&key, site, quote, document, deadline)
-            .await;
+        let stored = self.download_into(&key, site, quote, document, deadline).await;
         let recorded = match stored {
             Ok(stored) => {
-                let recorded = self
-                    .ledger
-                    .mark_stored(site, document, &lease, &stored, Timestamp::now())
-                    .await;
+                let recorded = self.ledger.mark_stored(site, document, &lease, &stored, Timestamp::now()).await;
                 match recorded {
                     Ok(true) => {
                         info!(key = %stored.key, size = stored.size, sha256 = %stored.sha256, "stored");
                         return Outcome::Done;
                     }
                     Ok(false) => {
-                        warn!(
-                            "the claim ran out before the document was recorded; another invocation records it"
-                        );
+                        warn!("the claim ran out before the document was recorded; another invocation records it");
                         return Outcome::Done;
                     }
                     Err(error) => Err(error),
@@ -247,16 +210,11 @@ impl Fetcher {
             }
             Err(FetchError::Permanent(reason)) => {
                 error!(reason, "failed for good");
-                self.ledger
-                    .mark_failed(site, document, &lease, &reason, Timestamp::now())
-                    .await
-                    .map(|()| Outcome::Done)
+                self.ledger.mark_failed(site, document, &lease, &reason, Timestamp::now()).await.map(|()| Outcome::Done)
             }
-            Err(FetchError::Retryable(reason)) => self
-                .ledger
-                .release_fetch(site, document, &lease, &reason)
-                .await
-                .map(|()| Outcome::Retry(reason)),
+            Err(FetchError::Retryable(reason)) => {
+                self.ledger.release_fetch(site, document, &lease, &reason).await.map(|()| Outcome::Retry(reason))
+            }
         };
         recorded.unwrap_or_else(|error| Outcome::Retry(error.to_string()))
     }
@@ -273,16 +231,11 @@ impl Fetcher {
         let mut download = client.download(document, deadline).await?;
         let metadata = HashMap::from([
             ("site".to_owned(), site.to_string()),
-            (
-                "quote".to_owned(),
-                quote.map_or_else(String::new, |q| q.to_string()),
-            ),
+            ("quote".to_owned(), quote.map_or_else(String::new, |q| q.to_string())),
             ("document".to_owned(), document.to_string()),
         ]);
         let content_type = download.content_type.clone();
-        self.documents
-            .store(key, metadata, &mut download, content_type.as_deref())
-            .await
+        self.documents.store(key, metadata, &mut download, content_type.as_deref()).await
     }
 
     async fn resolve_signed_quote(
@@ -299,19 +252,12 @@ impl Fetcher {
         let signed = match client.signed_quote(quote, deadline).await {
             Ok(signed) => signed,
             Err(FetchError::Permanent(reason)) => {
-                error!(
-                    reason,
-                    "the signed quote look-up failed for good; acknowledged"
-                );
+                error!(reason, "the signed quote look-up failed for good; acknowledged");
                 return Outcome::Done;
             }
             Err(FetchError::Retryable(reason)) => return Outcome::Retry(reason),
         };
-        match self
-            .ledger
-            .record_signed_quote(site, quote, signed, milestone, Timestamp::now())
-            .await
-        {
+        match self.ledger.record_signed_quote(site, quote, signed, milestone, Timestamp::now()).await {
             Ok(()) => {
                 info!(signed = ?signed, "signed quote recorded");
                 Outcome::Done
@@ -323,13 +269,7 @@ impl Fetcher {
 
 /// The invocation's deadline (milliseconds since the epoch) as an instant, less a margin.
 fn deadline_of(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let budget = if deadline_ms > now_ms {
-        Duration::from_millis(deadline_ms - now_ms)
-    } else {
-        DEFAULT_BUDGET
-    };
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let budget = if deadline_ms > now_ms { Duration::from_millis(deadline_ms - now_ms) } else { DEFAULT_BUDGET };
     Instant::now() + budget.saturating_sub(DEADLINE_MARGIN)
 }

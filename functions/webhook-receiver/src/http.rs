@@ -24,17 +24,12 @@ pub fn route(method: &Method, path: &str) -> Result<EventType, Refusal> {
         .and_then(|(_, slug)| EventType::from_slug(slug));
     let Some(event) = event else {
         let path: String = path.chars().take(200).collect();
-        return Err(Refusal::UnknownEvent {
-            path,
-            known: known_events(),
-        });
+        return Err(Refusal::UnknownEvent { path, known: known_events() });
     };
     if [Method::PUT, Method::POST, Method::PATCH].contains(method) {
         Ok(event)
     } else {
-        Err(Refusal::MethodNotAllowed {
-            method: method.to_string(),
-        })
+        Err(Refusal::MethodNotAllowed { method: method.to_string() })
     }
 }
 
@@ -59,10 +54,7 @@ impl Incoming {
                 (cx.request_id.clone(), cx.request_time_epoch, caller)
             }
             Some(RequestContext::ApiGatewayV2(cx)) => {
-                let iam = cx
-                    .authorizer
-                    .as_ref()
-                    .and_then(|authorizer| authorizer.iam.as_ref());
+                let iam = cx.authorizer.as_ref().and_then(|authorizer| authorizer.iam.as_ref());
                 let caller = Caller {
                     arn: iam.and_then(|iam| iam.user_arn.clone()),
                     access_key: iam.and_then(|iam| iam.access_key.clone()),
@@ -73,19 +65,10 @@ impl Incoming {
             }
             _ => (None, 0, Caller::default()),
         };
-        let event_id = request_id
-            .filter(|id| is_safe_key_segment(id))
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let received_at = if epoch_ms > 0 {
-            Timestamp::from_millis(epoch_ms)
-        } else {
-            now
-        };
-        Self {
-            event_id,
-            received_at,
-            caller,
-        }
+        let event_id =
+            request_id.filter(|id| is_safe_key_segment(id)).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let received_at = if epoch_ms > 0 { Timestamp::from_millis(epoch_ms) } else { now };
+        Self { event_id, received_at, caller }
     }
 
     /// The archive record of the request: headers without credentials, the body as received.
@@ -94,6 +77,7 @@ impl Incoming {
         request: &Request,
         event: Option<EventType>,
         body_sha256: &str,
+        caller: Caller,
     ) -> RawRequest {
         let mut headers: BTreeMap<String, String> = BTreeMap::new();
         for (name, value) in request.headers() {
@@ -116,10 +100,28 @@ impl Incoming {
             method: request.method().to_string(),
             path: request.uri().path().to_owned(),
             headers,
-            caller: self.caller.clone(),
+            caller,
             body_sha256: body_sha256.to_owned(),
             body_base64: RawRequest::encode_body(request.body().as_ref()),
         }
+    }
+}
+
+/// Every header of the request, as name and value, repeated names in order.
+pub(crate) fn headers(request: &Request) -> Vec<(String, String)> {
+    request
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .collect()
+}
+
+/// The path as the client sent it: for the REST API, `requestContext.path` (with the stage, or a
+/// custom domain's base path); for a Function URL, the raw path.
+pub(crate) fn signed_path(request: &Request) -> String {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(cx)) => cx.path.clone().unwrap_or_else(|| request.uri().path().to_owned()),
+        _ => request.uri().path().to_owned(),
     }
 }
 
@@ -137,15 +139,10 @@ pub(crate) fn answer(event_id: &str, result: Result<Accepted, Refusal>) -> Respo
                 }
                 _ => warn!(event_id, status = refusal.status().as_u16(), "{refusal}"),
             }
-            (
-                refusal.status(),
-                json!({ "error": refusal.to_string(), "event_id": event_id }),
-            )
+            (refusal.status(), json!({ "error": refusal.to_string(), "event_id": event_id }))
         }
     };
-    let mut response = Response::builder()
-        .status(status)
-        .header(CONTENT_TYPE, "application/json");
+    let mut response = Response::builder().status(status).header(CONTENT_TYPE, "application/json");
     if status == StatusCode::METHOD_NOT_ALLOWED {
         response = response.header(ALLOW, "PUT, POST, PATCH");
     }
@@ -160,16 +157,10 @@ mod tests {
 
     #[test]
     fn routes_match_with_any_prefix_and_a_trailing_slash() {
-        for path in [
-            "/webhooks/stage-transition",
-            "/prod/webhooks/stage-transition",
-            "/prod/webhooks/stage-transition/",
-        ] {
-            assert_eq!(
-                route(&Method::POST, path).unwrap(),
-                EventType::StageTransition,
-                "{path}"
-            );
+        for path in
+            ["/webhooks/stage-transition", "/prod/webhooks/stage-transition", "/prod/webhooks/stage-transition/"]
+        {
+            assert_eq!(route(&Method::POST, path).unwrap(), EventType::StageTransition, "{path}");
         }
     }
 
@@ -178,10 +169,7 @@ mod tests {
         let err = route(&Method::POST, "/prod/webhooks/contract-signed").unwrap_err();
         assert_eq!(err.status(), StatusCode::NOT_FOUND);
         let message = err.to_string();
-        assert!(
-            message.contains("/prod/webhooks/contract-signed")
-                && message.contains("workflow-status-change")
-        );
+        assert!(message.contains("/prod/webhooks/contract-signed") && message.contains("workflow-status-change"));
         assert!(route(&Method::POST, "/prod/stage-transition").is_err());
         assert!(route(&Method::POST, "/prod/xwebhooks/stage-transition").is_err());
     }
@@ -199,12 +187,7 @@ mod tests {
 
     #[test]
     fn a_method_not_allowed_answer_says_which_are() {
-        let response = answer(
-            "id",
-            Err(Refusal::MethodNotAllowed {
-                method: "GET".into(),
-            }),
-        );
+        let response = answer("id", Err(Refusal::MethodNotAllowed { method: "GET".into() }));
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(response.headers()[ALLOW], "PUT, POST, PATCH");
     }

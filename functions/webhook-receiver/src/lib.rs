@@ -6,6 +6,7 @@
 //! by the body's SHA-256 (a repeat changes nothing), apply the plan to the job, queue the
 //! documents to fetch, mark the delivery applied, answer.
 
+mod auth;
 mod http;
 mod refusal;
 
@@ -14,7 +15,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shared::aws::{Clients, DynamoJobStore, S3Archive, SqsFetchQueue};
-use shared::config::{AllowedPrincipals, ConfigError, ReceiverConfig};
+use shared::config::{ConfigError, ReceiverConfig};
 use shared::event::EventType;
 use shared::ids::{DocumentId, SiteId};
 use shared::job::{self, Plan, PlanContext};
@@ -23,13 +24,14 @@ use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, FetchQueue,
 use shared::timestamp::Timestamp;
 use tracing::{info, warn};
 
+pub use crate::auth::{Authenticator, KeySource};
 pub use crate::http::route;
 pub use crate::refusal::Refusal;
 
 /// What the receiver needs besides its adapters.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Settings {
-    pub allowed_principals: AllowedPrincipals,
+    pub auth: Authenticator,
     pub fetch_milestone_documents: bool,
 }
 
@@ -49,14 +51,10 @@ impl AwsReceiver {
     pub fn on_aws(config: &ReceiverConfig, clients: &Clients) -> Self {
         Receiver::new(
             Settings {
-                allowed_principals: config.allowed_principals.clone(),
+                auth: Authenticator::from_config(&config.auth, clients),
                 fetch_milestone_documents: config.fetch_milestone_documents,
             },
-            DynamoJobStore::new(
-                clients.dynamodb.clone(),
-                &config.jobs_table,
-                config.dedupe_ttl_days,
-            ),
+            DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table, config.dedupe_ttl_days),
             S3Archive::new(clients.s3.clone(), &config.documents_bucket),
             SqsFetchQueue::new(clients.sqs.clone(), &config.fetch_queue_url),
         )
@@ -86,12 +84,7 @@ pub struct Accepted {
 
 impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
     pub fn new(settings: Settings, store: S, archive: A, queue: Q) -> Self {
-        Self {
-            settings,
-            store,
-            archive,
-            queue,
-        }
+        Self { settings, store, archive, queue }
     }
 
     /// Handles one request; every outcome is an HTTP answer, never a panic or an `Err`.
@@ -102,25 +95,14 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
         http::answer(&incoming.event_id, result)
     }
 
-    async fn receive(
-        &self,
-        request: &Request,
-        incoming: &http::Incoming,
-        now: Timestamp,
-    ) -> Result<Accepted, Refusal> {
-        let caller = incoming.caller.arn.as_deref();
-        if !caller.is_some_and(|arn| self.settings.allowed_principals.allows(arn)) {
-            return Err(Refusal::Forbidden {
-                caller: caller.map(str::to_owned),
-            });
-        }
+    async fn receive(&self, request: &Request, incoming: &http::Incoming, now: Timestamp) -> Result<Accepted, Refusal> {
+        let caller = self.settings.auth.check(request, &incoming.caller, std::time::SystemTime::now()).await?;
 
         let body: &[u8] = request.body().as_ref();
         let body_sha256 = hex::encode(Sha256::digest(body));
         let route = route(request.method(), request.uri().path());
-        let raw = incoming.raw_request(request, route.as_ref().ok().copied(), &body_sha256);
-        let archived =
-            serde_json::to_vec(&raw).map_err(|e| BackendError::new("archive encoding", e));
+        let raw = incoming.raw_request(request, route.as_ref().ok().copied(), &body_sha256, caller);
+        let archived = serde_json::to_vec(&raw).map_err(|e| BackendError::new("archive encoding", e));
         match archived {
             Ok(bytes) => self.archive.put(&raw.key(), bytes).await,
             Err(error) => Err(error),
@@ -135,12 +117,7 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
             fetch_milestone_documents: self.settings.fetch_milestone_documents,
         };
         let plan = job::plan(&payload, &cx);
-        let delivery = Delivery {
-            body_sha256,
-            event_id: incoming.event_id.clone(),
-            event,
-            now,
-        };
+        let delivery = Delivery { body_sha256, event_id: incoming.event_id.clone(), event, now };
         let accepted = |duplicate, stale, queued| Accepted {
             event_id: incoming.event_id.clone(),
             event: event.slug(),
@@ -150,12 +127,7 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
             queued,
         };
 
-        match self
-            .store
-            .claim_delivery(&delivery)
-            .await
-            .map_err(Refusal::NotApplied)?
-        {
+        match self.store.claim_delivery(&delivery).await.map_err(Refusal::NotApplied)? {
             Claim::New => {}
             Claim::Duplicate { first_event_id } => {
                 info!(event_id = %delivery.event_id, first_event_id, event = %event, site = %plan.site, "duplicate delivery");
@@ -165,11 +137,7 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
         }
 
         let applied = match self.apply(&plan, &delivery).await {
-            Ok(applied) => self
-                .store
-                .finish_delivery(&delivery)
-                .await
-                .map(|()| applied),
+            Ok(applied) => self.store.finish_delivery(&delivery).await.map(|()| applied),
             Err(error) => Err(error),
         };
         match applied {
@@ -187,30 +155,15 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
     }
 
     /// Applies the plan; returns whether the event was stale and which documents it queued.
-    async fn apply(
-        &self,
-        plan: &Plan,
-        delivery: &Delivery,
-    ) -> Result<(bool, Vec<DocumentId>), BackendError> {
-        let applied = try_join_all(
-            plan.writes
-                .iter()
-                .map(|write| self.store.apply(plan.site, write)),
-        )
-        .await?;
+    async fn apply(&self, plan: &Plan, delivery: &Delivery) -> Result<(bool, Vec<DocumentId>), BackendError> {
+        let applied = try_join_all(plan.writes.iter().map(|write| self.store.apply(plan.site, write))).await?;
         let stale = applied.get(plan.primary) == Some(&Applied::Stale);
 
         let queued = try_join_all(plan.documents.iter().map(|document| async move {
             if document.fetch {
-                self.store
-                    .queue_document(plan.site, document, delivery)
-                    .await
-                    .map(|queued| queued.then_some(document))
+                self.store.queue_document(plan.site, document, delivery).await.map(|queued| queued.then_some(document))
             } else {
-                self.store
-                    .record_document(plan.site, document)
-                    .await
-                    .map(|()| None)
+                self.store.record_document(plan.site, document).await.map(|()| None)
             }
         }))
         .await?;

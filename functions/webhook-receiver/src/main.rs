@@ -5,8 +5,5 @@ use webhook_receiver::AwsReceiver;
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let receiver = AwsReceiver::from_env().await?;
-    lambda_http::run(service_fn(|request| async {
-        Ok::<_, Error>(receiver.handle(request).await)
-    }))
-    .await
+    lambda_http::run(service_fn(|request| async { Ok::<_, Error>(receiver.handle(request).await) })).await
 }

@@ -7,6 +7,11 @@ use shared::ports::BackendError;
 pub enum Refusal {
     #[error("the caller is not allowed to send webhooks here")]
     Forbidden { caller: Option<String> },
+    /// `AUTH_MODE=sigv4`: the signature was missing or refused; the reason goes only to the log.
+    #[error("{}", .0.phrase())]
+    Unauthenticated(shared::sigv4::Refusal),
+    #[error("the request could not be authenticated right now; retry later")]
+    AuthUnavailable(#[source] BackendError),
     #[error("no webhook route for {path}; the events are: {known}")]
     UnknownEvent { path: String, known: String },
     #[error("method {method} is not allowed; use PUT, POST or PATCH")]
@@ -25,11 +30,12 @@ impl Refusal {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::Unauthenticated(reason) => StatusCode::from_u16(reason.status()).unwrap_or(StatusCode::FORBIDDEN),
             Self::UnknownEvent { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadPayload(_) => StatusCode::BAD_REQUEST,
             Self::InProgress => StatusCode::CONFLICT,
-            Self::NotArchived(_) | Self::NotApplied(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotArchived(_) | Self::NotApplied(_) | Self::AuthUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

@@ -5,16 +5,12 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use serde_json::{Map, Number, Value};
 
 use crate::ids::{DocumentId, MilestoneId, QuoteId, SiteId};
 use crate::job::{self, FetchStatus, PlannedDocument, Write};
-use crate::ports::{
-    Applied, BackendError, Claim, Delivery, DocumentLedger, FetchClaim, JobStore, StoredDocument,
-};
+use crate::ports::{Applied, BackendError, Claim, Delivery, DocumentLedger, FetchClaim, JobStore, StoredDocument};
 use crate::timestamp::Timestamp;
 
 /// How long a claimed delivery is reserved for the request applying it: well over the
@@ -34,11 +30,7 @@ pub struct DynamoJobStore {
 
 impl DynamoJobStore {
     pub fn new(client: Client, table: impl Into<String>, dedupe_ttl_days: i64) -> Self {
-        Self {
-            client,
-            table: table.into(),
-            dedupe_ttl_seconds: dedupe_ttl_days * 86_400,
-        }
+        Self { client, table: table.into(), dedupe_ttl_seconds: dedupe_ttl_days * 86_400 }
     }
 }
 
@@ -61,10 +53,7 @@ impl Expression {
     }
 
     fn path(&mut self, path: &[String]) -> String {
-        path.iter()
-            .map(|segment| self.name(segment))
-            .collect::<Vec<_>>()
-            .join(".")
+        path.iter().map(|segment| self.name(segment)).collect::<Vec<_>>().join(".")
     }
 
     fn value(&mut self, value: AttributeValue) -> String {
@@ -90,11 +79,7 @@ pub fn to_attribute(value: &Value) -> AttributeValue {
         Value::Number(number) => AttributeValue::N(number.to_string()),
         Value::String(text) => s(text.as_str()),
         Value::Array(items) => AttributeValue::L(items.iter().map(to_attribute).collect()),
-        Value::Object(map) => AttributeValue::M(
-            map.iter()
-                .map(|(k, v)| (k.clone(), to_attribute(v)))
-                .collect(),
-        ),
+        Value::Object(map) => AttributeValue::M(map.iter().map(|(k, v)| (k.clone(), to_attribute(v))).collect()),
     }
 }
 
@@ -103,10 +88,7 @@ pub fn to_json(attribute: &AttributeValue) -> Value {
     let number = |text: &str| {
         text.parse::<i64>()
             .map(Value::from)
-            .or_else(|_| {
-                text.parse::<f64>()
-                    .map(|f| Number::from_f64(f).map_or(Value::Null, Value::Number))
-            })
+            .or_else(|_| text.parse::<f64>().map(|f| Number::from_f64(f).map_or(Value::Null, Value::Number)))
             .unwrap_or(Value::Null)
     };
     match attribute {
@@ -123,8 +105,7 @@ pub fn to_json(attribute: &AttributeValue) -> Value {
 
 /// A whole item as a JSON object.
 pub fn item_to_json(item: &HashMap<String, AttributeValue>) -> Map<String, Value> {
-    let mut object: Map<String, Value> =
-        item.iter().map(|(k, v)| (k.clone(), to_json(v))).collect();
+    let mut object: Map<String, Value> = item.iter().map(|(k, v)| (k.clone(), to_json(v))).collect();
     object.sort_keys();
     object
 }
@@ -142,37 +123,16 @@ where
 }
 
 impl DynamoJobStore {
-    fn document_fields(
-        expr: &mut Expression,
-        site: SiteId,
-        document: &PlannedDocument,
-    ) -> Vec<String> {
+    fn document_fields(expr: &mut Expression, site: SiteId, document: &PlannedDocument) -> Vec<String> {
         let fields = [
             ("document", s(document.id.to_string())),
             ("site", s(site.to_string())),
             ("task", s(document.task.to_string())),
-            (
-                "quote",
-                document
-                    .quote
-                    .map_or(AttributeValue::Null(true), |q| s(q.to_string())),
-            ),
-            (
-                "name",
-                document.name.clone().map_or(AttributeValue::Null(true), s),
-            ),
-            (
-                "creation_type",
-                document
-                    .creation_type
-                    .clone()
-                    .map_or(AttributeValue::Null(true), s),
-            ),
+            ("quote", document.quote.map_or(AttributeValue::Null(true), |q| s(q.to_string()))),
+            ("name", document.name.clone().map_or(AttributeValue::Null(true), s)),
+            ("creation_type", document.creation_type.clone().map_or(AttributeValue::Null(true), s)),
         ];
-        fields
-            .into_iter()
-            .map(|(name, value)| format!("{} = {}", expr.name(name), expr.value(value)))
-            .collect()
+        fields.into_iter().map(|(name, value)| format!("{} = {}", expr.name(name), expr.value(value))).collect()
     }
 }
 
@@ -192,9 +152,7 @@ impl JobStore for DynamoJobStore {
             .item("claimed_at", s(delivery.now.to_string()))
             .item("lease_until", n(now + CLAIM_LEASE_SECONDS))
             .item(job::TTL_ATTRIBUTE, n(now + self.dedupe_ttl_seconds))
-            .condition_expression(
-                "attribute_not_exists(pk) OR (#state = :applying AND lease_until < :now)",
-            )
+            .condition_expression("attribute_not_exists(pk) OR (#state = :applying AND lease_until < :now)")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":applying", s(APPLYING))
             .expression_attribute_values(":now", n(now))
@@ -210,16 +168,11 @@ impl JobStore for DynamoJobStore {
                 };
                 let field = |name| string_attribute(item, name);
                 Ok(match field("state").as_deref() {
-                    Some(DONE) => Claim::Duplicate {
-                        first_event_id: field("event_id").unwrap_or_default(),
-                    },
+                    Some(DONE) => Claim::Duplicate { first_event_id: field("event_id").unwrap_or_default() },
                     _ => Claim::InProgress,
                 })
             }
-            Err(error) => Err(BackendError::new(
-                "DynamoDB PutItem (claim delivery)",
-                error,
-            )),
+            Err(error) => Err(BackendError::new("DynamoDB PutItem (claim delivery)", error)),
         }
     }
 
@@ -257,10 +210,7 @@ impl JobStore for DynamoJobStore {
         match result {
             Ok(_) => Ok(()),
             Err(error) if conditional_failed(&error) => Ok(()),
-            Err(error) => Err(BackendError::new(
-                "DynamoDB DeleteItem (release delivery)",
-                error,
-            )),
+            Err(error) => Err(BackendError::new("DynamoDB DeleteItem (release delivery)", error)),
         }
     }
 
@@ -269,20 +219,14 @@ impl JobStore for DynamoJobStore {
         let sets: Vec<String> = write
             .set
             .iter()
-            .map(|(name, value)| {
-                format!("{} = {}", expr.name(name), expr.value(to_attribute(value)))
-            })
+            .map(|(name, value)| format!("{} = {}", expr.name(name), expr.value(to_attribute(value))))
             .collect();
         let mut update = String::new();
         if !sets.is_empty() {
             update = format!("SET {}", sets.join(", "));
         }
         if let Some((name, members)) = write.add_to_set.as_ref().filter(|(_, m)| !m.is_empty()) {
-            let clause = format!(
-                " ADD {} {}",
-                expr.name(name),
-                expr.value(AttributeValue::Ss(members.clone()))
-            );
+            let clause = format!(" ADD {} {}", expr.name(name), expr.value(AttributeValue::Ss(members.clone())));
             update.push_str(&clause);
         }
         let condition = write.guard.as_ref().map(|guard| {
@@ -309,11 +253,7 @@ impl JobStore for DynamoJobStore {
         }
     }
 
-    async fn record_document(
-        &self,
-        site: SiteId,
-        document: &PlannedDocument,
-    ) -> Result<(), BackendError> {
+    async fn record_document(&self, site: SiteId, document: &PlannedDocument) -> Result<(), BackendError> {
         let mut expr = Expression::default();
         let mut sets = Self::document_fields(&mut expr, site, document);
         let status = expr.name("status");
@@ -348,16 +288,8 @@ impl JobStore for DynamoJobStore {
         let me = expr.value(s(&delivery.body_sha256));
         sets.push(format!("{status} = {queued}"));
         sets.push(format!("{queued_by} = {me}"));
-        sets.push(format!(
-            "{} = {}",
-            expr.name("queued_at"),
-            expr.value(s(delivery.now.to_string()))
-        ));
-        sets.push(format!(
-            "{} = {}",
-            expr.name("event_id"),
-            expr.value(s(&delivery.event_id))
-        ));
+        sets.push(format!("{} = {}", expr.name("queued_at"), expr.value(s(delivery.now.to_string()))));
+        sets.push(format!("{} = {}", expr.name("event_id"), expr.value(s(&delivery.event_id))));
         let condition = format!(
             "attribute_not_exists({status}) OR {status} = {recorded} OR ({status} = {queued} AND {queued_by} = {me})"
         );
@@ -376,10 +308,7 @@ impl JobStore for DynamoJobStore {
         match result {
             Ok(_) => Ok(true),
             Err(error) if conditional_failed(&error) => Ok(false),
-            Err(error) => Err(BackendError::new(
-                "DynamoDB UpdateItem (queue document)",
-                error,
-            )),
+            Err(error) => Err(BackendError::new("DynamoDB UpdateItem (queue document)", error)),
         }
     }
 }
@@ -455,10 +384,7 @@ impl DocumentLedger for DynamoJobStore {
             Ok(_) => return Ok(FetchClaim::Claimed { lease }),
             Err(error) if conditional_failed(&error) => error,
             Err(error) => {
-                return Err(BackendError::new(
-                    "DynamoDB UpdateItem (claim document)",
-                    error,
-                ));
+                return Err(BackendError::new("DynamoDB UpdateItem (claim document)", error));
             }
         };
         let item = match error.as_service_error() {
@@ -469,9 +395,7 @@ impl DocumentLedger for DynamoJobStore {
         let status = field("status").unwrap_or_default();
         Ok(match status.as_str() {
             "STORED" => FetchClaim::Stored,
-            "FAILED" => FetchClaim::Failed {
-                reason: field("failure").unwrap_or_default(),
-            },
+            "FAILED" => FetchClaim::Failed { reason: field("failure").unwrap_or_default() },
             "FETCHING" => FetchClaim::Busy,
             _ => FetchClaim::NotQueued { status },
         })
@@ -486,10 +410,7 @@ impl DocumentLedger for DynamoJobStore {
         now: Timestamp,
     ) -> Result<bool, BackendError> {
         let size = i64::try_from(stored.size).unwrap_or(i64::MAX);
-        let content_type = stored
-            .content_type
-            .clone()
-            .map_or(AttributeValue::Null(true), s);
+        let content_type = stored.content_type.clone().map_or(AttributeValue::Null(true), s);
         let document_update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(job::site_pk(site)))
@@ -531,21 +452,15 @@ impl DocumentLedger for DynamoJobStore {
         match result {
             Ok(_) => Ok(true),
             Err(error) => {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-                    error.as_service_error()
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error()
                 {
-                    let lost_lease = cancelled
-                        .cancellation_reasons()
-                        .iter()
-                        .any(|r| r.code() == Some("ConditionalCheckFailed"));
+                    let lost_lease =
+                        cancelled.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"));
                     if lost_lease {
                         return Ok(false);
                     }
                 }
-                Err(BackendError::new(
-                    "DynamoDB TransactWriteItems (store document)",
-                    error,
-                ))
+                Err(BackendError::new("DynamoDB TransactWriteItems (store document)", error))
             }
         }
     }
@@ -559,21 +474,11 @@ impl DocumentLedger for DynamoJobStore {
         now: Timestamp,
     ) -> Result<(), BackendError> {
         let update = "SET #status = :failed, failure = :reason, failed_at = :at REMOVE lease_owner, lease_until";
-        let values = vec![
-            (":failed", s(FetchStatus::Failed.as_str())),
-            (":reason", s(reason)),
-            (":at", s(now.to_string())),
-        ];
-        self.update_leased_document(
-            "DynamoDB UpdateItem (document failed)",
-            site,
-            document,
-            lease,
-            update,
-            values,
-        )
-        .await
-        .map(drop)
+        let values =
+            vec![(":failed", s(FetchStatus::Failed.as_str())), (":reason", s(reason)), (":at", s(now.to_string()))];
+        self.update_leased_document("DynamoDB UpdateItem (document failed)", site, document, lease, update, values)
+            .await
+            .map(drop)
     }
 
     async fn release_fetch(
@@ -584,20 +489,10 @@ impl DocumentLedger for DynamoJobStore {
         reason: &str,
     ) -> Result<(), BackendError> {
         let update = "SET #status = :queued, last_error = :reason REMOVE lease_owner, lease_until";
-        let values = vec![
-            (":queued", s(FetchStatus::Queued.as_str())),
-            (":reason", s(reason)),
-        ];
-        self.update_leased_document(
-            "DynamoDB UpdateItem (release document)",
-            site,
-            document,
-            lease,
-            update,
-            values,
-        )
-        .await
-        .map(drop)
+        let values = vec![(":queued", s(FetchStatus::Queued.as_str())), (":reason", s(reason))];
+        self.update_leased_document("DynamoDB UpdateItem (release document)", site, document, lease, update, values)
+            .await
+            .map(drop)
     }
 
     async fn record_signed_quote(
@@ -629,10 +524,7 @@ impl DocumentLedger for DynamoJobStore {
                 .expression_attribute_values(":quote", AttributeValue::Ss(vec![quote.to_string()])),
             None => request.update_expression("SET #signed = :value, site = :site"),
         };
-        request
-            .send()
-            .await
-            .map_err(|e| BackendError::new("DynamoDB UpdateItem (signed quote)", e))?;
+        request.send().await.map_err(|e| BackendError::new("DynamoDB UpdateItem (signed quote)", e))?;
         Ok(())
     }
 }
@@ -645,8 +537,7 @@ mod tests {
 
     #[test]
     fn json_and_attributes_round_trip() {
-        let value =
-            json!({"a": "x", "n": 42, "b": true, "z": null, "l": [1, "two"], "m": {"k": "v"}});
+        let value = json!({"a": "x", "n": 42, "b": true, "z": null, "l": [1, "two"], "m": {"k": "v"}});
         assert_eq!(to_json(&to_attribute(&value)), value);
     }
 

@@ -11,7 +11,7 @@ mod sqs;
 pub use aws_sdk_secretsmanager::Client as SecretsClient;
 pub use dynamodb::{DynamoJobStore, item_to_json, to_attribute, to_json};
 pub use s3::{ChunkSource, S3Archive, S3Documents, UploadSettings};
-pub use secrets::read_token;
+pub use secrets::{read_sigv4_keys, read_token};
 pub use sqs::SqsFetchQueue;
 
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -32,9 +32,7 @@ pub struct Clients {
 
 impl Clients {
     pub fn new(sdk: &SdkConfig) -> Self {
-        let s3 = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(sdk.endpoint_url().is_some())
-            .build();
+        let s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             s3: aws_sdk_s3::Client::from_conf(s3),

@@ -21,10 +21,7 @@ pub struct S3Archive {
 
 impl S3Archive {
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
-        Self {
-            client,
-            bucket: bucket.into(),
-        }
+        Self { client, bucket: bucket.into() }
     }
 }
 
@@ -63,10 +60,7 @@ pub struct UploadSettings {
 
 impl Default for UploadSettings {
     fn default() -> Self {
-        Self {
-            part_size: 8 * 1024 * 1024,
-            parts_in_flight: 2,
-        }
+        Self { part_size: 8 * 1024 * 1024, parts_in_flight: 2 }
     }
 }
 
@@ -91,19 +85,12 @@ impl ChunkSource for Download {
 const PDF_MAGIC: &[u8] = b"%PDF-";
 
 fn s3_error(operation: &str, error: impl std::error::Error) -> FetchError {
-    FetchError::Retryable(format!(
-        "S3 {operation} failed: {}",
-        DisplayErrorContext(error)
-    ))
+    FetchError::Retryable(format!("S3 {operation} failed: {}", DisplayErrorContext(error)))
 }
 
 impl S3Documents {
     pub fn new(client: Client, bucket: impl Into<String>, settings: UploadSettings) -> Self {
-        Self {
-            client,
-            bucket: bucket.into(),
-            settings,
-        }
+        Self { client, bucket: bucket.into(), settings }
     }
 
     /// Streams `source` into `key` with `metadata`, adding `sha256` (hex) to the metadata. The
@@ -118,11 +105,7 @@ impl S3Documents {
     ) -> Result<StoredDocument, FetchError> {
         let mut hasher = Sha256::new();
         let declared = source.declared_length();
-        let mut reader = PartReader {
-            source,
-            size: self.settings.part_size,
-            carry: None,
-        };
+        let mut reader = PartReader { source, size: self.settings.part_size, carry: None };
         let (first, ended) = reader.next_part().await?;
         if !first.starts_with(PDF_MAGIC) {
             let start = String::from_utf8_lossy(&first[..first.len().min(16)]).into_owned();
@@ -149,8 +132,7 @@ impl S3Documents {
                 .map_err(|e| s3_error("PutObject", e))?;
             (size, 1)
         } else {
-            self.multipart(key, metadata, &mut reader, first.freeze(), &mut hasher)
-                .await?
+            self.multipart(key, metadata, &mut reader, first.freeze(), &mut hasher).await?
         };
         Ok(StoredDocument {
             key: key.to_owned(),
@@ -180,15 +162,11 @@ impl S3Documents {
             .await
             .map_err(|e| s3_error("CreateMultipartUpload", e))?;
         let upload_id = created.upload_id().unwrap_or_default().to_owned();
-        let result = self
-            .upload_parts(key, &upload_id, reader, first, hasher)
-            .await;
+        let result = self.upload_parts(key, &upload_id, reader, first, hasher).await;
         let (size, count) = match result {
             Ok((parts, size)) => {
                 let count = parts.len() as u32;
-                let completed = CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build();
+                let completed = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
                 let done = self
                     .client
                     .complete_multipart_upload()
@@ -227,13 +205,7 @@ impl S3Documents {
             .await;
         if let Err(error) = copied {
             // Without its SHA-256 the object is not what was promised: remove it, retry later.
-            let _ = self
-                .client
-                .delete_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .send()
-                .await;
+            let _ = self.client.delete_object().bucket(&self.bucket).key(key).send().await;
             return Err(s3_error("CopyObject (metadata)", error));
         }
         Ok((size, count))
@@ -269,14 +241,8 @@ impl S3Documents {
                 .content_length(part.len() as i64)
                 .body(ByteStream::from(part));
             uploads.spawn(async move {
-                let output = request
-                    .send()
-                    .await
-                    .map_err(|e| s3_error("UploadPart", e))?;
-                Ok(CompletedPart::builder()
-                    .set_e_tag(output.e_tag().map(str::to_owned))
-                    .part_number(number)
-                    .build())
+                let output = request.send().await.map_err(|e| s3_error("UploadPart", e))?;
+                Ok(CompletedPart::builder().set_e_tag(output.e_tag().map(str::to_owned)).part_number(number).build())
             });
             if !ended {
                 let (next, end) = reader.next_part().await?;
@@ -297,14 +263,8 @@ impl S3Documents {
     }
 
     async fn abort(&self, key: &str, upload_id: &str) {
-        let aborted = self
-            .client
-            .abort_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .send()
-            .await;
+        let aborted =
+            self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(upload_id).send().await;
         if let Err(error) = aborted {
             tracing::warn!(key, error = %DisplayErrorContext(error), "could not abort a multipart upload; the bucket's lifecycle rule removes it");
         }
@@ -316,9 +276,7 @@ fn joined(
 ) -> Result<CompletedPart, FetchError> {
     match result {
         Some(Ok(part)) => part,
-        Some(Err(error)) => Err(FetchError::Retryable(format!(
-            "a part upload stopped: {error}"
-        ))),
+        Some(Err(error)) => Err(FetchError::Retryable(format!("a part upload stopped: {error}"))),
         None => Err(FetchError::Retryable("a part upload went missing".into())),
     }
 }
@@ -358,9 +316,9 @@ impl<S: ChunkSource> PartReader<'_, S> {
 
 fn check_length(declared: Option<u64>, actual: u64) -> Result<(), FetchError> {
     match declared {
-        Some(declared) if declared != actual => Err(FetchError::Retryable(format!(
-            "the body was {actual} bytes but Content-Length said {declared}"
-        ))),
+        Some(declared) if declared != actual => {
+            Err(FetchError::Retryable(format!("the body was {actual} bytes but Content-Length said {declared}")))
+        }
         _ => Ok(()),
     }
 }
@@ -400,11 +358,7 @@ mod tests {
     async fn parts_are_cut_exactly_whatever_the_chunk_sizes() {
         let bytes: Vec<u8> = (0..100u8).collect();
         let mut source = Chunks(bytes.chunks(7).map(Bytes::copy_from_slice).collect());
-        let mut reader = PartReader {
-            source: &mut source,
-            size: 16,
-            carry: None,
-        };
+        let mut reader = PartReader { source: &mut source, size: 16, carry: None };
         let mut parts = Vec::new();
         loop {
             let (part, ended) = reader.next_part().await.unwrap();
@@ -420,10 +374,7 @@ mod tests {
 
     #[test]
     fn copy_sources_are_percent_encoded_but_for_slashes() {
-        assert_eq!(
-            encode_key("contracts/a b/(2).pdf"),
-            "contracts/a%20b/%282%29.pdf"
-        );
+        assert_eq!(encode_key("contracts/a b/(2).pdf"), "contracts/a%20b/%282%29.pdf");
     }
 
     #[test]

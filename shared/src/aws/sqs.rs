@@ -16,10 +16,7 @@ pub struct SqsFetchQueue {
 
 impl SqsFetchQueue {
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
-        Self {
-            client,
-            queue_url: queue_url.into(),
-        }
+        Self { client, queue_url: queue_url.into() }
     }
 }
 
@@ -30,10 +27,7 @@ impl FetchQueue for SqsFetchQueue {
                 .iter()
                 .enumerate()
                 .map(|(i, message)| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(message.to_json())
-                        .build()
+                    SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(message.to_json()).build()
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| BackendError::new("SQS SendMessageBatch", e))?;
