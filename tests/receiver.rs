@@ -340,7 +340,8 @@ fn signed_event(name: &str, endpoint: &str, secret: &str, tamper: impl FnOnce(&m
         service: "execute-api".into(),
         endpoint: endpoint.into(),
     };
-    let signed = signed_request(&aws4, "POST", &slug, body.into_bytes(), std::time::SystemTime::now()).unwrap();
+    let method = json["httpMethod"].as_str().or(json["requestContext"]["http"]["method"].as_str()).unwrap().to_owned();
+    let signed = signed_request(&aws4, &method, &slug, body.into_bytes(), std::time::SystemTime::now()).unwrap();
     let headers = json["headers"].as_object_mut().unwrap();
     headers.retain(|name, _| {
         !["authorization", "x-amz-date", "x-amz-content-sha256"].contains(&name.to_ascii_lowercase().as_str())
@@ -423,4 +424,31 @@ async fn in_sigv4_mode_unsigned_or_badly_signed_requests_are_refused_before_anyt
     assert!(backend.keys("").await.is_empty(), "nothing archived");
     assert!(backend.items().await.is_empty(), "nothing written");
     assert!(backend.drain_queue().await.is_empty(), "nothing queued");
+}
+
+#[tokio::test]
+async fn in_sigv4_mode_the_keys_can_come_from_secrets_manager() {
+    let backend = Backend::new().await;
+    let secret = backend
+        .clients
+        .secrets
+        .create_secret()
+        .name(format!("everbright-sigv4-{}", backend.table))
+        .secret_string(json!({ SIGNING_KEY: SIGNING_SECRET }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let mut config = backend.receiver_config();
+    config.auth = AuthConfig::Sigv4 {
+        region: "us-east-1".into(),
+        service: "execute-api".into(),
+        keys: KeysConfig::Secret(secret.arn().unwrap().to_owned()),
+    };
+    let receiver = AwsReceiver::on_aws(&config, &backend.clients);
+    let response = receiver.handle(signed_event("rest-stage-transition", REST_ENDPOINT, SIGNING_SECRET, |_| {})).await;
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", json_body(&response));
+    let response = receiver.handle(signed_event("rest-site-archived", REST_ENDPOINT, SIGNING_SECRET, |_| {})).await;
+    assert_eq!(response.status(), StatusCode::OK, "a PATCH, signed as one: {:?}", json_body(&response));
+    let response = receiver.handle(signed_event("rest-milestone-approved", REST_ENDPOINT, "wrong", |_| {})).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
