@@ -1,5 +1,15 @@
-//! The verifier against AWS's own Signature Version 4 test suite (see `aws-sigv4-v4/README.md` for
-//! which cases apply to an API Gateway request and why the others do not).
+//! The verifier against AWS's own Signature Version 4 test suite (the aws-sigv4 crate's
+//! `aws-signing-test-suite/v4`, copied to `aws-sigv4-v4/`).
+//!
+//! Not applicable to an API Gateway request, so not copied:
+//! - `get-relative-unnormalized`, `get-relative-relative-unnormalized`,
+//!   `get-slash-dot-slash-unnormalized`, `get-slash-pointless-dot-unnormalized`,
+//!   `get-slash-unnormalized`, `get-slashes-unnormalized`, `get-space-unnormalized`: signed with
+//!   S3's rules (`"normalize": false`: the path neither normalised nor encoded twice);
+//! - every case's `query-*` files: pre-signed URLs (the signature in the query string), while
+//!   EverBright signs in the `Authorization` header.
+//! `double-encode-path` and `double-url-encode` have no context (credentials, time): only their
+//! canonical requests are checked.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
