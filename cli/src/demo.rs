@@ -10,7 +10,7 @@ use std::path::Path;
 
 use contract_fetcher::Fetcher;
 use serde_json::{Map, Value};
-use shared::aws::{Clients, item_to_json};
+use shared::aws::{Clients, scan_all};
 use shared::config::{Env, FetcherConfig, ReceiverConfig};
 use webhook_receiver::AwsReceiver;
 
@@ -126,25 +126,9 @@ pub async fn run_on(
     }
     report.drained = drain(&fetcher, clients, resources).await?;
 
-    let mut start = None;
-    loop {
-        let page = clients
-            .dynamodb
-            .scan()
-            .table_name(&resources.table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| format!("DynamoDB Scan: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
-        for item in page.items() {
-            let item = item_to_json(item);
-            let pk = item["pk"].as_str().unwrap_or_default().to_owned();
-            report.items.entry(pk).or_default().push(item);
-        }
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            break;
-        }
+    for item in scan_all(&clients.dynamodb, &resources.table).await? {
+        let pk = item["pk"].as_str().unwrap_or_default().to_owned();
+        report.items.entry(pk).or_default().push(item);
     }
     Ok(report)
 }

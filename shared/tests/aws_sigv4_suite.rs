@@ -8,6 +8,7 @@
 //!   S3's rules (`"normalize": false`: the path neither normalised nor encoded twice);
 //! - every case's `query-*` files: pre-signed URLs (the signature in the query string), while
 //!   EverBright signs in the `Authorization` header.
+//!
 //! `double-encode-path` and `double-url-encode` have no context (credentials, time): only their
 //! canonical requests are checked.
 

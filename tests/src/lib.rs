@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use aws_config::SdkConfig;
 use everbright_sync::local::{Moto, Resources};
 use serde_json::{Map, Value};
-use shared::aws::{Clients, item_to_json};
+use shared::aws::{Clients, scan_all};
 use shared::config::{Env, FetcherConfig, ReceiverConfig};
 
 /// The caller every sample event in `events/` carries.
@@ -63,24 +63,7 @@ impl Backend {
 
     /// Every item of the table as JSON, sorted by key.
     pub async fn items(&self) -> Vec<Map<String, Value>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .clients
-                .dynamodb
-                .scan()
-                .table_name(&self.table)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .expect("scan");
-            items.extend(page.items().iter().map(item_to_json));
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
-        }
+        let mut items = scan_all(&self.clients.dynamodb, &self.table).await.expect("scan");
         items.sort_by_key(|item| (item["pk"].to_string(), item["sk"].to_string()));
         items
     }

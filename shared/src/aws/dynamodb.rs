@@ -103,6 +103,26 @@ pub fn to_json(attribute: &AttributeValue) -> Value {
     }
 }
 
+/// Every item of `table`, as JSON objects, page after page.
+pub async fn scan_all(client: &Client, table: &str) -> Result<Vec<Map<String, Value>>, BackendError> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| BackendError::new("DynamoDB Scan", e))?;
+        items.extend(page.items().iter().map(item_to_json));
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return Ok(items);
+        }
+    }
+}
+
 /// A whole item as a JSON object.
 pub fn item_to_json(item: &HashMap<String, AttributeValue>) -> Map<String, Value> {
     let mut object: Map<String, Value> = item.iter().map(|(k, v)| (k.clone(), to_json(v))).collect();

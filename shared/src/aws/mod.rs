@@ -9,7 +9,7 @@ mod secrets;
 mod sqs;
 
 pub use aws_sdk_secretsmanager::Client as SecretsClient;
-pub use dynamodb::{DynamoJobStore, item_to_json, to_attribute, to_json};
+pub use dynamodb::{DynamoJobStore, item_to_json, scan_all, to_attribute, to_json};
 pub use s3::{ChunkSource, S3Archive, S3Documents, UploadSettings};
 pub use secrets::{read_sigv4_keys, read_token};
 pub use sqs::SqsFetchQueue;

@@ -4,16 +4,21 @@ use crate::everbright::ApiToken;
 use crate::ports::BackendError;
 use crate::sigv4::SecretKey;
 
-/// Reads EverBright's API token from a Secrets Manager secret: either the token itself, or a JSON
-/// object with a `token` field.
-pub async fn read_token(client: &aws_sdk_secretsmanager::Client, secret_id: &str) -> Result<ApiToken, BackendError> {
+async fn secret_string(client: &aws_sdk_secretsmanager::Client, secret_id: &str) -> Result<String, BackendError> {
     let output = client
         .get_secret_value()
         .secret_id(secret_id)
         .send()
         .await
         .map_err(|e| BackendError::new("Secrets Manager GetSecretValue", e))?;
-    let text = output.secret_string().unwrap_or_default().trim();
+    Ok(output.secret_string().unwrap_or_default().to_owned())
+}
+
+/// Reads EverBright's API token from a Secrets Manager secret: either the token itself, or a JSON
+/// object with a `token` field.
+pub async fn read_token(client: &aws_sdk_secretsmanager::Client, secret_id: &str) -> Result<ApiToken, BackendError> {
+    let secret = secret_string(client, secret_id).await?;
+    let text = secret.trim();
     let token = match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Object(map)) => map.get("token").and_then(|t| t.as_str()).unwrap_or_default().to_owned(),
         _ => text.to_owned(),
@@ -30,20 +35,14 @@ pub async fn read_sigv4_keys(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
 ) -> Result<HashMap<String, SecretKey>, BackendError> {
-    let output = client
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
-        .await
-        .map_err(|e| BackendError::new("Secrets Manager GetSecretValue", e))?;
+    let secret = secret_string(client, secret_id).await?;
     let invalid = || {
         BackendError::new(
             "Secrets Manager GetSecretValue",
             format!("secret {secret_id} is not a JSON object of access key ids to secrets"),
         )
     };
-    let map: HashMap<String, String> =
-        serde_json::from_str(output.secret_string().unwrap_or_default()).map_err(|_| invalid())?;
+    let map: HashMap<String, String> = serde_json::from_str(&secret).map_err(|_| invalid())?;
     if map.is_empty() {
         return Err(invalid());
     }
