@@ -1,7 +1,9 @@
 //! The demo's pipeline (receiver, SQS, fetcher, stand-in) on the sample events, end to end.
 
 use everbright_sync::demo::{self, LOCAL_TOKEN};
+use everbright_sync::gateway::{Gateway, LocalPrincipal};
 use everbright_sync::local::Resources;
+use everbright_sync::send::{self, Aws4};
 use everbright_sync::stand_in::{StandIn, small_pdf};
 use integration_tests::{Backend, root};
 use sha2::{Digest, Sha256};
@@ -31,9 +33,64 @@ async fn the_demo_stores_every_signed_document_of_the_sample_contract_and_change
     }
     assert_eq!(report.drained.dead_lettered, 0);
     assert_eq!(report.duplicates(), 1, "the Function URL copy of the signed contract");
-    assert_eq!(report.refused(), 4, "the four bad sample requests");
+    assert_eq!(report.refused(), 5, "the four bad sample requests and the unsigned one");
     assert_eq!(report.failed(), 0);
     let rendered = demo::render(&report);
     assert!(rendered.contains("Job 34b6b5ee-f997-4044-86ae-0abbf611fc4d"));
     assert!(rendered.contains("STORED"));
+}
+
+#[tokio::test]
+async fn the_local_gateway_accepts_curl_and_the_signing_client_and_refuses_unsigned_requests() {
+    let backend = Backend::new().await;
+    let resources = Resources {
+        table: backend.table.clone(),
+        bucket: backend.bucket.clone(),
+        queue_url: backend.queue_url.clone(),
+        dlq_url: backend.dlq_url.clone(),
+    };
+    let stand_in = StandIn::start(LOCAL_TOKEN).await.unwrap();
+    let principal = LocalPrincipal::default();
+    let (receiver, _) = demo::functions(&backend.clients, &resources, &stand_in, &principal).unwrap();
+    let gateway = Gateway::start(receiver, principal.clone()).await.unwrap();
+
+    let url = format!("{}/webhooks/stage-transition", gateway.endpoint);
+    let payload = root().join("events/payloads/stage-transition.json");
+    let curl = {
+        let (url, principal) = (url.clone(), principal.clone());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new("curl")
+                .args(["--silent", "--show-error", "--fail", "--aws-sigv4", "aws:amz:us-east-1:execute-api"])
+                .args(["--user", &format!("{}:{}", principal.access_key, principal.secret_key)])
+                .args(["-H", "Content-Type: application/json", "--data-binary"])
+                .arg(format!("@{}", payload.display()))
+                .arg(&url)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    assert!(curl.status.success(), "{}", String::from_utf8_lossy(&curl.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&curl.stdout).unwrap();
+    assert_eq!(answer["site"], "34b6b5ee-f997-4044-86ae-0abbf611fc4d");
+
+    let aws4 = Aws4 {
+        access_key: principal.access_key.clone(),
+        secret_key: principal.secret_key.clone(),
+        region: principal.region.clone(),
+        service: "execute-api".into(),
+        endpoint: gateway.endpoint.clone(),
+    };
+    let body = std::fs::read(root().join("events/payloads/site-archived.json")).unwrap();
+    let (status, text) = send::send(&aws4, "PATCH", "site-archived", body.clone()).await.unwrap();
+    assert_eq!(status, 200, "{text}");
+
+    let unsigned = reqwest::Client::new().post(&url).body(body.clone()).send().await.unwrap();
+    assert_eq!(unsigned.status().as_u16(), 403);
+    assert!(unsigned.text().await.unwrap().contains("Missing Authentication Token"));
+    let wrong = Aws4 { secret_key: "not-the-secret".into(), ..aws4 };
+    let (status, text) = send::send(&wrong, "POST", "site-archived", body).await.unwrap();
+    assert_eq!(status, 403, "{text}");
+    assert_eq!(backend.keys("raw/").await.len(), 2, "only the two signed requests reached the receiver");
 }

@@ -1,9 +1,10 @@
 //! The demo: the whole pipeline on the sample events, on the embedded local backend.
 //!
 //! It starts moto and a stand-in for EverBright's API, creates the table, bucket and queues,
-//! delivers every sample request in `events/` to the real receiver handler, runs the real fetcher
-//! handler on the queue (as the SQS event source mapping would) until it is drained, and prints
-//! what each job ended up as. Everything it started stops when it returns, or is interrupted.
+//! starts the local gateway in front of the real receiver handler, sends every sample request in
+//! `events/` to it signed with the signing client (and one unsigned request), runs the real
+//! fetcher handler on the queue (as the SQS event source mapping would) until it is drained, and
+//! prints what each job ended up as. Everything it started stops when it returns, or is interrupted.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -14,12 +15,12 @@ use shared::aws::{Clients, scan_all};
 use shared::config::{Env, FetcherConfig, ReceiverConfig};
 use webhook_receiver::AwsReceiver;
 
+use crate::gateway::{Gateway, LocalPrincipal};
 use crate::local::{Moto, Resources, SetupError};
 use crate::queue::{Drained, drain};
+use crate::send::{self, Aws4};
 use crate::stand_in::StandIn;
 
-/// The caller the sample events carry, allowed by the demo's receiver.
-pub const SAMPLE_CALLER: &str = "arn:aws:iam::123456789012:user/everbright-webhooks";
 /// The API token the stand-in accepts in the demo.
 pub const LOCAL_TOKEN: &str = "local-demo-token";
 
@@ -96,34 +97,76 @@ pub async fn run(root: &Path) -> Result<Report, SetupError> {
     Ok(report)
 }
 
-/// Runs the demo's deliveries and fetches on an existing backend.
+/// The receiver and the fetcher, configured for a local backend and stand-in.
+pub fn functions(
+    clients: &Clients,
+    resources: &Resources,
+    stand_in: &StandIn,
+    principal: &LocalPrincipal,
+) -> Result<(AwsReceiver, Fetcher), SetupError> {
+    let vars = HashMap::from([
+        ("JOBS_TABLE", resources.table.clone()),
+        ("DOCUMENTS_BUCKET", resources.bucket.clone()),
+        ("FETCH_QUEUE_URL", resources.queue_url.clone()),
+        ("ALLOWED_PRINCIPALS", principal.arn.clone()),
+        ("EVERBRIGHT_BASE_URL", stand_in.base_url.clone()),
+        ("EVERBRIGHT_API_TOKEN", LOCAL_TOKEN.to_owned()),
+    ]);
+    let env = Env::new(move |name| vars.get(name).cloned());
+    Ok((
+        AwsReceiver::on_aws(&ReceiverConfig::from(&env)?, clients),
+        Fetcher::on_aws(&FetcherConfig::from(&env)?, clients),
+    ))
+}
+
+/// What a sample event sends: its method, its event slug and its body.
+fn sample(path: &Path) -> Result<(String, String, Vec<u8>), SetupError> {
+    let event: Value = serde_json::from_slice(&std::fs::read(path)?)?;
+    let method = event["httpMethod"].as_str().or(event["requestContext"]["http"]["method"].as_str());
+    let route = event["path"].as_str().or(event["rawPath"].as_str());
+    let (Some(method), Some(route), Some(body)) = (method, route, event["body"].as_str()) else {
+        return Err(format!("{}: not an API Gateway or Function URL event", path.display()).into());
+    };
+    let slug = route.rsplit('/').next().unwrap_or_default();
+    Ok((method.to_owned(), slug.to_owned(), body.as_bytes().to_vec()))
+}
+
+/// Runs the demo's deliveries and fetches on an existing backend: every sample request in
+/// `events/` signed by the signing client and sent to the local gateway, one unsigned request,
+/// then the queue drained by the fetcher.
 pub async fn run_on(
     root: &Path,
     clients: &Clients,
     resources: &Resources,
     stand_in: &StandIn,
 ) -> Result<Report, SetupError> {
-    let vars = HashMap::from([
-        ("JOBS_TABLE", resources.table.clone()),
-        ("DOCUMENTS_BUCKET", resources.bucket.clone()),
-        ("FETCH_QUEUE_URL", resources.queue_url.clone()),
-        ("ALLOWED_PRINCIPALS", SAMPLE_CALLER.to_owned()),
-        ("EVERBRIGHT_BASE_URL", stand_in.base_url.clone()),
-        ("EVERBRIGHT_API_TOKEN", LOCAL_TOKEN.to_owned()),
-    ]);
-    let env = Env::new(move |name| vars.get(name).cloned());
-    let receiver = AwsReceiver::on_aws(&ReceiverConfig::from(&env)?, clients);
-    let fetcher = Fetcher::on_aws(&FetcherConfig::from(&env)?, clients);
+    let principal = LocalPrincipal::default();
+    let (receiver, fetcher) = functions(clients, resources, stand_in, &principal)?;
+    let gateway = Gateway::start(receiver, principal.clone()).await?;
+    let aws4 = Aws4 {
+        access_key: principal.access_key.clone(),
+        secret_key: principal.secret_key.clone(),
+        region: principal.region.clone(),
+        service: "execute-api".into(),
+        endpoint: gateway.endpoint.clone(),
+    };
 
     let mut report = Report::default();
     for path in sample_requests(&root.join("events"))? {
-        let text = std::fs::read_to_string(&path)?;
-        let request = lambda_http::request::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let response = receiver.handle(request).await;
-        let answer = serde_json::from_slice(response.body().as_ref()).unwrap_or(Value::Null);
+        let (method, slug, body) = sample(&path)?;
+        let (status, text) = send::deliver(&aws4, &method, &slug, body).await?;
+        let answer = serde_json::from_str(&text).unwrap_or(Value::Null);
         let file = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-        report.deliveries.push(Delivery { file, status: response.status().as_u16(), answer });
+        report.deliveries.push(Delivery { file, status, answer });
     }
+    let unsigned = reqwest::Client::new()
+        .post(format!("{}/webhooks/stage-transition", gateway.endpoint))
+        .body("{}")
+        .send()
+        .await?;
+    let status = unsigned.status().as_u16();
+    let answer = serde_json::from_str(&unsigned.text().await?).unwrap_or(Value::Null);
+    report.deliveries.push(Delivery { file: "(an unsigned request)".into(), status, answer });
     report.drained = drain(&fetcher, clients, resources).await?;
 
     for item in scan_all(&clients.dynamodb, &resources.table).await? {
@@ -157,7 +200,7 @@ pub fn render(report: &Report) -> String {
                 if d.answer["stale"] == true { " (stale)" } else { "" },
                 d.answer["queued"].as_array().map_or(0, Vec::len)
             ),
-            _ => text(&d.answer["error"]),
+            _ => text(if d.answer.get("error").is_some() { &d.answer["error"] } else { &d.answer["message"] }),
         };
         line(format!("  {:<36} {}  {detail}", d.file, d.status));
     }

@@ -1,6 +1,7 @@
 //! The project's local tools.
 
 pub mod demo;
+pub mod gateway;
 pub mod local;
 pub mod queue;
 pub mod send;
