@@ -171,11 +171,9 @@ impl State {
         for (name, value) in headers {
             let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
             single.insert(name.as_str().to_owned(), json!(value));
-            multi
-                .entry(name.as_str().to_owned())
-                .or_insert_with(|| json!([]))
-                .as_array_mut()
-                .map(|v| v.push(json!(value)));
+            if let Some(values) = multi.entry(name.as_str().to_owned()).or_insert_with(|| json!([])).as_array_mut() {
+                values.push(json!(value));
+            }
         }
         let mut parameters = Map::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
