@@ -3,11 +3,15 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: demo test venv fmt lint template unit bench
+.PHONY: demo serve test venv fmt lint template unit bench
 
 ## The whole pipeline on the sample events, on a local moto and EverBright stand-in.
 demo: venv
 	$(CARGO) run --quiet -p everbright-sync -- demo
+
+## The same local stack kept running, to send events by hand (Ctrl-C stops it).
+serve: venv
+	$(CARGO) run --quiet -p everbright-sync -- serve
 
 ## Everything CI checks: formatting, lints, every test (moto is installed and started by the tests).
 test: venv fmt lint template unit

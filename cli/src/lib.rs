@@ -5,4 +5,5 @@ pub mod gateway;
 pub mod local;
 pub mod queue;
 pub mod send;
+pub mod serve;
 pub mod stand_in;

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use everbright_sync::send::{self, Aws4};
-use everbright_sync::{demo, local};
+use everbright_sync::{demo, local, serve};
 
 /// everbright-sync's command-line tools.
 #[derive(Parser)]
@@ -17,6 +17,12 @@ struct Cli {
 enum Command {
     /// Run the whole pipeline on the sample events in events/, on a local moto and EverBright stand-in.
     Demo,
+    /// Keep the local stack running (moto, the EverBright stand-in, the gateway, the fetcher) until Ctrl-C.
+    Serve {
+        /// The gateway's port on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 9000)]
+        port: u16,
+    },
     /// Send a payload to a webhook route, signed with AWS4 as EverBright signs it.
     Send {
         /// The payload: a JSON file, or an events/ file (its body is sent).
@@ -59,6 +65,18 @@ async fn main() -> ExitCode {
                 _ = tokio::signal::ctrl_c() => {
                     eprintln!("interrupted: stopping everything the demo started");
                     ExitCode::from(130)
+                }
+            }
+        }
+        Command::Serve { port } => {
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            match serve::run(port, stop).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("serve failed: {error}");
+                    ExitCode::FAILURE
                 }
             }
         }

@@ -1,0 +1,67 @@
+//! `everbright-sync serve`: the local stack, kept running: moto, the EverBright stand-in, the
+//! gateway in front of the receiver, and the fetcher polling the queue, until Ctrl-C.
+
+use std::time::Duration;
+
+use shared::aws::Clients;
+
+use crate::demo::{LOCAL_TOKEN, functions};
+use crate::gateway::{Gateway, LocalPrincipal};
+use crate::local::{Moto, Resources, SetupError};
+use crate::queue::drain;
+use crate::stand_in::StandIn;
+
+/// Runs until `stop` resolves.
+pub async fn run(port: u16, stop: impl std::future::Future<Output = ()>) -> Result<(), SetupError> {
+    let moto = Moto::start()?;
+    let clients = Clients::new(&moto.sdk_config().await);
+    let resources = Resources::create(&clients, "local").await?;
+    let stand_in = StandIn::start(LOCAL_TOKEN).await?;
+    let principal = LocalPrincipal::default();
+    let (receiver, fetcher) = functions(&clients, &resources, &stand_in, &principal)?;
+    let gateway = Gateway::start_on(receiver, principal.clone(), port).await?;
+    println!("{}", instructions(&gateway.endpoint, &principal, &moto.endpoint, &resources));
+
+    let poll = async {
+        loop {
+            match drain(&fetcher, &clients, &resources).await {
+                Ok(drained) if drained.handled > 0 => println!(
+                    "fetcher: {} message(s) handled, {} retried, {} moved to the DLQ",
+                    drained.handled, drained.retried, drained.dead_lettered
+                ),
+                Ok(_) => {}
+                Err(error) => eprintln!("fetcher: {error}"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    tokio::select! {
+        () = poll => {}
+        () = stop => println!("stopping: moto, the stand-in and the gateway"),
+    }
+    Ok(())
+}
+
+fn instructions(endpoint: &str, principal: &LocalPrincipal, moto: &str, resources: &Resources) -> String {
+    format!(
+        "everbright-sync is running locally. Ctrl-C stops everything.
+
+  gateway (API Gateway stand-in, AWS4 checked): {endpoint}
+  region {region}, service execute-api, access key {key}, secret key {secret}
+  moto (DynamoDB, S3, SQS): {moto}   table {table}   bucket {bucket}
+
+Send a sample event with the signing client:
+  cargo run -q -p everbright-sync -- send events/rest-contract-signed.json --event contract-status-change \\
+    --endpoint {endpoint} --region {region} --access-key {key} --secret-key {secret}
+
+or with curl's own AWS4 signing:
+  curl --aws-sigv4 aws:amz:{region}:execute-api --user {key}:{secret} -H 'Content-Type: application/json' \\
+    --data-binary @events/payloads/stage-transition.json {endpoint}/webhooks/stage-transition
+",
+        region = principal.region,
+        key = principal.access_key,
+        secret = principal.secret_key,
+        table = resources.table,
+        bucket = resources.bucket,
+    )
+}
