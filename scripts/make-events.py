@@ -143,12 +143,58 @@ def url_event(name, payload, slug, method, epoch_ms):
     }
 
 
+def sqs_event(name, bodies):
+    """An SQS event as the event source mapping hands it to the contract fetcher."""
+    records = []
+    for i, body in enumerate(bodies):
+        message_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"everbright-sync/events/{name}/{i}"))
+        records.append({
+            "messageId": message_id,
+            "receiptHandle": f"local-receipt-{message_id}",
+            "body": json.dumps(body, separators=(",", ":")),
+            "attributes": {
+                "ApproximateReceiveCount": "1",
+                "SentTimestamp": "1689189773000",
+                "SenderId": "AROAEXAMPLE:webhook-receiver",
+                "ApproximateFirstReceiveTimestamp": "1689189773100",
+            },
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": f"arn:aws:sqs:us-east-1:{ACCOUNT}:everbright-sync-FetchQueue",
+            "awsRegion": "us-east-1",
+        })
+    return {"Records": records}
+
+
+SQS = [
+    ("sqs-fetch-document", [{
+        "kind": "fetch_document",
+        "site": "34b6b5ee-f997-4044-86ae-0abbf611fc4d",
+        "quote": "042e6753-6b06-457d-9efd-70f047f4d348",
+        "task": "fb04303e-da8f-413a-b9fc-b91dedf10707",
+        "document": "6588bff2-16ad-43a0-86b1-4985f5100fdd",
+        "name": "Installation Agreement - Signed.pdf",
+        "event_id": request_id("rest-contract-signed"),
+    }]),
+    ("sqs-resolve-signed-quote", [{
+        "kind": "resolve_signed_quote",
+        "site": "157802b4-99aa-4437-b250-934df337766a",
+        "quote": "8ba871ae-3282-420c-af3f-ddc41ac50273",
+        "milestone": "7a605ec8-d276-4d6c-bd47-52a483e28783",
+    }]),
+]
+
+
 def main():
     for rows, make in ((REST, rest_event), (URL, url_event)):
         for name, payload, slug, method, epoch_ms in rows:
             event = make(name, payload, slug, method, epoch_ms)
             (EVENTS / f"{name}.json").write_text(json.dumps(event, indent=2) + "\n")
             print(f"events/{name}.json")
+    for name, bodies in SQS:
+        (EVENTS / f"{name}.json").write_text(json.dumps(sqs_event(name, bodies), indent=2) + "\n")
+        print(f"events/{name}.json")
 
 
 if __name__ == "__main__":

@@ -282,3 +282,13 @@ async fn a_malformed_message_is_acknowledged_not_retried() {
     assert!(world.fetch(&[record]).await.is_empty());
     assert!(world.backend.items().await.is_empty());
 }
+
+#[tokio::test]
+async fn the_sqs_fixture_in_events_is_a_batch_the_fetcher_handles() {
+    let world = World::new().await;
+    world.deliver("rest-contract-signed").await;
+    let fixture = std::fs::read_to_string(integration_tests::root().join("events/sqs-fetch-document.json")).unwrap();
+    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_str(&fixture).unwrap();
+    assert!(world.fetch(&event.records).await.is_empty());
+    assert_eq!(world.document(INSTALLATION_AGREEMENT).await["status"], "STORED");
+}

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use everbright_sync::gateway::LocalPrincipal;
 use everbright_sync::send::{self, Aws4};
 use everbright_sync::{demo, local, serve};
 
@@ -22,6 +23,20 @@ enum Command {
         /// The gateway's port on 127.0.0.1 (0: any free port).
         #[arg(long, default_value_t = 9000)]
         port: u16,
+        /// The access key the gateway accepts.
+        #[arg(long, env = "EVERBRIGHT_LOCAL_ACCESS_KEY", default_value = "AKIAEVERBRIGHTLOCAL0")]
+        access_key: String,
+        /// Its secret key.
+        #[arg(
+            long,
+            env = "EVERBRIGHT_LOCAL_SECRET_KEY",
+            default_value = "everbright-local-secret-key",
+            hide_env_values = true
+        )]
+        secret_key: String,
+        /// The region it signs for.
+        #[arg(long, env = "EVERBRIGHT_LOCAL_REGION", default_value = "us-east-1")]
+        region: String,
     },
     /// Send a payload to a webhook route, signed with AWS4 as EverBright signs it.
     Send {
@@ -68,11 +83,12 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve { port } => {
+        Command::Serve { port, access_key, secret_key, region } => {
+            let principal = LocalPrincipal { access_key, secret_key, region, ..LocalPrincipal::default() };
             let stop = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
-            match serve::run(port, stop).await {
+            match serve::run(port, principal, stop).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
                     eprintln!("serve failed: {error}");

@@ -12,15 +12,18 @@ use crate::queue::drain;
 use crate::stand_in::StandIn;
 
 /// Runs until `stop` resolves.
-pub async fn run(port: u16, stop: impl std::future::Future<Output = ()>) -> Result<(), SetupError> {
+pub async fn run(
+    port: u16,
+    principal: LocalPrincipal,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), SetupError> {
     let moto = Moto::start()?;
     let clients = Clients::new(&moto.sdk_config().await);
     let resources = Resources::create(&clients, "local").await?;
     let stand_in = StandIn::start(LOCAL_TOKEN).await?;
-    let principal = LocalPrincipal::default();
     let (receiver, fetcher) = functions(&clients, &resources, &stand_in, &principal)?;
     let gateway = Gateway::start_on(receiver, principal.clone(), port).await?;
-    println!("{}", instructions(&gateway.endpoint, &principal, &moto.endpoint, &resources));
+    println!("{}", instructions(&gateway.endpoint, &principal, &moto.endpoint, &stand_in.base_url, &resources));
 
     let poll = async {
         loop {
@@ -42,13 +45,21 @@ pub async fn run(port: u16, stop: impl std::future::Future<Output = ()>) -> Resu
     Ok(())
 }
 
-fn instructions(endpoint: &str, principal: &LocalPrincipal, moto: &str, resources: &Resources) -> String {
+fn instructions(
+    endpoint: &str,
+    principal: &LocalPrincipal,
+    moto: &str,
+    stand_in: &str,
+    resources: &Resources,
+) -> String {
     format!(
         "everbright-sync is running locally. Ctrl-C stops everything.
 
   gateway (API Gateway stand-in, AWS4 checked): {endpoint}
   region {region}, service execute-api, access key {key}, secret key {secret}
   moto (DynamoDB, S3, SQS): {moto}   table {table}   bucket {bucket}
+  fetch queue: {queue}
+  EverBright stand-in: {stand_in}   API token {token}
 
 Send a sample event with the signing client:
   cargo run -q -p everbright-sync -- send events/rest-contract-signed.json --event contract-status-change \\
@@ -63,5 +74,7 @@ or with curl's own AWS4 signing:
         secret = principal.secret_key,
         table = resources.table,
         bucket = resources.bucket,
+        token = LOCAL_TOKEN,
+        queue = resources.queue_url,
     )
 }
