@@ -88,7 +88,7 @@ pub fn sample_requests(events: &Path) -> std::io::Result<Vec<std::path::PathBuf>
 
 /// Runs the demo against a fresh local backend.
 pub async fn run(root: &Path) -> Result<Report, SetupError> {
-    let moto = Moto::start()?;
+    let moto = tokio::task::spawn_blocking(Moto::start).await??;
     let clients = Clients::new(&moto.sdk_config().await);
     let resources = Resources::create(&clients, "demo").await?;
     let stand_in = StandIn::start(LOCAL_TOKEN).await?;

@@ -61,9 +61,25 @@ enum Command {
     },
 }
 
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called (before anything
+/// is started), so an early Ctrl-C still stops what was started rather than killing the process.
+fn interrupted() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).expect("a SIGINT handler");
+    let mut terminate = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+    async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    match Cli::parse().command {
+    let command = Cli::parse().command;
+    let stop = interrupted();
+    match command {
         Command::Demo => {
             let root = local::workspace_root();
             tokio::select! {
@@ -77,7 +93,7 @@ async fn main() -> ExitCode {
                         ExitCode::FAILURE
                     }
                 },
-                _ = tokio::signal::ctrl_c() => {
+                () = stop => {
                     eprintln!("interrupted: stopping everything the demo started");
                     ExitCode::from(130)
                 }
@@ -85,9 +101,6 @@ async fn main() -> ExitCode {
         }
         Command::Serve { port, access_key, secret_key, region } => {
             let principal = LocalPrincipal { access_key, secret_key, region, ..LocalPrincipal::default() };
-            let stop = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
             match serve::run(port, principal, stop).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {

@@ -17,7 +17,7 @@ pub async fn run(
     principal: LocalPrincipal,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), SetupError> {
-    let moto = Moto::start()?;
+    let moto = tokio::task::spawn_blocking(Moto::start).await??;
     let clients = Clients::new(&moto.sdk_config().await);
     let resources = Resources::create(&clients, "local").await?;
     let stand_in = StandIn::start(LOCAL_TOKEN).await?;
