@@ -131,8 +131,10 @@ impl Fetcher {
         };
         let outcome = match message {
             FetchMessage::FetchDocument { site, quote, document, name, event_id, .. } => {
+                let quote_text = quote.map(|q| q.to_string());
+                let quote_field = quote_text.as_deref();
                 let span =
-                    info_span!("fetch", site = %site, quote = ?quote, document = %document, event_id = %event_id);
+                    info_span!("fetch", site = %site, quote = quote_field, document = %document, event_id = %event_id);
                 self.fetch_document(site, quote, document, name.as_deref(), deadline).instrument(span).await
             }
             FetchMessage::ResolveSignedQuote { site, quote, milestone } => {
