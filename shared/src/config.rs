@@ -83,12 +83,25 @@ impl AllowedPrincipals {
         Ok(Self(entries))
     }
 
+    /// Whether `arn` (the caller the gateway reports) is allowed. An allowed IAM role
+    /// (`arn:aws:iam::<account>:role/[path/]<name>`) also allows its sessions, which the gateway
+    /// reports as `arn:aws:sts::<account>:assumed-role/<name>/<session>`.
     pub fn allows(&self, arn: &str) -> bool {
         self.0.iter().any(|allowed| match allowed.strip_suffix('*') {
             Some(prefix) => arn.starts_with(prefix),
-            None => arn == allowed,
+            None => arn == allowed || assumed_role_prefix(allowed).is_some_and(|prefix| arn.starts_with(&prefix)),
         })
     }
+}
+
+/// `arn:<partition>:iam::<account>:role/[path/]<name>` -> `arn:<partition>:sts::<account>:assumed-role/<name>/`.
+fn assumed_role_prefix(role_arn: &str) -> Option<String> {
+    let rest = role_arn.strip_prefix("arn:")?;
+    let (partition, rest) = rest.split_once(':')?;
+    let rest = rest.strip_prefix("iam::")?;
+    let (account, resource) = rest.split_once(':')?;
+    let name = resource.strip_prefix("role/")?.rsplit('/').next().filter(|n| !n.is_empty())?;
+    Some(format!("arn:{partition}:sts::{account}:assumed-role/{name}/"))
 }
 
 impl fmt::Display for AllowedPrincipals {
@@ -311,6 +324,17 @@ mod tests {
         assert!(!allowed.allows("arn:aws:iam::123456789012:user/everbright2"));
         assert!(allowed.allows("arn:aws:sts::123456789012:assumed-role/EverBright/session-1"));
         assert!(!allowed.allows("arn:aws:sts::123456789012:assumed-role/Other/session-1"));
+    }
+
+    #[test]
+    fn an_allowed_role_allows_its_sessions_and_nothing_else() {
+        let allowed = AllowedPrincipals::parse("arn:aws:iam::123456789012:role/integrations/EverBright").unwrap();
+        assert!(allowed.allows("arn:aws:iam::123456789012:role/integrations/EverBright"));
+        assert!(allowed.allows("arn:aws:sts::123456789012:assumed-role/EverBright/webhooks"));
+        assert!(!allowed.allows("arn:aws:sts::123456789012:assumed-role/EverBrightX/webhooks"));
+        assert!(!allowed.allows("arn:aws:sts::999999999999:assumed-role/EverBright/webhooks"));
+        let user = AllowedPrincipals::parse("arn:aws:iam::123456789012:user/EverBright").unwrap();
+        assert!(!user.allows("arn:aws:sts::123456789012:assumed-role/EverBright/webhooks"));
     }
 
     #[test]
