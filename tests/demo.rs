@@ -2,7 +2,6 @@
 
 use everbright_sync::demo::{self, LOCAL_TOKEN};
 use everbright_sync::gateway::{Gateway, LocalPrincipal};
-use everbright_sync::local::Resources;
 use everbright_sync::send::{self, Aws4};
 use everbright_sync::stand_in::{StandIn, small_pdf};
 use integration_tests::{Backend, root};
@@ -11,12 +10,7 @@ use sha2::{Digest, Sha256};
 #[tokio::test]
 async fn the_demo_stores_every_signed_document_of_the_sample_contract_and_change_order() {
     let backend = Backend::new().await;
-    let resources = Resources {
-        table: backend.table.clone(),
-        bucket: backend.bucket.clone(),
-        queue_url: backend.queue_url.clone(),
-        dlq_url: backend.dlq_url.clone(),
-    };
+    let resources = backend.resources();
     let stand_in = StandIn::start(LOCAL_TOKEN).await.unwrap();
     let report = demo::run_on(&root(), &backend.clients, &resources, &stand_in).await.unwrap();
 
@@ -43,12 +37,7 @@ async fn the_demo_stores_every_signed_document_of_the_sample_contract_and_change
 #[tokio::test]
 async fn the_local_gateway_accepts_curl_and_the_signing_client_and_refuses_unsigned_requests() {
     let backend = Backend::new().await;
-    let resources = Resources {
-        table: backend.table.clone(),
-        bucket: backend.bucket.clone(),
-        queue_url: backend.queue_url.clone(),
-        dlq_url: backend.dlq_url.clone(),
-    };
+    let resources = backend.resources();
     let stand_in = StandIn::start(LOCAL_TOKEN).await.unwrap();
     let principal = LocalPrincipal::default();
     let (receiver, _) = demo::functions(&backend.clients, &resources, &stand_in, &principal).unwrap();
@@ -75,13 +64,7 @@ async fn the_local_gateway_accepts_curl_and_the_signing_client_and_refuses_unsig
     let answer: serde_json::Value = serde_json::from_slice(&curl.stdout).unwrap();
     assert_eq!(answer["site"], "34b6b5ee-f997-4044-86ae-0abbf611fc4d");
 
-    let aws4 = Aws4 {
-        access_key: principal.access_key.clone(),
-        secret_key: principal.secret_key.clone(),
-        region: principal.region.clone(),
-        service: "execute-api".into(),
-        endpoint: gateway.endpoint.clone(),
-    };
+    let aws4 = principal.aws4(&gateway.endpoint);
     let body = std::fs::read(root().join("events/payloads/site-archived.json")).unwrap();
     let (status, text) = send::send(&aws4, "PATCH", "site-archived", body.clone()).await.unwrap();
     assert_eq!(status, 200, "{text}");

@@ -18,7 +18,7 @@ use webhook_receiver::AwsReceiver;
 use crate::gateway::{Gateway, LocalPrincipal};
 use crate::local::{Moto, Resources, SetupError};
 use crate::queue::{Drained, drain};
-use crate::send::{self, Aws4};
+use crate::send;
 use crate::stand_in::StandIn;
 
 /// The API token the stand-in accepts in the demo.
@@ -143,13 +143,7 @@ pub async fn run_on(
     let principal = LocalPrincipal::default();
     let (receiver, fetcher) = functions(clients, resources, stand_in, &principal)?;
     let gateway = Gateway::start(receiver, principal.clone()).await?;
-    let aws4 = Aws4 {
-        access_key: principal.access_key.clone(),
-        secret_key: principal.secret_key.clone(),
-        region: principal.region.clone(),
-        service: "execute-api".into(),
-        endpoint: gateway.endpoint.clone(),
-    };
+    let aws4 = principal.aws4(&gateway.endpoint);
 
     let mut report = Report::default();
     for path in sample_requests(&root.join("events"))? {

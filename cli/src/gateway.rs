@@ -21,6 +21,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use webhook_receiver::AwsReceiver;
 
+use crate::send::Aws4;
+
 /// The stage the local API serves, as in the template.
 pub const STAGE: &str = "prod";
 /// API Gateway's largest payload.
@@ -43,6 +45,19 @@ impl Default for LocalPrincipal {
             access_key: "AKIAEVERBRIGHTLOCAL0".into(),
             secret_key: "everbright-local-secret-key".into(),
             region: "us-east-1".into(),
+        }
+    }
+}
+
+impl LocalPrincipal {
+    /// The AWS4 fields a client signs with to reach the gateway at `endpoint`.
+    pub fn aws4(&self, endpoint: &str) -> Aws4 {
+        Aws4 {
+            access_key: self.access_key.clone(),
+            secret_key: self.secret_key.clone(),
+            region: self.region.clone(),
+            service: "execute-api".into(),
+            endpoint: endpoint.to_owned(),
         }
     }
 }

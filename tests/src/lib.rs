@@ -50,6 +50,16 @@ impl Backend {
         Self { clients, table, bucket, queue_url, dlq_url }
     }
 
+    /// The backend's names, as the local tools take them.
+    pub fn resources(&self) -> Resources {
+        Resources {
+            table: self.table.clone(),
+            bucket: self.bucket.clone(),
+            queue_url: self.queue_url.clone(),
+            dlq_url: self.dlq_url.clone(),
+        }
+    }
+
     /// The receiver's configuration for this backend, as its environment would give it.
     pub fn receiver_config(&self) -> ReceiverConfig {
         let vars: HashMap<&str, String> = HashMap::from([
