@@ -35,5 +35,5 @@ unit:
 	$(CARGO) test --workspace
 
 ## Criterion benchmarks (release build).
-bench:
+bench: venv
 	$(CARGO) bench --workspace
