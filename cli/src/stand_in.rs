@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream;
@@ -28,6 +29,11 @@ use tokio::task::JoinHandle;
 pub enum Behaviour {
     /// 200 with a PDF of `size` bytes (see [`pdf_bytes`]).
     Pdf {
+        size: usize,
+    },
+    /// Waits `millis` before answering with the PDF (a slow download, to overlap two fetches).
+    Slow {
+        millis: u64,
         size: usize,
     },
     /// 302 to the storage host, which serves the PDF without asking for the token.
@@ -235,8 +241,13 @@ async fn answer(host: Host, state: Shared, request: Request<Incoming>) -> Result
         }
         Some(Behaviour::NotFound) => full(StatusCode::NOT_FOUND, "application/json", r#"{"detail":"Not found."}"#),
         Some(Behaviour::NotPdf) => full(StatusCode::OK, "text/html", "<html><body>Please log in</body></html>"),
+        Some(Behaviour::Slow { millis, size }) => {
+            let mut response = streamed(document, size, size, Duration::from_millis(millis));
+            response.headers_mut().insert(CONTENT_LENGTH, size.into());
+            response
+        }
         Some(Behaviour::CutShort { size, sent }) => {
-            let mut response = streamed(document, size, sent);
+            let mut response = streamed(document, size, sent, Duration::ZERO);
             response.headers_mut().insert(CONTENT_LENGTH, size.into());
             response
         }
@@ -246,18 +257,22 @@ async fn answer(host: Host, state: Shared, request: Request<Incoming>) -> Result
 
 /// A PDF of `size` bytes, streamed in 64 KiB chunks.
 fn pdf(document: DocumentId, size: usize) -> Response<Body> {
-    let mut response = streamed(document, size, size);
+    let mut response = streamed(document, size, size, Duration::ZERO);
     response.headers_mut().insert(CONTENT_LENGTH, size.into());
     response
 }
 
 const CHUNK: usize = 64 * 1024;
 
-/// The first `sent` bytes of the `size`-byte PDF of `document`, generated chunk by chunk.
-fn streamed(document: DocumentId, size: usize, sent: usize) -> Response<Body> {
+/// The first `sent` bytes of the `size`-byte PDF of `document`, generated chunk by chunk, the
+/// first one after `delay`.
+fn streamed(document: DocumentId, size: usize, sent: usize, delay: Duration) -> Response<Body> {
     let chunks = stream::unfold(0usize, move |offset| async move {
         if offset >= sent {
             return None;
+        }
+        if offset == 0 && !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
         let end = (offset + CHUNK).min(sent);
         let bytes = pdf_range(document, size, offset, end);
