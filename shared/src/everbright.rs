@@ -129,10 +129,6 @@ impl EverBright {
         Ok(Self { http, base, token, settings })
     }
 
-    pub fn base(&self) -> &Url {
-        &self.base
-    }
-
     /// `GET /api/v1/document/{uuid}/download/`.
     pub async fn download(&self, document: DocumentId, deadline: Instant) -> Result<Download, FetchError> {
         let url = self.url(&format!("api/v1/document/{document}/download/"));

@@ -15,10 +15,6 @@ macro_rules! uuid_id {
         pub struct $name(Uuid);
 
         impl $name {
-            pub const fn from_uuid(uuid: Uuid) -> Self {
-                Self(uuid)
-            }
-
             pub const fn as_uuid(&self) -> &Uuid {
                 &self.0
             }

@@ -264,14 +264,6 @@ impl Verifier {
         Self { region: region.into(), service: service.into(), keys }
     }
 
-    pub fn region(&self) -> &str {
-        &self.region
-    }
-
-    pub fn service(&self) -> &str {
-        &self.service
-    }
-
     /// Verifies `request` as of `now`.
     pub fn verify(&self, request: &Request<'_>, now: SystemTime) -> Result<Verified, Refusal> {
         let header = header_value(request.headers, "authorization").ok_or(Refusal::Missing)?;
