@@ -69,6 +69,7 @@ async fn the_local_gateway_accepts_curl_and_the_signing_client_and_refuses_unsig
     let (status, text) = send::send(&aws4, "PATCH", "site-archived", body.clone()).await.unwrap();
     assert_eq!(status, 200, "{text}");
 
+    shared::tls::install_crypto_provider();
     let unsigned = reqwest::Client::new().post(&url).body(body.clone()).send().await.unwrap();
     assert_eq!(unsigned.status().as_u16(), 403);
     assert!(unsigned.text().await.unwrap().contains("Missing Authentication Token"));

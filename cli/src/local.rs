@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
@@ -89,7 +89,7 @@ impl Moto {
     pub async fn sdk_config(&self) -> SdkConfig {
         let credentials = aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "local");
         let timeouts = aws_config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_secs(30)).build();
-        aws_config::defaults(BehaviorVersion::latest())
+        shared::aws::sdk_config_loader()
             .timeout_config(timeouts)
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)

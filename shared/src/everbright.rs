@@ -119,6 +119,7 @@ impl EverBright {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
+        crate::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.connect_timeout)

@@ -15,3 +15,4 @@ pub mod payload;
 pub mod ports;
 pub mod sigv4;
 pub mod timestamp;
+pub mod tls;

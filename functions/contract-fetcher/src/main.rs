@@ -1,7 +1,7 @@
 use contract_fetcher::Fetcher;
 use lambda_runtime::{Error, service_fn};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let fetcher = Fetcher::from_env().await?;

@@ -1,7 +1,7 @@
 use lambda_http::{Error, service_fn};
 use webhook_receiver::AwsReceiver;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let receiver = AwsReceiver::from_env().await?;

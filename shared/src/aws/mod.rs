@@ -5,21 +5,18 @@
 
 mod dynamodb;
 mod s3;
+mod sdk;
 mod secrets;
 mod sqs;
 
 pub use aws_sdk_secretsmanager::Client as SecretsClient;
 pub use dynamodb::{DynamoJobStore, item_to_json, scan_all, to_attribute, to_json};
 pub use s3::{ChunkSource, S3Archive, S3Documents, UploadSettings};
+pub use sdk::{load_sdk_config, sdk_config_loader};
 pub use secrets::{read_sigv4_keys, read_token};
 pub use sqs::SqsFetchQueue;
 
-use aws_config::{BehaviorVersion, SdkConfig};
-
-/// The SDK's configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).
-pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::load_defaults(BehaviorVersion::latest()).await
-}
+use aws_config::SdkConfig;
 
 /// The clients the functions use, built once from one SDK configuration.
 #[derive(Clone, Debug)]
