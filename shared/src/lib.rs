@@ -11,6 +11,7 @@ pub mod ids;
 pub mod job;
 mod lenient;
 pub mod message;
+pub mod metrics;
 pub mod payload;
 pub mod ports;
 pub mod sigv4;

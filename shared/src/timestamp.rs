@@ -41,6 +41,11 @@ impl Timestamp {
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
+    /// Whole milliseconds since the epoch.
+    pub const fn unix_millis(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+
     /// Whole seconds since the epoch (for DynamoDB TTL attributes).
     pub const fn unix_seconds(self) -> i64 {
         self.0.div_euclid(1_000_000)

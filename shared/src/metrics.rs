@@ -1,0 +1,130 @@
+//! Metrics in CloudWatch's Embedded Metric Format (EMF): one JSON line per invocation on
+//! standard output, which CloudWatch Logs turns into metrics in the `EverBrightSync` namespace
+//! without any API call. Each line carries its dimensions (`Function`, and `Event` for the
+//! receiver) and ids as plain properties, so the same line can be found with Logs Insights.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use crate::timestamp::Timestamp;
+
+/// The CloudWatch namespace of every metric.
+pub const NAMESPACE: &str = "EverBrightSync";
+
+/// Where a function's metric lines go: standard output in Lambda, a buffer in tests.
+pub type MetricsSink = Arc<dyn Fn(String) + Send + Sync>;
+
+/// Lines to standard output, where Lambda hands them to CloudWatch Logs.
+pub fn stdout_sink() -> MetricsSink {
+    Arc::new(|line| println!("{line}"))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Bytes,
+    Milliseconds,
+}
+
+impl Unit {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Count => "Count",
+            Self::Bytes => "Bytes",
+            Self::Milliseconds => "Milliseconds",
+        }
+    }
+}
+
+/// One EMF document.
+#[derive(Clone, Debug)]
+pub struct Emf {
+    /// Each dimension set, by the names of its dimensions.
+    dimension_sets: Vec<Vec<&'static str>>,
+    dimensions: Vec<(&'static str, String)>,
+    metrics: Vec<(&'static str, Unit, f64)>,
+    properties: Map<String, Value>,
+}
+
+impl Emf {
+    /// A document whose metrics are aggregated per function.
+    pub fn new(function: &str) -> Self {
+        Self {
+            dimension_sets: vec![vec!["Function"]],
+            dimensions: vec![("Function", function.to_owned())],
+            metrics: Vec::new(),
+            properties: Map::new(),
+        }
+    }
+
+    /// Adds a dimension; the metrics are then aggregated per function and also per function
+    /// and this dimension.
+    pub fn dimension(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.dimension_sets.push(vec!["Function", name]);
+        self.dimensions.push((name, value.into()));
+        self
+    }
+
+    pub fn metric(&mut self, name: &'static str, unit: Unit, value: f64) -> &mut Self {
+        self.metrics.push((name, unit, value));
+        self
+    }
+
+    pub fn count(&mut self, name: &'static str, value: usize) -> &mut Self {
+        self.metric(name, Unit::Count, value as f64)
+    }
+
+    /// A value kept with the line that is not a metric (an id, to search the logs by).
+    pub fn property(&mut self, name: &str, value: impl Into<Value>) -> &mut Self {
+        self.properties.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// The JSON line.
+    pub fn to_line(&self, at: Timestamp) -> String {
+        let mut document = self.properties.clone();
+        for (name, value) in &self.dimensions {
+            document.insert((*name).to_owned(), Value::String(value.clone()));
+        }
+        for (name, _, value) in &self.metrics {
+            document.insert((*name).to_owned(), json!(value));
+        }
+        let definitions: Vec<Value> =
+            self.metrics.iter().map(|(name, unit, _)| json!({ "Name": name, "Unit": unit.name() })).collect();
+        document.insert(
+            "_aws".to_owned(),
+            json!({
+                "Timestamp": at.unix_millis(),
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": self.dimension_sets,
+                    "Metrics": definitions,
+                }],
+            }),
+        );
+        Value::Object(document).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_names_its_metrics_and_holds_their_values_and_dimensions() {
+        let mut emf = Emf::new("webhook-receiver").dimension("Event", "contract-status-change");
+        emf.count("Received", 1).metric("BytesStored", Unit::Bytes, 2048.0).property("site", "s-1");
+        let line: Value = serde_json::from_str(&emf.to_line("2023-07-12T19:22:52Z".parse().unwrap())).unwrap();
+        assert_eq!(line["_aws"]["Timestamp"], 1_689_189_772_000_i64);
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], NAMESPACE);
+        assert_eq!(directive["Dimensions"], json!([["Function"], ["Function", "Event"]]));
+        assert_eq!(directive["Metrics"][1], json!({"Name": "BytesStored", "Unit": "Bytes"}));
+        assert_eq!(line["Function"], "webhook-receiver");
+        assert_eq!(line["Event"], "contract-status-change");
+        assert_eq!(line["Received"], 1.0);
+        assert_eq!(line["BytesStored"], 2048.0);
+        assert_eq!(line["site"], "s-1");
+    }
+}
