@@ -34,6 +34,11 @@ template:
 unit:
 	$(CARGO) test --workspace
 
-## Criterion benchmarks (release build).
+## Every performance figure, in one table at the end (release builds; see README "Performance").
 bench: venv
-	$(CARGO) bench --workspace
+	$(CARGO) build --release -p webhook-receiver -p contract-fetcher
+	$(CARGO) bench -p shared --benches
+	$(CARGO) bench -p webhook-receiver --benches
+	$(CARGO) bench -p integration-tests --benches
+	scripts/bloat.sh
+	$(CARGO) run --quiet --release -p integration-tests --bin bench-report

@@ -1,4 +1,4 @@
-//! Parse + plan of the sample payloads: the receiver's own CPU work per webhook, without I/O.
+//! Parse + plan of each sample payload in `events/payloads/` (the malformed ones aside): the receiver's own CPU work per webhook, without I/O.
 //! `cargo bench -p shared --bench parse_plan`
 
 use std::hint::black_box;
@@ -8,11 +8,16 @@ use shared::event::EventType;
 use shared::job::{PlanContext, plan};
 use shared::timestamp::Timestamp;
 
-const SAMPLES: [(&str, EventType, &str); 4] = [
+const SAMPLES: [(&str, EventType, &str); 6] = [
     (
         "contract-signed (seed 002)",
         EventType::ContractStatusChange,
         include_str!("../../events/payloads/contract-signed.json"),
+    ),
+    (
+        "contract-signed (Sighten host)",
+        EventType::ContractStatusChange,
+        include_str!("../../events/payloads/contract-signed-sighten.json"),
     ),
     (
         "change-order-signed",
@@ -25,6 +30,7 @@ const SAMPLES: [(&str, EventType, &str); 4] = [
         include_str!("../../events/payloads/milestone-approved.json"),
     ),
     ("stage-transition", EventType::StageTransition, include_str!("../../events/payloads/stage-transition.json")),
+    ("site-archived", EventType::SiteArchived, include_str!("../../events/payloads/site-archived.json")),
 ];
 
 fn parse_and_plan(c: &mut Criterion) {

@@ -9,22 +9,14 @@ use std::time::{Duration, Instant};
 
 use contract_fetcher::Fetcher;
 use everbright_sync::stand_in::{Behaviour, StandIn, pdf_sha256};
+use integration_tests::bench::{peak_rss_mib, write_figures};
 use integration_tests::{Backend, event};
+use serde_json::json;
 use shared::ids::DocumentId;
 use webhook_receiver::AwsReceiver;
 
 const TOKEN: &str = "bench-token";
 const DOCUMENT: &str = "6588bff2-16ad-43a0-86b1-4985f5100fdd";
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(f64::NAN);
-    kib / 1024.0
-}
 
 #[tokio::main]
 async fn main() {
@@ -44,7 +36,7 @@ async fn main() {
         .filter(|r| r.body.as_deref().unwrap_or_default().contains(DOCUMENT))
         .collect();
     let fetcher = Fetcher::on_aws(&backend.fetcher_config(&stand_in.base_url, TOKEN), &backend.clients);
-    let before = peak_rss_mib();
+    let before = peak_rss_mib(None);
 
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
@@ -61,5 +53,16 @@ async fn main() {
         elapsed.as_secs_f64(),
         mib as f64 / elapsed.as_secs_f64()
     );
-    println!("fetch_large: peak resident memory {:.1} MiB (before the fetch: {before:.1} MiB)", peak_rss_mib());
+    let peak = peak_rss_mib(None);
+    println!("fetch_large: peak resident memory {peak:.1} MiB (before the fetch: {before:.1} MiB)");
+    write_figures(
+        "fetch_large",
+        &json!({
+            "mib": mib,
+            "seconds": elapsed.as_secs_f64(),
+            "mib_per_second": mib as f64 / elapsed.as_secs_f64(),
+            "peak_rss_mib": peak,
+            "rss_before_mib": before,
+        }),
+    );
 }

@@ -12,6 +12,10 @@ use serde_json::{Map, Value};
 use shared::aws::{Clients, scan_all};
 use shared::config::{Env, FetcherConfig, ReceiverConfig};
 
+pub mod bench;
+pub mod counting_proxy;
+pub mod runtime_api;
+
 /// The caller every sample event in `events/` carries.
 pub const EVERBRIGHT_ARN: &str = "arn:aws:iam::123456789012:user/everbright-webhooks";
 
@@ -60,15 +64,19 @@ impl Backend {
         }
     }
 
-    /// The receiver's configuration for this backend, as its environment would give it.
-    pub fn receiver_config(&self) -> ReceiverConfig {
-        let vars: HashMap<&str, String> = HashMap::from([
+    /// The receiver's environment for this backend.
+    pub fn receiver_env(&self) -> Vec<(&'static str, String)> {
+        vec![
             ("JOBS_TABLE", self.table.clone()),
             ("DOCUMENTS_BUCKET", self.bucket.clone()),
             ("FETCH_QUEUE_URL", self.queue_url.clone()),
             ("ALLOWED_PRINCIPALS", EVERBRIGHT_ARN.to_owned()),
-        ]);
-        ReceiverConfig::from(&Env::new(move |name| vars.get(name).cloned())).expect("complete configuration")
+        ]
+    }
+
+    /// The receiver's configuration for this backend, as its environment would give it.
+    pub fn receiver_config(&self) -> ReceiverConfig {
+        ReceiverConfig::from(&env_of(self.receiver_env())).expect("complete configuration")
     }
 
     /// Every item of the table as JSON, sorted by key.
@@ -126,15 +134,19 @@ impl Backend {
         }
     }
 
-    /// The fetcher's configuration for this backend and an EverBright at `base_url`.
-    pub fn fetcher_config(&self, base_url: &str, token: &str) -> FetcherConfig {
-        let vars: HashMap<&str, String> = HashMap::from([
+    /// The fetcher's environment for this backend and an EverBright at `base_url`.
+    pub fn fetcher_env(&self, base_url: &str, token: &str) -> Vec<(&'static str, String)> {
+        vec![
             ("JOBS_TABLE", self.table.clone()),
             ("DOCUMENTS_BUCKET", self.bucket.clone()),
             ("EVERBRIGHT_BASE_URL", base_url.to_owned()),
             ("EVERBRIGHT_API_TOKEN", token.to_owned()),
-        ]);
-        FetcherConfig::from(&Env::new(move |name| vars.get(name).cloned())).expect("complete configuration")
+        ]
+    }
+
+    /// The fetcher's configuration for this backend and an EverBright at `base_url`.
+    pub fn fetcher_config(&self, base_url: &str, token: &str) -> FetcherConfig {
+        FetcherConfig::from(&env_of(self.fetcher_env(base_url, token))).expect("complete configuration")
     }
 
     /// An object's user metadata.
@@ -156,6 +168,12 @@ impl Backend {
         let output = self.clients.s3.get_object().bucket(&self.bucket).key(key).send().await.expect("get object");
         output.body.collect().await.expect("object body").into_bytes().to_vec()
     }
+}
+
+/// An environment of exactly `vars`.
+fn env_of(vars: Vec<(&'static str, String)>) -> Env<impl Fn(&str) -> Option<String>> {
+    let vars: HashMap<&str, String> = vars.into_iter().collect();
+    Env::new(move |name| vars.get(name).cloned())
 }
 
 /// A sample event from `events/`, as the Lambda runtime would hand it to the function.
