@@ -2,7 +2,8 @@
 //! caller checked, raw request archived, payload parsed and planned, delivery claimed, job
 //! written, documents queued) on the real AWS SDK clients, whose HTTP calls an in-process stub
 //! answers at once. Request building, signing and response parsing are in the figure; the
-//! network is not. `cargo bench -p webhook-receiver --bench handler`
+//! network is not. The same handler on ports that do nothing (every write lands) separates the
+//! handler's own code from the SDK's work per call. `cargo bench -p webhook-receiver --bench handler`
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -13,12 +14,16 @@ use aws_smithy_http_client::test_util::infallible_client_fn;
 use criterion::{Criterion, criterion_group, criterion_main};
 use shared::aws::Clients;
 use shared::config::{Env, ReceiverConfig};
-use webhook_receiver::AwsReceiver;
+use shared::ids::SiteId;
+use shared::job::{PlannedDocument, Write};
+use shared::message::FetchMessage;
+use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, FetchQueue, JobStore};
+use webhook_receiver::{Authenticator, AwsReceiver, Receiver, Settings};
 
 const EVENTS: [(&str, &str, usize); 3] = [
     ("contract-signed (seed 002)", include_str!("../../../events/rest-contract-signed.json"), 9),
     ("change-order-signed", include_str!("../../../events/rest-change-order-signed.json"), 1),
-    ("milestone-approved", include_str!("../../../events/rest-milestone-approved.json"), 0),
+    ("milestone-approved", include_str!("../../../events/rest-milestone-approved.json"), 1),
 ];
 
 /// What each AWS call gets: success, with the least body the SDK accepts.
@@ -32,7 +37,48 @@ fn stub_answer(request: http::Request<aws_smithy_types::body::SdkBody>) -> http:
     http::Response::builder().status(200).header("content-type", content_type).body(body).expect("a valid response")
 }
 
-fn receiver(runtime: &tokio::runtime::Runtime, calls: Arc<AtomicUsize>) -> AwsReceiver {
+/// Ports that answer at once: every claim is new, every write lands, every document is queued.
+struct Nothing;
+
+impl JobStore for Nothing {
+    async fn claim_delivery(&self, _: &Delivery) -> Result<Claim, BackendError> {
+        Ok(Claim::New)
+    }
+    async fn finish_delivery(&self, _: &Delivery) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn release_delivery(&self, _: &Delivery) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn apply(&self, _: SiteId, _: &Write) -> Result<Applied, BackendError> {
+        Ok(Applied::Landed)
+    }
+    async fn record_document(&self, _: SiteId, _: &PlannedDocument) -> Result<(), BackendError> {
+        Ok(())
+    }
+    async fn queue_document(&self, _: SiteId, _: &PlannedDocument, _: &Delivery) -> Result<bool, BackendError> {
+        Ok(true)
+    }
+}
+
+impl Archive for Nothing {
+    async fn put(&self, _: &str, body: Vec<u8>) -> Result<(), BackendError> {
+        black_box(body);
+        Ok(())
+    }
+}
+
+impl FetchQueue for Nothing {
+    async fn send(&self, messages: &[FetchMessage]) -> Result<(), BackendError> {
+        black_box(messages);
+        Ok(())
+    }
+}
+
+fn receiver(
+    runtime: &tokio::runtime::Runtime,
+    calls: Arc<AtomicUsize>,
+) -> (AwsReceiver, Receiver<Nothing, Nothing, Nothing>) {
     let http = infallible_client_fn(move |request| {
         calls.fetch_add(1, Ordering::Relaxed);
         stub_answer(request)
@@ -56,13 +102,18 @@ fn receiver(runtime: &tokio::runtime::Runtime, calls: Arc<AtomicUsize>) -> AwsRe
         Some(value.to_owned())
     });
     let config = ReceiverConfig::from(&env).expect("a complete configuration");
-    AwsReceiver::on_aws(&config, &Clients::new(&sdk))
+    let clients = Clients::new(&sdk);
+    let settings = Settings {
+        auth: Authenticator::from_config(&config.auth, &clients),
+        fetch_milestone_documents: config.fetch_milestone_documents,
+    };
+    (AwsReceiver::on_aws(&config, &clients), Receiver::new(settings, Nothing, Nothing, Nothing))
 }
 
 fn handler(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     let calls = Arc::new(AtomicUsize::new(0));
-    let receiver = receiver(&runtime, calls.clone());
+    let (receiver, on_nothing) = receiver(&runtime, calls.clone());
     let mut group = c.benchmark_group("receiver handler");
     for (name, event, queued) in EVENTS {
         // Once outside the timing: the handler really accepts it and queues what it should.
@@ -77,6 +128,12 @@ fn handler(c: &mut Criterion) {
             b.iter(|| {
                 let request = lambda_http::request::from_str(black_box(event)).expect("an event");
                 black_box(runtime.block_on(receiver.handle(request)))
+            });
+        });
+        group.bench_function(format!("{name}, ports doing nothing"), |b| {
+            b.iter(|| {
+                let request = lambda_http::request::from_str(black_box(event)).expect("an event");
+                black_box(runtime.block_on(on_nothing.handle(request)))
             });
         });
     }
