@@ -5,6 +5,7 @@ use everbright_sync::local::{MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS};
 use serde_yaml::Value;
 use shared::event::EventType;
 use shared::job;
+use shared::metrics::{FETCHER_METRICS, NAMESPACE, RECEIVER_METRICS};
 
 fn template() -> Value {
     let path = integration_tests::root().join("infra/template.yaml");
@@ -122,4 +123,29 @@ fn the_table_is_the_one_the_local_backend_creates() {
     assert_eq!(table["TimeToLiveSpecification"]["AttributeName"], "expires_at");
     assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
     assert_eq!(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], Value::Bool(true));
+}
+
+#[test]
+fn the_alarms_on_the_functions_metrics_name_metrics_they_emit_under_their_function_name() {
+    let template = template();
+    let mut seen = 0;
+    for (name, resource) in template["Resources"].as_mapping().unwrap() {
+        let properties = &resource["Properties"];
+        if resource["Type"] != "AWS::CloudWatch::Alarm" || properties["Namespace"] != NAMESPACE {
+            continue;
+        }
+        let metric = properties["MetricName"].as_str().unwrap();
+        let dimension = &properties["Dimensions"][0];
+        assert_eq!(dimension["Name"], "Function", "{name:?}");
+        let function = strings(&dimension["Value"]);
+        let expected = if RECEIVER_METRICS.contains(&metric) {
+            "WebhookReceiver"
+        } else {
+            assert!(FETCHER_METRICS.contains(&metric), "{name:?}: no function emits {metric}");
+            "ContractFetcher"
+        };
+        assert_eq!(function, [expected], "{name:?}");
+        seen += 1;
+    }
+    assert!(seen >= 4, "alarms on Failed, Refused, PermanentFailures and Retries");
 }

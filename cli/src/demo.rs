@@ -13,6 +13,7 @@ use contract_fetcher::Fetcher;
 use serde_json::{Map, Value};
 use shared::aws::{Clients, scan_all};
 use shared::config::{Env, FetcherConfig, ReceiverConfig};
+use shared::metrics::discard_sink;
 use webhook_receiver::AwsReceiver;
 
 use crate::gateway::{Gateway, LocalPrincipal};
@@ -113,9 +114,10 @@ pub fn functions(
         ("EVERBRIGHT_API_TOKEN", LOCAL_TOKEN.to_owned()),
     ]);
     let env = Env::new(move |name| vars.get(name).cloned());
+    // The metric lines (EMF) are for CloudWatch; the local output is for people.
     Ok((
-        AwsReceiver::on_aws(&ReceiverConfig::from(&env)?, clients),
-        Fetcher::on_aws(&FetcherConfig::from(&env)?, clients),
+        AwsReceiver::on_aws(&ReceiverConfig::from(&env)?, clients).with_metrics(discard_sink()),
+        Fetcher::on_aws(&FetcherConfig::from(&env)?, clients).with_metrics(discard_sink()),
     ))
 }
 

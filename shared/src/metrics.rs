@@ -12,12 +12,31 @@ use crate::timestamp::Timestamp;
 /// The CloudWatch namespace of every metric.
 pub const NAMESPACE: &str = "EverBrightSync";
 
+/// The receiver's metrics, one line per request: the request itself, a repeat of an applied body,
+/// an event older than the stored state, documents queued, refused (4xx but 409), failed (5xx).
+pub const RECEIVER_METRICS: [&str; 6] = ["Received", "Duplicate", "Stale", "Queued", "Refused", "Failed"];
+
+/// The fetcher's metrics, one line per batch: messages handled, documents stored and their bytes,
+/// messages handed back for a retry, messages that can never succeed.
+pub const FETCHER_METRICS: [&str; 5] = ["Messages", "Stored", "BytesStored", "Retries", "PermanentFailures"];
+
 /// Where a function's metric lines go: standard output in Lambda, a buffer in tests.
 pub type MetricsSink = Arc<dyn Fn(String) + Send + Sync>;
 
 /// Lines to standard output, where Lambda hands them to CloudWatch Logs.
 pub fn stdout_sink() -> MetricsSink {
     Arc::new(|line| println!("{line}"))
+}
+
+/// The `Function` dimension: the Lambda function's name (so that two stacks in one account keep
+/// their metrics apart, and the template's alarms can name it), or `default` outside Lambda.
+pub fn function_name(default: &str) -> String {
+    std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok().filter(|name| !name.is_empty()).unwrap_or_else(|| default.to_owned())
+}
+
+/// Nowhere: local runs, whose output is for people.
+pub fn discard_sink() -> MetricsSink {
+    Arc::new(|_| {})
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

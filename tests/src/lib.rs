@@ -14,6 +14,7 @@ use shared::config::{Env, FetcherConfig, ReceiverConfig};
 
 pub mod bench;
 pub mod counting_proxy;
+pub mod emf;
 pub mod runtime_api;
 
 /// The caller every sample event in `events/` carries.

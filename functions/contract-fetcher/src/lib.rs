@@ -20,6 +20,7 @@ use shared::everbright::{ApiToken, ClientSettings, EverBright, FetchError};
 use shared::ids::{DocumentId, MilestoneId, QuoteId, SiteId};
 use shared::job;
 use shared::message::FetchMessage;
+use shared::metrics::{Emf, MetricsSink, Unit, function_name, stdout_sink};
 use shared::ports::{DocumentLedger, FetchClaim};
 use shared::timestamp::Timestamp;
 use tokio::sync::OnceCell;
@@ -48,13 +49,20 @@ pub struct Fetcher {
     concurrency: usize,
     /// Built on first use, once per container (the token is read then).
     everbright: OnceCell<EverBright>,
+    /// Where each batch's metric line (EMF) goes, and its `Function` dimension.
+    metrics: MetricsSink,
+    function: String,
 }
 
 /// What became of one message.
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
-    /// Done with: acknowledge.
+    /// Done with, nothing new stored: acknowledge.
     Done,
+    /// The document was stored now, with this many bytes: acknowledge.
+    Stored(u64),
+    /// It can never succeed; the reason is recorded: acknowledge.
+    FailedForGood,
     /// Try again later: report it in `batchItemFailures`.
     Retry(String),
 }
@@ -81,7 +89,15 @@ impl Fetcher {
             },
             concurrency: config.concurrency,
             everbright: OnceCell::new(),
+            metrics: stdout_sink(),
+            function: function_name("contract-fetcher"),
         }
+    }
+
+    /// Sends the metric lines elsewhere (tests, local runs).
+    pub fn with_metrics(mut self, metrics: MetricsSink) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub async fn from_env() -> Result<Self, ConfigError> {
@@ -98,26 +114,41 @@ impl Fetcher {
 
     /// Handles a batch; the answer lists the messages to retry.
     pub async fn handle_batch(&self, records: &[SqsMessage], deadline: Instant) -> SqsBatchResponse {
-        let failures: Vec<BatchItemFailure> = stream::iter(records)
+        let outcomes: Vec<(String, Outcome)> = stream::iter(records)
             .map(|record| async move {
                 let id = record.message_id.clone().unwrap_or_default();
                 let span = info_span!("message", message_id = %id);
-                match self.handle_message(record, deadline).instrument(span).await {
-                    Outcome::Done => None,
-                    Outcome::Retry(_) => {
-                        let mut failure = BatchItemFailure::default();
-                        failure.item_identifier = id;
-                        Some(failure)
-                    }
-                }
+                (id, self.handle_message(record, deadline).instrument(span).await)
             })
             .buffer_unordered(self.concurrency.max(1))
-            .filter_map(|failure| async move { failure })
             .collect()
             .await;
+        self.record_metrics(&outcomes);
         let mut response = SqsBatchResponse::default();
-        response.batch_item_failures = failures;
+        response.batch_item_failures = outcomes
+            .into_iter()
+            .filter(|(_, outcome)| matches!(outcome, Outcome::Retry(_)))
+            .map(|(id, _)| {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failure
+            })
+            .collect();
         response
+    }
+
+    /// One EMF line per batch.
+    fn record_metrics(&self, outcomes: &[(String, Outcome)]) {
+        let count = |wanted: fn(&Outcome) -> bool| outcomes.iter().filter(|(_, outcome)| wanted(outcome)).count();
+        let bytes: u64 =
+            outcomes.iter().map(|(_, outcome)| if let Outcome::Stored(size) = outcome { *size } else { 0 }).sum();
+        let mut emf = Emf::new(&self.function);
+        emf.count("Messages", outcomes.len())
+            .count("Stored", count(|outcome| matches!(outcome, Outcome::Stored(_))))
+            .metric("BytesStored", Unit::Bytes, bytes as f64)
+            .count("Retries", count(|outcome| matches!(outcome, Outcome::Retry(_))))
+            .count("PermanentFailures", count(|outcome| *outcome == Outcome::FailedForGood));
+        (self.metrics)(emf.to_line(Timestamp::now()));
     }
 
     async fn handle_message(&self, record: &SqsMessage, deadline: Instant) -> Outcome {
@@ -126,15 +157,20 @@ impl Fetcher {
             Ok(message) => message,
             Err(error) => {
                 error!(error = %error, "malformed message: not a fetch message; acknowledged, not retried");
-                return Outcome::Done;
+                return Outcome::FailedForGood;
             }
         };
         let outcome = match message {
-            FetchMessage::FetchDocument { site, quote, document, name, event_id, .. } => {
+            FetchMessage::FetchDocument { site, quote, task, document, name, event_id } => {
                 let quote_text = quote.map(|q| q.to_string());
-                let quote_field = quote_text.as_deref();
-                let span =
-                    info_span!("fetch", site = %site, quote = quote_field, document = %document, event_id = %event_id);
+                let span = info_span!(
+                    "fetch",
+                    site = %site,
+                    quote = quote_text.as_deref(),
+                    task = %task,
+                    document = %document,
+                    event_id = %event_id,
+                );
                 self.fetch_document(site, quote, document, name.as_deref(), deadline).instrument(span).await
             }
             FetchMessage::ResolveSignedQuote { site, quote, milestone } => {
@@ -201,7 +237,7 @@ impl Fetcher {
                 match recorded {
                     Ok(true) => {
                         info!(key = %stored.key, size = stored.size, sha256 = %stored.sha256, "stored");
-                        return Outcome::Done;
+                        return Outcome::Stored(stored.size);
                     }
                     Ok(false) => {
                         warn!("the claim ran out before the document was recorded; another invocation records it");
@@ -212,7 +248,8 @@ impl Fetcher {
             }
             Err(FetchError::Permanent(reason)) => {
                 error!(reason, "failed for good");
-                self.ledger.mark_failed(site, document, &lease, &reason, Timestamp::now()).await.map(|()| Outcome::Done)
+                let failed = self.ledger.mark_failed(site, document, &lease, &reason, Timestamp::now()).await;
+                failed.map(|()| Outcome::FailedForGood)
             }
             Err(FetchError::Retryable(reason)) => {
                 self.ledger.release_fetch(site, document, &lease, &reason).await.map(|()| Outcome::Retry(reason))
@@ -255,7 +292,7 @@ impl Fetcher {
             Ok(signed) => signed,
             Err(FetchError::Permanent(reason)) => {
                 error!(reason, "the signed quote look-up failed for good; acknowledged");
-                return Outcome::Done;
+                return Outcome::FailedForGood;
             }
             Err(FetchError::Retryable(reason)) => return Outcome::Retry(reason),
         };

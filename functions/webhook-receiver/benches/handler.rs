@@ -107,7 +107,12 @@ fn receiver(
         auth: Authenticator::from_config(&config.auth, &clients),
         fetch_milestone_documents: config.fetch_milestone_documents,
     };
-    (AwsReceiver::on_aws(&config, &clients), Receiver::new(settings, Nothing, Nothing, Nothing))
+    // The metric line is built, as in Lambda, and dropped rather than printed.
+    let metrics: shared::metrics::MetricsSink = Arc::new(|line| drop(black_box(line)));
+    (
+        AwsReceiver::on_aws(&config, &clients).with_metrics(metrics.clone()),
+        Receiver::new(settings, Nothing, Nothing, Nothing).with_metrics(metrics),
+    )
 }
 
 fn handler(c: &mut Criterion) {

@@ -20,9 +20,10 @@ use shared::event::EventType;
 use shared::ids::{DocumentId, SiteId};
 use shared::job::{self, Plan, PlanContext};
 use shared::message::FetchMessage;
+use shared::metrics::{Emf, MetricsSink, function_name, stdout_sink};
 use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, FetchQueue, JobStore};
 use shared::timestamp::Timestamp;
-use tracing::{info, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 pub use crate::auth::{Authenticator, KeySource};
 pub use crate::http::route;
@@ -41,6 +42,9 @@ pub struct Receiver<S, A, Q> {
     store: S,
     archive: A,
     queue: Q,
+    /// Where each request's metric line (EMF) goes, and its `Function` dimension.
+    metrics: MetricsSink,
+    function: String,
 }
 
 /// The receiver on DynamoDB, S3 and SQS.
@@ -83,8 +87,16 @@ pub struct Accepted {
 }
 
 impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
+    /// A receiver whose metric lines go to standard output (CloudWatch Logs, in Lambda).
     pub fn new(settings: Settings, store: S, archive: A, queue: Q) -> Self {
-        Self { settings, store, archive, queue }
+        let function = function_name("webhook-receiver");
+        Self { settings, store, archive, queue, metrics: stdout_sink(), function }
+    }
+
+    /// Sends the metric lines elsewhere (tests, local runs).
+    pub fn with_metrics(mut self, metrics: MetricsSink) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Handles one request; every outcome is an HTTP answer, never a panic or an `Err`.
@@ -92,7 +104,34 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
         let now = Timestamp::now();
         let incoming = http::Incoming::read(&request, now);
         let result = self.receive(&request, &incoming, now).await;
+        let event = route(request.method(), request.uri().path()).ok();
+        self.record_metrics(&incoming.event_id, event, &result, now);
         http::answer(&incoming.event_id, result)
+    }
+
+    /// One EMF line per request: `Received`, and which way it went.
+    fn record_metrics(
+        &self,
+        event_id: &str,
+        event: Option<EventType>,
+        result: &Result<Accepted, Refusal>,
+        now: Timestamp,
+    ) {
+        let mut emf = Emf::new(&self.function).dimension("Event", event.map_or("unknown", EventType::slug));
+        let status = result.as_ref().map_or_else(|refusal| refusal.status().as_u16(), |_| 200);
+        let accepted = result.as_ref().ok();
+        emf.count("Received", 1)
+            .count("Duplicate", usize::from(accepted.is_some_and(|a| a.duplicate)))
+            .count("Stale", usize::from(accepted.is_some_and(|a| a.stale)))
+            .count("Queued", accepted.map_or(0, |a| a.queued.len()))
+            .count("Refused", usize::from((400..500).contains(&status) && status != 409))
+            .count("Failed", usize::from(status >= 500))
+            .property("event_id", event_id)
+            .property("status", status);
+        if let Some(accepted) = accepted {
+            emf.property("site", accepted.site.to_string());
+        }
+        (self.metrics)(emf.to_line(now));
     }
 
     async fn receive(&self, request: &Request, incoming: &http::Incoming, now: Timestamp) -> Result<Accepted, Refusal> {
@@ -127,31 +166,47 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
             queued,
         };
 
-        match self.store.claim_delivery(&delivery).await.map_err(Refusal::NotApplied)? {
-            Claim::New => {}
-            Claim::Duplicate { first_event_id } => {
-                info!(event_id = %delivery.event_id, first_event_id, event = %event, site = %plan.site, "duplicate delivery");
-                return Ok(accepted(true, false, Vec::new()));
-            }
-            Claim::InProgress => return Err(Refusal::InProgress),
-        }
-
-        let applied = match self.apply(&plan, &delivery).await {
-            Ok(applied) => self.store.finish_delivery(&delivery).await.map(|()| applied),
-            Err(error) => Err(error),
-        };
-        match applied {
-            Ok((stale, queued)) => {
-                info!(event_id = %delivery.event_id, event = %event, site = %plan.site, stale, queued = queued.len(), "applied");
-                Ok(accepted(false, stale, queued))
-            }
-            Err(error) => {
-                if let Err(release) = self.store.release_delivery(&delivery).await {
-                    warn!(event_id = %delivery.event_id, error = %release, "could not release the delivery; it frees itself when its lease ends");
+        let quote = plan
+            .documents
+            .iter()
+            .find_map(|document| document.quote)
+            .or(plan.lookup.as_ref().map(|lookup| lookup.quote));
+        let span = info_span!(
+            "webhook",
+            event_id = %delivery.event_id,
+            event = %event,
+            site = %plan.site,
+            quote = quote.map(|q| q.to_string()),
+        );
+        async {
+            match self.store.claim_delivery(&delivery).await.map_err(Refusal::NotApplied)? {
+                Claim::New => {}
+                Claim::Duplicate { first_event_id } => {
+                    info!(first_event_id, "duplicate delivery");
+                    return Ok(accepted(true, false, Vec::new()));
                 }
-                Err(Refusal::NotApplied(error))
+                Claim::InProgress => return Err(Refusal::InProgress),
+            }
+
+            let applied = match self.apply(&plan, &delivery).await {
+                Ok(applied) => self.store.finish_delivery(&delivery).await.map(|()| applied),
+                Err(error) => Err(error),
+            };
+            match applied {
+                Ok((stale, queued)) => {
+                    info!(stale, queued = queued.len(), "applied");
+                    Ok(accepted(false, stale, queued))
+                }
+                Err(error) => {
+                    if let Err(release) = self.store.release_delivery(&delivery).await {
+                        warn!(error = %release, "could not release the delivery; it frees itself when its lease ends");
+                    }
+                    Err(Refusal::NotApplied(error))
+                }
             }
         }
+        .instrument(span)
+        .await
     }
 
     /// Applies the plan; returns whether the event was stale and which documents it queued.
