@@ -72,6 +72,11 @@ impl Env<fn(&str) -> Option<String>> {
 pub struct AllowedPrincipals(Vec<String>);
 
 impl AllowedPrincipals {
+    /// Nobody: for a receiver that takes no live requests (the operator's replays).
+    pub fn nobody() -> Self {
+        Self(Vec::new())
+    }
+
     pub fn parse(list: &str) -> Result<Self, String> {
         let entries: Vec<String> = list.split([',', ' ', '\n']).filter(|s| !s.is_empty()).map(str::to_owned).collect();
         if entries.is_empty() {

@@ -14,6 +14,7 @@ use futures_util::future::try_join_all;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use shared::archive::RawRequest;
 use shared::aws::{Clients, DynamoJobStore, S3Archive, SqsFetchQueue};
 use shared::config::{ConfigError, ReceiverConfig};
 use shared::event::EventType;
@@ -70,6 +71,29 @@ impl AwsReceiver {
         let sdk = shared::aws::load_sdk_config().await;
         Ok(Self::on_aws(&config, &Clients::new(&sdk)))
     }
+}
+
+/// How a replay treats a body that was applied before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replay {
+    /// As a live request: a duplicate changes nothing.
+    Deduplicated,
+    /// Applied again, whatever the delivery's record says.
+    Forced,
+}
+
+/// What the logic after the archive works from: a live request, or one read back from the archive.
+struct Delivered<'a> {
+    route: Result<EventType, Refusal>,
+    body: &'a [u8],
+    body_sha256: String,
+    event_id: String,
+    received_at: Timestamp,
+}
+
+/// The method of an archived request.
+fn raw_method(raw: &RawRequest) -> Result<lambda_http::http::Method, Refusal> {
+    raw.method.parse().map_err(|_| Refusal::BadArchive(format!("its method {:?} is not an HTTP method", raw.method)))
 }
 
 /// The 200 answer.
@@ -148,17 +172,53 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
         }
         .map_err(Refusal::NotArchived)?;
 
+        let delivered = Delivered {
+            route,
+            body,
+            body_sha256,
+            event_id: incoming.event_id.clone(),
+            received_at: incoming.received_at,
+        };
+        self.settle(delivered, now, Replay::Deduplicated).await
+    }
+
+    /// Re-runs an archived request through the same logic as a live one, after the archive (the
+    /// signature was checked when it came in). With [`Replay::Deduplicated`] a body already
+    /// applied is a duplicate; [`Replay::Forced`] applies it again (the ordering guards still
+    /// keep newer state) and leaves the delivery's record as it is.
+    pub async fn replay(&self, raw: &RawRequest, mode: Replay) -> Result<Accepted, Refusal> {
+        let body = raw.body().map_err(|e| Refusal::BadArchive(format!("its body is not base64: {e}")))?;
+        let delivered = Delivered {
+            route: route(&raw_method(raw)?, &raw.path),
+            body: &body,
+            body_sha256: hex::encode(Sha256::digest(&body)),
+            event_id: raw.event_id.clone(),
+            received_at: raw.received_at,
+        };
+        self.settle(delivered, Timestamp::now(), mode).await
+    }
+
+    /// What an archived request would do, without doing it: its event and the plan.
+    pub fn preview(&self, raw: &RawRequest) -> Result<(EventType, Plan), Refusal> {
+        let body = raw.body().map_err(|e| Refusal::BadArchive(format!("its body is not base64: {e}")))?;
+        let event = route(&raw_method(raw)?, &raw.path)?;
+        let payload = event.parse(&body)?;
+        Ok((event, job::plan(&payload, &self.plan_context(event, raw.received_at))))
+    }
+
+    fn plan_context(&self, event: EventType, received_at: Timestamp) -> PlanContext {
+        PlanContext { event, received_at, fetch_milestone_documents: self.settings.fetch_milestone_documents }
+    }
+
+    /// Everything after the archive: parse, plan, claim the delivery, apply, queue, finish.
+    async fn settle(&self, delivered: Delivered<'_>, now: Timestamp, mode: Replay) -> Result<Accepted, Refusal> {
+        let Delivered { route, body, body_sha256, event_id, received_at } = delivered;
         let event = route?;
         let payload = event.parse(body)?;
-        let cx = PlanContext {
-            event,
-            received_at: incoming.received_at,
-            fetch_milestone_documents: self.settings.fetch_milestone_documents,
-        };
-        let plan = job::plan(&payload, &cx);
-        let delivery = Delivery { body_sha256, event_id: incoming.event_id.clone(), event, now };
+        let plan = job::plan(&payload, &self.plan_context(event, received_at));
+        let delivery = Delivery { body_sha256, event_id, event, now };
         let accepted = |duplicate, stale, queued| Accepted {
-            event_id: incoming.event_id.clone(),
+            event_id: delivery.event_id.clone(),
             event: event.slug(),
             site: plan.site,
             duplicate,
@@ -179,6 +239,11 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
             quote = quote.map(|q| q.to_string()),
         );
         async {
+            if mode == Replay::Forced {
+                let (stale, queued) = self.apply(&plan, &delivery).await.map_err(Refusal::NotApplied)?;
+                info!(stale, queued = queued.len(), "applied again (forced)");
+                return Ok(accepted(false, stale, queued));
+            }
             match self.store.claim_delivery(&delivery).await.map_err(Refusal::NotApplied)? {
                 Claim::New => {}
                 Claim::Duplicate { first_event_id } => {

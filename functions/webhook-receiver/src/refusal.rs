@@ -24,6 +24,9 @@ pub enum Refusal {
     NotArchived(#[source] BackendError),
     #[error("the request was archived but could not be applied; retry later")]
     NotApplied(#[source] BackendError),
+    /// A replay: the archived record cannot be read back.
+    #[error("the archived request cannot be replayed: {0}")]
+    BadArchive(String),
 }
 
 impl Refusal {
@@ -33,7 +36,7 @@ impl Refusal {
             Self::Unauthenticated(reason) => StatusCode::from_u16(reason.status()).unwrap_or(StatusCode::FORBIDDEN),
             Self::UnknownEvent { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::BadPayload(_) => StatusCode::BAD_REQUEST,
+            Self::BadPayload(_) | Self::BadArchive(_) => StatusCode::BAD_REQUEST,
             Self::InProgress => StatusCode::CONFLICT,
             Self::NotArchived(_) | Self::NotApplied(_) | Self::AuthUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

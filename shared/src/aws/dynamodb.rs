@@ -549,6 +549,112 @@ impl DocumentLedger for DynamoJobStore {
     }
 }
 
+/// What re-queuing a document found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Requeued {
+    /// Now `QUEUED`; the item as it stands, for the fetch message.
+    Queued(Map<String, Value>),
+    /// Not re-queued: the job has no such document, or its status does not allow it.
+    Refused { status: Option<String> },
+}
+
+/// Reads and repairs for the operator's command (not used by the functions).
+impl DynamoJobStore {
+    /// Every item of a job (`SITE#<site>`), sorted by sort key.
+    pub async fn job_items(&self, site: SiteId) -> Result<Vec<Map<String, Value>>, BackendError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(job::site_pk(site)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| BackendError::new("DynamoDB Query (job)", e))?;
+            items.extend(page.items().iter().map(item_to_json));
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// The site whose job holds `quote`, through the quote index.
+    pub async fn site_of_quote(&self, quote: QuoteId) -> Result<Option<SiteId>, BackendError> {
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(job::QUOTE_INDEX)
+            .key_condition_expression("quote = :quote")
+            .expression_attribute_values(":quote", s(quote.to_string()))
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| BackendError::new("DynamoDB Query (by-quote)", e))?;
+        let pk = page.items().first().and_then(|item| string_attribute(Some(item), "pk"));
+        Ok(pk.and_then(|pk| pk.strip_prefix("SITE#").and_then(|site| site.parse().ok())))
+    }
+
+    /// A delivery's state (`APPLYING` or `DONE`) by its body's SHA-256, if it was ever claimed.
+    pub async fn delivery_state(&self, body_sha256: &str) -> Result<Option<String>, BackendError> {
+        let (pk, sk) = job::delivery_key(body_sha256);
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| BackendError::new("DynamoDB GetItem (delivery)", e))?;
+        Ok(string_attribute(item.item(), "state"))
+    }
+
+    /// Marks a document `QUEUED` again, if it is `FAILED`, `QUEUED` or `RECORDED` (never a
+    /// `STORED` one, nor one being fetched): the caller then sends its fetch message.
+    pub async fn requeue_document(
+        &self,
+        site: SiteId,
+        document: DocumentId,
+        now: Timestamp,
+    ) -> Result<Requeued, BackendError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(job::site_pk(site)))
+            .key("sk", s(job::document_sk(document)))
+            .update_expression("SET #status = :queued, requeued_at = :at REMOVE failure, failed_at")
+            .condition_expression("#status IN (:failed, :queued, :recorded)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":queued", s(FetchStatus::Queued.as_str()))
+            .expression_attribute_values(":failed", s(FetchStatus::Failed.as_str()))
+            .expression_attribute_values(":recorded", s(FetchStatus::Recorded.as_str()))
+            .expression_attribute_values(":at", s(now.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Requeued::Queued(output.attributes().map(item_to_json).unwrap_or_default())),
+            Err(error) if conditional_failed(&error) => {
+                let item = match error.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item(),
+                    _ => None,
+                };
+                Ok(Requeued::Refused { status: string_attribute(item, "status") })
+            }
+            Err(error) => Err(BackendError::new("DynamoDB UpdateItem (requeue document)", error)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

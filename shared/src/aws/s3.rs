@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 
+use crate::archive::RawRequest;
 use crate::everbright::{Download, FetchError};
 use crate::ports::{Archive, BackendError, StoredDocument};
 
@@ -22,6 +23,45 @@ pub struct S3Archive {
 impl S3Archive {
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
         Self { client, bucket: bucket.into() }
+    }
+}
+
+/// Reads for the operator's command (not used by the functions).
+impl S3Archive {
+    /// Every key under `prefix`, in key order.
+    pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, BackendError> {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| BackendError::new("S3 ListObjectsV2 (archive)", e))?;
+            keys.extend(page.contents().iter().filter_map(|object| object.key().map(str::to_owned)));
+            token = page.next_continuation_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(keys);
+            }
+        }
+    }
+
+    /// One archived request.
+    pub async fn get(&self, key: &str) -> Result<RawRequest, BackendError> {
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| BackendError::new("S3 GetObject (archive)", e))?;
+        let bytes = object.body.collect().await.map_err(|e| BackendError::new("S3 GetObject (archive body)", e))?;
+        serde_json::from_slice(&bytes.into_bytes()).map_err(|e| BackendError::new("archive record", e))
     }
 }
 
