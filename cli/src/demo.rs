@@ -173,14 +173,6 @@ pub async fn run_on(
     Ok(report)
 }
 
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".to_owned(),
-        other => other.to_string(),
-    }
-}
-
 /// The report, readable.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -197,7 +189,11 @@ pub fn render(report: &Report) -> String {
                 if d.answer["stale"] == true { " (stale)" } else { "" },
                 d.answer["queued"].as_array().map_or(0, Vec::len)
             ),
-            _ => text(if d.answer.get("error").is_some() { &d.answer["error"] } else { &d.answer["message"] }),
+            _ => crate::job_view::text(if d.answer.get("error").is_some() {
+                &d.answer["error"]
+            } else {
+                &d.answer["message"]
+            }),
         };
         line(format!("  {:<36} {}  {detail}", d.file, d.status));
     }
@@ -218,56 +214,9 @@ pub fn render(report: &Report) -> String {
         let Some(site) = pk.strip_prefix("SITE#") else {
             continue;
         };
-        let Some(job) = items.iter().find(|i| i["sk"] == "JOB") else {
-            continue;
-        };
-        let job = &Value::Object(job.clone());
-        line(String::new());
-        line(format!("Job {site}"));
-        line(format!("  current quote   {}", text(&job["current_quote"]["quote"])));
-        line(format!(
-            "  contract        {} signed {}",
-            text(&job["contract"]["status"]),
-            text(&job["contract"]["signed_at"])
-        ));
-        if job.get("change_order").is_some() {
-            line(format!(
-                "  change order    {} new quote {}",
-                text(&job["change_order"]["status"]),
-                text(&job["change_order"]["new_quote"])
-            ));
-        }
-        let attributes = job.as_object().into_iter().flatten();
-        for (name, milestone) in attributes.filter(|(k, _)| k.starts_with("milestone:")) {
-            line(format!(
-                "  milestone       {} {} ({})",
-                text(&milestone["name"]),
-                text(&milestone["status"]),
-                &name[10..]
-            ));
-        }
-        if job.get("signed_quote").is_some() {
-            line(format!("  signed quote    {}", text(&job["signed_quote"]["signed"])));
-        }
-        if job.get("stage").is_some() {
-            line(format!("  stage           {}", text(&job["stage"]["name"])));
-        }
-        line(format!("  archived        {}", if job.get("archived").is_some() { "yes" } else { "no" }));
-        line(format!("  last event      {} at {}", text(&job["last_event"]["event"]), text(&job["last_event"]["at"])));
-        for doc in items.iter().filter(|i| i["sk"].as_str().is_some_and(|sk| sk.starts_with("DOC#"))) {
-            let doc = &Value::Object(doc.clone());
-            let status = text(&doc["status"]);
-            let detail = match status.as_str() {
-                "STORED" => format!(
-                    "{} bytes sha256 {}\n                    s3://{}",
-                    text(&doc["size"]),
-                    text(&doc["sha256"]),
-                    text(&doc["s3_key"])
-                ),
-                "FAILED" => text(&doc["failure"]),
-                _ => text(&doc["name"]),
-            };
-            line(format!("  document {:<8} {detail}", status));
+        if items.iter().any(|i| i["sk"] == "JOB") {
+            line(String::new());
+            line(crate::job_view::render(site, items, false));
         }
     }
     out

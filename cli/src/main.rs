@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use everbright_sync::gateway::LocalPrincipal;
+use everbright_sync::operate::{self, DlqArgs, JobArgs, RefetchArgs, ReplayArgs};
 use everbright_sync::send::{self, Aws4};
 use everbright_sync::{demo, local, serve};
 
@@ -16,6 +17,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Print a job: summary, tasks, milestones, documents with status, S3 keys and failure reasons.
+    Job(JobArgs),
+    /// Re-run archived requests through the receiver's logic (no HTTP, no signature needed).
+    Replay(ReplayArgs),
+    /// Queue a document for download again (or every FAILED one of a site).
+    Refetch(RefetchArgs),
+    /// List the fetch DLQ's messages with their reasons, or `dlq redrive` them to the fetch queue.
+    Dlq(DlqArgs),
     /// Run the whole pipeline on the sample events in events/, on a local moto and EverBright stand-in.
     Demo,
     /// Keep the local stack running (moto, the EverBright stand-in, the gateway, the fetcher) until Ctrl-C.
@@ -75,11 +84,29 @@ fn interrupted() -> impl std::future::Future<Output = ()> {
     }
 }
 
+/// An operator command's output, or its error.
+fn report(result: Result<String, everbright_sync::ops::OpsError>) -> ExitCode {
+    match result {
+        Ok(output) => {
+            println!("{output}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let command = Cli::parse().command;
     let stop = interrupted();
     match command {
+        Command::Job(args) => report(operate::job(&args).await),
+        Command::Replay(args) => report(operate::replay(&args).await),
+        Command::Refetch(args) => report(operate::refetch(&args).await),
+        Command::Dlq(args) => report(operate::dlq(&args).await),
         Command::Demo => {
             let root = local::workspace_root();
             tokio::select! {

@@ -68,6 +68,13 @@ Send a sample event with the signing client:
 or with curl's own AWS4 signing:
   curl --aws-sigv4 aws:amz:{region}:execute-api --user {key}:{secret} -H 'Content-Type: application/json' \\
     --data-binary @events/payloads/stage-transition.json {endpoint}/webhooks/stage-transition
+
+Inspect and repair with the operator's commands, in the functions' environment:
+  export AWS_ENDPOINT_URL={moto} AWS_REGION={region} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \\
+    JOBS_TABLE={table} DOCUMENTS_BUCKET={bucket} FETCH_QUEUE_URL={queue} FETCH_DLQ_URL={dlq}
+  cargo run -q -p everbright-sync -- job 34b6b5ee-f997-4044-86ae-0abbf611fc4d
+  cargo run -q -p everbright-sync -- replay --dry-run
+  cargo run -q -p everbright-sync -- dlq
 ",
         region = principal.region,
         key = principal.access_key,
@@ -76,5 +83,6 @@ or with curl's own AWS4 signing:
         bucket = resources.bucket,
         token = LOCAL_TOKEN,
         queue = resources.queue_url,
+        dlq = resources.dlq_url,
     )
 }

@@ -1,0 +1,120 @@
+//! A job's items (`SITE#<site>`), readable: the summary, then tasks, milestones and documents.
+
+use serde_json::{Map, Value};
+
+/// A value as text: strings bare, null as `-`.
+pub fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn with_prefix<'a>(items: &'a [Map<String, Value>], prefix: &'a str) -> impl Iterator<Item = Value> + 'a {
+    items.iter().filter(move |i| i["sk"].as_str().is_some_and(|sk| sk.starts_with(prefix))).cloned().map(Value::Object)
+}
+
+/// The job of `site`, from its items; `detailed` adds the tasks, the milestones' own items and
+/// every document's task and quote (the `job` command), the demo's summary leaves them out.
+pub fn render(site: &str, items: &[Map<String, Value>], detailed: bool) -> String {
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    let job = items.iter().find(|i| i["sk"] == "JOB").cloned().map(Value::Object).unwrap_or_default();
+    line(format!("Job {site}"));
+    line(format!("  current quote   {}", text(&job["current_quote"]["quote"])));
+    line(format!(
+        "  contract        {} signed {}",
+        text(&job["contract"]["status"]),
+        text(&job["contract"]["signed_at"])
+    ));
+    if job.get("change_order").is_some() {
+        line(format!(
+            "  change order    {} new quote {}",
+            text(&job["change_order"]["status"]),
+            text(&job["change_order"]["new_quote"])
+        ));
+    }
+    let attributes = job.as_object().into_iter().flatten();
+    for (name, milestone) in attributes.filter(|(k, _)| k.starts_with("milestone:")) {
+        line(format!(
+            "  milestone       {} {} ({})",
+            text(&milestone["name"]),
+            text(&milestone["status"]),
+            &name[10..]
+        ));
+    }
+    if job.get("signed_quote").is_some() {
+        line(format!("  signed quote    {}", text(&job["signed_quote"]["signed"])));
+    }
+    if job.get("stage").is_some() {
+        line(format!("  stage           {}", text(&job["stage"]["name"])));
+    }
+    line(format!("  archived        {}", if job.get("archived").is_some() { "yes" } else { "no" }));
+    line(format!("  last event      {} at {}", text(&job["last_event"]["event"]), text(&job["last_event"]["at"])));
+    if detailed {
+        for task in with_prefix(items, "TASK#") {
+            line(format!(
+                "  task     {:<8} {} {} quote {} ({})",
+                text(&task["document_status"]),
+                text(&task["kind"]),
+                text(&task["name"]),
+                text(&task["quote"]),
+                text(&task["task"])
+            ));
+        }
+        for milestone in with_prefix(items, "MILESTONE#") {
+            let sk = text(&milestone["sk"]);
+            line(format!(
+                "  milestone {:<7} {} ({})",
+                text(&milestone["status"]),
+                text(&milestone["name"]),
+                sk.trim_start_matches("MILESTONE#")
+            ));
+        }
+    }
+    for doc in with_prefix(items, "DOC#") {
+        let status = text(&doc["status"]);
+        let detail = match status.as_str() {
+            "STORED" => format!(
+                "{} bytes sha256 {}\n                    s3://{}",
+                text(&doc["size"]),
+                text(&doc["sha256"]),
+                text(&doc["s3_key"])
+            ),
+            "FAILED" => text(&doc["failure"]),
+            _ => text(&doc["name"]),
+        };
+        line(format!("  document {status:<8} {detail}"));
+        if detailed {
+            let mut about = format!(
+                "document {} task {} quote {}",
+                text(&doc["document"]),
+                text(&doc["task"]),
+                text(&doc["quote"])
+            );
+            if let Some(error) = doc.get("last_error").filter(|e| !e.is_null()) {
+                about.push_str(&format!(", last error: {}", text(error)));
+            }
+            line(format!("                    {about}"));
+        }
+    }
+    out.pop();
+    out
+}
+
+/// The job as JSON: its summary, and its tasks, milestones, documents and quotes as arrays.
+pub fn to_json(site: &str, items: &[Map<String, Value>]) -> Value {
+    let list = |prefix| Value::Array(with_prefix(items, prefix).collect());
+    serde_json::json!({
+        "site": site,
+        "job": items.iter().find(|i| i["sk"] == "JOB"),
+        "tasks": list("TASK#"),
+        "milestones": list("MILESTONE#"),
+        "documents": list("DOC#"),
+        "quotes": list("QUOTE#"),
+    })
+}

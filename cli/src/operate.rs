@@ -1,0 +1,205 @@
+//! The operator's subcommands (`job`, `replay`, `refetch`, `dlq`): their arguments, and their
+//! output on standard output (progress on standard error).
+
+use std::io::{IsTerminal, Write};
+
+use clap::{ArgAction, Args};
+use shared::aws::{Clients, load_sdk_config};
+use shared::ids::{DocumentId, QuoteId, SiteId};
+use shared::timestamp::Timestamp;
+
+use crate::job_view;
+use crate::ops::{Ops, OpsConfig, OpsError, ReplayMode, Selection};
+
+/// The stack's resources, as the functions' environment names them.
+#[derive(Args, Clone, Debug)]
+pub struct Stack {
+    /// The jobs table.
+    #[arg(long, env = "JOBS_TABLE")]
+    pub table: String,
+    /// The bucket of the raw archive and the documents.
+    #[arg(long, env = "DOCUMENTS_BUCKET")]
+    pub bucket: String,
+    /// The fetch queue's URL.
+    #[arg(long, env = "FETCH_QUEUE_URL")]
+    pub queue_url: String,
+    /// The fetch queue's dead-letter queue's URL (for `dlq`).
+    #[arg(long, env = "FETCH_DLQ_URL")]
+    pub dlq_url: Option<String>,
+    /// As the receiver's setting: replays also queue milestone tasks' documents.
+    #[arg(long, env = "FETCH_MILESTONE_DOCUMENTS", default_value_t = true, action = ArgAction::Set)]
+    pub fetch_milestone_documents: bool,
+}
+
+impl Stack {
+    async fn ops(&self) -> Ops {
+        let config = OpsConfig {
+            table: self.table.clone(),
+            bucket: self.bucket.clone(),
+            queue_url: self.queue_url.clone(),
+            dlq_url: self.dlq_url.clone(),
+            fetch_milestone_documents: self.fetch_milestone_documents,
+        };
+        Ops::new(&config, &Clients::new(&load_sdk_config().await))
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct JobArgs {
+    /// The job's site id.
+    #[arg(required_unless_present = "quote")]
+    pub site: Option<SiteId>,
+    /// Find the job by one of its quotes instead.
+    #[arg(long, conflicts_with = "site")]
+    pub quote: Option<QuoteId>,
+    /// The job as JSON, for scripts.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub stack: Stack,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct ReplayArgs {
+    /// One archived request, by its S3 key.
+    #[arg(long, conflicts_with_all = ["prefix", "since", "until", "site"])]
+    pub key: Option<String>,
+    /// Every archived request under this key prefix (default raw/, all of them).
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Only requests received at or after this time (RFC 3339, e.g. 2026-11-22T00:00:00Z).
+    #[arg(long)]
+    pub since: Option<Timestamp>,
+    /// Only requests received at or before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<Timestamp>,
+    /// Only the requests about this job.
+    #[arg(long)]
+    pub site: Option<SiteId>,
+    /// Apply bodies even if they were applied before (the ordering guards still keep newer state).
+    #[arg(long)]
+    pub force: bool,
+    /// Write nothing: print what each request would change.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub stack: Stack,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct RefetchArgs {
+    /// The document to download again (its id).
+    #[arg(required_unless_present = "failed")]
+    pub document: Option<DocumentId>,
+    /// The document's site.
+    #[arg(long)]
+    pub site: SiteId,
+    /// Every FAILED document of the site instead of one.
+    #[arg(long, conflicts_with = "document")]
+    pub failed: bool,
+    #[command(flatten)]
+    pub stack: Stack,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct DlqArgs {
+    /// `redrive` sends every message back to the fetch queue; without it, the messages are listed.
+    #[arg(value_parser = ["redrive"])]
+    pub action: Option<String>,
+    #[command(flatten)]
+    pub stack: Stack,
+}
+
+pub async fn job(args: &JobArgs) -> Result<String, OpsError> {
+    let (site, items) = args.stack.ops().await.job(args.site, args.quote).await?;
+    let site = site.to_string();
+    Ok(if args.json {
+        serde_json::to_string_pretty(&job_view::to_json(&site, &items))?
+    } else {
+        job_view::render(&site, &items, true)
+    })
+}
+
+pub async fn replay(args: &ReplayArgs) -> Result<String, OpsError> {
+    let ops = args.stack.ops().await;
+    let selection = Selection {
+        key: args.key.clone(),
+        prefix: args.prefix.clone(),
+        since: args.since,
+        until: args.until,
+        site: args.site,
+    };
+    let records = ops.select(&selection).await?;
+    let mode = match (args.dry_run, args.force) {
+        (true, force) => ReplayMode::DryRun { force },
+        (false, true) => ReplayMode::Forced,
+        (false, false) => ReplayMode::Deduplicated,
+    };
+    let report = ops.replay(&records, mode, progress_bar()).await?;
+    let mut out = String::new();
+    for (key, detail) in &report.lines {
+        out.push_str(&format!("{key}  {detail}\n"));
+    }
+    let verb = if args.dry_run { "dry run, nothing written" } else { "replayed" };
+    out.push_str(&format!("{verb}: {}", report.summary()));
+    Ok(out)
+}
+
+/// A progress bar on standard error when it is a terminal and the run is long enough to want one.
+fn progress_bar() -> impl FnMut(usize, usize) {
+    let shown = std::io::stderr().is_terminal();
+    move |done, total| {
+        if !shown || total < 10 {
+            return;
+        }
+        let width = 30;
+        let filled = done * width / total;
+        let mut stderr = std::io::stderr();
+        let _ = write!(stderr, "\r[{}{}] {done}/{total}", "#".repeat(filled), ".".repeat(width - filled));
+        if done == total {
+            let _ = writeln!(stderr);
+        }
+    }
+}
+
+pub async fn refetch(args: &RefetchArgs) -> Result<String, OpsError> {
+    let ops = args.stack.ops().await;
+    match args.document {
+        Some(document) => {
+            ops.refetch(args.site, document).await?;
+            Ok(format!("document {document} of site {} queued for download", args.site))
+        }
+        None => {
+            let queued = ops.refetch_failed(args.site).await?;
+            let ids: Vec<String> = queued.iter().map(ToString::to_string).collect();
+            Ok(format!(
+                "{} FAILED document(s) of site {} queued for download: {}",
+                ids.len(),
+                args.site,
+                ids.join(", ")
+            ))
+        }
+    }
+}
+
+pub async fn dlq(args: &DlqArgs) -> Result<String, OpsError> {
+    let ops = args.stack.ops().await;
+    if args.action.is_some() {
+        let moved = ops.redrive().await?;
+        return Ok(format!("{moved} message(s) moved from the DLQ back to the fetch queue"));
+    }
+    let letters = ops.dead_letters().await?;
+    let mut out = String::new();
+    for letter in &letters {
+        out.push_str(&format!(
+            "{}  received {} time(s)  document status {}  reason: {}\n    {}\n",
+            letter.message_id,
+            letter.receive_count.as_deref().unwrap_or("?"),
+            letter.status.as_deref().unwrap_or("-"),
+            letter.reason.as_deref().unwrap_or("-"),
+            letter.body
+        ));
+    }
+    out.push_str(&format!("{} message(s) in the DLQ", letters.len()));
+    Ok(out)
+}
