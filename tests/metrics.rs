@@ -7,7 +7,7 @@ use std::time::Duration;
 use contract_fetcher::Fetcher;
 use everbright_sync::stand_in::StandIn;
 use integration_tests::emf::{EmfLine, parse};
-use integration_tests::{Backend, event, root};
+use integration_tests::{Backend, REST_EVENTS, event, root};
 use shared::metrics::{FETCHER_METRICS, MetricsSink, NAMESPACE, RECEIVER_METRICS};
 use tokio::time::Instant;
 use webhook_receiver::AwsReceiver;
@@ -42,20 +42,9 @@ async fn both_functions_emit_emf_lines_that_count_what_happened() {
     let stand_in = StandIn::start(TOKEN).await.expect("stand-in");
     let (sink, receiver_lines) = collector();
     let receiver = AwsReceiver::on_aws(&backend.receiver_config(), &backend.clients).with_metrics(sink);
-    let names = [
-        "rest-contract-signed",
-        "rest-change-order-signed",
-        "rest-milestone-approved",
-        "rest-stage-transition",
-        "rest-site-archived",
-        "rest-contract-signed-sighten",
-        "rest-bad-malformed-json",
-        "rest-bad-missing-site",
-        "rest-bad-unknown-route",
-        "rest-bad-wrong-method",
-        "rest-contract-signed",
-    ];
-    for name in names {
+    // Every sample request, then the signed contract again.
+    let names: Vec<&str> = REST_EVENTS.iter().copied().chain(["rest-contract-signed"]).collect();
+    for name in &names {
         receiver.handle(event(name)).await;
     }
     let records = backend.take_records().await;

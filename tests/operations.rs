@@ -7,7 +7,7 @@ use contract_fetcher::Fetcher;
 use everbright_sync::job_view;
 use everbright_sync::ops::{Ops, OpsConfig, ReplayMode, Selection};
 use everbright_sync::stand_in::{Behaviour, StandIn};
-use integration_tests::{Backend, event};
+use integration_tests::{Backend, REST_EVENTS, event};
 use lambda_http::http::StatusCode;
 use serde_json::Value;
 use shared::config::ReceiverConfig;
@@ -73,17 +73,7 @@ async fn a_request_archived_but_not_applied_is_replayed_and_applied_once() {
 async fn a_replay_of_a_whole_day_applies_nothing_twice() {
     let backend = Backend::new().await;
     let receiver = receiver(&backend);
-    let names = [
-        "rest-contract-signed",
-        "rest-change-order-signed",
-        "rest-milestone-approved",
-        "rest-stage-transition",
-        "rest-site-archived",
-        "rest-contract-signed-sighten",
-        "rest-bad-malformed-json",
-        "rest-bad-missing-site",
-    ];
-    for name in names {
+    for name in REST_EVENTS {
         receiver.handle(event(name)).await;
     }
     backend.take_records().await;
@@ -91,7 +81,7 @@ async fn a_replay_of_a_whole_day_applies_nothing_twice() {
 
     let ops = ops(&backend);
     let everything = ops.select(&Selection::default()).await.unwrap();
-    assert_eq!(everything.len(), names.len(), "every request archived");
+    assert_eq!(everything.len(), REST_EVENTS.len(), "every request archived");
     let day = everything[0].1.received_at.to_datetime().date();
     let since = format!("{day}T00:00:00Z").parse().unwrap();
     let until = format!("{day}T23:59:59.999999Z").parse().unwrap();

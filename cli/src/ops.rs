@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_sqs::types::MessageSystemAttributeName;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use shared::archive::RawRequest;
@@ -303,20 +303,11 @@ impl Ops {
         let mut letters = Vec::new();
         let mut handles = Vec::new();
         loop {
-            let output = self
-                .sqs
-                .receive_message()
-                .queue_url(dlq)
-                .max_number_of_messages(10)
-                .visibility_timeout(60)
-                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-                .send()
-                .await
-                .map_err(|e| BackendError::new("SQS ReceiveMessage (DLQ)", e))?;
-            if output.messages().is_empty() {
+            let messages = self.receive_dead_letters(dlq).await?;
+            if messages.is_empty() {
                 break;
             }
-            for message in output.messages() {
+            for message in &messages {
                 let body = message.body().unwrap_or_default().to_owned();
                 let (status, reason) = self.document_state(&body).await?;
                 letters.push(DeadLetter {
@@ -345,6 +336,21 @@ impl Ops {
         Ok(letters)
     }
 
+    /// Up to ten DLQ messages, hidden from other readers for a minute.
+    async fn receive_dead_letters(&self, dlq: &str) -> Result<Vec<Message>, OpsError> {
+        let output = self
+            .sqs
+            .receive_message()
+            .queue_url(dlq)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|e| BackendError::new("SQS ReceiveMessage (DLQ)", e))?;
+        Ok(output.messages.unwrap_or_default())
+    }
+
     /// What the job records about the document a message names: its status and last error.
     async fn document_state(&self, body: &str) -> Result<(Option<String>, Option<String>), OpsError> {
         let Ok(FetchMessage::FetchDocument { site, document, .. }) = serde_json::from_str(body) else {
@@ -362,19 +368,11 @@ impl Ops {
         let dlq = self.dlq()?;
         let mut moved = 0;
         loop {
-            let output = self
-                .sqs
-                .receive_message()
-                .queue_url(dlq)
-                .max_number_of_messages(10)
-                .visibility_timeout(60)
-                .send()
-                .await
-                .map_err(|e| BackendError::new("SQS ReceiveMessage (DLQ)", e))?;
-            if output.messages().is_empty() {
+            let messages = self.receive_dead_letters(dlq).await?;
+            if messages.is_empty() {
                 return Ok(moved);
             }
-            for message in output.messages() {
+            for message in &messages {
                 self.sqs
                     .send_message()
                     .queue_url(&self.queue_url)

@@ -20,6 +20,20 @@ pub mod runtime_api;
 /// The caller every sample event in `events/` carries.
 pub const EVERBRIGHT_ARN: &str = "arn:aws:iam::123456789012:user/everbright-webhooks";
 
+/// Every sample API Gateway (REST) request in `events/`: six payloads and four bad requests.
+pub const REST_EVENTS: [&str; 10] = [
+    "rest-contract-signed",
+    "rest-change-order-signed",
+    "rest-milestone-approved",
+    "rest-stage-transition",
+    "rest-site-archived",
+    "rest-contract-signed-sighten",
+    "rest-bad-malformed-json",
+    "rest-bad-missing-site",
+    "rest-bad-unknown-route",
+    "rest-bad-wrong-method",
+];
+
 /// The workspace root.
 pub fn root() -> PathBuf {
     everbright_sync::local::workspace_root()

@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::future::Future;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -103,24 +104,38 @@ pub fn to_json(attribute: &AttributeValue) -> Value {
     }
 }
 
-/// Every item of `table`, as JSON objects, page after page.
-pub async fn scan_all(client: &Client, table: &str) -> Result<Vec<Map<String, Value>>, BackendError> {
+/// A table's key, where a page of a scan or query ended.
+type LastKey = HashMap<String, AttributeValue>;
+
+/// Every page of a scan or query, as JSON objects: `page` asks for the page starting at a key and
+/// answers its items and where it ended.
+async fn every_page<F, Fut>(mut page: F) -> Result<Vec<Map<String, Value>>, BackendError>
+where
+    F: FnMut(Option<LastKey>) -> Fut,
+    Fut: Future<Output = Result<(Vec<Map<String, Value>>, Option<LastKey>), BackendError>>,
+{
     let mut items = Vec::new();
     let mut start = None;
     loop {
-        let page = client
-            .scan()
-            .table_name(table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| BackendError::new("DynamoDB Scan", e))?;
-        items.extend(page.items().iter().map(item_to_json));
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            return Ok(items);
+        let (found, next) = page(start).await?;
+        items.extend(found);
+        match next {
+            Some(key) => start = Some(key),
+            None => return Ok(items),
         }
     }
+}
+
+/// Every item of `table`, as JSON objects, page after page.
+pub async fn scan_all(client: &Client, table: &str) -> Result<Vec<Map<String, Value>>, BackendError> {
+    every_page(|start| {
+        let request = client.scan().table_name(table).set_exclusive_start_key(start);
+        async move {
+            let page = request.send().await.map_err(|e| BackendError::new("DynamoDB Scan", e))?;
+            Ok((page.items().iter().map(item_to_json).collect(), page.last_evaluated_key().cloned()))
+        }
+    })
+    .await
 }
 
 /// A whole item as a JSON object.
@@ -562,25 +577,20 @@ pub enum Requeued {
 impl DynamoJobStore {
     /// Every item of a job (`SITE#<site>`), sorted by sort key.
     pub async fn job_items(&self, site: SiteId) -> Result<Vec<Map<String, Value>>, BackendError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
+        every_page(|start| {
+            let request = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", s(job::site_pk(site)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| BackendError::new("DynamoDB Query (job)", e))?;
-            items.extend(page.items().iter().map(item_to_json));
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(items);
+                .set_exclusive_start_key(start);
+            async move {
+                let page = request.send().await.map_err(|e| BackendError::new("DynamoDB Query (job)", e))?;
+                Ok((page.items().iter().map(item_to_json).collect(), page.last_evaluated_key().cloned()))
             }
-        }
+        })
+        .await
     }
 
     /// The site whose job holds `quote`, through the quote index.
