@@ -27,6 +27,7 @@ fn ops(backend: &Backend) -> Ops {
         queue_url: backend.queue_url.clone(),
         dlq_url: Some(backend.dlq_url.clone()),
         fetch_milestone_documents: true,
+        dedupe_ttl_days: 14,
     };
     Ops::new(&config, &backend.clients)
 }
@@ -127,6 +128,14 @@ async fn a_dry_run_changes_nothing_and_says_what_would_change() {
     assert_eq!(backend.items().await, before);
 }
 
+/// A backend, an EverBright stand-in and a fetcher between them.
+async fn with_fetcher() -> (Backend, StandIn, Fetcher) {
+    let backend = Backend::new().await;
+    let stand_in = StandIn::start(TOKEN).await.unwrap();
+    let fetcher = Fetcher::on_aws(&backend.fetcher_config(&stand_in.base_url, TOKEN), &backend.clients);
+    (backend, stand_in, fetcher)
+}
+
 /// Delivers the contract and runs the fetcher over its messages; answers what it retried.
 async fn deliver_and_fetch(backend: &Backend, fetcher: &Fetcher) -> usize {
     assert_eq!(receiver(backend).handle(event("rest-contract-signed")).await.status(), StatusCode::OK);
@@ -149,9 +158,7 @@ async fn status_of(backend: &Backend, document: &str) -> Value {
 
 #[tokio::test]
 async fn refetch_of_a_failed_document_leads_to_stored() {
-    let backend = Backend::new().await;
-    let stand_in = StandIn::start(TOKEN).await.unwrap();
-    let fetcher = Fetcher::on_aws(&backend.fetcher_config(&stand_in.base_url, TOKEN), &backend.clients);
+    let (backend, stand_in, fetcher) = with_fetcher().await;
     let document: DocumentId = INSTALLATION_AGREEMENT.parse().unwrap();
     stand_in.set(document, Behaviour::NotFound);
     assert_eq!(deliver_and_fetch(&backend, &fetcher).await, 0);
@@ -175,9 +182,7 @@ async fn refetch_of_a_failed_document_leads_to_stored() {
 
 #[tokio::test]
 async fn refetch_of_every_failed_document_of_a_site_leads_to_stored() {
-    let backend = Backend::new().await;
-    let stand_in = StandIn::start(TOKEN).await.unwrap();
-    let fetcher = Fetcher::on_aws(&backend.fetcher_config(&stand_in.base_url, TOKEN), &backend.clients);
+    let (backend, stand_in, fetcher) = with_fetcher().await;
     let document: DocumentId = INSTALLATION_AGREEMENT.parse().unwrap();
     stand_in.set(document, Behaviour::NotFound);
     deliver_and_fetch(&backend, &fetcher).await;
@@ -198,9 +203,7 @@ async fn backend_stored_document(backend: &Backend) -> DocumentId {
 
 #[tokio::test]
 async fn dlq_lists_its_messages_with_their_documents_and_redrive_leads_to_stored() {
-    let backend = Backend::new().await;
-    let stand_in = StandIn::start(TOKEN).await.unwrap();
-    let fetcher = Fetcher::on_aws(&backend.fetcher_config(&stand_in.base_url, TOKEN), &backend.clients);
+    let (backend, _stand_in, fetcher) = with_fetcher().await;
     assert_eq!(receiver(&backend).handle(event("rest-contract-signed")).await.status(), StatusCode::OK);
     // Two messages that ran out of receives: SQS's redrive policy would have moved them.
     let records = backend.take_records().await;
@@ -238,9 +241,7 @@ async fn dlq_lists_its_messages_with_their_documents_and_redrive_leads_to_stored
 
 #[tokio::test]
 async fn job_prints_what_the_store_holds_found_by_site_or_by_quote() {
-    let backend = Backend::new().await;
-    let stand_in = StandIn::start(TOKEN).await.unwrap();
-    let fetcher = Fetcher::on_aws(&backend.fetcher_config(&stand_in.base_url, TOKEN), &backend.clients);
+    let (backend, _stand_in, fetcher) = with_fetcher().await;
     deliver_and_fetch(&backend, &fetcher).await;
     let ops = ops(&backend);
 

@@ -29,6 +29,9 @@ pub struct Stack {
     /// As the receiver's setting: replays also queue milestone tasks' documents.
     #[arg(long, env = "FETCH_MILESTONE_DOCUMENTS", default_value_t = true, action = ArgAction::Set)]
     pub fetch_milestone_documents: bool,
+    /// As the receiver's setting: how long a replayed body is remembered as applied.
+    #[arg(long, env = "DEDUPE_TTL_DAYS", default_value_t = 14)]
+    pub dedupe_ttl_days: i64,
 }
 
 impl Stack {
@@ -39,6 +42,7 @@ impl Stack {
             queue_url: self.queue_url.clone(),
             dlq_url: self.dlq_url.clone(),
             fetch_milestone_documents: self.fetch_milestone_documents,
+            dedupe_ttl_days: self.dedupe_ttl_days,
         };
         Ops::new(&config, &Clients::new(&load_sdk_config().await))
     }

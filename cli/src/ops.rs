@@ -26,8 +26,9 @@ pub struct OpsConfig {
     pub bucket: String,
     pub queue_url: String,
     pub dlq_url: Option<String>,
-    /// As the receiver's `FETCH_MILESTONE_DOCUMENTS`, for replays.
+    /// As the receiver's `FETCH_MILESTONE_DOCUMENTS` and `DEDUPE_TTL_DAYS`, for replays.
     pub fetch_milestone_documents: bool,
+    pub dedupe_ttl_days: i64,
 }
 
 pub struct Ops {
@@ -107,7 +108,7 @@ pub struct DeadLetter {
 
 impl Ops {
     pub fn new(config: &OpsConfig, clients: &Clients) -> Self {
-        let store = DynamoJobStore::new(clients.dynamodb.clone(), &config.table, 14);
+        let store = DynamoJobStore::new(clients.dynamodb.clone(), &config.table, config.dedupe_ttl_days);
         let archive = S3Archive::new(clients.s3.clone(), &config.bucket);
         let queue = SqsFetchQueue::new(clients.sqs.clone(), &config.queue_url);
         let settings = Settings {

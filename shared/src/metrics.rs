@@ -3,6 +3,7 @@
 //! without any API call. Each line carries its dimensions (`Function`, and `Event` for the
 //! receiver) and ids as plain properties, so the same line can be found with Logs Insights.
 
+use std::io::Write;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -25,7 +26,11 @@ pub type MetricsSink = Arc<dyn Fn(String) + Send + Sync>;
 
 /// Lines to standard output, where Lambda hands them to CloudWatch Logs.
 pub fn stdout_sink() -> MetricsSink {
-    Arc::new(|line| println!("{line}"))
+    // Not `println!`, which panics when standard output is gone: a lost metric line must not
+    // fail the request it describes.
+    Arc::new(|line| {
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    })
 }
 
 /// The `Function` dimension: the Lambda function's name (so that two stacks in one account keep

@@ -91,6 +91,11 @@ struct Delivered<'a> {
     received_at: Timestamp,
 }
 
+/// The body of an archived request.
+fn raw_body(raw: &RawRequest) -> Result<Vec<u8>, Refusal> {
+    raw.body().map_err(|e| Refusal::BadArchive(format!("its body is not base64: {e}")))
+}
+
 /// The method of an archived request.
 fn raw_method(raw: &RawRequest) -> Result<lambda_http::http::Method, Refusal> {
     raw.method.parse().map_err(|_| Refusal::BadArchive(format!("its method {:?} is not an HTTP method", raw.method)))
@@ -127,8 +132,9 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let now = Timestamp::now();
         let incoming = http::Incoming::read(&request, now);
-        let result = self.receive(&request, &incoming, now).await;
-        let event = route(request.method(), request.uri().path()).ok();
+        let route = route(request.method(), request.uri().path());
+        let event = route.as_ref().ok().copied();
+        let result = self.receive(&request, &incoming, route, now).await;
         self.record_metrics(&incoming.event_id, event, &result, now);
         http::answer(&incoming.event_id, result)
     }
@@ -158,12 +164,17 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
         (self.metrics)(emf.to_line(now));
     }
 
-    async fn receive(&self, request: &Request, incoming: &http::Incoming, now: Timestamp) -> Result<Accepted, Refusal> {
+    async fn receive(
+        &self,
+        request: &Request,
+        incoming: &http::Incoming,
+        route: Result<EventType, Refusal>,
+        now: Timestamp,
+    ) -> Result<Accepted, Refusal> {
         let caller = self.settings.auth.check(request, &incoming.caller, std::time::SystemTime::now()).await?;
 
         let body: &[u8] = request.body().as_ref();
         let body_sha256 = hex::encode(Sha256::digest(body));
-        let route = route(request.method(), request.uri().path());
         let raw = incoming.raw_request(request, route.as_ref().ok().copied(), &body_sha256, caller);
         let archived = serde_json::to_vec(&raw).map_err(|e| BackendError::new("archive encoding", e));
         match archived {
@@ -187,7 +198,7 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
     /// applied is a duplicate; [`Replay::Forced`] applies it again (the ordering guards still
     /// keep newer state) and leaves the delivery's record as it is.
     pub async fn replay(&self, raw: &RawRequest, mode: Replay) -> Result<Accepted, Refusal> {
-        let body = raw.body().map_err(|e| Refusal::BadArchive(format!("its body is not base64: {e}")))?;
+        let body = raw_body(raw)?;
         let delivered = Delivered {
             route: route(&raw_method(raw)?, &raw.path),
             body: &body,
@@ -200,22 +211,26 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
 
     /// What an archived request would do, without doing it: its event and the plan.
     pub fn preview(&self, raw: &RawRequest) -> Result<(EventType, Plan), Refusal> {
-        let body = raw.body().map_err(|e| Refusal::BadArchive(format!("its body is not base64: {e}")))?;
-        let event = route(&raw_method(raw)?, &raw.path)?;
-        let payload = event.parse(&body)?;
-        Ok((event, job::plan(&payload, &self.plan_context(event, raw.received_at))))
+        self.plan(route(&raw_method(raw)?, &raw.path), &raw_body(raw)?, raw.received_at)
     }
 
-    fn plan_context(&self, event: EventType, received_at: Timestamp) -> PlanContext {
-        PlanContext { event, received_at, fetch_milestone_documents: self.settings.fetch_milestone_documents }
+    /// The routed event, its payload parsed, and what it changes.
+    fn plan(
+        &self,
+        route: Result<EventType, Refusal>,
+        body: &[u8],
+        received_at: Timestamp,
+    ) -> Result<(EventType, Plan), Refusal> {
+        let event = route?;
+        let payload = event.parse(body)?;
+        let cx = PlanContext { event, received_at, fetch_milestone_documents: self.settings.fetch_milestone_documents };
+        Ok((event, job::plan(&payload, &cx)))
     }
 
     /// Everything after the archive: parse, plan, claim the delivery, apply, queue, finish.
     async fn settle(&self, delivered: Delivered<'_>, now: Timestamp, mode: Replay) -> Result<Accepted, Refusal> {
         let Delivered { route, body, body_sha256, event_id, received_at } = delivered;
-        let event = route?;
-        let payload = event.parse(body)?;
-        let plan = job::plan(&payload, &self.plan_context(event, received_at));
+        let (event, plan) = self.plan(route, body, received_at)?;
         let delivery = Delivery { body_sha256, event_id, event, now };
         let accepted = |duplicate, stale, queued| Accepted {
             event_id: delivery.event_id.clone(),
