@@ -105,14 +105,27 @@ pub fn functions(
     stand_in: &StandIn,
     principal: &LocalPrincipal,
 ) -> Result<(AwsReceiver, Fetcher), SetupError> {
-    let vars = HashMap::from([
+    functions_with(clients, resources, &stand_in.base_url, principal, &[])
+}
+
+/// The receiver and the fetcher, configured for a local backend, EverBright at `everbright`, and
+/// `settings` (more of the functions' environment variables) on top.
+pub fn functions_with(
+    clients: &Clients,
+    resources: &Resources,
+    everbright: &str,
+    principal: &LocalPrincipal,
+    settings: &[(&'static str, String)],
+) -> Result<(AwsReceiver, Fetcher), SetupError> {
+    let mut vars = HashMap::from([
         ("JOBS_TABLE", resources.table.clone()),
         ("DOCUMENTS_BUCKET", resources.bucket.clone()),
         ("FETCH_QUEUE_URL", resources.queue_url.clone()),
         ("ALLOWED_PRINCIPALS", principal.arn.clone()),
-        ("EVERBRIGHT_BASE_URL", stand_in.base_url.clone()),
+        ("EVERBRIGHT_BASE_URL", everbright.to_owned()),
         ("EVERBRIGHT_API_TOKEN", LOCAL_TOKEN.to_owned()),
     ]);
+    vars.extend(settings.iter().cloned());
     let env = Env::new(move |name| vars.get(name).cloned());
     // The metric lines (EMF) are for CloudWatch; the local output is for people.
     Ok((

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use aws_config::SdkConfig;
 use everbright_sync::local::{Moto, Resources};
@@ -15,7 +16,9 @@ use shared::config::{Env, FetcherConfig, ReceiverConfig};
 pub mod bench;
 pub mod counting_proxy;
 pub mod emf;
+pub mod fault_proxy;
 pub mod runtime_api;
+pub mod scenario;
 
 /// The caller every sample event in `events/` carries.
 pub const EVERBRIGHT_ARN: &str = "arn:aws:iam::123456789012:user/everbright-webhooks";
@@ -49,6 +52,26 @@ pub fn moto() -> &'static Moto {
 /// The SDK configuration a function would get, pointed at moto.
 pub async fn sdk_config() -> SdkConfig {
     moto().sdk_config().await
+}
+
+/// The SDK configuration a function would get, pointed at `endpoint` (a proxy in front of moto):
+/// each attempt given up after `attempt_timeout`, and the SDK's standard retries (3 attempts)
+/// with a short first backoff, so that a run with many faults does not spend its time asleep.
+pub async fn sdk_config_through(endpoint: &str, attempt_timeout: Duration) -> SdkConfig {
+    let credentials = aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "local");
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(30))
+        .operation_attempt_timeout(attempt_timeout)
+        .build();
+    let retries = aws_config::retry::RetryConfig::standard().with_initial_backoff(Duration::from_millis(20));
+    shared::aws::sdk_config_loader()
+        .timeout_config(timeouts)
+        .retry_config(retries)
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(credentials)
+        .load()
+        .await
 }
 
 /// One test's own table, bucket, queue and dead-letter queue on moto.

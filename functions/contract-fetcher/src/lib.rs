@@ -255,7 +255,18 @@ impl Fetcher {
                 self.ledger.release_fetch(site, document, &lease, &reason).await.map(|()| Outcome::Retry(reason))
             }
         };
-        recorded.unwrap_or_else(|error| Outcome::Retry(error.to_string()))
+        match recorded {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                // The outcome could not be recorded: give the claim back so that the retry need
+                // not wait for the lease to run out (if this fails too, the lease does run out).
+                let reason = error.to_string();
+                if let Err(release) = self.ledger.release_fetch(site, document, &lease, &reason).await {
+                    warn!(error = %release, "could not give the claim back; it frees itself when its lease ends");
+                }
+                Outcome::Retry(reason)
+            }
+        }
     }
 
     async fn download_into(

@@ -204,6 +204,9 @@ impl JobStore for DynamoJobStore {
                 let field = |name| string_attribute(item, name);
                 Ok(match field("state").as_deref() {
                     Some(DONE) => Claim::Duplicate { first_event_id: field("event_id").unwrap_or_default() },
+                    // Our own claim: an earlier attempt of this request landed but its answer
+                    // was lost, and the SDK sent it again.
+                    Some(APPLYING) if field("event_id").as_deref() == Some(delivery.event_id.as_str()) => Claim::New,
                     _ => Claim::InProgress,
                 })
             }
@@ -213,19 +216,29 @@ impl JobStore for DynamoJobStore {
 
     async fn finish_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
         let (pk, sk) = job::delivery_key(&delivery.body_sha256);
-        self.client
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(pk))
             .key("sk", s(sk))
             .update_expression("SET #state = :done, done_at = :at REMOVE lease_until")
+            // Only our own claim: an attempt that lands late, after the claim was released,
+            // must not leave a record (without its expiry) behind.
+            .condition_expression("event_id = :me")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":done", s(DONE))
             .expression_attribute_values(":at", s(delivery.now.to_string()))
+            .expression_attribute_values(":me", s(&delivery.event_id))
             .send()
-            .await
-            .map_err(|e| BackendError::new("DynamoDB UpdateItem (finish delivery)", e))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Our lease ran out and another delivery of the same body holds it: it applies the
+            // same plan, and finishes it.
+            Err(error) if conditional_failed(&error) => Ok(()),
+            Err(error) => Err(BackendError::new("DynamoDB UpdateItem (finish delivery)", error)),
+        }
     }
 
     async fn release_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
@@ -431,6 +444,8 @@ impl DocumentLedger for DynamoJobStore {
         Ok(match status.as_str() {
             "STORED" => FetchClaim::Stored,
             "FAILED" => FetchClaim::Failed { reason: field("failure").unwrap_or_default() },
+            // Our own claim: an earlier attempt landed but its answer was lost.
+            "FETCHING" if field("lease_owner").as_deref() == Some(lease.as_str()) => FetchClaim::Claimed { lease },
             "FETCHING" => FetchClaim::Busy,
             _ => FetchClaim::NotQueued { status },
         })
