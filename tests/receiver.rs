@@ -187,6 +187,49 @@ async fn malformed_json_answers_400_is_archived_and_changes_nothing_else() {
 }
 
 #[tokio::test]
+async fn oversized_bodies_deep_json_and_header_floods_get_their_own_4xx_are_archived_and_change_nothing() {
+    let backend = Backend::new().await;
+    let receiver = receiver(&backend);
+    let site = "34b6b5ee-f997-4044-86ae-0abbf611fc4d";
+    // Each its own request id, so each its own archive record.
+    let request = |mut json: Value| {
+        json["requestContext"]["requestId"] = json!(uuid::Uuid::new_v4().to_string());
+        lambda_http::request::from_str(&json.to_string()).unwrap()
+    };
+    let with_body = |payload: &Value| {
+        let mut json = event_json("rest-site-archived");
+        json["body"] = Value::String(payload.to_string());
+        request(json)
+    };
+
+    let padding = "x".repeat(shared::event::MAX_BODY_BYTES);
+    let response = receiver.handle(with_body(&json!({ "site": site, "pad": padding }))).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(json_body(&response)["error"].as_str().unwrap().contains("largest accepted is 1048576"));
+
+    let mut deep = json!({ "site": site });
+    for _ in 0..40 {
+        deep = json!({ "site": site, "nested": deep });
+    }
+    let response = receiver.handle(with_body(&deep)).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(json_body(&response)["error"].as_str().unwrap().contains("deeper than 32 levels"));
+
+    let mut flood = event_json("rest-site-archived");
+    for i in 0..=webhook_receiver::MAX_HEADERS {
+        flood["headers"][format!("x-extra-{i}")] = json!("1");
+        flood["multiValueHeaders"][format!("x-extra-{i}")] = json!(["1"]);
+    }
+    let response = receiver.handle(request(flood)).await;
+    assert_eq!(response.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert!(json_body(&response)["error"].as_str().unwrap().contains("the most accepted is 100"));
+
+    assert_eq!(backend.keys("raw/").await.len(), 3, "each refused request is archived");
+    assert!(backend.items().await.is_empty());
+    assert!(backend.drain_queue().await.is_empty());
+}
+
+#[tokio::test]
 async fn a_payload_without_its_site_answers_400_naming_it() {
     let backend = Backend::new().await;
     let response = receiver(&backend).handle(event("rest-bad-missing-site")).await;

@@ -81,11 +81,21 @@ impl Payload {
     }
 }
 
+/// The largest body parsed, in bytes. EverBright's payloads are tens of kilobytes; a task with
+/// hundreds of documents stays well under this.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The deepest nesting of JSON arrays and objects parsed. The payloads nest six levels.
+pub const MAX_DEPTH: usize = 32;
+
 /// Why a body is not a payload of its event; the message names the problem.
 #[derive(Debug, thiserror::Error)]
 pub enum PayloadError {
     #[error("the body is empty; a {0} webhook carries a JSON object")]
     Empty(EventType),
+    #[error("the body is {size} bytes; the largest accepted is {MAX_BODY_BYTES}")]
+    TooLarge { size: usize },
+    #[error("the body nests arrays and objects deeper than {MAX_DEPTH} levels")]
+    TooDeep,
     #[error("the body is not a valid {event} payload: {source}")]
     Invalid {
         event: EventType,
@@ -97,8 +107,14 @@ pub enum PayloadError {
 impl EventType {
     /// Parses `body` as this event's payload.
     pub fn parse(self, body: &[u8]) -> Result<Payload, PayloadError> {
+        if body.len() > MAX_BODY_BYTES {
+            return Err(PayloadError::TooLarge { size: body.len() });
+        }
         if body.iter().all(u8::is_ascii_whitespace) {
             return Err(PayloadError::Empty(self));
+        }
+        if nesting_exceeds(body, MAX_DEPTH) {
+            return Err(PayloadError::TooDeep);
         }
         let invalid = |source| PayloadError::Invalid { event: self, source };
         match self {
@@ -123,9 +139,59 @@ impl EventType {
     }
 }
 
+/// Whether `body`, read as JSON, opens more than `limit` arrays and objects inside one another
+/// (brackets inside strings do not count). A linear scan, before any parser recurses.
+fn nesting_exceeds(body: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in body {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bodies_over_the_size_limit_are_refused_before_parsing() {
+        let body = vec![b' '; MAX_BODY_BYTES + 1];
+        let err = EventType::SiteArchived.parse(&body).unwrap_err();
+        assert!(matches!(err, PayloadError::TooLarge { size } if size == MAX_BODY_BYTES + 1));
+        assert!(err.to_string().contains(&MAX_BODY_BYTES.to_string()), "{err}");
+    }
+
+    #[test]
+    fn json_nested_past_the_limit_is_refused_and_brackets_in_strings_do_not_count() {
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert!(matches!(EventType::SiteArchived.parse(deep.as_bytes()), Err(PayloadError::TooDeep)));
+        let deep_object = "{\"a\":".repeat(100_000);
+        assert!(matches!(EventType::SiteArchived.parse(deep_object.as_bytes()), Err(PayloadError::TooDeep)));
+        let in_string =
+            format!(r#"{{"site":"34b6b5ee-f997-4044-86ae-0abbf611fc4d","n":"{}\"{}"}}"#, "[".repeat(99), "{");
+        assert!(EventType::SiteArchived.parse(in_string.as_bytes()).is_ok());
+        let at_limit = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(!nesting_exceeds(at_limit.as_bytes(), MAX_DEPTH));
+    }
 
     #[test]
     fn thirteen_events_with_distinct_slugs_that_round_trip() {

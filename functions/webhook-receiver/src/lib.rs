@@ -30,6 +30,10 @@ pub use crate::auth::{Authenticator, KeySource};
 pub use crate::http::route;
 pub use crate::refusal::Refusal;
 
+/// The most headers a request may have (EverBright sends about ten; API Gateway passes at most
+/// 10 KB of them).
+pub const MAX_HEADERS: usize = 100;
+
 /// What the receiver needs besides its adapters.
 #[derive(Debug)]
 pub struct Settings {
@@ -183,6 +187,10 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
         }
         .map_err(Refusal::NotArchived)?;
 
+        let count = request.headers().len();
+        if count > MAX_HEADERS {
+            return Err(Refusal::TooManyHeaders { count, limit: MAX_HEADERS });
+        }
         let delivered = Delivered {
             route,
             body,

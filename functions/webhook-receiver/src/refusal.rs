@@ -18,6 +18,8 @@ pub enum Refusal {
     MethodNotAllowed { method: String },
     #[error(transparent)]
     BadPayload(#[from] PayloadError),
+    #[error("the request has {count} headers; the most accepted is {limit}")]
+    TooManyHeaders { count: usize, limit: usize },
     #[error("a delivery with the same body is being applied right now; retry later")]
     InProgress,
     #[error("the request could not be archived; retry later")]
@@ -36,6 +38,8 @@ impl Refusal {
             Self::Unauthenticated(reason) => StatusCode::from_u16(reason.status()).unwrap_or(StatusCode::FORBIDDEN),
             Self::UnknownEvent { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::BadPayload(PayloadError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyHeaders { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BadPayload(_) | Self::BadArchive(_) => StatusCode::BAD_REQUEST,
             Self::InProgress => StatusCode::CONFLICT,
             Self::NotArchived(_) | Self::NotApplied(_) | Self::AuthUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
