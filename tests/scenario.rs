@@ -23,7 +23,7 @@ use everbright_sync::send::{self, Aws4};
 use everbright_sync::stand_in::{Behaviour, StandIn};
 use futures_util::future::join_all;
 use integration_tests::fault_proxy::{Fault, FaultPlan, FaultProxy, FaultStats};
-use integration_tests::scenario::{Event, Generated, generate};
+use integration_tests::scenario::{Event, Generated, generate, job_state};
 use integration_tests::{Backend, moto, root, sdk_config_through};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -114,58 +114,6 @@ async fn run(
     // The event source mapping is AWS's own: its receives and deletes go straight to moto.
     run.drained = drain(&fetcher, &backend.clients, &backend.resources()).await.expect("drain");
     run
-}
-
-/// Attributes that say when or by which request something happened, not what the job is: they
-/// differ between any two runs. `last_event` and a stage's `at`/`version` follow the order of
-/// receipt by design (a stage transition carries no timestamp).
-const VOLATILE: [&str; 15] = [
-    "last_event",
-    "event_id",
-    "queued_at",
-    "queued_by",
-    "fetch_started_at",
-    "stored_at",
-    "failed_at",
-    "attempts",
-    "last_error",
-    "lease_owner",
-    "lease_until",
-    "claimed_at",
-    "done_at",
-    "expires_at",
-    "failure",
-];
-
-fn normalize(items: Vec<Map<String, Value>>) -> BTreeMap<(String, String), Map<String, Value>> {
-    items
-        .into_iter()
-        .map(|mut item| {
-            let key = (
-                item["pk"].as_str().unwrap_or_default().to_owned(),
-                item["sk"].as_str().unwrap_or_default().to_owned(),
-            );
-            if key.0.starts_with("EVENT#") {
-                item.retain(|name, _| ["pk", "sk", "state", "event"].contains(&name.as_str()));
-                return (key, item);
-            }
-            if let Some(failure) = item.get("failure") {
-                item.insert("has_failure".into(), Value::Bool(failure.as_str().is_some_and(|f| !f.is_empty())));
-            }
-            item.retain(|name, _| !VOLATILE.contains(&name.as_str()));
-            if let Some(Value::Object(stage)) = item.get_mut("stage") {
-                stage.remove("at");
-                stage.remove("version");
-            }
-            if let Some(Value::Object(signed)) = item.get_mut("signed_quote") {
-                signed.remove("checked_at");
-            }
-            if let Some(Value::Array(quotes)) = item.get_mut("quotes") {
-                quotes.sort_by_key(ToString::to_string);
-            }
-            (key, item)
-        })
-        .collect()
 }
 
 fn first_difference(
@@ -287,8 +235,8 @@ async fn deliveries_shuffled_repeated_and_broken_end_as_the_same_deliveries_in_o
     println!("  time: in order without faults {calm_time:.1?}, under faults {stormy_time:.1?}");
 
     // 1. The table: the same state as in order without faults.
-    let expected = normalize(reference.items().await);
-    let actual = normalize(faulty.items().await);
+    let expected = job_state(reference.items().await);
+    let actual = job_state(faulty.items().await);
     if let Some(difference) = first_difference(&expected, &actual) {
         panic!("the job state differs from the in-order run at {difference}");
     }

@@ -17,6 +17,7 @@ pub mod bench;
 pub mod counting_proxy;
 pub mod emf;
 pub mod fault_proxy;
+pub mod memory;
 pub mod runtime_api;
 pub mod scenario;
 

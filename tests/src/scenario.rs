@@ -7,7 +7,9 @@
 
 use std::path::Path;
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
 use shared::ids::{DocumentId, QuoteId, SiteId};
 use shared::job;
 use shared::timestamp::Timestamp;
@@ -284,4 +286,60 @@ fn site_events(t: &Templates, rng: &mut fastrand::Rng, index: usize, out: &mut G
         });
     }
     out.events.extend(events);
+}
+
+/// Attributes that say when or by which request something happened, not what the job is: they
+/// differ between any two runs. `last_event` and a stage's `at`/`version` follow the order of
+/// receipt by design (a stage transition carries no timestamp).
+const VOLATILE: [&str; 15] = [
+    "last_event",
+    "event_id",
+    "queued_at",
+    "queued_by",
+    "fetch_started_at",
+    "stored_at",
+    "failed_at",
+    "attempts",
+    "last_error",
+    "lease_owner",
+    "lease_until",
+    "claimed_at",
+    "done_at",
+    "expires_at",
+    "failure",
+];
+
+/// The state of the jobs in `items`, without [`VOLATILE`] attributes; delivery records keep
+/// only their key, state and event.
+pub fn job_state(
+    items: impl IntoIterator<Item = Map<String, Value>>,
+) -> BTreeMap<(String, String), Map<String, Value>> {
+    items
+        .into_iter()
+        .map(|mut item| {
+            let key = (
+                item["pk"].as_str().unwrap_or_default().to_owned(),
+                item["sk"].as_str().unwrap_or_default().to_owned(),
+            );
+            if key.0.starts_with("EVENT#") {
+                item.retain(|name, _| ["pk", "sk", "state", "event"].contains(&name.as_str()));
+                return (key, item);
+            }
+            if let Some(failure) = item.get("failure") {
+                item.insert("has_failure".into(), Value::Bool(failure.as_str().is_some_and(|f| !f.is_empty())));
+            }
+            item.retain(|name, _| !VOLATILE.contains(&name.as_str()));
+            if let Some(Value::Object(stage)) = item.get_mut("stage") {
+                stage.remove("at");
+                stage.remove("version");
+            }
+            if let Some(Value::Object(signed)) = item.get_mut("signed_quote") {
+                signed.remove("checked_at");
+            }
+            if let Some(Value::Array(quotes)) = item.get_mut("quotes") {
+                quotes.sort_by_key(ToString::to_string);
+            }
+            (key, item)
+        })
+        .collect()
 }

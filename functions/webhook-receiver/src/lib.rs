@@ -132,6 +132,11 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
         self
     }
 
+    /// Takes the receiver apart into its store, archive and queue (for tests to read them).
+    pub fn into_ports(self) -> (S, A, Q) {
+        (self.store, self.archive, self.queue)
+    }
+
     /// Handles one request; every outcome is an HTTP answer, never a panic or an `Err`.
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let now = Timestamp::now();
