@@ -187,3 +187,45 @@ pub trait DocumentLedger: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 }
+
+/// Ports that answer at once and keep nothing: every claim is new, every write lands, every
+/// document is queued. For benchmarks (the handler's own cost) and fuzzing (the handler on any
+/// input, without a backend).
+pub mod inert {
+    use super::*;
+
+    pub struct Inert;
+
+    impl JobStore for Inert {
+        async fn claim_delivery(&self, _: &Delivery) -> Result<Claim, BackendError> {
+            Ok(Claim::New)
+        }
+        async fn finish_delivery(&self, _: &Delivery) -> Result<(), BackendError> {
+            Ok(())
+        }
+        async fn release_delivery(&self, _: &Delivery) -> Result<(), BackendError> {
+            Ok(())
+        }
+        async fn apply(&self, _: SiteId, _: &Write) -> Result<Applied, BackendError> {
+            Ok(Applied::Landed)
+        }
+        async fn record_document(&self, _: SiteId, _: &PlannedDocument) -> Result<(), BackendError> {
+            Ok(())
+        }
+        async fn queue_document(&self, _: SiteId, _: &PlannedDocument, _: &Delivery) -> Result<bool, BackendError> {
+            Ok(true)
+        }
+    }
+
+    impl Archive for Inert {
+        async fn put(&self, _: &str, _: Vec<u8>) -> Result<(), BackendError> {
+            Ok(())
+        }
+    }
+
+    impl FetchQueue for Inert {
+        async fn send(&self, _: &[FetchMessage]) -> Result<(), BackendError> {
+            Ok(())
+        }
+    }
+}

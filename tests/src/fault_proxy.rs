@@ -43,10 +43,13 @@ pub enum Fault {
     Delay,
     /// The request forwarded, its answer cut short (half the declared `Content-Length`).
     Truncate,
+    /// The request neither forwarded nor answered, ever: the caller is stuck in it (to stop the
+    /// caller at a known point, as a crash would).
+    Hold,
 }
 
 impl Fault {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::InternalError,
         Self::Unavailable,
         Self::Throttle,
@@ -54,6 +57,7 @@ impl Fault {
         Self::ResetAfter,
         Self::Delay,
         Self::Truncate,
+        Self::Hold,
     ];
 }
 
@@ -67,6 +71,7 @@ impl fmt::Display for Fault {
             Self::ResetAfter => "reset after",
             Self::Delay => "delay",
             Self::Truncate => "truncated",
+            Self::Hold => "held",
         };
         f.write_str(name)
     }
@@ -379,6 +384,7 @@ async fn proxy(state: Shared, client: reqwest::Client, request: Request<Incoming
             return Ok(failure(service, fault));
         }
         Some(Fault::ResetBefore) => return Err(Reset),
+        Some(Fault::Hold) => std::future::pending::<()>().await,
         _ => {}
     }
 

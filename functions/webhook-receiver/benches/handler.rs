@@ -14,10 +14,7 @@ use aws_smithy_http_client::test_util::infallible_client_fn;
 use criterion::{Criterion, criterion_group, criterion_main};
 use shared::aws::Clients;
 use shared::config::{Env, ReceiverConfig};
-use shared::ids::SiteId;
-use shared::job::{PlannedDocument, Write};
-use shared::message::FetchMessage;
-use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, FetchQueue, JobStore};
+use shared::ports::inert::Inert;
 use webhook_receiver::{Authenticator, AwsReceiver, Receiver, Settings};
 
 const EVENTS: [(&str, &str, usize); 3] = [
@@ -37,48 +34,10 @@ fn stub_answer(request: http::Request<aws_smithy_types::body::SdkBody>) -> http:
     http::Response::builder().status(200).header("content-type", content_type).body(body).expect("a valid response")
 }
 
-/// Ports that answer at once: every claim is new, every write lands, every document is queued.
-struct Nothing;
-
-impl JobStore for Nothing {
-    async fn claim_delivery(&self, _: &Delivery) -> Result<Claim, BackendError> {
-        Ok(Claim::New)
-    }
-    async fn finish_delivery(&self, _: &Delivery) -> Result<(), BackendError> {
-        Ok(())
-    }
-    async fn release_delivery(&self, _: &Delivery) -> Result<(), BackendError> {
-        Ok(())
-    }
-    async fn apply(&self, _: SiteId, _: &Write) -> Result<Applied, BackendError> {
-        Ok(Applied::Landed)
-    }
-    async fn record_document(&self, _: SiteId, _: &PlannedDocument) -> Result<(), BackendError> {
-        Ok(())
-    }
-    async fn queue_document(&self, _: SiteId, _: &PlannedDocument, _: &Delivery) -> Result<bool, BackendError> {
-        Ok(true)
-    }
-}
-
-impl Archive for Nothing {
-    async fn put(&self, _: &str, body: Vec<u8>) -> Result<(), BackendError> {
-        black_box(body);
-        Ok(())
-    }
-}
-
-impl FetchQueue for Nothing {
-    async fn send(&self, messages: &[FetchMessage]) -> Result<(), BackendError> {
-        black_box(messages);
-        Ok(())
-    }
-}
-
 fn receiver(
     runtime: &tokio::runtime::Runtime,
     calls: Arc<AtomicUsize>,
-) -> (AwsReceiver, Receiver<Nothing, Nothing, Nothing>) {
+) -> (AwsReceiver, Receiver<Inert, Inert, Inert>) {
     let http = infallible_client_fn(move |request| {
         calls.fetch_add(1, Ordering::Relaxed);
         stub_answer(request)
@@ -111,7 +70,7 @@ fn receiver(
     let metrics: shared::metrics::MetricsSink = Arc::new(|line| drop(black_box(line)));
     (
         AwsReceiver::on_aws(&config, &clients).with_metrics(metrics.clone()),
-        Receiver::new(settings, Nothing, Nothing, Nothing).with_metrics(metrics),
+        Receiver::new(settings, Inert, Inert, Inert).with_metrics(metrics),
     )
 }
 
