@@ -105,3 +105,36 @@ async fn a_fetch_whose_outcome_could_not_be_recorded_gives_its_claim_back() {
     let documents = world.backend.keys("contracts/").await;
     assert_eq!(documents.len(), 1, "one object: {documents:?}");
 }
+
+#[tokio::test]
+async fn a_delivery_claim_that_landed_but_whose_answers_were_all_lost_is_given_back() {
+    // The claim lands, and every answer to it (three attempts) is lost: the receiver answers
+    // 503, and gives the claim back, in case it landed. EverBright's retry (a new request id)
+    // is applied at once; it used to be told 409 until the claim's 60 s lease ran out.
+    let world = Faulty::new().await;
+    world.inject(vec![Rule::next("dynamodb", "PutItem", Fault::ResetAfter, 3)]);
+    let receiver = world.receiver();
+    let response = receiver.handle(event("rest-contract-signed")).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{:?}", response.body());
+    let mut retry = integration_tests::event_json("rest-contract-signed");
+    retry["requestContext"]["requestId"] = serde_json::json!("a-retry-from-everbright");
+    let response = receiver.handle(lambda_http::request::from_str(&retry.to_string()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", response.body());
+    assert_eq!(json_body(&response)["queued"].as_array().map(Vec::len), Some(9));
+}
+
+#[tokio::test]
+async fn a_document_claim_that_landed_but_whose_answers_were_all_lost_is_given_back() {
+    // The same for the fetcher: the document is not left FETCHING (busy for every redelivery
+    // until the lease ran out, and so sent to the DLQ when SQS came back sooner).
+    let world = Faulty::new().await;
+    let records = world.signed_contract().await;
+    let stand_in = StandIn::start(TOKEN).await.expect("stand-in");
+    let fetcher = Fetcher::on_aws(&world.backend.fetcher_config(&stand_in.base_url, TOKEN), &world.clients)
+        .with_metrics(discard_sink());
+    world.inject(vec![Rule::next("dynamodb", "UpdateItem", Fault::ResetAfter, 3)]);
+    assert_eq!(fetch(&fetcher, &records[0]).await, 1, "retried");
+    assert_eq!(world.status(&records[0]).await, "QUEUED");
+    assert_eq!(fetch(&fetcher, &records[0]).await, 0, "stored at the next delivery");
+    assert_eq!(world.status(&records[0]).await, "STORED");
+}

@@ -139,10 +139,12 @@ pub struct StoredDocument {
 
 /// The document items, as the fetcher moves them `QUEUED -> FETCHING -> STORED | FAILED`.
 pub trait DocumentLedger: Send + Sync {
+    /// Claims the document under `lease` (a new unique token), which holds until `lease_until`.
     fn claim_fetch(
         &self,
         site: SiteId,
         document: DocumentId,
+        lease: &str,
         now: Timestamp,
         lease_until: Timestamp,
     ) -> impl Future<Output = Result<FetchClaim, BackendError>> + Send;

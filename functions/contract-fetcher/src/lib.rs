@@ -209,7 +209,9 @@ impl Fetcher {
         let now = Timestamp::now();
         let remaining = deadline.saturating_duration_since(Instant::now());
         let lease_until = now.plus_seconds(remaining.as_secs() as i64 + LEASE_MARGIN_SECONDS);
-        let lease = match self.ledger.claim_fetch(site, document, now, lease_until).await {
+        let lease = uuid::Uuid::new_v4().to_string();
+        let claim = self.ledger.claim_fetch(site, document, &lease, now, lease_until).await;
+        let lease = match claim {
             Ok(FetchClaim::Claimed { lease }) => lease,
             Ok(FetchClaim::Stored) => {
                 info!("already stored; acknowledged without a download");
@@ -226,7 +228,12 @@ impl Fetcher {
             Ok(FetchClaim::Busy) => {
                 return Outcome::Retry("another invocation is fetching it".into());
             }
-            Err(error) => return Outcome::Retry(error.to_string()),
+            Err(error) => {
+                // The claim may have landed with its answer lost: give it back, in case.
+                let reason = error.to_string();
+                self.give_back(site, document, &lease, &reason).await;
+                return Outcome::Retry(reason);
+            }
         };
 
         let key = job::document_key(site, quote, document, name);
@@ -261,11 +268,17 @@ impl Fetcher {
                 // The outcome could not be recorded: give the claim back so that the retry need
                 // not wait for the lease to run out (if this fails too, the lease does run out).
                 let reason = error.to_string();
-                if let Err(release) = self.ledger.release_fetch(site, document, &lease, &reason).await {
-                    warn!(error = %release, "could not give the claim back; it frees itself when its lease ends");
-                }
+                self.give_back(site, document, &lease, &reason).await;
                 Outcome::Retry(reason)
             }
+        }
+    }
+
+    /// Releases the claim under `lease`, if it is still held; a failure only logs (the lease
+    /// frees the document when it ends).
+    async fn give_back(&self, site: SiteId, document: DocumentId, lease: &str, reason: &str) {
+        if let Err(error) = self.ledger.release_fetch(site, document, lease, reason).await {
+            warn!(error = %error, "could not give the claim back; it frees itself when its lease ends");
         }
     }
 

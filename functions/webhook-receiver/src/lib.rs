@@ -272,7 +272,16 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
                 info!(stale, queued = queued.len(), "applied again (forced)");
                 return Ok(accepted(false, stale, queued));
             }
-            match self.store.claim_delivery(&delivery).await.map_err(Refusal::NotApplied)? {
+            let claim = match self.store.claim_delivery(&delivery).await {
+                Ok(claim) => claim,
+                Err(error) => {
+                    // The claim may have landed with its answer lost: give it back, in case, so
+                    // that the sender's retry is not told 409 until the lease runs out.
+                    self.release(&delivery).await;
+                    return Err(Refusal::NotApplied(error));
+                }
+            };
+            match claim {
                 Claim::New => {}
                 Claim::Duplicate { first_event_id } => {
                     info!(first_event_id, "duplicate delivery");
@@ -291,15 +300,21 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
                     Ok(accepted(false, stale, queued))
                 }
                 Err(error) => {
-                    if let Err(release) = self.store.release_delivery(&delivery).await {
-                        warn!(error = %release, "could not release the delivery; it frees itself when its lease ends");
-                    }
+                    self.release(&delivery).await;
                     Err(Refusal::NotApplied(error))
                 }
             }
         }
         .instrument(span)
         .await
+    }
+
+    /// Gives the delivery's claim up, if it is still ours; a failure only logs (the claim frees
+    /// itself when its lease ends).
+    async fn release(&self, delivery: &Delivery) {
+        if let Err(error) = self.store.release_delivery(delivery).await {
+            warn!(error = %error, "could not release the delivery; it frees itself when its lease ends");
+        }
     }
 
     /// Applies the plan; returns whether the event was stale and which documents it queued.

@@ -398,10 +398,10 @@ impl DocumentLedger for DynamoJobStore {
         &self,
         site: SiteId,
         document: DocumentId,
+        lease: &str,
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<FetchClaim, BackendError> {
-        let lease = uuid::Uuid::new_v4().to_string();
         let result = self
             .client
             .update_item()
@@ -418,7 +418,7 @@ impl DocumentLedger for DynamoJobStore {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":fetching", s(FetchStatus::Fetching.as_str()))
             .expression_attribute_values(":queued", s(FetchStatus::Queued.as_str()))
-            .expression_attribute_values(":lease", s(&lease))
+            .expression_attribute_values(":lease", s(lease))
             .expression_attribute_values(":until", n(lease_until.unix_seconds()))
             .expression_attribute_values(":now", n(now.unix_seconds()))
             .expression_attribute_values(":at", s(now.to_string()))
@@ -429,7 +429,7 @@ impl DocumentLedger for DynamoJobStore {
             .send()
             .await;
         let error = match result {
-            Ok(_) => return Ok(FetchClaim::Claimed { lease }),
+            Ok(_) => return Ok(FetchClaim::Claimed { lease: lease.to_owned() }),
             Err(error) if conditional_failed(&error) => error,
             Err(error) => {
                 return Err(BackendError::new("DynamoDB UpdateItem (claim document)", error));
@@ -445,7 +445,9 @@ impl DocumentLedger for DynamoJobStore {
             "STORED" => FetchClaim::Stored,
             "FAILED" => FetchClaim::Failed { reason: field("failure").unwrap_or_default() },
             // Our own claim: an earlier attempt landed but its answer was lost.
-            "FETCHING" if field("lease_owner").as_deref() == Some(lease.as_str()) => FetchClaim::Claimed { lease },
+            "FETCHING" if field("lease_owner").as_deref() == Some(lease) => {
+                FetchClaim::Claimed { lease: lease.to_owned() }
+            }
             "FETCHING" => FetchClaim::Busy,
             _ => FetchClaim::NotQueued { status },
         })
