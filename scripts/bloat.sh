@@ -4,11 +4,8 @@
 # The lists go to target/bench/bloat-<function>.txt, where `bench-report` prints them from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-version=0.12.1
+scripts/cargo-tool.sh cargo-bloat 0.12.1
 export PATH="$PWD/.tools/bin:$PATH"
-if ! cargo bloat --version 2>/dev/null | grep -q "$version"; then
-  cargo install --quiet --locked --root .tools cargo-bloat --version "$version"
-fi
 out=${CARGO_TARGET_DIR:-target}/bench
 mkdir -p "$out"
 for function in webhook-receiver contract-fetcher; do

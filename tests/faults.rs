@@ -46,6 +46,14 @@ impl Faulty {
         self.backend.take_records().await
     }
 
+    /// A stand-in for EverBright, and a fetcher that reaches AWS through the proxy.
+    async fn fetcher(&self) -> (StandIn, Fetcher) {
+        let stand_in = StandIn::start(TOKEN).await.expect("stand-in");
+        let config = self.backend.fetcher_config(&stand_in.base_url, TOKEN);
+        let fetcher = Fetcher::on_aws(&config, &self.clients).with_metrics(discard_sink());
+        (stand_in, fetcher)
+    }
+
     async fn status(&self, record: &SqsMessage) -> String {
         let body: serde_json::Value = serde_json::from_str(record.body.as_deref().unwrap()).unwrap();
         let item = self.backend.item(SITE, &format!("DOC#{}", body["document"].as_str().unwrap())).await.unwrap();
@@ -78,9 +86,7 @@ async fn a_document_claim_whose_answer_was_lost_is_still_the_fetchers() {
     // the lease ran out, and sent it to the DLQ when SQS redelivered it sooner).
     let world = Faulty::new().await;
     let records = world.signed_contract().await;
-    let stand_in = StandIn::start(TOKEN).await.expect("stand-in");
-    let fetcher = Fetcher::on_aws(&world.backend.fetcher_config(&stand_in.base_url, TOKEN), &world.clients)
-        .with_metrics(discard_sink());
+    let (_stand_in, fetcher) = world.fetcher().await;
     world.inject(vec![Rule::next("dynamodb", "UpdateItem", Fault::ResetAfter, 1)]);
     assert_eq!(fetch(&fetcher, &records[0]).await, 0, "stored at the first try");
     assert_eq!(world.status(&records[0]).await, "STORED");
@@ -94,9 +100,7 @@ async fn a_fetch_whose_outcome_could_not_be_recorded_gives_its_claim_back() {
     // until its lease ran out).
     let world = Faulty::new().await;
     let records = world.signed_contract().await;
-    let stand_in = StandIn::start(TOKEN).await.expect("stand-in");
-    let fetcher = Fetcher::on_aws(&world.backend.fetcher_config(&stand_in.base_url, TOKEN), &world.clients)
-        .with_metrics(discard_sink());
+    let (_stand_in, fetcher) = world.fetcher().await;
     world.inject(vec![Rule::next("dynamodb", "TransactWriteItems", Fault::Unavailable, 3)]);
     assert_eq!(fetch(&fetcher, &records[0]).await, 1, "retried");
     assert_eq!(world.status(&records[0]).await, "QUEUED");
@@ -129,9 +133,7 @@ async fn a_document_claim_that_landed_but_whose_answers_were_all_lost_is_given_b
     // until the lease ran out, and so sent to the DLQ when SQS came back sooner).
     let world = Faulty::new().await;
     let records = world.signed_contract().await;
-    let stand_in = StandIn::start(TOKEN).await.expect("stand-in");
-    let fetcher = Fetcher::on_aws(&world.backend.fetcher_config(&stand_in.base_url, TOKEN), &world.clients)
-        .with_metrics(discard_sink());
+    let (_stand_in, fetcher) = world.fetcher().await;
     world.inject(vec![Rule::next("dynamodb", "UpdateItem", Fault::ResetAfter, 3)]);
     assert_eq!(fetch(&fetcher, &records[0]).await, 1, "retried");
     assert_eq!(world.status(&records[0]).await, "QUEUED");

@@ -497,7 +497,7 @@ const MAX_FILE_NAME: usize = 200;
 /// nothing is left.
 pub fn sanitize_file_name(name: &str) -> String {
     let cleaned: String = name.chars().map(|c| if c.is_control() || c == '/' || c == '\\' { '_' } else { c }).collect();
-    let trimmed = cleaned.trim().trim_start_matches('.').trim_start();
+    let trimmed = cleaned.trim_start_matches(|c: char| c == '.' || c.is_whitespace()).trim_end();
     let mut end = trimmed.len().min(MAX_FILE_NAME);
     while !trimmed.is_char_boundary(end) {
         end -= 1;
@@ -522,10 +522,41 @@ mod key_tests {
     }
 
     #[test]
+    fn a_name_of_dots_and_spaces_in_turn_loses_every_leading_dot() {
+        // Found by the key property below: dots, then spaces, then dots again kept a leading dot.
+        assert_eq!(sanitize_file_name(". . .x"), "x");
+        assert_eq!(sanitize_file_name(" . . ..hidden.pdf"), "hidden.pdf");
+    }
+
+    #[test]
     fn long_names_are_cut_on_a_character_boundary() {
         let name = "é".repeat(300);
         let kept = sanitize_file_name(&name);
         assert!(kept.len() <= MAX_FILE_NAME && kept.chars().all(|c| c == 'é'));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_name_becomes_one_safe_key_segment(name in proptest::prelude::any::<String>()) {
+            let site: SiteId = "34b6b5ee-f997-4044-86ae-0abbf611fc4d".parse().unwrap();
+            let document: DocumentId = "3f230ca4-b147-49ae-9187-8b64c7eea62c".parse().unwrap();
+            let key = document_key(site, None, document, Some(&name));
+            let segments: Vec<&str> = key.split('/').collect();
+            proptest::prop_assert_eq!(segments.len(), 5, "{:?}", key);
+            let file = segments[4];
+            proptest::prop_assert!(!file.is_empty() && !file.starts_with('.'), "{:?}", file);
+            proptest::prop_assert!(!file.chars().any(|c| c.is_control() || c == '\\'), "{:?}", file);
+            proptest::prop_assert!(file.len() <= MAX_FILE_NAME);
+        }
+
+        #[test]
+        fn traversal_in_any_disguise_stays_in_its_folder(
+            parts in proptest::collection::vec("(\\.\\.|\\.|/|\\\\|%2e|%2f|\\x00| |\\t|[a-z]{1,3})", 0..12)
+        ) {
+            let name = parts.concat();
+            let file = sanitize_file_name(&name);
+            proptest::prop_assert!(!file.contains('/') && !file.starts_with('.'), "{:?} -> {:?}", name, file);
+        }
     }
 
     #[test]
