@@ -31,6 +31,9 @@ use tracing::{Instrument, error, info, info_span, warn};
 const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
 /// The budget when the invocation has no deadline (local runs, tests).
 const DEFAULT_BUDGET: Duration = Duration::from_secs(120);
+/// How long one attempt of an AWS call may take: room for a 64 MiB part (`UPLOAD_PART_MIB`'s
+/// largest) at about 1 MiB/s.
+const AWS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a claim outlives the invocation's deadline before another may take the document.
 const LEASE_MARGIN_SECONDS: i64 = 60;
 
@@ -102,7 +105,7 @@ impl Fetcher {
 
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = FetcherConfig::from_env()?;
-        let sdk = shared::aws::load_sdk_config().await;
+        let sdk = shared::aws::load_sdk_config_with(AWS_ATTEMPT_TIMEOUT).await;
         Ok(Self::on_aws(&config, &Clients::new(&sdk)))
     }
 

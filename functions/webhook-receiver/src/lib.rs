@@ -34,6 +34,10 @@ pub use crate::refusal::Refusal;
 /// 10 KB of them).
 pub const MAX_HEADERS: usize = 100;
 
+/// How long one attempt of an AWS call may take: the receiver's calls are small, and API Gateway
+/// gives up on the whole request after 29 s.
+const AWS_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What the receiver needs besides its adapters.
 #[derive(Debug)]
 pub struct Settings {
@@ -72,7 +76,7 @@ impl AwsReceiver {
     /// Reads the configuration from the environment and builds the clients once.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = ReceiverConfig::from_env()?;
-        let sdk = shared::aws::load_sdk_config().await;
+        let sdk = shared::aws::load_sdk_config_with(AWS_ATTEMPT_TIMEOUT).await;
         Ok(Self::on_aws(&config, &Clients::new(&sdk)))
     }
 }

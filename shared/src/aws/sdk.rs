@@ -9,6 +9,9 @@
 //!   once, when the first request needs it (and the SDK caches it from then on).
 
 use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
@@ -18,6 +21,14 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 /// The SDK's configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).
 pub async fn load_sdk_config() -> SdkConfig {
     sdk_config_loader().load().await
+}
+
+/// The same, with each attempt of a call given up after `attempt` (the SDK then retries it). The
+/// SDK sets no such limit: without one, a connection that stops answering holds the invocation
+/// until the function's own timeout.
+pub async fn load_sdk_config_with(attempt: Duration) -> SdkConfig {
+    let timeouts = TimeoutConfig::builder().operation_attempt_timeout(attempt).build();
+    sdk_config_loader().timeout_config(timeouts).load().await
 }
 
 /// The SDK's configuration loader with this project's HTTPS client and, when the environment
@@ -47,5 +58,17 @@ impl HttpClient for OnFirstRequest {
 
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {
         self.0.connector_metadata()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn each_attempt_has_a_time_limit() {
+        let sdk = load_sdk_config_with(Duration::from_secs(5)).await;
+        let timeouts = sdk.timeout_config().expect("timeouts");
+        assert_eq!(timeouts.operation_attempt_timeout(), Some(Duration::from_secs(5)));
     }
 }
