@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use everbright_sync::demo::{LOCAL_TOKEN, functions_with};
 use everbright_sync::gateway::{Gateway, LocalPrincipal};
-use everbright_sync::queue::{Drained, drain};
+use everbright_sync::queue::{Drained, Pace, drain_paced};
 use everbright_sync::send::{self, Aws4};
 use everbright_sync::stand_in::{Behaviour, StandIn};
 use futures_util::future::join_all;
@@ -116,8 +116,12 @@ async fn run(
     let gateway = Gateway::start(receiver, principal.clone()).await.expect("gateway");
     let aws4 = principal.aws4(&gateway.endpoint);
     let mut run = deliver_all(&aws4, generated, order, workers).await;
-    // The event source mapping is AWS's own: its receives and deletes go straight to moto.
-    run.drained = drain(&fetcher, &backend.clients, &backend.resources()).await.expect("drain");
+    // The event source mapping is AWS's own: its receives and deletes go straight to moto. As
+    // in the template, a failure comes back only after its claim's lease has ended (visibility
+    // timeout > invocation time + the 60 s lease margin): a claim that landed after its owner
+    // gave up (a late attempt) holds the document until then.
+    let pace = Pace { budget: Duration::from_secs(15), redelivery: Duration::from_secs(80) };
+    run.drained = drain_paced(&fetcher, &backend.clients, &backend.resources(), pace).await.expect("drain");
     run
 }
 

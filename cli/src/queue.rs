@@ -1,7 +1,7 @@
 //! The SQS trigger, played locally: poll the fetch queue, hand the fetcher `SqsEvent` batches,
-//! delete what succeeded, let reported failures come back, and move a message to the dead-letter
-//! queue after [`MAX_RECEIVE_COUNT`] receives, as the event source mapping and the redrive
-//! policy do in AWS.
+//! delete what succeeded, let reported failures come back (at once, or after a visibility
+//! timeout), and move a message to the dead-letter queue after [`MAX_RECEIVE_COUNT`] receives, as
+//! the event source mapping and the redrive policy do in AWS.
 
 use std::time::Duration;
 
@@ -25,11 +25,34 @@ pub struct Drained {
 /// Batch size, as in the template.
 const BATCH: i32 = 10;
 
-/// Runs the fetcher on the queue until it is empty. A reported failure is made visible again at
-/// once (rather than after the visibility timeout) so that a local run does not wait.
+/// The time an invocation gets, and how long a reported failure stays invisible before SQS
+/// hands it out again.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    pub budget: Duration,
+    pub redelivery: Duration,
+}
+
+impl Pace {
+    /// For local runs: a failure comes back at once, so that nothing waits.
+    pub const QUICK: Self = Self { budget: Duration::from_secs(120), redelivery: Duration::ZERO };
+}
+
+/// Runs the fetcher on the queue until it is empty, failures coming back at once ([`Pace::QUICK`]).
 pub async fn drain(fetcher: &Fetcher, clients: &Clients, resources: &Resources) -> Result<Drained, SetupError> {
+    drain_paced(fetcher, clients, resources, Pace::QUICK).await
+}
+
+/// Runs the fetcher on the queue until it is empty and no failure is due to come back.
+pub async fn drain_paced(
+    fetcher: &Fetcher,
+    clients: &Clients,
+    resources: &Resources,
+    pace: Pace,
+) -> Result<Drained, SetupError> {
     let sqs = &clients.sqs;
     let mut drained = Drained::default();
+    let mut last_due = tokio::time::Instant::now();
     loop {
         let output = sqs
             .receive_message()
@@ -41,7 +64,11 @@ pub async fn drain(fetcher: &Fetcher, clients: &Clients, resources: &Resources) 
             .map_err(|e| format!("SQS ReceiveMessage: {}", DisplayErrorContext(e)))?;
         let messages = output.messages();
         if messages.is_empty() {
-            return Ok(drained);
+            if last_due <= tokio::time::Instant::now() {
+                return Ok(drained);
+            }
+            tokio::time::sleep_until(last_due + Duration::from_millis(500)).await;
+            continue;
         }
         drained.batches += 1;
         let records: Vec<SqsMessage> = messages
@@ -54,7 +81,7 @@ pub async fn drain(fetcher: &Fetcher, clients: &Clients, resources: &Resources) 
                 record
             })
             .collect();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        let deadline = tokio::time::Instant::now() + pace.budget;
         let response = fetcher.handle_batch(&records, deadline).await;
         for message in messages {
             drained.handled += 1;
@@ -68,10 +95,11 @@ pub async fn drain(fetcher: &Fetcher, clients: &Clients, resources: &Resources) 
                 .unwrap_or(1);
             if failed && receives < MAX_RECEIVE_COUNT {
                 drained.retried += 1;
+                last_due = last_due.max(tokio::time::Instant::now() + pace.redelivery);
                 sqs.change_message_visibility()
                     .queue_url(&resources.queue_url)
                     .receipt_handle(receipt)
-                    .visibility_timeout(0)
+                    .visibility_timeout(pace.redelivery.as_secs() as i32)
                     .send()
                     .await
                     .map_err(|e| format!("SQS ChangeMessageVisibility: {}", DisplayErrorContext(e)))?;
