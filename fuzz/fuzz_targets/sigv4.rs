@@ -24,7 +24,8 @@ struct Input {
 fn verifier() -> &'static Verifier {
     static VERIFIER: OnceLock<Verifier> = OnceLock::new();
     VERIFIER.get_or_init(|| {
-        let keys = HashMap::from([("AKIDEXAMPLE".to_owned(), SecretKey::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"))]);
+        let keys =
+            HashMap::from([("AKIDEXAMPLE".to_owned(), SecretKey::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"))]);
         Verifier::new("us-east-1", "execute-api", keys)
     })
 }
@@ -33,13 +34,8 @@ fuzz_target!(|input: Input| {
     let mut headers = input.headers;
     headers.push(("authorization".into(), format!("AWS4-HMAC-SHA256 {}", input.authorization)));
     headers.push(("x-amz-date".into(), input.date));
-    let request = Request {
-        method: &input.method,
-        path: &input.path,
-        query: &input.query,
-        headers: &headers,
-        body: &input.body,
-    };
+    let request =
+        Request { method: &input.method, path: &input.path, query: &input.query, headers: &headers, body: &input.body };
     let now = UNIX_EPOCH + Duration::from_secs(1_689_189_772);
     let _ = verifier().verify(&request, now);
 });
