@@ -73,9 +73,8 @@ async fn deliver(aws4: &Aws4, events: &[Event], index: usize, run: &mut Run) {
     }
 }
 
-/// Delivers `order` with `workers` senders. Each site's deliveries go through one sender, in
-/// `order`: moto applies conditional writes on one item without a lock, so two at once on the
-/// same item could both pass (DynamoDB's are atomic); sites run side by side.
+/// Delivers `order` with `workers` senders, sites side by side, each site's deliveries through
+/// one sender in `order` (as one site's events come from one workflow at EverBright).
 async fn deliver_all(aws4: &Aws4, generated: &Generated, order: &[usize], workers: usize) -> Run {
     let lanes = join_all((0..workers).map(|lane| async move {
         let mut run = Run::default();
@@ -104,13 +103,8 @@ async fn run(
     workers: usize,
 ) -> Run {
     let principal = LocalPrincipal::default();
-    // One message of a batch at a time: two messages for the same document (a send whose
-    // answer was lost is sent again) claimed at once could both pass moto's unlocked conditions.
-    let settings = [
-        ("EVERBRIGHT_READ_TIMEOUT_SECONDS", "2".to_owned()),
-        ("EVERBRIGHT_CONNECT_TIMEOUT_SECONDS", "2".to_owned()),
-        ("FETCH_CONCURRENCY", "1".to_owned()),
-    ];
+    let settings =
+        [("EVERBRIGHT_READ_TIMEOUT_SECONDS", "2".to_owned()), ("EVERBRIGHT_CONNECT_TIMEOUT_SECONDS", "2".to_owned())];
     let (receiver, fetcher) =
         functions_with(functions_clients, &backend.resources(), everbright, &principal, &settings).expect("functions");
     let gateway = Gateway::start(receiver, principal.clone()).await.expect("gateway");
@@ -193,7 +187,7 @@ async fn deliveries_shuffled_repeated_and_broken_end_as_the_same_deliveries_in_o
         (Fault::Delay, 0.3),
         (Fault::Truncate, 1.0),
     ];
-    let mut plan = FaultPlan { delay: Duration::from_millis(2_500), seed, ..FaultPlan::none() };
+    let mut plan = FaultPlan { delay: Duration::from_millis(2_500), seed, one_at_a_time: true, ..FaultPlan::none() };
     for service in ["dynamodb", "s3", "sqs"] {
         plan = plan.spread(service, rate, &faults);
     }

@@ -102,12 +102,16 @@ pub struct FaultPlan {
     pub rules: Vec<Rule>,
     pub delay: Duration,
     pub seed: u64,
+    /// Forward one request at a time. moto evaluates a condition and writes without a lock, so
+    /// two requests on one item at once (a late attempt landing beside its retry) can both pass;
+    /// DynamoDB's conditional writes and transactions are atomic. One at a time gives moto that.
+    pub one_at_a_time: bool,
 }
 
 impl FaultPlan {
     /// No faults.
     pub fn none() -> Self {
-        Self { rules: Vec::new(), delay: Duration::ZERO, seed: 0 }
+        Self { rules: Vec::new(), delay: Duration::ZERO, seed: 0, one_at_a_time: false }
     }
 
     /// `total` spread over the given faults, on every operation of `service`.
@@ -184,6 +188,7 @@ impl FaultStats {
 
 struct State {
     target: String,
+    gate: Arc<tokio::sync::Mutex<()>>,
     plan: FaultPlan,
     rng: fastrand::Rng,
     fired: Vec<u32>,
@@ -218,6 +223,7 @@ impl FaultProxy {
         let rng = fastrand::Rng::with_seed(plan.seed);
         let state = Arc::new(Mutex::new(State {
             target: target.trim_end_matches('/').to_owned(),
+            gate: Arc::default(),
             plan,
             rng,
             fired: Vec::new(),
@@ -368,7 +374,7 @@ async fn proxy(state: Shared, client: reqwest::Client, request: Request<Incoming
     let (service, operation) = classify(&method, &path, &query, &parts.headers);
     let body = body.collect().await.map_err(|_| Reset)?.to_bytes();
 
-    let (fault, delay, target) = {
+    let (fault, delay, target, gate) = {
         let mut guard = lock(&state);
         let state = &mut *guard;
         let roll = state.rng.f64();
@@ -377,7 +383,8 @@ async fn proxy(state: Shared, client: reqwest::Client, request: Request<Incoming
         if let Some(fault) = fault {
             *state.stats.faults.entry((service.to_owned(), fault)).or_default() += 1;
         }
-        (fault, state.plan.delay, state.target.clone())
+        let gate = state.plan.one_at_a_time.then(|| state.gate.clone());
+        (fault, state.plan.delay, state.target.clone(), gate)
     };
     match fault {
         Some(fault @ (Fault::InternalError | Fault::Unavailable | Fault::Throttle)) => {
@@ -399,6 +406,10 @@ async fn proxy(state: Shared, client: reqwest::Client, request: Request<Incoming
     // In a task of its own: it lands even when the client has given up and hung up.
     let forwarded = tokio::spawn(async move {
         tokio::time::sleep(late).await;
+        let _turn = match &gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
         let response = outbound.send().await.ok()?;
         let status = response.status();
         let headers = response.headers().clone();
