@@ -169,11 +169,15 @@ async fn deliveries_shuffled_repeated_and_broken_end_as_the_same_deliveries_in_o
         stand_in.set_signed_quote(quote, signed);
     }
 
-    // Without faults, each event once, in order.
+    // Without faults, each event once, in order; through a proxy too, for its one request at a
+    // time (moto loses one of two `ADD`s on an item at once: a count came out one short).
     let reference = Backend::new().await;
+    let calm_plan = FaultPlan { one_at_a_time: true, ..FaultPlan::none() };
+    let calm_proxy = FaultProxy::start(&moto().endpoint, calm_plan).await.expect("proxy");
+    let calm_clients = Clients::new(&sdk_config_through(&calm_proxy.endpoint, Duration::from_secs(30)).await);
     let in_order: Vec<usize> = (0..generated.events.len()).collect();
     let started = Instant::now();
-    let calm = run(&reference, &reference.clients, &stand_in.base_url, &generated, &in_order, 1).await;
+    let calm = run(&reference, &calm_clients, &stand_in.base_url, &generated, &in_order, 1).await;
     let calm_time = started.elapsed();
     assert_eq!(calm.resends, 0, "no faults, no re-sends");
 
@@ -262,6 +266,11 @@ async fn deliveries_shuffled_repeated_and_broken_end_as_the_same_deliveries_in_o
         let item = &actual[&(format!("SITE#{}", document.site), format!("DOC#{}", document.document))];
         assert_eq!(item["status"], "STORED", "{}", document.key);
         assert_eq!(item["sha256"], sha256.as_str());
+    }
+    for site in &generated.sites {
+        let stored = stored.iter().filter(|d| d.site == *site).count();
+        let job = &actual[&(format!("SITE#{site}"), "JOB".to_owned())];
+        assert_eq!(job["documents_stored"].as_u64().unwrap_or(0), stored as u64, "each document counted once: {site}");
     }
     for document in &hopeless {
         let item = &actual[&(format!("SITE#{}", document.site), format!("DOC#{}", document.document))];
