@@ -36,6 +36,11 @@ impl MemoryStore {
     }
 }
 
+/// A string attribute, `""` when missing.
+fn text<'a>(item: &'a Map<String, Value>, name: &str) -> &'a str {
+    item.get(name).and_then(Value::as_str).unwrap_or_default()
+}
+
 fn at_path<'a>(item: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value> {
     let (first, rest) = path.split_first()?;
     rest.iter().try_fold(item.get(first)?, |value, name| value.get(name))
@@ -57,8 +62,8 @@ impl JobStore for MemoryStore {
         let (pk, sk) = job::delivery_key(&delivery.body_sha256);
         let item = Self::item(&mut items, pk, sk);
         Ok(match item.get("state").and_then(Value::as_str) {
-            Some("DONE") => Claim::Duplicate { first_event_id: item["event_id"].as_str().unwrap_or("").to_owned() },
-            Some(_) if item["event_id"] != delivery.event_id.as_str() => Claim::InProgress,
+            Some("DONE") => Claim::Duplicate { first_event_id: text(item, "event_id").to_owned() },
+            Some(_) if text(item, "event_id") != delivery.event_id => Claim::InProgress,
             _ => {
                 item.insert("state".into(), "APPLYING".into());
                 item.insert("event_id".into(), delivery.event_id.clone().into());
@@ -68,11 +73,12 @@ impl JobStore for MemoryStore {
     }
 
     async fn finish_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
-        let mut items = self.lock();
         let (pk, sk) = job::delivery_key(&delivery.body_sha256);
-        let item = Self::item(&mut items, pk, sk);
-        if item["event_id"] == delivery.event_id.as_str() {
-            item.insert("state".into(), "DONE".into());
+        // Only under the delivery's own claim (as the adapter's condition).
+        if let Some(item) = self.lock().get_mut(&(pk, sk.to_owned())) {
+            if text(item, "event_id") == delivery.event_id {
+                item.insert("state".into(), "DONE".into());
+            }
         }
         Ok(())
     }
@@ -129,7 +135,7 @@ impl JobStore for MemoryStore {
         let item = Self::item(&mut items, job::site_pk(site), &job::document_sk(document.id));
         let queueable = match item.get("status").and_then(Value::as_str) {
             None | Some("RECORDED") => true,
-            Some("QUEUED") => item["queued_by"] == delivery.body_sha256.as_str(),
+            Some("QUEUED") => text(item, "queued_by") == delivery.body_sha256,
             Some(_) => false,
         };
         if queueable {

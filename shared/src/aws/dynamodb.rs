@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use serde_json::{Map, Number, Value};
 
@@ -158,6 +159,15 @@ where
 }
 
 impl DynamoJobStore {
+    /// An `UpdateItem` of the `DOC#` item of `document`.
+    fn update_document(&self, site: SiteId, document: DocumentId) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(job::site_pk(site)))
+            .key("sk", s(job::document_sk(document)))
+    }
+
     fn document_fields(expr: &mut Expression, site: SiteId, document: &PlannedDocument) -> Vec<String> {
         let fields = [
             ("document", s(document.id.to_string())),
@@ -307,11 +317,7 @@ impl JobStore for DynamoJobStore {
         let status = expr.name("status");
         let recorded = expr.value(s(FetchStatus::Recorded.as_str()));
         sets.push(format!("{status} = if_not_exists({status}, {recorded})"));
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(job::site_pk(site)))
-            .key("sk", s(job::document_sk(document.id)))
+        self.update_document(site, document.id)
             .update_expression(format!("SET {}", sets.join(", ")))
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values))
@@ -342,11 +348,7 @@ impl JobStore for DynamoJobStore {
             "attribute_not_exists({status}) OR {status} = {recorded} OR ({status} = {queued} AND {queued_by} = {me})"
         );
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(job::site_pk(site)))
-            .key("sk", s(job::document_sk(document.id)))
+            .update_document(site, document.id)
             .update_expression(format!("SET {}", sets.join(", ")))
             .condition_expression(condition)
             .set_expression_attribute_names(Some(expr.names))
@@ -373,11 +375,7 @@ impl DynamoJobStore {
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<bool, BackendError> {
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(job::site_pk(site)))
-            .key("sk", s(job::document_sk(document)))
+            .update_document(site, document)
             .update_expression(update)
             .condition_expression("lease_owner = :lease")
             .expression_attribute_names("#status", "status")
@@ -403,11 +401,7 @@ impl DocumentLedger for DynamoJobStore {
         lease_until: Timestamp,
     ) -> Result<FetchClaim, BackendError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(job::site_pk(site)))
-            .key("sk", s(job::document_sk(document)))
+            .update_document(site, document)
             .update_expression(
                 "SET #status = :fetching, lease_owner = :lease, lease_until = :until, fetch_started_at = :at, \
                  site = :site, document = :document ADD attempts :one",
@@ -652,11 +646,7 @@ impl DynamoJobStore {
         now: Timestamp,
     ) -> Result<Requeued, BackendError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(job::site_pk(site)))
-            .key("sk", s(job::document_sk(document)))
+            .update_document(site, document)
             .update_expression("SET #status = :queued, requeued_at = :at REMOVE failure, failed_at")
             .condition_expression("#status IN (:failed, :queued, :recorded)")
             .expression_attribute_names("#status", "status")
