@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: demo serve test venv fmt lint template unit bench
+.PHONY: demo serve test venv dynalite fmt lint template unit bench
 
 ## The whole pipeline on the sample events, on a local moto and EverBright stand-in.
 demo: venv
@@ -13,12 +13,17 @@ demo: venv
 serve: venv
 	$(CARGO) run --quiet -p everbright-sync -- serve
 
-## Everything CI checks: formatting, lints, every test (moto is installed and started by the tests).
-test: venv fmt lint template unit
+## Everything CI checks: formatting, lints, every test (moto and dynalite are installed here and
+## started by the tests).
+test: venv dynalite fmt lint template unit
 
 ## The pinned Python tools (moto's server) in .venv.
 venv:
 	scripts/venv.sh
+
+## dynalite, the tests' strict DynamoDB (pinned in scripts/dynalite/), in .tools/dynalite.
+dynalite:
+	scripts/dynalite.sh
 
 fmt:
 	$(CARGO) fmt --all -- --check

@@ -1,5 +1,6 @@
-//! The embedded local backend: moto's server on a free loopback port, and the table, bucket,
-//! queue and dead-letter queue the functions use, created on it through the real AWS SDK.
+//! The embedded local backend: moto's server on a free loopback port (and, for the tests, dynalite
+//! as a strict DynamoDB), and the table, bucket, queue and dead-letter queue the functions use,
+//! created on it through the real AWS SDK.
 
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
@@ -22,57 +23,103 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cli/ has a parent").to_path_buf()
 }
 
-/// A running moto server. It stops when this is dropped, and also when this process exits
-/// however it exits: a small shell holds it and kills it as soon as its standard input (a pipe
-/// from this process) closes.
-pub struct Moto {
+/// A local server the project started (moto's, or dynalite), on a free loopback port. It stops
+/// when this is dropped, and also when this process exits however it exits: a small shell holds
+/// it and kills it as soon as its standard input (a pipe from this process) closes.
+pub struct LocalServer {
     pub endpoint: String,
     child: Child,
     stdin: Option<ChildStdin>,
 }
 
+/// moto's server: DynamoDB, S3, SQS and Secrets Manager.
+pub type Moto = LocalServer;
+
 #[derive(Debug, thiserror::Error)]
-pub enum MotoError {
-    #[error(
-        "moto's server is not at {0}: run `scripts/venv.sh` (make does) to install the pinned moto, or set MOTO_SERVER"
-    )]
-    Missing(PathBuf),
-    #[error("could not start moto's server: {0}")]
-    Start(#[from] std::io::Error),
-    #[error("moto's server did not listen on port {port} within 60 s; its log is {log}")]
-    NotListening { port: u16, log: String },
+pub enum ServerError {
+    #[error("{name} is not at {path}: run `{install}` (make does), or set {variable}")]
+    Missing { name: &'static str, path: PathBuf, install: &'static str, variable: &'static str },
+    #[error("could not start {name}: {source}")]
+    Start {
+        name: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{name} did not listen on port {port} within 60 s; its log is {log}")]
+    NotListening { name: &'static str, port: u16, log: String },
 }
 
-impl Moto {
+/// What a server is and how it is started.
+struct ServerSpec {
+    name: &'static str,
+    /// The variable that names the program, else `default` below the workspace.
+    variable: &'static str,
+    default: &'static str,
+    install: &'static str,
+    /// The shell command; `$0` is the program, `$1` the port.
+    command: &'static str,
+}
+
+const MOTO: ServerSpec = ServerSpec {
+    name: "moto's server",
+    variable: "MOTO_SERVER",
+    default: ".venv/bin/moto_server",
+    install: "scripts/venv.sh",
+    command: r#""$0" -H 127.0.0.1 -p "$1""#,
+};
+
+const DYNALITE: ServerSpec = ServerSpec {
+    name: "dynalite",
+    variable: "DYNALITE",
+    default: ".tools/dynalite/node_modules/dynalite/cli.js",
+    install: "scripts/dynalite.sh",
+    command: r#"node "$0" --host 127.0.0.1 --port "$1" --createTableMs 0 --deleteTableMs 0 --updateTableMs 0"#,
+};
+
+impl LocalServer {
     /// Starts `MOTO_SERVER`, or `.venv/bin/moto_server`, on a free loopback port.
-    pub fn start() -> Result<Self, MotoError> {
-        let server = std::env::var_os("MOTO_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace_root().join(".venv/bin/moto_server"));
-        if !server.exists() {
-            return Err(MotoError::Missing(server));
+    pub fn start() -> Result<Self, ServerError> {
+        Self::spawn(&MOTO)
+    }
+
+    /// Starts `DYNALITE`, or the dynalite in `.tools/dynalite`, on a free loopback port: a
+    /// DynamoDB that applies DynamoDB's own validation (single-item operations; no transactions).
+    pub fn dynalite() -> Result<Self, ServerError> {
+        Self::spawn(&DYNALITE)
+    }
+
+    fn spawn(spec: &ServerSpec) -> Result<Self, ServerError> {
+        let name = spec.name;
+        let program =
+            std::env::var_os(spec.variable).map(PathBuf::from).unwrap_or_else(|| workspace_root().join(spec.default));
+        if !program.exists() {
+            return Err(ServerError::Missing { name, path: program, install: spec.install, variable: spec.variable });
         }
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let log = std::env::temp_dir().join(format!("moto-{port}.log"));
+        let start = |source| ServerError::Start { name, source };
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(start)?.port();
+        let log =
+            std::env::temp_dir().join(format!("{}-{port}.log", spec.default.rsplit('/').next().unwrap_or("server")));
+        let script = format!(r#"{} >"$2" 2>&1 </dev/null & pid=$!; read _; kill $pid; wait $pid"#, spec.command);
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(r#""$0" -H 127.0.0.1 -p "$1" >"$2" 2>&1 </dev/null & pid=$!; read _; kill $pid; wait $pid"#)
-            .arg(&server)
+            .arg(script)
+            .arg(&program)
             .arg(port.to_string())
             .arg(&log)
             .stdin(Stdio::piped())
-            .spawn()?;
+            .spawn()
+            .map_err(start)?;
         let stdin = child.stdin.take();
-        let mut moto = Self { endpoint: format!("http://127.0.0.1:{port}"), child, stdin };
+        let mut server = Self { endpoint: format!("http://127.0.0.1:{port}"), child, stdin };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if Instant::now() > deadline {
-                moto.stop();
-                return Err(MotoError::NotListening { port, log: log.display().to_string() });
+                server.stop();
+                return Err(ServerError::NotListening { name, port, log: log.display().to_string() });
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Ok(moto)
+        Ok(server)
     }
 
     /// Stops the server and waits for it.
@@ -99,7 +146,7 @@ impl Moto {
     }
 }
 
-impl Drop for Moto {
+impl Drop for LocalServer {
     fn drop(&mut self) {
         self.stop();
     }
@@ -122,9 +169,14 @@ pub const VISIBILITY_TIMEOUT_SECONDS: u32 = 720;
 impl Resources {
     /// Creates everything, each name ending in `suffix`.
     pub async fn create(clients: &Clients, suffix: &str) -> Result<Self, SetupError> {
+        Self::create_with(clients, suffix, TableTtl::Enabled).await
+    }
+
+    /// The same, saying whether the DynamoDB server can set the table's TTL (dynalite cannot).
+    pub async fn create_with(clients: &Clients, suffix: &str, ttl: TableTtl) -> Result<Self, SetupError> {
         let table = format!("jobs-{suffix}");
         let bucket = format!("documents-{suffix}");
-        create_table(&clients.dynamodb, &table).await?;
+        create_table(&clients.dynamodb, &table, ttl).await?;
         clients.s3.create_bucket().bucket(&bucket).send().await.map_err(|e| failed("S3 CreateBucket")(&e))?;
         let dlq_url = create_queue(&clients.sqs, &format!("fetch-dlq-{suffix}"), None).await?;
         let dlq_arn = clients
@@ -144,6 +196,14 @@ impl Resources {
     }
 }
 
+/// Whether the table's TTL is set: DynamoDB and moto have `UpdateTimeToLive`, dynalite does not
+/// (the receiver's expiry checks do not depend on it: they compare `expires_at` themselves).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableTtl {
+    Enabled,
+    Unsupported,
+}
+
 /// A set-up failure, with the operation that failed.
 pub type SetupError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -152,7 +212,7 @@ fn failed(operation: &'static str) -> impl Fn(&dyn std::error::Error) -> SetupEr
 }
 
 /// The jobs table, as `infra/template.yaml` defines it (a test checks that they agree).
-async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), SetupError> {
+async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str, ttl: TableTtl) -> Result<(), SetupError> {
     let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
     let attribute =
         |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
@@ -179,7 +239,11 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
         .send()
         .await
         .map_err(|e| failed("DynamoDB CreateTable")(&e))?;
-    let ttl = TimeToLiveSpecification::builder().attribute_name("expires_at").enabled(true).build().map_err(build)?;
+    if ttl == TableTtl::Unsupported {
+        return Ok(());
+    }
+    let ttl =
+        TimeToLiveSpecification::builder().attribute_name(job::TTL_ATTRIBUTE).enabled(true).build().map_err(build)?;
     client
         .update_time_to_live()
         .table_name(table)

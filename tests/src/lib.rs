@@ -1,6 +1,6 @@
-//! Support for the integration tests: moto's server started on a free loopback port (once per
-//! test binary, stopped when the binary exits), fresh AWS resources per test, and the sample
-//! events in `events/`.
+//! Support for the integration tests: moto's server (and dynalite, the strict DynamoDB) started on
+//! a free loopback port (once per test binary, stopped when the binary exits), fresh AWS resources
+//! per test, and the sample events in `events/`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use everbright_sync::local::{Moto, Resources};
+use everbright_sync::local::{LocalServer, Moto, Resources, TableTtl};
 use serde_json::{Map, Value};
 use shared::aws::{Clients, scan_all};
 use shared::config::{Env, FetcherConfig, ReceiverConfig};
@@ -50,6 +50,12 @@ pub fn moto() -> &'static Moto {
     MOTO.get_or_init(|| Moto::start().unwrap_or_else(|e| panic!("{e}")))
 }
 
+/// The dynalite server of this test binary, started on first use, stopped when the binary exits.
+pub fn dynalite() -> &'static LocalServer {
+    static DYNALITE: OnceLock<LocalServer> = OnceLock::new();
+    DYNALITE.get_or_init(|| LocalServer::dynalite().unwrap_or_else(|e| panic!("{e}")))
+}
+
 /// The SDK configuration a function would get, pointed at moto.
 pub async fn sdk_config() -> SdkConfig {
     moto().sdk_config().await
@@ -85,11 +91,25 @@ pub struct Backend {
 }
 
 impl Backend {
+    /// Everything on moto.
     pub async fn new() -> Self {
-        let clients = Clients::new(&sdk_config().await);
+        Self::create(Clients::new(&sdk_config().await), TableTtl::Enabled).await
+    }
+
+    /// DynamoDB on dynalite, which refuses what DynamoDB refuses (an index key of the wrong type, a
+    /// reserved word in an expression, an empty set); S3, SQS and Secrets Manager on moto. dynalite
+    /// has no transactions: the paths that use them are tested on moto.
+    pub async fn strict() -> Self {
+        let sdk = sdk_config().await;
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(&dynalite().endpoint).build();
+        let clients = Clients { dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb), ..Clients::new(&sdk) };
+        Self::create(clients, TableTtl::Unsupported).await
+    }
+
+    async fn create(clients: Clients, ttl: TableTtl) -> Self {
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..12];
         let Resources { table, bucket, queue_url, dlq_url } =
-            Resources::create(&clients, suffix).await.unwrap_or_else(|e| panic!("{e}"));
+            Resources::create_with(&clients, suffix, ttl).await.unwrap_or_else(|e| panic!("{e}"));
         Self { clients, table, bucket, queue_url, dlq_url }
     }
 
