@@ -65,6 +65,39 @@ impl Expression {
     }
 }
 
+/// The clauses of an update expression.
+#[derive(Default)]
+struct Clauses {
+    set: Vec<String>,
+    remove: Vec<String>,
+    add: Vec<String>,
+}
+
+impl Clauses {
+    /// `SET name = value`, except that an index key attribute given NULL is removed instead:
+    /// DynamoDB refuses an index key of any type but its own (moto does not).
+    fn set_or_remove(&mut self, expr: &mut Expression, name: &str, value: AttributeValue) {
+        if value.is_null() && INDEX_KEY_ATTRIBUTES.contains(&name) {
+            self.remove.push(expr.name(name));
+        } else {
+            self.set.push(format!("{} = {}", expr.name(name), expr.value(value)));
+        }
+    }
+
+    fn expression(&self) -> String {
+        let mut parts = Vec::new();
+        for (keyword, clauses) in [("SET", &self.set), ("REMOVE", &self.remove), ("ADD", &self.add)] {
+            if !clauses.is_empty() {
+                parts.push(format!("{keyword} {}", clauses.join(", ")));
+            }
+        }
+        parts.join(" ")
+    }
+}
+
+/// The attributes that are keys of an index: never written as NULL (or empty).
+const INDEX_KEY_ATTRIBUTES: [&str; 1] = [job::QUOTE_INDEX_KEYS[0]];
+
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
@@ -158,7 +191,36 @@ where
     error.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }
 
+/// An item as the SDK gives it.
+type Item = HashMap<String, AttributeValue>;
+
 impl DynamoJobStore {
+    /// The item a failed condition found: the one DynamoDB returned with the error
+    /// (`ReturnValuesOnConditionCheckFailure::AllOld`), else read again, consistently (a server
+    /// that does not return it, such as dynalite). `None` when it is gone by then.
+    async fn item_behind(
+        &self,
+        returned: Option<&Item>,
+        pk: String,
+        sk: String,
+        operation: &'static str,
+    ) -> Result<Option<Item>, BackendError> {
+        if let Some(item) = returned {
+            return Ok(Some(item.clone()));
+        }
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| BackendError::new(operation, e))?;
+        Ok(output.item)
+    }
+
     /// An `UpdateItem` of the `DOC#` item of `document`.
     fn update_document(&self, site: SiteId, document: DocumentId) -> UpdateItemFluentBuilder {
         self.client
@@ -168,7 +230,7 @@ impl DynamoJobStore {
             .key("sk", s(job::document_sk(document)))
     }
 
-    fn document_fields(expr: &mut Expression, site: SiteId, document: &PlannedDocument) -> Vec<String> {
+    fn document_fields(expr: &mut Expression, site: SiteId, document: &PlannedDocument) -> Clauses {
         let fields = [
             ("document", s(document.id.to_string())),
             ("site", s(site.to_string())),
@@ -177,7 +239,11 @@ impl DynamoJobStore {
             ("name", document.name.clone().map_or(AttributeValue::Null(true), s)),
             ("creation_type", document.creation_type.clone().map_or(AttributeValue::Null(true), s)),
         ];
-        fields.into_iter().map(|(name, value)| format!("{} = {}", expr.name(name), expr.value(value))).collect()
+        let mut clauses = Clauses::default();
+        for (name, value) in fields {
+            clauses.set_or_remove(expr, name, value);
+        }
+        clauses
     }
 }
 
@@ -207,11 +273,13 @@ impl JobStore for DynamoJobStore {
         match result {
             Ok(_) => Ok(Claim::New),
             Err(error) if conditional_failed(&error) => {
-                let item = match error.as_service_error() {
+                let returned = match error.as_service_error() {
                     Some(PutItemError::ConditionalCheckFailedException(e)) => e.item(),
                     _ => None,
                 };
-                let field = |name| string_attribute(item, name);
+                let (pk, sk) = job::delivery_key(&delivery.body_sha256);
+                let item = self.item_behind(returned, pk, sk.to_owned(), "DynamoDB GetItem (claimed delivery)").await?;
+                let field = |name| string_attribute(item.as_ref(), name);
                 Ok(match field("state").as_deref() {
                     Some(DONE) => Claim::Duplicate { first_event_id: field("event_id").unwrap_or_default() },
                     // Our own claim: an earlier attempt of this request landed but its answer
@@ -274,19 +342,14 @@ impl JobStore for DynamoJobStore {
 
     async fn apply(&self, site: SiteId, write: &Write) -> Result<Applied, BackendError> {
         let mut expr = Expression::default();
-        let sets: Vec<String> = write
-            .set
-            .iter()
-            .map(|(name, value)| format!("{} = {}", expr.name(name), expr.value(to_attribute(value))))
-            .collect();
-        let mut update = String::new();
-        if !sets.is_empty() {
-            update = format!("SET {}", sets.join(", "));
+        let mut clauses = Clauses::default();
+        for (name, value) in &write.set {
+            clauses.set_or_remove(&mut expr, name, to_attribute(value));
         }
         if let Some((name, members)) = write.add_to_set.as_ref().filter(|(_, m)| !m.is_empty()) {
-            let clause = format!(" ADD {} {}", expr.name(name), expr.value(AttributeValue::Ss(members.clone())));
-            update.push_str(&clause);
+            clauses.add.push(format!("{} {}", expr.name(name), expr.value(AttributeValue::Ss(members.clone()))));
         }
+        let update = clauses.expression();
         let condition = write.guard.as_ref().map(|guard| {
             let path = expr.path(&guard.path);
             let version = expr.value(n(guard.version));
@@ -298,7 +361,7 @@ impl JobStore for DynamoJobStore {
             .table_name(&self.table)
             .key("pk", s(job::site_pk(site)))
             .key("sk", s(&write.sk))
-            .update_expression(update.trim())
+            .update_expression(update)
             .set_condition_expression(condition)
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values))
@@ -313,12 +376,12 @@ impl JobStore for DynamoJobStore {
 
     async fn record_document(&self, site: SiteId, document: &PlannedDocument) -> Result<(), BackendError> {
         let mut expr = Expression::default();
-        let mut sets = Self::document_fields(&mut expr, site, document);
+        let mut clauses = Self::document_fields(&mut expr, site, document);
         let status = expr.name("status");
         let recorded = expr.value(s(FetchStatus::Recorded.as_str()));
-        sets.push(format!("{status} = if_not_exists({status}, {recorded})"));
+        clauses.set.push(format!("{status} = if_not_exists({status}, {recorded})"));
         self.update_document(site, document.id)
-            .update_expression(format!("SET {}", sets.join(", ")))
+            .update_expression(clauses.expression())
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values))
             .send()
@@ -334,22 +397,22 @@ impl JobStore for DynamoJobStore {
         delivery: &Delivery,
     ) -> Result<bool, BackendError> {
         let mut expr = Expression::default();
-        let mut sets = Self::document_fields(&mut expr, site, document);
+        let mut clauses = Self::document_fields(&mut expr, site, document);
         let status = expr.name("status");
         let queued_by = expr.name("queued_by");
         let queued = expr.value(s(FetchStatus::Queued.as_str()));
         let recorded = expr.value(s(FetchStatus::Recorded.as_str()));
         let me = expr.value(s(&delivery.body_sha256));
-        sets.push(format!("{status} = {queued}"));
-        sets.push(format!("{queued_by} = {me}"));
-        sets.push(format!("{} = {}", expr.name("queued_at"), expr.value(s(delivery.now.to_string()))));
-        sets.push(format!("{} = {}", expr.name("event_id"), expr.value(s(&delivery.event_id))));
+        clauses.set.push(format!("{status} = {queued}"));
+        clauses.set.push(format!("{queued_by} = {me}"));
+        clauses.set.push(format!("{} = {}", expr.name("queued_at"), expr.value(s(delivery.now.to_string()))));
+        clauses.set.push(format!("{} = {}", expr.name("event_id"), expr.value(s(&delivery.event_id))));
         let condition = format!(
             "attribute_not_exists({status}) OR {status} = {recorded} OR ({status} = {queued} AND {queued_by} = {me})"
         );
         let result = self
             .update_document(site, document.id)
-            .update_expression(format!("SET {}", sets.join(", ")))
+            .update_expression(clauses.expression())
             .condition_expression(condition)
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values))
@@ -429,11 +492,13 @@ impl DocumentLedger for DynamoJobStore {
                 return Err(BackendError::new("DynamoDB UpdateItem (claim document)", error));
             }
         };
-        let item = match error.as_service_error() {
+        let returned = match error.as_service_error() {
             Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item(),
             _ => None,
         };
-        let field = |name| string_attribute(item, name);
+        let (pk, sk) = (job::site_pk(site), job::document_sk(document));
+        let item = self.item_behind(returned, pk, sk, "DynamoDB GetItem (claimed document)").await?;
+        let field = |name| string_attribute(item.as_ref(), name);
         let status = field("status").unwrap_or_default();
         Ok(match status.as_str() {
             "STORED" => FetchClaim::Stored,
@@ -661,11 +726,13 @@ impl DynamoJobStore {
         match result {
             Ok(output) => Ok(Requeued::Queued(output.attributes().map(item_to_json).unwrap_or_default())),
             Err(error) if conditional_failed(&error) => {
-                let item = match error.as_service_error() {
+                let returned = match error.as_service_error() {
                     Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item(),
                     _ => None,
                 };
-                Ok(Requeued::Refused { status: string_attribute(item, "status") })
+                let (pk, sk) = (job::site_pk(site), job::document_sk(document));
+                let item = self.item_behind(returned, pk, sk, "DynamoDB GetItem (requeued document)").await?;
+                Ok(Requeued::Refused { status: string_attribute(item.as_ref(), "status") })
             }
             Err(error) => Err(BackendError::new("DynamoDB UpdateItem (requeue document)", error)),
         }
