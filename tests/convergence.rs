@@ -51,8 +51,11 @@ fn deliver(events: &[Event], order: &[usize]) -> (Vec<serde_json::Map<String, se
         .region(aws_config::Region::new("us-east-1"))
         .build();
     let auth = AuthConfig::Iam(AllowedPrincipals::nobody());
-    let settings =
-        Settings { auth: Authenticator::from_config(&auth, &Clients::new(&sdk)), fetch_milestone_documents: true };
+    let settings = Settings {
+        auth: Authenticator::from_config(&auth, &Clients::new(&sdk)),
+        fetch_milestone_documents: true,
+        dedupe: Default::default(),
+    };
     let receiver = Receiver::new(settings, MemoryStore::default(), NoArchive, MemoryQueue::default())
         .with_metrics(shared::metrics::discard_sink());
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");

@@ -30,8 +30,61 @@ async fn the_demo_stores_every_signed_document_of_the_sample_contract_and_change
     assert_eq!(report.refused(), 5, "the four bad sample requests and the unsigned one");
     assert_eq!(report.failed(), 0);
     let rendered = demo::render(&report);
-    assert!(rendered.contains("Job 34b6b5ee-f997-4044-86ae-0abbf611fc4d"));
-    assert!(rendered.contains("STORED"));
+    assert_summary_shows_the_truth(&rendered, &resources.bucket);
+}
+
+/// The demo's summary, job by job: what each sample payload says, and where each document went.
+fn assert_summary_shows_the_truth(rendered: &str, bucket: &str) {
+    let jobs: Vec<&str> = rendered.split("\nJob ").skip(1).collect();
+    let job =
+        |site: &str| *jobs.iter().find(|job| job.starts_with(site)).unwrap_or_else(|| panic!("{site}: {rendered}"));
+    let count = |job: &str, text: &str| job.lines().filter(|line| line.contains(text)).count();
+    let expected: [(&str, &[&str]); 4] = [
+        (
+            // Seed 001: a milestone, approved, with its inspection upload.
+            "157802b4-99aa-4437-b250-934df337766a",
+            &["current quote   8ba871ae-3282-420c-af3f-ddc41ac50273", "Construction & Signoff APPROVED"],
+        ),
+        (
+            // Seed 002: the signed contract, then a stage transition.
+            "34b6b5ee-f997-4044-86ae-0abbf611fc4d",
+            &[
+                "current quote   042e6753-6b06-457d-9efd-70f047f4d348",
+                "contract        SIGN signed 2023-07-12T19:22:17.752365Z",
+                "stage           Installation",
+                "document RECORDED Contract.pdf  [completed envelope]",
+            ],
+        ),
+        (
+            // The Sighten-era contract, then the site archived.
+            "b0c16879-5c5f-4dd9-8442-65cc594372ed",
+            &["current quote   7cf8d5db-bb05-4a39-a40b-c83e17988c37", "contract        SIGN", "archived        yes"],
+        ),
+        (
+            // Seed 003: the change order, signed after a voided envelope.
+            "dc6ca696-819e-44a2-9371-2650a0b37251",
+            &[
+                "current quote   f402dbad-d8c1-4791-8ce1-b5b585027ffb",
+                "change order    SIGN new quote f402dbad-d8c1-4791-8ce1-b5b585027ffb",
+                "document RECORDED Contract.pdf  [voided envelope]",
+                "document RECORDED Contract.pdf  [completed envelope]",
+            ],
+        ),
+    ];
+    assert_eq!(jobs.len(), expected.len(), "{rendered}");
+    for (site, lines) in expected {
+        for line in lines {
+            assert_eq!(count(job(site), line), 1, "{site}: {line:?} in {rendered}");
+        }
+    }
+    assert_eq!(count(job("34b6b5ee"), "[signed copy]"), 9, "{rendered}");
+    assert_eq!(count(job("dc6ca696"), "[signed copy]"), 1, "the completed envelope's upload: {rendered}");
+    assert_eq!(count(job("157802b4"), "document STORED"), 1, "{rendered}");
+    assert_eq!(count(rendered, "current quote   -"), 0, "every job's payloads name a quote: {rendered}");
+    let locations: Vec<&str> = rendered.lines().filter(|line| line.contains("s3://")).collect();
+    assert_eq!(locations.len(), 12, "{rendered}");
+    let prefix = format!("s3://{bucket}/contracts/");
+    assert!(locations.iter().all(|line| line.trim().starts_with(&prefix)), "{locations:?}");
 }
 
 #[tokio::test]

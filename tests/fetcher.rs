@@ -34,8 +34,12 @@ impl World {
 
     /// Delivers a sample event to the receiver and takes the messages it queued.
     async fn deliver(&self, name: &str) -> Vec<SqsMessage> {
+        self.deliver_request(event(name)).await
+    }
+
+    async fn deliver_request(&self, request: lambda_http::Request) -> Vec<SqsMessage> {
         let receiver = AwsReceiver::on_aws(&self.backend.receiver_config(), &self.backend.clients);
-        assert_eq!(receiver.handle(event(name)).await.status(), StatusCode::OK);
+        assert_eq!(receiver.handle(request).await.status(), StatusCode::OK);
         self.backend.take_records().await
     }
 
@@ -269,19 +273,90 @@ async fn two_messages_for_one_document_at_once_download_and_store_once() {
     assert_eq!(world.backend.keys("contracts/").await.len(), 1);
 }
 
+const MILESTONE_SITE: &str = "SITE#157802b4-99aa-4437-b250-934df337766a";
+const MILESTONE_QUOTE: &str = "8ba871ae-3282-420c-af3f-ddc41ac50273";
+
 #[tokio::test]
-async fn a_milestone_records_the_quote_it_was_signed_as() {
+async fn a_re_signed_milestone_records_the_quote_it_was_signed_as_and_makes_it_current() {
     let world = World::new().await;
     let signed = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
-    world.stand_in.set_signed_quote("8ba871ae-3282-420c-af3f-ddc41ac50273".parse().unwrap(), signed.parse().unwrap());
-    let records = world.deliver("rest-milestone-approved").await;
+    world.stand_in.set_signed_quote(MILESTONE_QUOTE.parse().unwrap(), signed.parse().unwrap());
+    let records = world.deliver_request(integration_tests::re_signed_milestone()).await;
     assert_eq!(records.len(), 2);
     assert!(world.fetch(&records).await.is_empty());
-    let job = world.backend.item("SITE#157802b4-99aa-4437-b250-934df337766a", "JOB").await.unwrap();
+    let job = world.backend.item(MILESTONE_SITE, "JOB").await.unwrap();
     assert_eq!(job["signed_quote"]["signed"], signed);
-    assert_eq!(job["signed_quote"]["original"], "8ba871ae-3282-420c-af3f-ddc41ac50273");
+    assert_eq!(job["signed_quote"]["original"], MILESTONE_QUOTE);
+    assert_eq!(job["current_quote"]["quote"], signed);
+    assert_eq!(job["current_quote"]["source"], "re-sign");
     assert!(job["quotes"].as_array().unwrap().contains(&json!(signed)));
+    let indexed = world.backend.item(MILESTONE_SITE, &format!("QUOTE#{signed}")).await;
+    assert_eq!(indexed.expect("the signed quote is indexed")["quote"], signed);
     assert_eq!(job["documents_stored"], 1, "the milestone's inspection report is stored");
+}
+
+#[tokio::test]
+async fn a_milestone_without_a_re_sign_looks_nothing_up() {
+    let world = World::new().await;
+    let records = world.deliver("rest-milestone-approved").await;
+    let kinds: Vec<_> = records
+        .iter()
+        .map(|r| serde_json::from_str::<serde_json::Value>(r.body.as_deref().unwrap()).unwrap()["kind"].clone())
+        .collect();
+    assert_eq!(kinds, [json!("fetch_document")]);
+}
+
+/// A look-up message for the milestone's quote, from an event of `version`.
+fn look_up(version: i64) -> SqsMessage {
+    let message = shared::message::FetchMessage::ResolveSignedQuote {
+        site: MILESTONE_SITE.trim_start_matches("SITE#").parse().unwrap(),
+        quote: MILESTONE_QUOTE.parse().unwrap(),
+        milestone: None,
+        version,
+    };
+    let mut record = SqsMessage::default();
+    record.message_id = Some(format!("look-up-{version}"));
+    record.body = Some(message.to_json());
+    record
+}
+
+#[tokio::test]
+async fn a_re_sign_look_up_answered_out_of_order_leaves_the_newer_signed_quote() {
+    let world = World::new().await;
+    let (older, newer) = ("11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222");
+    world.stand_in.set_signed_quote(MILESTONE_QUOTE.parse().unwrap(), newer.parse().unwrap());
+    assert!(world.fetch(&[look_up(2_000)]).await.is_empty());
+    // The look-up asked for an older event is answered last, with what was signed then.
+    world.stand_in.set_signed_quote(MILESTONE_QUOTE.parse().unwrap(), older.parse().unwrap());
+    assert!(world.fetch(&[look_up(1_000)]).await.is_empty());
+
+    let job = world.backend.item(MILESTONE_SITE, "JOB").await.unwrap();
+    assert_eq!(job["signed_quote"]["signed"], newer);
+    assert_eq!(job["signed_quote"]["version"], 2_000);
+    assert_eq!(job["current_quote"]["quote"], newer);
+}
+
+#[tokio::test]
+async fn a_data_api_error_fails_the_look_up_for_good_with_its_message() {
+    let world = World::new().await;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = lines.clone();
+    let fetcher =
+        Fetcher::on_aws(&world.backend.fetcher_config(&world.stand_in.base_url, TOKEN), &world.backend.clients)
+            .with_metrics(std::sync::Arc::new(move |line| kept.lock().unwrap().push(line)));
+    let answer =
+        json!({"data": [], "messages": {"warning": [], "error": ["Quote not found"], "info": [], "critical": []}});
+    world.stand_in.set_data_answer(MILESTONE_QUOTE.parse().unwrap(), answer.to_string());
+    let response = fetcher.handle_batch(&[look_up(1_000)], Instant::now() + Duration::from_secs(60)).await;
+    assert!(response.batch_item_failures.is_empty(), "not retried");
+    let line = integration_tests::emf::parse(&lines.lock().unwrap()[0]).unwrap();
+    assert_eq!(line.metric("PermanentFailures"), 1.0);
+    assert!(world.backend.items().await.is_empty(), "nothing recorded");
+
+    let huge = format!(r#"{{"data": [{{"s_quote_id": "{}"}}]}}"#, "x".repeat(2 * 1024 * 1024));
+    world.stand_in.set_data_answer(MILESTONE_QUOTE.parse().unwrap(), huge);
+    assert!(world.fetch(&[look_up(1_000)]).await.is_empty(), "an answer over the bound fails for good too");
+    assert!(world.backend.items().await.is_empty());
 }
 
 #[tokio::test]

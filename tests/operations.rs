@@ -27,7 +27,7 @@ fn ops(backend: &Backend) -> Ops {
         queue_url: backend.queue_url.clone(),
         dlq_url: Some(backend.dlq_url.clone()),
         fetch_milestone_documents: true,
-        dedupe_ttl_days: 14,
+        dedupe: shared::config::DedupeConfig::default(),
     };
     Ops::new(&config, &backend.clients)
 }
@@ -258,7 +258,7 @@ async fn job_prints_what_the_store_holds_found_by_site_or_by_quote() {
     expected.sort_by_key(|i| i["sk"].to_string());
     assert_eq!(sorted, expected, "every item of the job, nothing else");
 
-    let text = job_view::render(SITE, &items, true);
+    let text = job_view::render(SITE, &backend.bucket, &items, true);
     assert!(text.contains("contract        SIGN"), "{text}");
     for doc in of_job.iter().filter(|i| i["sk"].as_str().unwrap().starts_with("DOC#")) {
         assert!(text.contains(doc["document"].as_str().unwrap()), "{text}");

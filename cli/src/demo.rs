@@ -28,6 +28,8 @@ pub const LOCAL_TOKEN: &str = "local-demo-token";
 /// What the demo did.
 #[derive(Debug, Default)]
 pub struct Report {
+    /// The bucket the documents went to.
+    pub bucket: String,
     pub deliveries: Vec<Delivery>,
     pub drained: Drained,
     /// Every item of the table, grouped by partition key.
@@ -160,7 +162,7 @@ pub async fn run_on(
     let gateway = Gateway::start(receiver, principal.clone()).await?;
     let aws4 = principal.aws4(&gateway.endpoint);
 
-    let mut report = Report::default();
+    let mut report = Report { bucket: resources.bucket.clone(), ..Report::default() };
     for path in sample_requests(&root.join("events"))? {
         let (method, slug, body) = sample(&path)?;
         let (status, text) = send::deliver(&aws4, &method, &slug, body).await?;
@@ -229,7 +231,7 @@ pub fn render(report: &Report) -> String {
         };
         if items.iter().any(|i| i["sk"] == "JOB") {
             line(String::new());
-            line(crate::job_view::render(site, items, false));
+            line(crate::job_view::render(site, &report.bucket, items, false));
         }
     }
     out

@@ -15,9 +15,32 @@ fn with_prefix<'a>(items: &'a [Map<String, Value>], prefix: &'a str) -> impl Ite
     items.iter().filter(move |i| i["sk"].as_str().is_some_and(|sk| sk.starts_with(prefix))).cloned().map(Value::Object)
 }
 
-/// The job of `site`, from its items; `detailed` adds the tasks, the milestones' own items and
-/// every document's task and quote (the `job` command), the demo's summary leaves them out.
-pub fn render(site: &str, items: &[Map<String, Value>], detailed: bool) -> String {
+/// The status (`COMP`, `VOID`, ...) of the envelope a document belongs to: the envelope of its
+/// task with the document's `document_group`.
+pub fn envelope_status(items: &[Map<String, Value>], document: &Map<String, Value>) -> Option<String> {
+    let group = document.get("document_group")?.as_str()?;
+    let task = format!("TASK#{}", document.get("task")?.as_str()?);
+    let task = items.iter().find(|item| item["sk"] == task.as_str())?;
+    let envelopes = task.get("envelopes")?.as_array()?;
+    let envelope = envelopes.iter().find(|envelope| envelope["document_group"] == group)?;
+    envelope["status"].as_str().map(str::to_owned)
+}
+
+/// What a document is to the people reading the job: the signed copy (an upload of the completed
+/// envelope), another document of the completed envelope, or a voided envelope's.
+fn envelope_mark(items: &[Map<String, Value>], document: &Map<String, Value>) -> &'static str {
+    match envelope_status(items, document).as_deref() {
+        Some("COMP") if document.get("creation_type").is_some_and(|t| t == "UPLOADED") => "  [signed copy]",
+        Some("COMP") => "  [completed envelope]",
+        Some("VOID") => "  [voided envelope]",
+        _ => "",
+    }
+}
+
+/// The job of `site`, from its items, its documents in `bucket`; `detailed` adds the tasks, the
+/// milestones' own items and every document's task and quote (the `job` command), the demo's
+/// summary leaves them out.
+pub fn render(site: &str, bucket: &str, items: &[Map<String, Value>], detailed: bool) -> String {
     let mut out = String::new();
     let mut line = |s: String| {
         out.push_str(&s);
@@ -78,15 +101,16 @@ pub fn render(site: &str, items: &[Map<String, Value>], detailed: bool) -> Strin
     }
     for doc in with_prefix(items, "DOC#") {
         let status = text(&doc["status"]);
+        let mark = doc.as_object().map_or("", |document| envelope_mark(items, document));
         let detail = match status.as_str() {
             "STORED" => format!(
-                "{} bytes sha256 {}\n                    s3://{}",
+                "{} bytes sha256 {}{mark}\n                    s3://{bucket}/{}",
                 text(&doc["size"]),
                 text(&doc["sha256"]),
                 text(&doc["s3_key"])
             ),
             "FAILED" => text(&doc["failure"]),
-            _ => text(&doc["name"]),
+            _ => format!("{}{mark}", text(&doc["name"])),
         };
         line(format!("  document {status:<8} {detail}"));
         if detailed {
@@ -106,15 +130,25 @@ pub fn render(site: &str, items: &[Map<String, Value>], detailed: bool) -> Strin
     out
 }
 
-/// The job as JSON: its summary, and its tasks, milestones, documents and quotes as arrays.
+/// The job as JSON: its summary, and its tasks, milestones, documents (each with the status of
+/// its envelope, `envelope_status`) and quotes as arrays.
 pub fn to_json(site: &str, items: &[Map<String, Value>]) -> Value {
     let list = |prefix| Value::Array(with_prefix(items, prefix).collect());
+    let documents: Vec<Value> = items
+        .iter()
+        .filter(|item| item["sk"].as_str().is_some_and(|sk| sk.starts_with("DOC#")))
+        .map(|document| {
+            let mut document = document.clone();
+            document.insert("envelope_status".into(), envelope_status(items, &document).into());
+            Value::Object(document)
+        })
+        .collect();
     serde_json::json!({
         "site": site,
         "job": items.iter().find(|i| i["sk"] == "JOB"),
         "tasks": list("TASK#"),
         "milestones": list("MILESTONE#"),
-        "documents": list("DOC#"),
+        "documents": documents,
         "quotes": list("QUOTE#"),
     })
 }

@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 
 use clap::{ArgAction, Args};
 use shared::aws::{Clients, load_sdk_config};
+use shared::config::DedupeConfig;
 use shared::ids::{DocumentId, QuoteId, SiteId};
 use shared::timestamp::Timestamp;
 
@@ -29,9 +30,13 @@ pub struct Stack {
     /// As the receiver's setting: replays also queue milestone tasks' documents.
     #[arg(long, env = "FETCH_MILESTONE_DOCUMENTS", default_value_t = true, action = ArgAction::Set)]
     pub fetch_milestone_documents: bool,
-    /// As the receiver's setting: how long a replayed body is remembered as applied.
+    /// As the receiver's setting: how long a replayed body with a time of its own is remembered
+    /// as applied.
     #[arg(long, env = "DEDUPE_TTL_DAYS", default_value_t = 14)]
     pub dedupe_ttl_days: i64,
+    /// As the receiver's setting: how long a replayed body without a time of its own is.
+    #[arg(long, env = "DEDUPE_RETRY_WINDOW_MINUTES", default_value_t = 15)]
+    pub dedupe_retry_window_minutes: i64,
 }
 
 impl Stack {
@@ -42,7 +47,10 @@ impl Stack {
             queue_url: self.queue_url.clone(),
             dlq_url: self.dlq_url.clone(),
             fetch_milestone_documents: self.fetch_milestone_documents,
-            dedupe_ttl_days: self.dedupe_ttl_days,
+            dedupe: DedupeConfig {
+                ttl_days: self.dedupe_ttl_days,
+                retry_window_minutes: self.dedupe_retry_window_minutes,
+            },
         };
         Ops::new(&config, &Clients::new(&load_sdk_config().await))
     }
@@ -120,7 +128,7 @@ pub async fn job(args: &JobArgs) -> Result<String, OpsError> {
     Ok(if args.json {
         serde_json::to_string_pretty(&job_view::to_json(&site, &items))?
     } else {
-        job_view::render(&site, &items, true)
+        job_view::render(&site, &args.stack.bucket, &items, true)
     })
 }
 

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use shared::archive::RawRequest;
 use shared::aws::{Clients, DynamoJobStore, Requeued, S3Archive, SqsFetchQueue};
-use shared::config::AllowedPrincipals;
+use shared::config::{AllowedPrincipals, DedupeConfig};
 use shared::ids::{DocumentId, QuoteId, SiteId};
 use shared::message::FetchMessage;
 use shared::ports::{BackendError, FetchQueue};
@@ -26,9 +26,10 @@ pub struct OpsConfig {
     pub bucket: String,
     pub queue_url: String,
     pub dlq_url: Option<String>,
-    /// As the receiver's `FETCH_MILESTONE_DOCUMENTS` and `DEDUPE_TTL_DAYS`, for replays.
+    /// As the receiver's `FETCH_MILESTONE_DOCUMENTS`, `DEDUPE_TTL_DAYS` and
+    /// `DEDUPE_RETRY_WINDOW_MINUTES`, for replays.
     pub fetch_milestone_documents: bool,
-    pub dedupe_ttl_days: i64,
+    pub dedupe: DedupeConfig,
 }
 
 pub struct Ops {
@@ -108,12 +109,13 @@ pub struct DeadLetter {
 
 impl Ops {
     pub fn new(config: &OpsConfig, clients: &Clients) -> Self {
-        let store = DynamoJobStore::new(clients.dynamodb.clone(), &config.table, config.dedupe_ttl_days);
+        let store = DynamoJobStore::new(clients.dynamodb.clone(), &config.table);
         let archive = S3Archive::new(clients.s3.clone(), &config.bucket);
         let queue = SqsFetchQueue::new(clients.sqs.clone(), &config.queue_url);
         let settings = Settings {
             auth: Authenticator::Iam(AllowedPrincipals::nobody()),
             fetch_milestone_documents: config.fetch_milestone_documents,
+            dedupe: config.dedupe,
         };
         let receiver = Receiver::new(settings, store.clone(), archive.clone(), queue.clone())
             .with_metrics(shared::metrics::discard_sink());
@@ -167,8 +169,9 @@ impl Ops {
             let raw = self.archive.get(&key).await?;
             let in_range = selection.since.is_none_or(|since| raw.received_at >= since)
                 && selection.until.is_none_or(|until| raw.received_at <= until);
-            let of_site =
-                selection.site.is_none_or(|site| self.receiver.preview(&raw).is_ok_and(|(_, plan)| plan.site == site));
+            let of_site = selection.site.is_none_or(|site| {
+                self.receiver.preview(&raw).is_ok_and(|(_, plan)| plan.is_some_and(|plan| plan.site == site))
+            });
             if in_range && of_site {
                 records.push((key, raw));
             }
@@ -194,10 +197,13 @@ impl Ops {
                         Ok(accepted) if accepted.duplicate => {
                             report.add(key, "duplicate", "duplicate: applied before, nothing changed".into());
                         }
+                        Ok(accepted) if accepted.unattributed => {
+                            report.add(key, "unattributed", "unattributed: names no site, nothing changed".into());
+                        }
                         Ok(accepted) => {
                             let kind = if accepted.stale { "stale" } else { "applied" };
-                            let detail =
-                                format!("{kind}: site {}, {} document(s) queued", accepted.site, accepted.queued.len());
+                            let site = accepted.site.map(|site| site.to_string()).unwrap_or_default();
+                            let detail = format!("{kind}: site {site}, {} document(s) queued", accepted.queued.len());
                             report.add(key, kind, detail);
                         }
                         Err(refusal) if refusal.status().is_server_error() => {
@@ -228,8 +234,12 @@ impl Ops {
                 return Ok(());
             }
         };
+        let Some(plan) = plan else {
+            report.add(key, "unattributed", format!("would change nothing: this {event} names no site"));
+            return Ok(());
+        };
         let body = raw.body().map_err(|e| format!("{key}: {e}"))?;
-        let state = self.store.delivery_state(&hex::encode(Sha256::digest(&body))).await?;
+        let state = self.store.delivery_state(event, &hex::encode(Sha256::digest(&body))).await?;
         if state.as_deref() == Some("DONE") && !force {
             report.add(
                 key,

@@ -81,6 +81,8 @@ struct State {
     behaviours: HashMap<DocumentId, Behaviour>,
     failures_served: HashMap<DocumentId, u32>,
     signed_quotes: HashMap<QuoteId, QuoteId>,
+    /// Data API answers given as they are, by quote (an error, an oversized answer).
+    data_answers: HashMap<QuoteId, String>,
     seen: Vec<Seen>,
     storage_base: String,
 }
@@ -130,6 +132,11 @@ impl StandIn {
     /// What the data API answers for `quote`: the quote it was signed as.
     pub fn set_signed_quote(&self, quote: QuoteId, signed: QuoteId) {
         lock(&self.state).signed_quotes.insert(quote, signed);
+    }
+
+    /// What the data API answers for `quote`, as it is (an error, say).
+    pub fn set_data_answer(&self, quote: QuoteId, body: String) {
+        lock(&self.state).data_answers.insert(quote, body);
     }
 
     /// Every request seen so far.
@@ -191,6 +198,9 @@ async fn answer(host: Host, state: Shared, request: Request<Incoming>) -> Result
     }
     if host == Host::Api && path == "/api/data/workflow/" {
         let quote = query.split('&').find_map(|pair| pair.strip_prefix("quote_id=")).and_then(|q| q.parse().ok());
+        if let Some(answer) = quote.and_then(|q| state_guard.data_answers.get(&q)) {
+            return Ok(full(StatusCode::OK, "application/json", answer.clone()));
+        }
         let signed = quote.and_then(|q| state_guard.signed_quotes.get(&q)).map(ToString::to_string);
         let body = serde_json::json!({"data": [{
             "quote_id": quote.map(|q: QuoteId| q.to_string()),

@@ -15,7 +15,7 @@ fuzz_target!(|body: &[u8]| {
             received_at: Timestamp::from_millis(1_700_000_000_000),
             fetch_milestone_documents: true,
         };
-        let plan = job::plan(&payload, &cx);
+        let Some(plan) = job::plan(&payload, &cx) else { continue };
         for document in &plan.documents {
             let key = job::document_key(plan.site, document.quote, document.id, document.name.as_deref());
             let segments: Vec<&str> = key.split('/').collect();

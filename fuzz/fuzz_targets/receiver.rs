@@ -32,7 +32,11 @@ fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
         let principals = AllowedPrincipals::parse(CALLER).expect("an ARN");
-        let settings = Settings { auth: Authenticator::Iam(principals), fetch_milestone_documents: true };
+        let settings = Settings {
+            auth: Authenticator::Iam(principals),
+            fetch_milestone_documents: true,
+            dedupe: Default::default(),
+        };
         World {
             runtime: tokio::runtime::Builder::new_current_thread().build().expect("a runtime"),
             receiver: Receiver::new(settings, Inert, Inert, Inert).with_metrics(shared::metrics::discard_sink()),

@@ -55,6 +55,11 @@ impl RawRequest {
         STANDARD.decode(&self.body_base64)
     }
 
+    /// A header as archived (names are lowercase; repeated values joined with `, `).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+
     pub fn encode_body(body: &[u8]) -> String {
         STANDARD.encode(body)
     }

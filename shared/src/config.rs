@@ -6,7 +6,9 @@ use std::fmt;
 use std::collections::HashMap;
 
 use crate::everbright::ApiToken;
+use crate::job::Identity;
 use crate::sigv4::{SecretKey, parse_keys};
+use crate::timestamp::Timestamp;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -183,8 +185,43 @@ pub struct ReceiverConfig {
     pub auth: AuthConfig,
     /// `FETCH_MILESTONE_DOCUMENTS` (default true): also queue milestone tasks' uploaded documents.
     pub fetch_milestone_documents: bool,
-    /// `DEDUPE_TTL_DAYS` (default 14): how long a delivered body is remembered as seen.
-    pub dedupe_ttl_days: i64,
+    /// `DEDUPE_TTL_DAYS` and `DEDUPE_RETRY_WINDOW_MINUTES`.
+    pub dedupe: DedupeConfig,
+}
+
+/// How long a delivery is remembered as seen, by how it is told apart ([`Identity`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DedupeConfig {
+    /// `DEDUPE_TTL_DAYS` (default 14): an event with a time of its own.
+    pub ttl_days: i64,
+    /// `DEDUPE_RETRY_WINDOW_MINUTES` (default 15): an event without one; a repeat after this is
+    /// a new event with the same content.
+    pub retry_window_minutes: i64,
+}
+
+impl Default for DedupeConfig {
+    fn default() -> Self {
+        Self { ttl_days: 14, retry_window_minutes: 15 }
+    }
+}
+
+impl DedupeConfig {
+    fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            ttl_days: env.number("DEDUPE_TTL_DAYS", 14, 1..=365)?,
+            retry_window_minutes: env.number("DEDUPE_RETRY_WINDOW_MINUTES", 15, 1..=1440)?,
+        })
+    }
+
+    /// Until when a delivery received `now` is a duplicate of a repeat; `None` for an event that
+    /// keeps no delivery record.
+    pub fn remember_until(self, identity: Identity, now: Timestamp) -> Option<Timestamp> {
+        match identity {
+            Identity::Body => Some(now.plus_seconds(self.ttl_days * 86_400)),
+            Identity::RetryWindow => Some(now.plus_seconds(self.retry_window_minutes * 60)),
+            Identity::Chain => None,
+        }
+    }
 }
 
 impl ReceiverConfig {
@@ -199,7 +236,7 @@ impl ReceiverConfig {
             documents_bucket: env.required("DOCUMENTS_BUCKET")?,
             fetch_queue_url: env.required("FETCH_QUEUE_URL")?,
             fetch_milestone_documents: env.flag("FETCH_MILESTONE_DOCUMENTS", true)?,
-            dedupe_ttl_days: env.number("DEDUPE_TTL_DAYS", 14, 1..=365)?,
+            dedupe: DedupeConfig::from(env)?,
         })
     }
 }
@@ -296,7 +333,7 @@ mod tests {
         let config = ReceiverConfig::from(&env(&FULL)).unwrap();
         assert_eq!(config.jobs_table, "jobs");
         assert!(config.fetch_milestone_documents);
-        assert_eq!(config.dedupe_ttl_days, 14);
+        assert_eq!(config.dedupe, DedupeConfig { ttl_days: 14, retry_window_minutes: 15 });
     }
 
     #[test]

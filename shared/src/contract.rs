@@ -19,6 +19,11 @@ impl SubTask {
         self.data.as_ref().map_or(&[], |data| &data.documents)
     }
 
+    /// A DOCUMENT sub-task whose envelope is signed.
+    pub fn is_signed_document(&self) -> bool {
+        self.is_document() && self.document_status == Some(DocumentStatus::Signed)
+    }
+
     /// The documents uploaded to this sub-task: for a contract, the signed copies.
     pub fn uploaded_documents(&self) -> impl Iterator<Item = &Document> {
         self.documents().iter().filter(|document| document.creation_type == Some(CreationType::Uploaded))
@@ -63,6 +68,35 @@ impl Task {
     /// The documents to copy into S3: the DOCUMENT sub-task's uploaded documents, once executed.
     pub fn documents_to_fetch(&self) -> impl Iterator<Item = &Document> {
         self.document_sub_task().filter(|_| self.is_executed()).into_iter().flat_map(SubTask::uploaded_documents)
+    }
+
+    /// Signed, after an envelope of it was voided: a re-sign, perhaps of another quote.
+    pub fn is_signed_again_after_a_void(&self) -> bool {
+        let voided = |sub_task: &SubTask| {
+            sub_task.data.as_ref().is_some_and(|data| {
+                data.envelopes.iter().any(|envelope| envelope.status == Some(EnvelopeStatus::Voided))
+            })
+        };
+        self.is_executed() && self.document_sub_task().is_some_and(voided)
+    }
+
+    /// The signed copies: the uploaded documents of the DOCUMENT sub-task that belong to its
+    /// completed (`COMP`) envelope (same `document_group`), once executed. A voided envelope's
+    /// documents never are.
+    pub fn signed_copies(&self) -> impl Iterator<Item = &Document> {
+        let sub_task = self.document_sub_task().filter(|_| self.is_executed());
+        let completed: Vec<&str> = sub_task
+            .and_then(|sub_task| sub_task.data.as_ref())
+            .map(|data| &data.envelopes[..])
+            .unwrap_or_default()
+            .iter()
+            .filter(|envelope| envelope.status == Some(EnvelopeStatus::Complete))
+            .filter_map(|envelope| envelope.document_group.as_deref())
+            .collect();
+        sub_task
+            .into_iter()
+            .flat_map(SubTask::uploaded_documents)
+            .filter(move |document| document.document_group.as_deref().is_some_and(|group| completed.contains(&group)))
     }
 
     /// When the contract was signed, if it is executed: the completed envelope's `date_signed`,
@@ -154,6 +188,18 @@ mod tests {
         let task = contract(include_str!("../../events/payloads/contract-signed-sighten.json"));
         let received: Timestamp = "2019-11-26T20:30:00Z".parse().unwrap();
         assert_eq!(task.signed_at(received), Some(received));
+    }
+
+    #[test]
+    fn the_signed_copy_is_the_completed_envelopes_upload_never_the_voided_envelopes() {
+        let body = include_str!("../../events/payloads/change-order-signed.json");
+        let Payload::ChangeOrder(task) = EventType::ChangeOrderStatusChange.parse(body.as_bytes()).unwrap() else {
+            panic!("not a change order");
+        };
+        let copies: Vec<String> = task.signed_copies().map(|d| d.uuid.to_string()).collect();
+        assert_eq!(copies, ["af7f4ab9-1839-40a5-9f09-6196bec521fa"]);
+        let seed_002: Vec<_> = seed_002().signed_copies().map(|d| d.uuid).collect();
+        assert_eq!(seed_002.len(), 9, "every upload of the one completed envelope");
     }
 
     #[test]

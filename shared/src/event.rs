@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use serde_json::{Map, Value};
+
 use crate::ids::SiteId;
 use crate::payload::{Generic, Milestone, StageTransition, Task};
 
@@ -71,10 +73,11 @@ pub enum Payload {
 }
 
 impl Payload {
-    pub fn site(&self) -> SiteId {
+    /// The site (the job) the event is about; `None` when an event of unknown shape names none.
+    pub fn site(&self) -> Option<SiteId> {
         match self {
-            Self::Contract(task) | Self::ChangeOrder(task) => task.site,
-            Self::Milestone(milestone) => milestone.site,
+            Self::Contract(task) | Self::ChangeOrder(task) => Some(task.site),
+            Self::Milestone(milestone) => Some(milestone.site),
             Self::Stage(stage) => stage.site_id,
             Self::Generic(generic) => generic.site,
         }
@@ -102,6 +105,8 @@ pub enum PayloadError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("the body is JSON but not an object; a {event} webhook carries a JSON object")]
+    NotAnObject { event: EventType },
 }
 
 impl EventType {
@@ -123,18 +128,33 @@ impl EventType {
             }
             Self::ContractRecipientStatusChange => match serde_json::from_slice(body) {
                 Ok(task) => Ok(Payload::Contract(task)),
-                Err(_) => serde_json::from_slice(body).map(Payload::Generic).map_err(invalid),
+                Err(_) => self.generic(body),
             },
             Self::ChangeOrderStatusChange => serde_json::from_slice(body).map(Payload::ChangeOrder).map_err(invalid),
             Self::MilestoneStatusChange => serde_json::from_slice(body).map(Payload::Milestone).map_err(invalid),
-            Self::StageTransition => serde_json::from_slice(body).map(Payload::Stage).map_err(invalid),
+            Self::StageTransition => {
+                self.object(body).map(|object| Payload::Stage(StageTransition::from_object(&object)))
+            }
             Self::MilestoneCommentCreated
             | Self::TaskCommentCreated
             | Self::QualificationUpdate
             | Self::SiteArchived
             | Self::ProposalAction
             | Self::InvoiceStatusChange
-            | Self::WorkflowStatusChange => serde_json::from_slice(body).map(Payload::Generic).map_err(invalid),
+            | Self::WorkflowStatusChange => self.generic(body),
+        }
+    }
+
+    /// Any JSON object, read for what the project can use of it.
+    fn generic(self, body: &[u8]) -> Result<Payload, PayloadError> {
+        self.object(body).map(|object| Payload::Generic(Generic::from_object(&object)))
+    }
+
+    fn object(self, body: &[u8]) -> Result<Map<String, Value>, PayloadError> {
+        match serde_json::from_slice(body) {
+            Ok(Value::Object(object)) => Ok(object),
+            Ok(_) => Err(PayloadError::NotAnObject { event: self }),
+            Err(source) => Err(PayloadError::Invalid { event: self, source }),
         }
     }
 }
@@ -232,15 +252,48 @@ mod tests {
     }
 
     #[test]
-    fn generic_events_take_site_or_site_id() {
+    fn generic_events_take_site_site_id_or_a_nested_site() {
         for body in [
             br#"{"site":"34b6b5ee-f997-4044-86ae-0abbf611fc4d","anything":[1]}"#.as_slice(),
             br#"{"site_id":"34b6b5ee-f997-4044-86ae-0abbf611fc4d"}"#.as_slice(),
+            br#"{"site":"not-a-uuid","task":{"site":"34b6b5ee-f997-4044-86ae-0abbf611fc4d"}}"#.as_slice(),
+            br#"{"site":{"uuid":"34b6b5ee-f997-4044-86ae-0abbf611fc4d","name":"x"}}"#.as_slice(),
+            br#"{"invoice":{"lines":[{"a":1},{"site_id":"34b6b5ee-f997-4044-86ae-0abbf611fc4d"}]}}"#.as_slice(),
         ] {
             let payload = EventType::InvoiceStatusChange.parse(body).unwrap();
-            assert_eq!(payload.site().to_string(), "34b6b5ee-f997-4044-86ae-0abbf611fc4d");
+            let site = payload.site().map(|site| site.to_string());
+            assert_eq!(
+                site.as_deref(),
+                Some("34b6b5ee-f997-4044-86ae-0abbf611fc4d"),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
-        let err = EventType::InvoiceStatusChange.parse(br#"{"invoice":1}"#).unwrap_err();
-        assert!(err.to_string().contains("missing field `site`"), "{err}");
+    }
+
+    #[test]
+    fn a_generic_event_without_any_site_is_read_without_one() {
+        let payload = EventType::ProposalAction.parse(br#"{"proposal":{"id":7},"action":"ACCEPTED"}"#).unwrap();
+        assert_eq!(payload.site(), None);
+    }
+
+    #[test]
+    fn a_body_that_is_json_but_not_an_object_is_refused_naming_it() {
+        for body in [b"[1,2]".as_slice(), b"\"text\"", b"42"] {
+            let err = EventType::ProposalAction.parse(body).unwrap_err();
+            assert!(err.to_string().contains("not an object"), "{err}");
+        }
+    }
+
+    #[test]
+    fn typed_fields_not_in_their_form_are_ignored_not_refused() {
+        let body = include_str!("../../events/payloads/contract-signed.json")
+            .replace(r#""quote": "042e6753-6b06-457d-9efd-70f047f4d348""#, r#""quote": "Q-42""#)
+            .replace(r#""date_updated": "2023-06-19T20:11:47.348506Z""#, r#""date_updated": "last tuesday""#);
+        let Payload::Contract(task) = EventType::ContractStatusChange.parse(body.as_bytes()).unwrap() else {
+            panic!("not a contract");
+        };
+        assert_eq!(task.quote, None);
+        assert_eq!(task.date_updated, None);
     }
 }

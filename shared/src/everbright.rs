@@ -145,13 +145,25 @@ impl EverBright {
     pub async fn signed_quote(&self, quote: QuoteId, deadline: Instant) -> Result<Option<QuoteId>, FetchError> {
         let mut url = self.url("api/data/workflow/");
         url.query_pairs_mut().append_pair("metrics", "s_quote_id").append_pair("quote_id", &quote.to_string());
-        let response = self.get(url, deadline).await?;
-        let body = response
-            .bytes()
+        let mut response = self.get(url, deadline).await?;
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| FetchError::Retryable(format!("reading the data API answer failed: {}", chain(&e))))?;
+            .map_err(|e| FetchError::Retryable(format!("reading the data API answer failed: {}", chain(&e))))?
+        {
+            if body.len() + chunk.len() > MAX_DATA_ANSWER_BYTES {
+                return Err(FetchError::Permanent(format!(
+                    "the data API answer is larger than {MAX_DATA_ANSWER_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
         let json: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| FetchError::Permanent(format!("the data API answer is not JSON: {e}")))?;
+        if let Some(errors) = data_api_errors(&json) {
+            return Err(FetchError::Permanent(format!("the data API answered with an error: {errors}")));
+        }
         Ok(find_signed_quote(&json))
     }
 
@@ -270,6 +282,24 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// The largest data API answer read: a look-up of one metric for one quote is a few hundred bytes.
+const MAX_DATA_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// The data API's `messages.error` (and `messages.critical`), joined, when it has any.
+fn data_api_errors(json: &serde_json::Value) -> Option<String> {
+    let messages = json.get("messages")?;
+    let texts: Vec<String> = ["critical", "error"]
+        .iter()
+        .filter_map(|level| messages.get(*level)?.as_array())
+        .flatten()
+        .map(|message| match message {
+            serde_json::Value::String(text) => text.chars().take(500).collect(),
+            other => other.to_string().chars().take(500).collect(),
+        })
+        .collect();
+    (!texts.is_empty()).then(|| texts.join("; "))
+}
+
 /// The data API's answer format is not published: take the first `s_quote_id` anywhere in it
 /// that is a UUID. `APPROVED_BASELINE_NONEXISTANT` (or any other non-UUID) means absent.
 fn find_signed_quote(json: &serde_json::Value) -> Option<QuoteId> {
@@ -289,6 +319,15 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn the_data_apis_error_messages_are_read_and_warnings_are_not_errors() {
+        let answer = json!({"data": [], "messages": {"warning": ["slow"], "error": ["Invalid metric s_quote_idx"], "info": [], "critical": []}, "status_code": 400});
+        assert_eq!(data_api_errors(&answer).as_deref(), Some("Invalid metric s_quote_idx"));
+        let fine = json!({"data": [{"s_quote_id": "x"}], "messages": {"warning": ["slow"], "error": [], "info": [], "critical": []}});
+        assert_eq!(data_api_errors(&fine), None);
+        assert_eq!(data_api_errors(&json!({"data": []})), None);
+    }
 
     #[test]
     fn the_signed_quote_is_found_wherever_the_answer_puts_it() {

@@ -9,8 +9,9 @@ use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-/// `null`, a missing field, `""`, `"None"` and `"null"` are all "absent"; any other string must
-/// parse as `T`, and an error names the value.
+/// `null`, a missing field, `""`, `"None"` and `"null"` are all "absent", and so is a value not in
+/// `T`'s form (a quote that is not a UUID, a date that is not RFC 3339): it is kept as sent in the
+/// archive and ignored for logic, never a reason to refuse the webhook.
 pub fn optional<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
@@ -43,14 +44,80 @@ where
         }
 
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            match v.trim() {
-                "" | "None" | "null" => Ok(None),
-                text => text.parse().map(Some).map_err(|e| E::custom(format_args!("{text:?}: {e}"))),
-            }
+            Ok(v.trim().parse().ok())
+        }
+
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
         }
     }
 
     deserializer.deserialize_option(OptionalVisitor(PhantomData))
+}
+
+/// `true` or `false` (also as the strings `"true"`, `"True"`, `"false"`, `"False"`); anything
+/// else is absent.
+pub fn optional_bool<'de, D>(deserializer: D) -> Result<Option<bool>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Bool(b) => Some(b),
+        serde_json::Value::String(text) => match text.trim() {
+            "true" | "True" => Some(true),
+            "false" | "False" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// A list whose elements that are not a `T` (a document without a usable id, say) are skipped;
+/// `null`, a missing field or anything but a list is an empty list.
+pub fn each_valid<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Array(items) => items.into_iter().filter_map(|item| T::deserialize(item).ok()).collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// A JSON value as text: a string (not `""`, `"None"` or `"null"`), a number or a boolean.
+pub fn text_of(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(text) => match text.as_str() {
+            "" | "None" | "null" => None,
+            text => Some(text.to_owned()),
+        },
+        serde_json::Value::Number(number) => Some(number.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
 }
 
 /// `null` or a missing field become `T::default()` (an empty list, say).
@@ -235,9 +302,32 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_id_names_the_value() {
-        let err = probe(r#"{"quote":"42"}"#).err().unwrap().to_string();
-        assert!(err.contains("\"42\"") && err.contains("column"), "{err}");
+    fn a_value_not_in_its_form_is_ignored_not_refused() {
+        for json in [r#"{"quote":"42"}"#, r#"{"quote":42}"#, r#"{"quote":{"id":1}}"#, r#"{"quote":[1]}"#] {
+            assert_eq!(probe(json).unwrap().quote, None, "{json}");
+        }
+        let quote = probe(r#"{"quote":" 042e6753-6b06-457d-9efd-70f047f4d348 "}"#).unwrap().quote;
+        assert_eq!(quote.unwrap().to_string(), "042e6753-6b06-457d-9efd-70f047f4d348");
+    }
+
+    #[test]
+    fn list_elements_that_are_not_valid_are_skipped() {
+        #[derive(Deserialize)]
+        struct Id {
+            #[allow(dead_code)]
+            uuid: QuoteId,
+        }
+        #[derive(Deserialize)]
+        struct List {
+            #[serde(default, deserialize_with = "each_valid")]
+            ids: Vec<Id>,
+        }
+        let list: List =
+            serde_json::from_str(r#"{"ids":[{"uuid":"042e6753-6b06-457d-9efd-70f047f4d348"},{"uuid":"nope"},{},3]}"#)
+                .unwrap();
+        assert_eq!(list.ids.len(), 1);
+        let list: List = serde_json::from_str(r#"{"ids":"None"}"#).unwrap();
+        assert!(list.ids.is_empty());
     }
 
     #[test]

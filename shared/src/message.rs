@@ -17,8 +17,17 @@ pub enum FetchMessage {
         /// The delivery that queued it, to follow one webhook end to end.
         event_id: String,
     },
-    /// Look up which quote a milestone's original quote was signed as (re-signs).
-    ResolveSignedQuote { site: SiteId, quote: QuoteId, milestone: MilestoneId },
+    /// Look up which quote an original quote was signed as (re-signs).
+    ResolveSignedQuote {
+        site: SiteId,
+        quote: QuoteId,
+        /// The milestone that suggested it, if one did.
+        #[serde(default)]
+        milestone: Option<MilestoneId>,
+        /// The version of the event that suggested it (see [`crate::job::SignedQuoteLookup`]).
+        #[serde(default)]
+        version: i64,
+    },
 }
 
 impl FetchMessage {

@@ -14,8 +14,10 @@ use crate::timestamp::Timestamp;
 pub const NAMESPACE: &str = "EverBrightSync";
 
 /// The receiver's metrics, one line per request: the request itself, a repeat of an applied body,
-/// an event older than the stored state, documents queued, refused (4xx but 409), failed (5xx).
-pub const RECEIVER_METRICS: [&str; 6] = ["Received", "Duplicate", "Stale", "Queued", "Refused", "Failed"];
+/// an event older than the stored state, documents queued, an accepted event that names no site,
+/// refused (4xx but 409), failed (5xx).
+pub const RECEIVER_METRICS: [&str; 7] =
+    ["Received", "Duplicate", "Stale", "Queued", "Unattributed", "Refused", "Failed"];
 
 /// The fetcher's metrics, one line per batch: messages handled, documents stored and their bytes,
 /// messages handed back for a retry, messages that can never succeed.

@@ -1,8 +1,12 @@
 //! EverBright's webhook payloads as types. Tolerant the way real webhooks need: unknown fields are
-//! ignored, optional fields may be missing, `null` or `"None"`, and status codes this version does
-//! not know are kept. What an event cannot do without (its site, a task's id) is required.
+//! ignored, optional fields may be missing, `null` or `"None"`, a field not in its expected form
+//! (a quote that is not a UUID, a date that is not RFC 3339) is ignored for logic (the archive
+//! keeps it as sent), a document or milestone task without a usable id is skipped, and status
+//! codes this version does not know are kept. What a typed event always carries (a contract's or
+//! milestone's site and id) is required; the other events need nothing but a JSON object.
 
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use crate::ids::{DocumentId, MilestoneId, QuoteId, SiteId, SubTaskId, TaskId};
 use crate::lenient::{self, status_enum};
@@ -100,7 +104,7 @@ pub struct SubTask {
 
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct SubTaskData {
-    #[serde(default, deserialize_with = "lenient::or_default")]
+    #[serde(default, deserialize_with = "lenient::each_valid")]
     pub documents: Vec<Document>,
     #[serde(default, deserialize_with = "lenient::or_default")]
     pub envelopes: Vec<Envelope>,
@@ -115,6 +119,12 @@ pub struct Document {
     pub creation_type: Option<CreationType>,
     #[serde(default, deserialize_with = "lenient::text")]
     pub document_type: Option<String>,
+    /// The envelope the document belongs to: an envelope's `document_group`.
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub document_group: Option<String>,
+    /// EverBright's own flag: the document was superseded.
+    #[serde(default, deserialize_with = "lenient::optional_bool")]
+    pub stale: Option<bool>,
     #[serde(default, deserialize_with = "lenient::optional")]
     pub date_created: Option<Timestamp>,
 }
@@ -129,6 +139,9 @@ pub struct Envelope {
     pub date_signed: Option<Timestamp>,
     #[serde(default, deserialize_with = "lenient::optional")]
     pub date_voided: Option<Timestamp>,
+    /// The documents of the envelope carry the same `document_group`.
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub document_group: Option<String>,
 }
 
 /// A comment on a task or milestone. EverBright adds one for every action (generated, sent,
@@ -154,7 +167,7 @@ pub struct Milestone {
     pub milestone_definition: Option<String>,
     #[serde(default, deserialize_with = "lenient::optional")]
     pub date_updated: Option<Timestamp>,
-    #[serde(default, deserialize_with = "lenient::or_default")]
+    #[serde(default, deserialize_with = "lenient::each_valid")]
     pub tasks: Vec<MilestoneTask>,
     #[serde(default, deserialize_with = "lenient::or_default")]
     pub comments: Vec<Comment>,
@@ -172,27 +185,80 @@ pub struct MilestoneTask {
 }
 
 /// The stage transition payload. It names the site `site_id` and carries no timestamp.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct StageTransition {
-    pub site_id: SiteId,
-    #[serde(default, deserialize_with = "lenient::text")]
+    pub site_id: Option<SiteId>,
     pub stage_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::text")]
     pub stage_name: Option<String>,
-    #[serde(default, deserialize_with = "lenient::text")]
     pub previous_stage_id: Option<String>,
-    #[serde(default, deserialize_with = "lenient::text")]
     pub previous_stage_name: Option<String>,
 }
 
-/// Every other event: all this project needs from it is the site (`site` or `site_id`), and the
-/// quote and `date_updated` when it has them. The whole request is in the raw archive.
-#[derive(Clone, Debug, Deserialize)]
+impl StageTransition {
+    pub fn from_object(object: &Map<String, Value>) -> Self {
+        let text = |name| object.get(name).and_then(lenient::text_of);
+        Self {
+            site_id: find_site(object),
+            stage_id: text("stage_id"),
+            stage_name: text("stage_name"),
+            previous_stage_id: text("previous_stage_id"),
+            previous_stage_name: text("previous_stage_name"),
+        }
+    }
+}
+
+/// Every other event (and a recipient change without its task), whose payload is not published:
+/// its site when one can be found ([`find_site`]), and the quote and `date_updated` when they are
+/// there in their form. The whole request is in the raw archive.
+#[derive(Clone, Debug)]
 pub struct Generic {
-    #[serde(alias = "site_id")]
-    pub site: SiteId,
-    #[serde(default, deserialize_with = "lenient::optional")]
+    pub site: Option<SiteId>,
     pub quote: Option<QuoteId>,
-    #[serde(default, deserialize_with = "lenient::optional")]
     pub date_updated: Option<Timestamp>,
+}
+
+impl Generic {
+    pub fn from_object(object: &Map<String, Value>) -> Self {
+        let parsed = |name| object.get(name).and_then(Value::as_str).map(str::trim);
+        Self {
+            site: find_site(object),
+            quote: parsed("quote").and_then(|q| q.parse().ok()),
+            date_updated: parsed("date_updated").and_then(|d| d.parse().ok()),
+        }
+    }
+}
+
+/// The site a payload of unknown shape is about: `site` or `site_id` holding a UUID, or a `site`
+/// object with a UUID `uuid` or `id`, on the shallowest level that has one (the top level first,
+/// then, say, `{"task": {"site": ...}}`).
+pub fn find_site(object: &Map<String, Value>) -> Option<SiteId> {
+    let mut level: Vec<&Map<String, Value>> = vec![object];
+    while !level.is_empty() {
+        for object in &level {
+            if let Some(site) = site_of(object) {
+                return Some(site);
+            }
+        }
+        level = level.iter().flat_map(|object| object.values()).flat_map(children).collect();
+    }
+    None
+}
+
+fn site_of(object: &Map<String, Value>) -> Option<SiteId> {
+    let uuid = |value: &Value| value.as_str().and_then(|text| text.trim().parse().ok());
+    let named = ["site", "site_id"].iter().filter_map(|name| object.get(*name));
+    named.clone().find_map(uuid).or_else(|| {
+        named
+            .filter_map(Value::as_object)
+            .find_map(|site| ["uuid", "id"].iter().find_map(|k| site.get(*k).and_then(uuid)))
+    })
+}
+
+/// The objects directly inside a value: itself if an object, the objects of an array.
+fn children(value: &Value) -> Vec<&Map<String, Value>> {
+    match value {
+        Value::Object(object) => vec![object],
+        Value::Array(items) => items.iter().filter_map(Value::as_object).collect(),
+        _ => Vec::new(),
+    }
 }

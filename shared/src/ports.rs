@@ -4,8 +4,8 @@
 use std::future::Future;
 
 use crate::event::EventType;
-use crate::ids::{DocumentId, MilestoneId, QuoteId, SiteId};
-use crate::job::{PlannedDocument, Write};
+use crate::ids::{DocumentId, QuoteId, SiteId};
+use crate::job::{PlannedDocument, SignedQuoteLookup, Write};
 use crate::message::FetchMessage;
 use crate::timestamp::Timestamp;
 
@@ -40,13 +40,15 @@ fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// A delivery, identified by the SHA-256 of its body.
+/// A delivery, identified by its event (the route) and the SHA-256 of its body.
 #[derive(Clone, Debug)]
 pub struct Delivery {
+    pub event: EventType,
     pub body_sha256: String,
     pub event_id: String,
-    pub event: EventType,
     pub now: Timestamp,
+    /// Until when a repeat of it is a duplicate (see [`crate::job::Identity`]).
+    pub remember_until: Timestamp,
 }
 
 /// What claiming a delivery found.
@@ -179,13 +181,13 @@ pub trait DocumentLedger: Send + Sync {
         reason: &str,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
-    /// Records which quote a milestone's original quote was signed as (`None`: no signed baseline).
+    /// Records what a re-sign look-up answered (`None`: no signed baseline); see
+    /// [`crate::job::plan_signed_quote`].
     fn record_signed_quote(
         &self,
         site: SiteId,
-        original: QuoteId,
+        lookup: &SignedQuoteLookup,
         signed: Option<QuoteId>,
-        milestone: MilestoneId,
         now: Timestamp,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 }

@@ -240,6 +240,16 @@ pub fn event(name: &str) -> lambda_http::Request {
     lambda_http::request::from_str(&event_json(name).to_string()).expect("a valid API Gateway event")
 }
 
+/// The sample milestone (seed 001) with a re-sign completed within it: its first task's DOCUMENT
+/// sub-task signed. Its webhook still carries the original quote.
+pub fn re_signed_milestone() -> lambda_http::Request {
+    let mut json = event_json("rest-milestone-approved");
+    let mut body: Value = serde_json::from_str(json["body"].as_str().expect("a body")).expect("JSON");
+    body["tasks"][0]["sub_tasks"][1]["document_status"] = Value::from("SIGN");
+    json["body"] = Value::String(body.to_string());
+    lambda_http::request::from_str(&json.to_string()).expect("a valid API Gateway event")
+}
+
 /// A sample event from `events/` as JSON, to vary it in a test.
 pub fn event_json(name: &str) -> Value {
     let path = root().join("events").join(format!("{name}.json"));

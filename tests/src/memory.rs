@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Map, Value};
 use shared::ids::SiteId;
-use shared::job::{self, PlannedDocument, Write};
+use shared::job::{self, Guard, PlannedDocument, Write};
 use shared::message::FetchMessage;
 use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, FetchQueue, JobStore};
 
@@ -46,20 +46,34 @@ fn at_path<'a>(item: &'a Map<String, Value>, path: &[String]) -> Option<&'a Valu
     rest.iter().try_fold(item.get(first)?, |value, name| value.get(name))
 }
 
+/// Sets an attribute, except that the index key given null is removed (as the adapter does).
+fn set_or_remove(item: &mut Map<String, Value>, name: &str, value: Value) {
+    if value.is_null() && name == job::QUOTE_INDEX_KEYS[0] {
+        item.remove(name);
+    } else {
+        item.insert(name.to_owned(), value);
+    }
+}
+
 fn document_fields(item: &mut Map<String, Value>, site: SiteId, document: &PlannedDocument) {
     let text = |value: Option<String>| value.map_or(Value::Null, Value::from);
     item.insert("document".into(), document.id.to_string().into());
     item.insert("site".into(), site.to_string().into());
     item.insert("task".into(), document.task.to_string().into());
-    item.insert("quote".into(), text(document.quote.map(|q| q.to_string())));
+    set_or_remove(item, "quote", text(document.quote.map(|q| q.to_string())));
     item.insert("name".into(), text(document.name.clone()));
     item.insert("creation_type".into(), text(document.creation_type.clone()));
+    item.insert("document_group".into(), text(document.document_group.clone()));
+    if let Some(stale) = document.stale {
+        let stored = item.get("stale").and_then(Value::as_bool).unwrap_or(false);
+        item.insert("stale".into(), Value::Bool(stale || stored));
+    }
 }
 
 impl JobStore for MemoryStore {
     async fn claim_delivery(&self, delivery: &Delivery) -> Result<Claim, BackendError> {
         let mut items = self.lock();
-        let (pk, sk) = job::delivery_key(&delivery.body_sha256);
+        let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
         let item = Self::item(&mut items, pk, sk);
         Ok(match item.get("state").and_then(Value::as_str) {
             Some("DONE") => Claim::Duplicate { first_event_id: text(item, "event_id").to_owned() },
@@ -73,7 +87,7 @@ impl JobStore for MemoryStore {
     }
 
     async fn finish_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
-        let (pk, sk) = job::delivery_key(&delivery.body_sha256);
+        let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
         // Only under the delivery's own claim (as the adapter's condition).
         if let Some(item) = self.lock().get_mut(&(pk, sk.to_owned())) {
             if text(item, "event_id") == delivery.event_id {
@@ -83,9 +97,17 @@ impl JobStore for MemoryStore {
         Ok(())
     }
 
+    /// Only a claim of the delivery's own, still applying (as the adapter's condition).
     async fn release_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
-        let (pk, sk) = job::delivery_key(&delivery.body_sha256);
-        self.lock().remove(&(pk, sk.to_owned()));
+        let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
+        let key = (pk, sk.to_owned());
+        let mut items = self.lock();
+        let own = items
+            .get(&key)
+            .is_some_and(|item| text(item, "state") == "APPLYING" && text(item, "event_id") == delivery.event_id);
+        if own {
+            items.remove(&key);
+        }
         Ok(())
     }
 
@@ -94,14 +116,22 @@ impl JobStore for MemoryStore {
     async fn apply(&self, site: SiteId, write: &Write) -> Result<Applied, BackendError> {
         let mut items = self.lock();
         let item = Self::item(&mut items, job::site_pk(site), &write.sk);
-        if let Some(guard) = &write.guard {
-            let stored = at_path(item, &guard.path).and_then(Value::as_i64);
-            if stored.is_some_and(|stored| stored > guard.version) {
-                return Ok(Applied::Stale);
+        let lands = match &write.guard {
+            None => true,
+            Some(Guard::Version { path, version }) => {
+                at_path(item, path).and_then(Value::as_i64).is_none_or(|stored| stored <= *version)
             }
+            Some(Guard::From { path, from }) => match (at_path(item, path), from) {
+                (None, _) => true,
+                (Some(stored), Some(from)) => stored.as_str() == Some(from.as_str()),
+                (Some(_), None) => false,
+            },
+        };
+        if !lands {
+            return Ok(Applied::Stale);
         }
         for (name, value) in &write.set {
-            item.insert(name.clone(), value.clone());
+            set_or_remove(item, name, value.clone());
         }
         if let Some((name, members)) = &write.add_to_set {
             let mut set: Vec<Value> = item.get(name).and_then(Value::as_array).cloned().unwrap_or_default();

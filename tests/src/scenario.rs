@@ -264,6 +264,8 @@ fn site_events(t: &Templates, rng: &mut fastrand::Rng, index: usize, out: &mut G
             task["status"] = json!(status);
         }
         body["tasks"][1]["sub_tasks"][0]["data"]["documents"] = Value::Array(inspection.clone());
+        // The re-sign, completed within the milestone: a signed DOCUMENT sub-task.
+        body["tasks"][0]["sub_tasks"][1]["document_status"] = json!("SIGN");
         body
     };
     if ids.0.bool() {

@@ -17,8 +17,8 @@ use lambda_runtime::{Error, LambdaEvent};
 use shared::aws::{Clients, DynamoJobStore, S3Documents, SecretsClient, UploadSettings, read_token};
 use shared::config::{ConfigError, FetcherConfig, TokenConfig};
 use shared::everbright::{ApiToken, ClientSettings, EverBright, FetchError};
-use shared::ids::{DocumentId, MilestoneId, QuoteId, SiteId};
-use shared::job;
+use shared::ids::{DocumentId, QuoteId, SiteId};
+use shared::job::{self, SignedQuoteLookup};
 use shared::message::FetchMessage;
 use shared::metrics::{Emf, MetricsSink, Unit, function_name, stdout_sink};
 use shared::ports::{DocumentLedger, FetchClaim};
@@ -81,7 +81,7 @@ impl Fetcher {
         let upload =
             UploadSettings { part_size: config.part_mib * 1024 * 1024, parts_in_flight: config.parts_in_flight };
         Self {
-            ledger: DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table, 1),
+            ledger: DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table),
             documents: S3Documents::new(clients.s3.clone(), &config.documents_bucket, upload),
             token,
             base_url: config.everbright_base_url.clone(),
@@ -176,9 +176,12 @@ impl Fetcher {
                 );
                 self.fetch_document(site, quote, document, name.as_deref(), deadline).instrument(span).await
             }
-            FetchMessage::ResolveSignedQuote { site, quote, milestone } => {
-                let span = info_span!("signed_quote", site = %site, quote = %quote, milestone = %milestone);
-                self.resolve_signed_quote(site, quote, milestone, deadline).instrument(span).await
+            FetchMessage::ResolveSignedQuote { site, quote, milestone, version } => {
+                let milestone_text = milestone.map(|m| m.to_string());
+                let span =
+                    info_span!("signed_quote", site = %site, quote = %quote, milestone = milestone_text.as_deref());
+                let lookup = SignedQuoteLookup { quote, milestone, version };
+                self.resolve_signed_quote(site, &lookup, deadline).instrument(span).await
             }
         };
         if let Outcome::Retry(reason) = &outcome {
@@ -304,18 +307,12 @@ impl Fetcher {
         self.documents.store(key, metadata, &mut download, content_type.as_deref()).await
     }
 
-    async fn resolve_signed_quote(
-        &self,
-        site: SiteId,
-        quote: QuoteId,
-        milestone: MilestoneId,
-        deadline: Instant,
-    ) -> Outcome {
+    async fn resolve_signed_quote(&self, site: SiteId, lookup: &SignedQuoteLookup, deadline: Instant) -> Outcome {
         let client = match self.client().await {
             Ok(client) => client,
             Err(reason) => return Outcome::Retry(reason),
         };
-        let signed = match client.signed_quote(quote, deadline).await {
+        let signed = match client.signed_quote(lookup.quote, deadline).await {
             Ok(signed) => signed,
             Err(FetchError::Permanent(reason)) => {
                 error!(reason, "the signed quote look-up failed for good; acknowledged");
@@ -323,7 +320,7 @@ impl Fetcher {
             }
             Err(FetchError::Retryable(reason)) => return Outcome::Retry(reason),
         };
-        match self.ledger.record_signed_quote(site, quote, signed, milestone, Timestamp::now()).await {
+        match self.ledger.record_signed_quote(site, lookup, signed, Timestamp::now()).await {
             Ok(()) => {
                 info!(signed = ?signed, "signed quote recorded");
                 Outcome::Done

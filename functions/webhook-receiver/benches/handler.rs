@@ -65,6 +65,7 @@ fn receiver(
     let settings = Settings {
         auth: Authenticator::from_config(&config.auth, &clients),
         fetch_milestone_documents: config.fetch_milestone_documents,
+        dedupe: config.dedupe,
     };
     // The metric line is built, as in Lambda, and dropped rather than printed.
     let metrics: shared::metrics::MetricsSink = Arc::new(|line| drop(black_box(line)));

@@ -33,6 +33,17 @@ pub fn route(method: &Method, path: &str) -> Result<EventType, Refusal> {
     }
 }
 
+/// A body sent with a `Content-Type` other than JSON (`application/json`, `text/json` or any
+/// `+json` type) is refused; without one, it is read as JSON.
+pub fn accept_content_type(content_type: Option<&str>) -> Result<(), Refusal> {
+    let Some(content_type) = content_type else { return Ok(()) };
+    let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if media.is_empty() || media == "application/json" || media == "text/json" || media.ends_with("+json") {
+        return Ok(());
+    }
+    Err(Refusal::UnsupportedMediaType { content_type: content_type.chars().take(100).collect() })
+}
+
 /// What the gateway reports about a request.
 pub(crate) struct Incoming {
     pub event_id: String,
@@ -182,6 +193,20 @@ mod tests {
         for method in [Method::GET, Method::DELETE, Method::HEAD] {
             let err = route(&method, "/webhooks/site-archived").unwrap_err();
             assert_eq!(err.status(), StatusCode::METHOD_NOT_ALLOWED);
+        }
+    }
+
+    #[test]
+    fn json_in_any_of_its_spellings_is_accepted_and_anything_else_refused_with_415() {
+        for accepted in [None, Some("application/json"), Some("Application/JSON; charset=utf-8"), Some("text/json")] {
+            assert!(accept_content_type(accepted).is_ok(), "{accepted:?}");
+        }
+        assert!(accept_content_type(Some("application/vnd.everbright+json")).is_ok());
+        for refused in ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"] {
+            let refusal = accept_content_type(Some(refused)).unwrap_err();
+            assert_eq!(refusal.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+            let message = refusal.to_string();
+            assert!(message.contains(refused) && message.contains("choose JSON"), "{message}");
         }
     }
 

@@ -2,9 +2,10 @@
 //! state in DynamoDB and fetch jobs in SQS.
 //!
 //! In order: authenticate (refusing writes nothing), archive the raw request (if that fails, 503
-//! so the sender retries), route and parse (bad input: 4xx, already archived), claim the delivery
-//! by the body's SHA-256 (a repeat changes nothing), apply the plan to the job, queue the
-//! documents to fetch, mark the delivery applied, answer.
+//! so the sender retries), route and parse (bad input: 4xx, already archived; a JSON object that
+//! names no site: 2xx, unattributed, nothing else changes), claim the delivery by its route and
+//! the body's SHA-256 (a repeat changes nothing; see [`shared::job::Identity`] for how long),
+//! apply the plan to the job, queue the documents to fetch, mark the delivery applied, answer.
 
 mod auth;
 mod http;
@@ -16,10 +17,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shared::archive::RawRequest;
 use shared::aws::{Clients, DynamoJobStore, S3Archive, SqsFetchQueue};
-use shared::config::{ConfigError, ReceiverConfig};
+use shared::config::{ConfigError, DedupeConfig, ReceiverConfig};
 use shared::event::EventType;
 use shared::ids::{DocumentId, SiteId};
-use shared::job::{self, Plan, PlanContext};
+use shared::job::{self, Identity, Plan, PlanContext};
 use shared::message::FetchMessage;
 use shared::metrics::{Emf, MetricsSink, function_name, stdout_sink};
 use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, FetchQueue, JobStore};
@@ -43,6 +44,7 @@ const AWS_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 pub struct Settings {
     pub auth: Authenticator,
     pub fetch_milestone_documents: bool,
+    pub dedupe: DedupeConfig,
 }
 
 /// The receiver, over its three ports.
@@ -66,8 +68,9 @@ impl AwsReceiver {
             Settings {
                 auth: Authenticator::from_config(&config.auth, clients),
                 fetch_milestone_documents: config.fetch_milestone_documents,
+                dedupe: config.dedupe,
             },
-            DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table, config.dedupe_ttl_days),
+            DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table),
             S3Archive::new(clients.s3.clone(), &config.documents_bucket),
             SqsFetchQueue::new(clients.sqs.clone(), &config.fetch_queue_url),
         )
@@ -93,6 +96,8 @@ pub enum Replay {
 /// What the logic after the archive works from: a live request, or one read back from the archive.
 struct Delivered<'a> {
     route: Result<EventType, Refusal>,
+    /// The `Content-Type` header, if sent.
+    content_type: Option<String>,
     body: &'a [u8],
     body_sha256: String,
     event_id: String,
@@ -114,7 +119,11 @@ fn raw_method(raw: &RawRequest) -> Result<lambda_http::http::Method, Refusal> {
 pub struct Accepted {
     pub event_id: String,
     pub event: &'static str,
-    pub site: SiteId,
+    /// The job's site; `None` when the event names none.
+    pub site: Option<SiteId>,
+    /// The event (of a shape not published) names no site: it is archived, counted, and
+    /// changes nothing.
+    pub unattributed: bool,
     /// The same body was applied before: nothing changed.
     pub duplicate: bool,
     /// Newer state was already stored: the event was recorded but changed nothing it described.
@@ -167,12 +176,13 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
             .count("Duplicate", usize::from(accepted.is_some_and(|a| a.duplicate)))
             .count("Stale", usize::from(accepted.is_some_and(|a| a.stale)))
             .count("Queued", accepted.map_or(0, |a| a.queued.len()))
+            .count("Unattributed", usize::from(accepted.is_some_and(|a| a.unattributed)))
             .count("Refused", usize::from((400..500).contains(&status) && status != 409))
             .count("Failed", usize::from(status >= 500))
             .property("event_id", event_id)
             .property("status", status);
-        if let Some(accepted) = accepted {
-            emf.property("site", accepted.site.to_string());
+        if let Some(site) = accepted.and_then(|a| a.site) {
+            emf.property("site", site.to_string());
         }
         (self.metrics)(emf.to_line(now));
     }
@@ -202,6 +212,10 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
         }
         let delivered = Delivered {
             route,
+            content_type: request
+                .headers()
+                .get(lambda_http::http::header::CONTENT_TYPE)
+                .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned()),
             body,
             body_sha256,
             event_id: incoming.event_id.clone(),
@@ -218,6 +232,7 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
         let body = raw_body(raw)?;
         let delivered = Delivered {
             route: route(&raw_method(raw)?, &raw.path),
+            content_type: raw.header("content-type").map(str::to_owned),
             body: &body,
             body_sha256: hex::encode(Sha256::digest(&body)),
             event_id: raw.event_id.clone(),
@@ -226,19 +241,23 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
         self.settle(delivered, Timestamp::now(), mode).await
     }
 
-    /// What an archived request would do, without doing it: its event and the plan.
-    pub fn preview(&self, raw: &RawRequest) -> Result<(EventType, Plan), Refusal> {
-        self.plan(route(&raw_method(raw)?, &raw.path), &raw_body(raw)?, raw.received_at)
+    /// What an archived request would do, without doing it: its event and the plan (`None`: it
+    /// names no site).
+    pub fn preview(&self, raw: &RawRequest) -> Result<(EventType, Option<Plan>), Refusal> {
+        let content_type = raw.header("content-type");
+        self.plan(route(&raw_method(raw)?, &raw.path), content_type, &raw_body(raw)?, raw.received_at)
     }
 
-    /// The routed event, its payload parsed, and what it changes.
+    /// The routed event, its body checked and parsed, and what it changes.
     fn plan(
         &self,
         route: Result<EventType, Refusal>,
+        content_type: Option<&str>,
         body: &[u8],
         received_at: Timestamp,
-    ) -> Result<(EventType, Plan), Refusal> {
+    ) -> Result<(EventType, Option<Plan>), Refusal> {
         let event = route?;
+        http::accept_content_type(content_type)?;
         let payload = event.parse(body)?;
         let cx = PlanContext { event, received_at, fetch_milestone_documents: self.settings.fetch_milestone_documents };
         Ok((event, job::plan(&payload, &cx)))
@@ -246,13 +265,28 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
 
     /// Everything after the archive: parse, plan, claim the delivery, apply, queue, finish.
     async fn settle(&self, delivered: Delivered<'_>, now: Timestamp, mode: Replay) -> Result<Accepted, Refusal> {
-        let Delivered { route, body, body_sha256, event_id, received_at } = delivered;
-        let (event, plan) = self.plan(route, body, received_at)?;
-        let delivery = Delivery { body_sha256, event_id, event, now };
+        let Delivered { route, content_type, body, body_sha256, event_id, received_at } = delivered;
+        let (event, plan) = self.plan(route, content_type.as_deref(), body, received_at)?;
+        let Some(plan) = plan else {
+            info!(event_id, event = %event, "unattributed: the event names no site; archived, nothing changed");
+            let unattributed = Accepted {
+                event_id,
+                event: event.slug(),
+                site: None,
+                unattributed: true,
+                duplicate: false,
+                stale: false,
+                queued: Vec::new(),
+            };
+            return Ok(unattributed);
+        };
+        let remember_until = self.settings.dedupe.remember_until(plan.identity, now);
+        let delivery = Delivery { event, body_sha256, event_id, now, remember_until: remember_until.unwrap_or(now) };
         let accepted = |duplicate, stale, queued| Accepted {
             event_id: delivery.event_id.clone(),
             event: event.slug(),
-            site: plan.site,
+            site: Some(plan.site),
+            unattributed: false,
             duplicate,
             stale,
             queued,
@@ -271,9 +305,10 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
             quote = quote.map(|q| q.to_string()),
         );
         async {
-            if mode == Replay::Forced {
+            if mode == Replay::Forced || remember_until.is_none() {
+                // Forced, or idempotent by itself (no delivery record).
                 let (stale, queued) = self.apply(&plan, &delivery).await.map_err(Refusal::NotApplied)?;
-                info!(stale, queued = queued.len(), "applied again (forced)");
+                info!(stale, queued = queued.len(), forced = mode == Replay::Forced, "applied");
                 return Ok(accepted(false, stale, queued));
             }
             let claim = match self.store.claim_delivery(&delivery).await {
@@ -321,10 +356,22 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
         }
     }
 
-    /// Applies the plan; returns whether the event was stale and which documents it queued.
+    /// Applies the plan; returns whether the event was stale and which documents it queued. A
+    /// plan told apart by its chain ([`Identity::Chain`]) applies its primary write first, and
+    /// the rest only if that landed: a transition that does not follow on changes nothing.
     async fn apply(&self, plan: &Plan, delivery: &Delivery) -> Result<(bool, Vec<DocumentId>), BackendError> {
-        let applied = try_join_all(plan.writes.iter().map(|write| self.store.apply(plan.site, write))).await?;
-        let stale = applied.get(plan.primary) == Some(&Applied::Stale);
+        let write = |write| self.store.apply(plan.site, write);
+        let stale = if plan.identity == Identity::Chain {
+            if write(&plan.writes[plan.primary]).await? == Applied::Stale {
+                return Ok((true, Vec::new()));
+            }
+            let others = plan.writes.iter().enumerate().filter(|(index, _)| *index != plan.primary);
+            try_join_all(others.map(|(_, other)| write(other))).await?;
+            false
+        } else {
+            let applied = try_join_all(plan.writes.iter().map(write)).await?;
+            applied.get(plan.primary) == Some(&Applied::Stale)
+        };
 
         let queued = try_join_all(plan.documents.iter().map(|document| async move {
             if document.fetch {
@@ -352,6 +399,7 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
                 site: plan.site,
                 quote: lookup.quote,
                 milestone: lookup.milestone,
+                version: lookup.version,
             });
         }
         if !messages.is_empty() {

@@ -16,6 +16,11 @@ pub enum Refusal {
     UnknownEvent { path: String, known: String },
     #[error("method {method} is not allowed; use PUT, POST or PATCH")]
     MethodNotAllowed { method: String },
+    #[error(
+        "the body is sent as {content_type}; this webhook takes JSON: choose JSON as the content type in the \
+         EverBright webhook's credential"
+    )]
+    UnsupportedMediaType { content_type: String },
     #[error(transparent)]
     BadPayload(#[from] PayloadError),
     #[error("the request has {count} headers; the most accepted is {limit}")]
@@ -38,6 +43,7 @@ impl Refusal {
             Self::Unauthenticated(reason) => StatusCode::from_u16(reason.status()).unwrap_or(StatusCode::FORBIDDEN),
             Self::UnknownEvent { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadPayload(PayloadError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyHeaders { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BadPayload(_) | Self::BadArchive(_) => StatusCode::BAD_REQUEST,

@@ -8,10 +8,12 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use futures_util::future::try_join_all;
 use serde_json::{Map, Number, Value};
 
-use crate::ids::{DocumentId, MilestoneId, QuoteId, SiteId};
-use crate::job::{self, FetchStatus, PlannedDocument, Write};
+use crate::event::EventType;
+use crate::ids::{DocumentId, QuoteId, SiteId};
+use crate::job::{self, FetchStatus, Guard, PlannedDocument, SignedQuoteLookup, Write};
 use crate::ports::{Applied, BackendError, Claim, Delivery, DocumentLedger, FetchClaim, JobStore, StoredDocument};
 use crate::timestamp::Timestamp;
 
@@ -27,12 +29,11 @@ const DONE: &str = "DONE";
 pub struct DynamoJobStore {
     client: Client,
     table: String,
-    dedupe_ttl_seconds: i64,
 }
 
 impl DynamoJobStore {
-    pub fn new(client: Client, table: impl Into<String>, dedupe_ttl_days: i64) -> Self {
-        Self { client, table: table.into(), dedupe_ttl_seconds: dedupe_ttl_days * 86_400 }
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
     }
 }
 
@@ -238,10 +239,17 @@ impl DynamoJobStore {
             ("quote", document.quote.map_or(AttributeValue::Null(true), |q| s(q.to_string()))),
             ("name", document.name.clone().map_or(AttributeValue::Null(true), s)),
             ("creation_type", document.creation_type.clone().map_or(AttributeValue::Null(true), s)),
+            ("document_group", document.document_group.clone().map_or(AttributeValue::Null(true), s)),
         ];
         let mut clauses = Clauses::default();
         for (name, value) in fields {
             clauses.set_or_remove(expr, name, value);
+        }
+        // EverBright's `stale` only ever becomes true: once seen, an older event cannot undo it.
+        if let Some(stale) = document.stale {
+            let (name, value) = (expr.name("stale"), expr.value(AttributeValue::Bool(stale)));
+            let set = if stale { value } else { format!("if_not_exists({name}, {value})") };
+            clauses.set.push(format!("{name} = {set}"));
         }
         clauses
     }
@@ -249,7 +257,7 @@ impl DynamoJobStore {
 
 impl JobStore for DynamoJobStore {
     async fn claim_delivery(&self, delivery: &Delivery) -> Result<Claim, BackendError> {
-        let (pk, sk) = job::delivery_key(&delivery.body_sha256);
+        let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
         let now = delivery.now.unix_seconds();
         let result = self
             .client
@@ -262,8 +270,12 @@ impl JobStore for DynamoJobStore {
             .item("event", s(delivery.event.slug()))
             .item("claimed_at", s(delivery.now.to_string()))
             .item("lease_until", n(now + CLAIM_LEASE_SECONDS))
-            .item(job::TTL_ATTRIBUTE, n(now + self.dedupe_ttl_seconds))
-            .condition_expression("attribute_not_exists(pk) OR (#state = :applying AND lease_until < :now)")
+            .item(job::TTL_ATTRIBUTE, n(delivery.remember_until.unix_seconds()))
+            // A record past its expiry counts as gone: DynamoDB's TTL deletes it only later.
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#state = :applying AND lease_until < :now) OR #expires < :now",
+            )
+            .expression_attribute_names("#expires", job::TTL_ATTRIBUTE)
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":applying", s(APPLYING))
             .expression_attribute_values(":now", n(now))
@@ -277,7 +289,7 @@ impl JobStore for DynamoJobStore {
                     Some(PutItemError::ConditionalCheckFailedException(e)) => e.item(),
                     _ => None,
                 };
-                let (pk, sk) = job::delivery_key(&delivery.body_sha256);
+                let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
                 let item = self.item_behind(returned, pk, sk.to_owned(), "DynamoDB GetItem (claimed delivery)").await?;
                 let field = |name| string_attribute(item.as_ref(), name);
                 Ok(match field("state").as_deref() {
@@ -293,7 +305,7 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn finish_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
-        let (pk, sk) = job::delivery_key(&delivery.body_sha256);
+        let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
         let result = self
             .client
             .update_item()
@@ -320,7 +332,7 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn release_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
-        let (pk, sk) = job::delivery_key(&delivery.body_sha256);
+        let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
         let result = self
             .client
             .delete_item()
@@ -350,10 +362,19 @@ impl JobStore for DynamoJobStore {
             clauses.add.push(format!("{} {}", expr.name(name), expr.value(AttributeValue::Ss(members.clone()))));
         }
         let update = clauses.expression();
-        let condition = write.guard.as_ref().map(|guard| {
-            let path = expr.path(&guard.path);
-            let version = expr.value(n(guard.version));
-            format!("attribute_not_exists({path}) OR {path} <= {version}")
+        let condition = write.guard.as_ref().map(|guard| match guard {
+            Guard::Version { path, version } => {
+                let path = expr.path(path);
+                let version = expr.value(n(*version));
+                format!("attribute_not_exists({path}) OR {path} <= {version}")
+            }
+            Guard::From { path, from } => {
+                let path = expr.path(path);
+                match from {
+                    Some(from) => format!("attribute_not_exists({path}) OR {path} = {}", expr.value(s(from))),
+                    None => format!("attribute_not_exists({path})"),
+                }
+            }
         });
         let result = self
             .client
@@ -609,33 +630,12 @@ impl DocumentLedger for DynamoJobStore {
     async fn record_signed_quote(
         &self,
         site: SiteId,
-        original: QuoteId,
+        lookup: &SignedQuoteLookup,
         signed: Option<QuoteId>,
-        milestone: MilestoneId,
         now: Timestamp,
     ) -> Result<(), BackendError> {
-        let value = serde_json::json!({
-            "original": original.to_string(),
-            "signed": signed.map(|q| q.to_string()),
-            "milestone": milestone.to_string(),
-            "checked_at": now,
-        });
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(job::site_pk(site)))
-            .key("sk", s(job::JOB))
-            .expression_attribute_names("#signed", "signed_quote")
-            .expression_attribute_values(":value", to_attribute(&value))
-            .expression_attribute_values(":site", s(site.to_string()));
-        request = match signed {
-            Some(quote) => request
-                .update_expression("SET #signed = :value, site = :site ADD quotes :quote")
-                .expression_attribute_values(":quote", AttributeValue::Ss(vec![quote.to_string()])),
-            None => request.update_expression("SET #signed = :value, site = :site"),
-        };
-        request.send().await.map_err(|e| BackendError::new("DynamoDB UpdateItem (signed quote)", e))?;
+        let writes = job::plan_signed_quote(lookup, signed, site, now);
+        try_join_all(writes.iter().map(|write| self.apply(site, write))).await?;
         Ok(())
     }
 }
@@ -686,9 +686,10 @@ impl DynamoJobStore {
         Ok(pk.and_then(|pk| pk.strip_prefix("SITE#").and_then(|site| site.parse().ok())))
     }
 
-    /// A delivery's state (`APPLYING` or `DONE`) by its body's SHA-256, if it was ever claimed.
-    pub async fn delivery_state(&self, body_sha256: &str) -> Result<Option<String>, BackendError> {
-        let (pk, sk) = job::delivery_key(body_sha256);
+    /// A delivery's state (`APPLYING` or `DONE`) by its event and body's SHA-256, if it was ever
+    /// claimed.
+    pub async fn delivery_state(&self, event: EventType, body_sha256: &str) -> Result<Option<String>, BackendError> {
+        let (pk, sk) = job::delivery_key(event, body_sha256);
         let item = self
             .client
             .get_item()
