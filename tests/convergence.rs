@@ -14,12 +14,9 @@ use std::path::PathBuf;
 use integration_tests::memory::{MemoryQueue, MemoryStore, NoArchive};
 use integration_tests::scenario::{Event, generate, job_state};
 use proptest::prelude::*;
-use sha2::{Digest, Sha256};
-use shared::archive::{Caller, RawRequest};
 use shared::aws::Clients;
 use shared::config::{AllowedPrincipals, AuthConfig};
 use shared::message::FetchMessage;
-use shared::timestamp::Timestamp;
 use webhook_receiver::{Authenticator, Receiver, Replay, Settings};
 
 fn payloads() -> PathBuf {
@@ -60,20 +57,8 @@ fn deliver(events: &[Event], order: &[usize]) -> (Vec<serde_json::Map<String, se
         .with_metrics(shared::metrics::discard_sink());
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
     for (position, &index) in order.iter().enumerate() {
-        let event = &events[index];
-        let raw = RawRequest {
-            event_id: format!("delivery-{position}"),
-            event: event.slug.to_owned(),
-            received_at: Timestamp::from_millis(1_750_000_000_000 + position as i64 * 1_000),
-            method: event.method.to_owned(),
-            path: format!("/prod/webhooks/{}", event.slug),
-            headers: Default::default(),
-            caller: Caller::default(),
-            body_sha256: hex::encode(Sha256::digest(&event.body)),
-            body_base64: RawRequest::encode_body(&event.body),
-        };
         // Bad bodies are refused (400) and change nothing; everything else is accepted.
-        let _ = runtime.block_on(receiver.replay(&raw, Replay::Deduplicated));
+        let _ = runtime.block_on(receiver.replay(&events[index].raw(position), Replay::Deduplicated));
     }
     let (store, _, queue) = receiver.into_ports();
     let queued = queue

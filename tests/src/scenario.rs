@@ -10,6 +10,8 @@ use std::path::Path;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use shared::archive::{Caller, RawRequest};
 use shared::ids::{DocumentId, QuoteId, SiteId};
 use shared::job;
 use shared::timestamp::Timestamp;
@@ -21,6 +23,24 @@ pub struct Event {
     pub slug: &'static str,
     pub method: &'static str,
     pub body: Vec<u8>,
+}
+
+impl Event {
+    /// The event as the archive would hold it, the `position`-th delivery of a run (its own
+    /// request id, received a second after the one before), for `Receiver::replay`.
+    pub fn raw(&self, position: usize) -> RawRequest {
+        RawRequest {
+            event_id: format!("delivery-{position}"),
+            event: self.slug.to_owned(),
+            received_at: Timestamp::from_millis(1_750_000_000_000 + position as i64 * 1_000),
+            method: self.method.to_owned(),
+            path: format!("/prod/webhooks/{}", self.slug),
+            headers: Default::default(),
+            caller: Caller::default(),
+            body_sha256: hex::encode(Sha256::digest(&self.body)),
+            body_base64: RawRequest::encode_body(&self.body),
+        }
+    }
 }
 
 /// A document a signed contract, change order or milestone names for download.
