@@ -274,3 +274,35 @@ async fn job_prints_what_the_store_holds_found_by_site_or_by_quote() {
     let missing = ops.job(Some(unknown), None).await.unwrap_err();
     assert!(missing.to_string().contains("no job for site"), "{missing}");
 }
+
+#[tokio::test]
+async fn drift_names_the_unknown_fields_of_archived_bodies_and_nothing_for_the_samples() {
+    let backend = Backend::new().await;
+    let receiver = receiver(&backend);
+    for name in REST_EVENTS {
+        receiver.handle(event(name)).await;
+    }
+    let ops = ops(&backend);
+    let samples = ops.drift(&Selection::default()).await.unwrap();
+    let report = samples.render();
+    for route in ["change-order-status-change", "milestone-status-change", "site-archived", "stage-transition"] {
+        assert!(report.contains(&format!("{route}: 1 bodies\n  as the known shape")), "{route}: {report}");
+    }
+    let contracts = &samples.routes["contract-status-change"];
+    assert!(contracts.unknown.is_empty(), "{report}");
+    assert_eq!(contracts.not_objects, 1, "the malformed sample: {report}");
+    assert_eq!(contracts.missing.keys().collect::<Vec<_>>(), ["site"], "the sample without its site: {report}");
+
+    // The first Proposal Action body: every field of it is news.
+    let mut request = integration_tests::event_json("rest-site-archived");
+    request["path"] = Value::from("/webhooks/proposal-action");
+    request["requestContext"]["path"] = Value::from("/prod/webhooks/proposal-action");
+    request["requestContext"]["requestId"] = Value::from("proposal-action-1");
+    let body = serde_json::json!({"site": SITE, "proposal": {"uuid": "p-1", "action": "ACCEPTED"}, "actor": "x"});
+    request["body"] = Value::from(body.to_string());
+    let response = receiver.handle(lambda_http::request::from_str(&request.to_string()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let selection = Selection { prefix: Some("raw/proposal-action/".into()), ..Selection::default() };
+    let report = ops.drift(&selection).await.unwrap().render();
+    assert_eq!(report, "proposal-action: 1 bodies\n  unknown fields: actor (1), proposal (1)\n");
+}

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use everbright_sync::gateway::LocalPrincipal;
-use everbright_sync::operate::{self, DlqArgs, JobArgs, RefetchArgs, ReplayArgs};
+use everbright_sync::operate::{self, DlqArgs, DriftArgs, JobArgs, RefetchArgs, ReplayArgs};
 use everbright_sync::send::{self, Aws4};
 use everbright_sync::{demo, local, serve};
 
@@ -21,6 +21,9 @@ enum Command {
     Job(JobArgs),
     /// Re-run archived requests through the receiver's logic (no HTTP, no signature needed).
     Replay(ReplayArgs),
+    /// Read the archive: per route, the fields of the bodies received that the project does not
+    /// know, and the known ones that were missing.
+    Drift(DriftArgs),
     /// Queue a document for download again (or every FAILED one of a site).
     Refetch(RefetchArgs),
     /// List the fetch DLQ's messages with their reasons, or `dlq redrive` them to the fetch queue.
@@ -106,6 +109,7 @@ async fn main() -> ExitCode {
         Command::Job(args) => report(operate::job(&args).await),
         Command::Replay(args) => report(operate::replay(&args).await),
         Command::Refetch(args) => report(operate::refetch(&args).await),
+        Command::Drift(args) => report(operate::drift(&args).await),
         Command::Dlq(args) => report(operate::dlq(&args).await),
         Command::Demo => {
             let root = local::workspace_root();

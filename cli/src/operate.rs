@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 use clap::{ArgAction, Args};
 use shared::aws::{Clients, load_sdk_config};
 use shared::config::DedupeConfig;
+use shared::event::EventType;
 use shared::ids::{DocumentId, QuoteId, SiteId};
 use shared::timestamp::Timestamp;
 
@@ -99,6 +100,28 @@ pub struct ReplayArgs {
 }
 
 #[derive(Args, Clone, Debug)]
+pub struct DriftArgs {
+    /// Only requests received at or after this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<Timestamp>,
+    /// Only requests received at or before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<Timestamp>,
+    /// Only this event's requests (its slug, e.g. proposal-action).
+    #[arg(long, value_parser = parse_event)]
+    pub event: Option<EventType>,
+    #[command(flatten)]
+    pub stack: Stack,
+}
+
+fn parse_event(slug: &str) -> Result<EventType, String> {
+    EventType::from_slug(slug).ok_or_else(|| {
+        let known: Vec<&str> = EventType::ALL.iter().map(|event| event.slug()).collect();
+        format!("no event {slug:?}; the events are: {}", known.join(", "))
+    })
+}
+
+#[derive(Args, Clone, Debug)]
 pub struct RefetchArgs {
     /// The document to download again (its id).
     #[arg(required_unless_present = "failed")]
@@ -155,6 +178,16 @@ pub async fn replay(args: &ReplayArgs) -> Result<String, OpsError> {
     let verb = if args.dry_run { "dry run, nothing written" } else { "replayed" };
     out.push_str(&format!("{verb}: {}", report.summary()));
     Ok(out)
+}
+
+pub async fn drift(args: &DriftArgs) -> Result<String, OpsError> {
+    let selection = Selection {
+        prefix: args.event.map(|event| format!("raw/{event}/")),
+        since: args.since,
+        until: args.until,
+        ..Selection::default()
+    };
+    Ok(args.stack.ops().await.drift(&selection).await?.render().trim_end().to_owned())
 }
 
 /// A progress bar on standard error when it is a terminal and the run is long enough to want one.

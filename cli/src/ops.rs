@@ -11,6 +11,8 @@ use sha2::{Digest, Sha256};
 use shared::archive::RawRequest;
 use shared::aws::{Clients, DynamoJobStore, Requeued, S3Archive, SqsFetchQueue};
 use shared::config::{AllowedPrincipals, DedupeConfig};
+use shared::drift::Drift;
+use shared::event::EventType;
 use shared::ids::{DocumentId, QuoteId, SiteId};
 use shared::message::FetchMessage;
 use shared::ports::{BackendError, FetchQueue};
@@ -148,6 +150,17 @@ impl Ops {
             return Err(format!("no job for site {site} in the table").into());
         }
         Ok((site, items))
+    }
+
+    /// The drift of the archived bodies a selection names from the shapes the project knows
+    /// (requests that reached no route are left out).
+    pub async fn drift(&self, selection: &Selection) -> Result<Drift, OpsError> {
+        let mut drift = Drift::default();
+        for (key, raw) in self.select(selection).await? {
+            let Some(event) = EventType::from_slug(&raw.event) else { continue };
+            drift.add(event, &raw.body().map_err(|e| format!("{key}: {e}"))?);
+        }
+        Ok(drift)
     }
 
     /// The archived requests a selection names, oldest first.

@@ -5,6 +5,7 @@ pub mod archive;
 pub mod aws;
 pub mod config;
 pub mod contract;
+pub mod drift;
 pub mod event;
 pub mod everbright;
 pub mod ids;
