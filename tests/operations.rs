@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use contract_fetcher::Fetcher;
 use everbright_sync::job_view;
-use everbright_sync::ops::{Ops, OpsConfig, ReplayMode, Selection};
+use everbright_sync::ops::{Ops, ReplayMode, Selection};
 use everbright_sync::stand_in::{Behaviour, StandIn};
 use integration_tests::{Backend, REST_EVENTS, event};
 use lambda_http::http::StatusCode;
@@ -21,15 +21,7 @@ const QUOTE: &str = "042e6753-6b06-457d-9efd-70f047f4d348";
 const INSTALLATION_AGREEMENT: &str = "6588bff2-16ad-43a0-86b1-4985f5100fdd";
 
 fn ops(backend: &Backend) -> Ops {
-    let config = OpsConfig {
-        table: backend.table.clone(),
-        bucket: backend.bucket.clone(),
-        queue_url: backend.queue_url.clone(),
-        dlq_url: Some(backend.dlq_url.clone()),
-        fetch_milestone_documents: true,
-        dedupe: shared::config::DedupeConfig::default(),
-    };
-    Ops::new(&config, &backend.clients)
+    backend.ops()
 }
 
 fn receiver(backend: &Backend) -> AwsReceiver {

@@ -7,13 +7,12 @@
 use std::time::Duration;
 
 use contract_fetcher::Fetcher;
-use everbright_sync::ops::{Ops, OpsConfig, ReplayMode, Selection};
+use everbright_sync::ops::{Ops, ReplayMode, Selection};
 use everbright_sync::stand_in::{Behaviour, StandIn};
 use integration_tests::scenario::{generate, job_state};
 use integration_tests::{Backend, event, root};
 use lambda_http::http::StatusCode;
 use serde_json::Value;
-use shared::config::DedupeConfig;
 use shared::ids::SiteId;
 use tokio::time::Instant;
 use webhook_receiver::{AwsReceiver, Replay};
@@ -27,15 +26,7 @@ fn receiver(backend: &Backend) -> AwsReceiver {
 }
 
 fn ops(backend: &Backend) -> Ops {
-    let config = OpsConfig {
-        table: backend.table.clone(),
-        bucket: backend.bucket.clone(),
-        queue_url: backend.queue_url.clone(),
-        dlq_url: Some(backend.dlq_url.clone()),
-        fetch_milestone_documents: true,
-        dedupe: DedupeConfig::default(),
-    };
-    Ops::new(&config, &backend.clients)
+    backend.ops()
 }
 
 /// The scenario's deliveries for a few sites, once each, in order, through the receiver's logic.

@@ -16,65 +16,8 @@ pub fn optional<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: FromStr,
-    T::Err: fmt::Display,
 {
-    struct OptionalVisitor<T>(PhantomData<T>);
-
-    impl<'de, T> Visitor<'de> for OptionalVisitor<T>
-    where
-        T: FromStr,
-        T::Err: fmt::Display,
-    {
-        type Value = Option<T>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a string or null")
-        }
-
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
-        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
-            d.deserialize_any(self)
-        }
-
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(v.trim().parse().ok())
-        }
-
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-
-        fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(None)
-        }
-
-        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok(None)
-        }
-    }
-
-    deserializer.deserialize_option(OptionalVisitor(PhantomData))
+    Ok(text(deserializer)?.and_then(|text| text.trim().parse().ok()))
 }
 
 /// `true` or `false` (also as the strings `"true"`, `"True"`, `"false"`, `"False"`); anything
@@ -83,15 +26,11 @@ pub fn optional_bool<'de, D>(deserializer: D) -> Result<Option<bool>, D::Error>
 where
     D: Deserializer<'de>,
 {
-    Ok(match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::Bool(b) => Some(b),
-        serde_json::Value::String(text) => match text.trim() {
-            "true" | "True" => Some(true),
-            "false" | "False" => Some(false),
-            _ => None,
-        },
+    Ok(text(deserializer)?.and_then(|text| match text.trim() {
+        "true" | "True" => Some(true),
+        "false" | "False" => Some(false),
         _ => None,
-    })
+    }))
 }
 
 /// A list whose elements that are not a `T` (a document without a usable id, say) are skipped;
@@ -182,14 +121,14 @@ where
     deserializer.deserialize_any(ObjectVisitor(PhantomData))
 }
 
-/// A string, a number or a boolean, kept as text; `null` and `"None"` are absent.
+/// A string, a number or a boolean, kept as text; `null`, `"None"`, a list and an object are absent.
 pub fn text<'de, D>(deserializer: D) -> Result<Option<String>, D::Error>
 where
     D: Deserializer<'de>,
 {
     struct TextVisitor;
 
-    impl Visitor<'_> for TextVisitor {
+    impl<'de> Visitor<'de> for TextVisitor {
         type Value = Option<String>;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -221,6 +160,16 @@ where
 
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
             Ok(Some(v.to_string()))
+        }
+
+        fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Self::Value, S::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
         }
     }
 

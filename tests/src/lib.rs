@@ -123,6 +123,19 @@ impl Backend {
         }
     }
 
+    /// The operator's commands on this backend, with the receiver's default settings.
+    pub fn ops(&self) -> everbright_sync::ops::Ops {
+        let config = everbright_sync::ops::OpsConfig {
+            table: self.table.clone(),
+            bucket: self.bucket.clone(),
+            queue_url: self.queue_url.clone(),
+            dlq_url: Some(self.dlq_url.clone()),
+            fetch_milestone_documents: true,
+            dedupe: shared::config::DedupeConfig::default(),
+        };
+        everbright_sync::ops::Ops::new(&config, &self.clients)
+    }
+
     /// The receiver's environment for this backend.
     pub fn receiver_env(&self) -> Vec<(&'static str, String)> {
         vec![

@@ -206,9 +206,14 @@ impl DynamoJobStore {
         sk: String,
         operation: &'static str,
     ) -> Result<Option<Item>, BackendError> {
-        if let Some(item) = returned {
-            return Ok(Some(item.clone()));
+        match returned {
+            Some(item) => Ok(Some(item.clone())),
+            None => self.read(pk, sk, operation).await,
         }
+    }
+
+    /// One item, read consistently.
+    async fn read(&self, pk: String, sk: String, operation: &'static str) -> Result<Option<Item>, BackendError> {
         let output = self
             .client
             .get_item()
@@ -690,17 +695,8 @@ impl DynamoJobStore {
     /// claimed.
     pub async fn delivery_state(&self, event: EventType, body_sha256: &str) -> Result<Option<String>, BackendError> {
         let (pk, sk) = job::delivery_key(event, body_sha256);
-        let item = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| BackendError::new("DynamoDB GetItem (delivery)", e))?;
-        Ok(string_attribute(item.item(), "state"))
+        let item = self.read(pk, sk.to_owned(), "DynamoDB GetItem (delivery)").await?;
+        Ok(string_attribute(item.as_ref(), "state"))
     }
 
     /// Marks a document `QUEUED` again, if it is `FAILED`, `QUEUED` or `RECORDED` (never a
