@@ -34,16 +34,17 @@ where
 }
 
 /// A list whose elements that are not a `T` (a document without a usable id, say) are skipped;
-/// `null`, a missing field or anything but a list is an empty list.
+/// `null`, a missing field or anything but a list is an empty list. Each element is kept as its
+/// raw text first (a parse error inside one element would end the whole list), then parsed.
 pub fn each_valid<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: serde::de::DeserializeOwned,
 {
-    Ok(match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::Array(items) => items.into_iter().filter_map(|item| T::deserialize(item).ok()).collect(),
-        _ => Vec::new(),
-    })
+    use serde_json::value::RawValue;
+    let Some(list) = Option::<Box<RawValue>>::deserialize(deserializer)? else { return Ok(Vec::new()) };
+    let items: Vec<Box<RawValue>> = serde_json::from_str(list.get()).unwrap_or_default();
+    Ok(items.iter().filter_map(|item| serde_json::from_str(item.get()).ok()).collect())
 }
 
 /// A JSON value as text: a string (not `""`, `"None"` or `"null"`), a number or a boolean.
@@ -275,8 +276,12 @@ mod tests {
             serde_json::from_str(r#"{"ids":[{"uuid":"042e6753-6b06-457d-9efd-70f047f4d348"},{"uuid":"nope"},{},3]}"#)
                 .unwrap();
         assert_eq!(list.ids.len(), 1);
-        let list: List = serde_json::from_str(r#"{"ids":"None"}"#).unwrap();
-        assert!(list.ids.is_empty());
+        for other in
+            [r#"{"ids":"None"}"#, r#"{"ids":{"uuid":"042e6753-6b06-457d-9efd-70f047f4d348"}}"#, r#"{"ids":null}"#]
+        {
+            let list: List = serde_json::from_str(other).unwrap();
+            assert!(list.ids.is_empty(), "{other}");
+        }
     }
 
     #[test]
