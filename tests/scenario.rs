@@ -44,12 +44,12 @@ struct Answer {
 #[derive(Debug, Default)]
 struct Run {
     answers: Vec<Answer>,
-    /// Requests sent again after a 5xx, a 409 or no answer at all.
+    /// Requests sent again after a 5xx or no answer at all.
     resends: usize,
     drained: Drained,
 }
 
-/// Sends `event` until it is answered with anything but a 5xx or a 409, as EverBright retries.
+/// Sends `event` until it is answered with anything but a 5xx, as EverBright retries.
 async fn deliver(aws4: &Aws4, events: &[Event], index: usize, run: &mut Run) {
     let event = &events[index];
     let started = Instant::now();
@@ -63,7 +63,7 @@ async fn deliver(aws4: &Aws4, events: &[Event], index: usize, run: &mut Run) {
         let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let event_id = answer["event_id"].as_str().map(str::to_owned);
         run.answers.push(Answer { event: index, status, event_id });
-        if status != 0 && status < 500 && status != 409 {
+        if status != 0 && status < 500 {
             return;
         }
         assert!(started.elapsed() < Duration::from_secs(300), "event {index} never got through: {status} {text}");

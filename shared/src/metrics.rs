@@ -15,7 +15,7 @@ pub const NAMESPACE: &str = "EverBrightSync";
 
 /// The receiver's metrics, one line per request: the request itself, a repeat of an applied body,
 /// an event older than the stored state, documents queued, an accepted event that names no site,
-/// refused (4xx but 409), failed (5xx).
+/// refused (4xx), failed (5xx, but the 503 that tells a copy the delivery is being applied).
 pub const RECEIVER_METRICS: [&str; 7] =
     ["Received", "Duplicate", "Stale", "Queued", "Unattributed", "Refused", "Failed"];
 

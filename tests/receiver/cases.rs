@@ -598,6 +598,36 @@ async fn an_event_without_a_time_of_its_own_is_a_duplicate_only_within_the_retry
     assert_eq!(json_body(&later)["duplicate"], false, "after the window, a new event");
 }
 
+#[tokio::test]
+async fn a_copy_arriving_while_the_first_is_being_applied_answers_503_with_retry_after() {
+    use sha2::{Digest, Sha256};
+    use shared::ports::JobStore;
+
+    let backend = super::backend().await;
+    // Another request holds the delivery's claim, its lease live: it is being applied right now.
+    let body = event_json("rest-site-archived")["body"].as_str().unwrap().to_owned();
+    let now = shared::timestamp::Timestamp::now();
+    let other = shared::ports::Delivery {
+        event: shared::event::EventType::SiteArchived,
+        body_sha256: hex::encode(Sha256::digest(body.as_bytes())),
+        event_id: "the-first-copy".into(),
+        now,
+        remember_until: now.plus_seconds(86_400),
+    };
+    let store = shared::aws::DynamoJobStore::new(backend.clients.dynamodb.clone(), &backend.table);
+    assert_eq!(store.claim_delivery(&other).await.unwrap(), shared::ports::Claim::New);
+
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = lines.clone();
+    let receiver = receiver(&backend).with_metrics(std::sync::Arc::new(move |line| kept.lock().unwrap().push(line)));
+    let response = receiver.handle(event("rest-site-archived")).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "any sender retries a 503");
+    assert_eq!(response.headers()["retry-after"], "5");
+    assert!(json_body(&response)["error"].as_str().unwrap().contains("being applied right now"));
+    let line = integration_tests::emf::parse(&lines.lock().unwrap()[0]).unwrap();
+    assert_eq!((line.metric("Failed"), line.metric("Refused")), (0.0, 0.0), "not a failure: the first copy applies it");
+}
+
 const SIGNING_KEY: &str = "AKIAEVERBRIGHTLOCAL";
 const SIGNING_SECRET: &str = "everbright-local-secret";
 

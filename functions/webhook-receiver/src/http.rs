@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use lambda_http::http::header::{ALLOW, CONTENT_TYPE};
+use lambda_http::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -136,6 +136,10 @@ pub(crate) fn signed_path(request: &Request) -> String {
     }
 }
 
+/// How long a 503 asks the sender to wait, in seconds: a delivery being applied is done within a
+/// few seconds, and a failed dependency is retried by then.
+const RETRY_AFTER_SECONDS: &str = "5";
+
 /// The HTTP answer for a result; refusals are logged here, once.
 pub(crate) fn answer(event_id: &str, result: Result<Accepted, Refusal>) -> Response<Body> {
     let (status, body) = match result {
@@ -156,6 +160,9 @@ pub(crate) fn answer(event_id: &str, result: Result<Accepted, Refusal>) -> Respo
     let mut response = Response::builder().status(status).header(CONTENT_TYPE, "application/json");
     if status == StatusCode::METHOD_NOT_ALLOWED {
         response = response.header(ALLOW, "PUT, POST, PATCH");
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response = response.header(RETRY_AFTER, RETRY_AFTER_SECONDS);
     }
     response
         .body(Body::Text(body.to_string()))

@@ -171,14 +171,15 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
     ) {
         let mut emf = Emf::new(&self.function).dimension("Event", event.map_or("unknown", EventType::slug));
         let status = result.as_ref().map_or_else(|refusal| refusal.status().as_u16(), |_| 200);
+        let in_progress = result.as_ref().err().is_some_and(Refusal::is_in_progress);
         let accepted = result.as_ref().ok();
         emf.count("Received", 1)
             .count("Duplicate", usize::from(accepted.is_some_and(|a| a.duplicate)))
             .count("Stale", usize::from(accepted.is_some_and(|a| a.stale)))
             .count("Queued", accepted.map_or(0, |a| a.queued.len()))
             .count("Unattributed", usize::from(accepted.is_some_and(|a| a.unattributed)))
-            .count("Refused", usize::from((400..500).contains(&status) && status != 409))
-            .count("Failed", usize::from(status >= 500))
+            .count("Refused", usize::from((400..500).contains(&status)))
+            .count("Failed", usize::from(status >= 500 && !in_progress))
             .property("event_id", event_id)
             .property("status", status);
         if let Some(site) = accepted.and_then(|a| a.site) {
@@ -315,7 +316,7 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
                 Ok(claim) => claim,
                 Err(error) => {
                     // The claim may have landed with its answer lost: give it back, in case, so
-                    // that the sender's retry is not told 409 until the lease runs out.
+                    // that the sender's retry is not told "being applied" until the lease runs out.
                     self.release(&delivery).await;
                     return Err(Refusal::NotApplied(error));
                 }

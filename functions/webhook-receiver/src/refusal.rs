@@ -37,6 +37,12 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// A refusal that says the sender did nothing wrong and nothing failed: another copy of the
+    /// delivery is being applied, and applies it.
+    pub fn is_in_progress(&self) -> bool {
+        matches!(self, Self::InProgress)
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
@@ -47,7 +53,8 @@ impl Refusal {
             Self::BadPayload(PayloadError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyHeaders { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BadPayload(_) | Self::BadArchive(_) => StatusCode::BAD_REQUEST,
-            Self::InProgress => StatusCode::CONFLICT,
+            // Whether EverBright retries a 409 is not published; every sender retries a 503.
+            Self::InProgress => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotArchived(_) | Self::NotApplied(_) | Self::AuthUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
