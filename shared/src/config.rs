@@ -87,6 +87,15 @@ impl AllowedPrincipals {
         if let Some(bad) = entries.iter().find(|e| !e.starts_with("arn:")) {
             return Err(format!("{bad:?} is not an ARN"));
         }
+        // `*` only as the whole last segment (`.../assumed-role/EverBright/*`): anywhere else it
+        // would admit more than meant (`.../EverBright*` admits `EverBrightEvil`, `arn:*` anyone).
+        let wildcard_elsewhere = |entry: &&String| entry.strip_suffix("/*").unwrap_or(entry).contains('*');
+        if let Some(bad) = entries.iter().find(wildcard_elsewhere) {
+            return Err(format!(
+                "{bad:?} has a * that is not the whole last segment; write `.../<name>/*` to allow every session or \
+                 user under <name>, or the exact ARN"
+            ));
+        }
         Ok(Self(entries))
     }
 
@@ -121,8 +130,8 @@ impl fmt::Display for AllowedPrincipals {
 #[derive(Clone, Debug)]
 pub enum AuthConfig {
     /// `iam` (the default): API Gateway or the Function URL checked the AWS4 signature; the
-    /// caller it reports must be in `ALLOWED_PRINCIPALS` (comma-separated IAM ARNs, a trailing
-    /// `*` matching a prefix).
+    /// caller it reports must be in `ALLOWED_PRINCIPALS` (comma-separated IAM ARNs; a last
+    /// segment of `*` matches every name under the rest).
     Iam(AllowedPrincipals),
     /// `sigv4`: the function checks the AWS4 signature itself.
     Sigv4 {
@@ -334,6 +343,24 @@ mod tests {
         assert_eq!(config.jobs_table, "jobs");
         assert!(config.fetch_milestone_documents);
         assert_eq!(config.dedupe, DedupeConfig { ttl_days: 14, retry_window_minutes: 15 });
+    }
+
+    #[test]
+    fn a_wildcard_is_accepted_only_as_the_whole_last_segment_and_refused_elsewhere_naming_the_entry() {
+        let sessions = AllowedPrincipals::parse("arn:aws:sts::123456789012:assumed-role/EverBright/*").unwrap();
+        assert!(sessions.allows("arn:aws:sts::123456789012:assumed-role/EverBright/webhooks"));
+        assert!(!sessions.allows("arn:aws:sts::123456789012:assumed-role/EverBrightEvil/webhooks"));
+        for entry in [
+            "arn:aws:sts::123456789012:assumed-role/EverBright*",
+            "arn:*",
+            "arn:aws:iam::*:user/everbright",
+            "arn:aws:sts::123456789012:assumed-role/*/x",
+            "arn:aws:sts::123456789012:assumed-role/EverBright/web*",
+        ] {
+            let list = format!("arn:aws:iam::123456789012:user/everbright,{entry}");
+            let err = AllowedPrincipals::parse(&list).unwrap_err();
+            assert!(err.contains(entry) && err.contains("last segment"), "{entry}: {err}");
+        }
     }
 
     #[test]
