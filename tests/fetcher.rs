@@ -378,3 +378,16 @@ async fn the_sqs_fixture_in_events_is_a_batch_the_fetcher_handles() {
     assert!(world.fetch(&event.records).await.is_empty());
     assert_eq!(world.document(INSTALLATION_AGREEMENT).await["status"], "STORED");
 }
+
+#[tokio::test]
+async fn a_huge_retry_after_is_capped_by_the_deadline_and_never_panics() {
+    // 10^19 seconds: Instant + that overflows; the wait is compared with the time left instead.
+    let world = World::new().await;
+    let records = world.deliver("rest-contract-signed").await;
+    let record = records.iter().find(|r| r.body.as_deref().unwrap().contains(INSTALLATION_AGREEMENT)).unwrap();
+    let document: DocumentId = INSTALLATION_AGREEMENT.parse().unwrap();
+    world.stand_in.set(document, Behaviour::Throttle { seconds: 10_000_000_000_000_000_000, size: 1_000 });
+    let retried = world.fetch(std::slice::from_ref(record)).await;
+    assert_eq!(retried.len(), 1, "retried later through SQS");
+    assert_eq!(world.document(INSTALLATION_AGREEMENT).await["status"], "QUEUED");
+}

@@ -234,8 +234,10 @@ impl EverBright {
                 Ok(response) => return Ok(response),
                 Err(error) => (format!("GET {} failed: {}", redact(url), chain(&error)), None),
             };
+            // `Retry-After` comes from the network: compare it with the time left, never add it
+            // to an instant (a huge value would overflow).
             let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
-            if attempt >= self.settings.max_attempts || Instant::now() + wait >= deadline {
+            if attempt >= self.settings.max_attempts || wait >= deadline.saturating_duration_since(Instant::now()) {
                 return Err(FetchError::Retryable(format!("{reason} (after {attempt} attempts)")));
             }
             warn!(attempt, wait_ms = wait.as_millis() as u64, "{reason}; retrying");
