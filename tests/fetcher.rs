@@ -391,3 +391,17 @@ async fn a_huge_retry_after_is_capped_by_the_deadline_and_never_panics() {
     assert_eq!(retried.len(), 1, "retried later through SQS");
     assert_eq!(world.document(INSTALLATION_AGREEMENT).await["status"], "QUEUED");
 }
+
+#[tokio::test]
+async fn a_pre_signed_url_that_cannot_be_reached_never_reaches_the_record_or_the_error() {
+    let world = World::new().await;
+    let records = world.deliver("rest-contract-signed").await;
+    let record = records.iter().find(|r| r.body.as_deref().unwrap().contains(INSTALLATION_AGREEMENT)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    world.stand_in.set(INSTALLATION_AGREEMENT.parse().unwrap(), Behaviour::RedirectTo { port });
+    assert_eq!(world.fetch(std::slice::from_ref(record)).await.len(), 1, "retried later");
+    let item = world.document(INSTALLATION_AGREEMENT).await;
+    let error = item["last_error"].as_str().expect("the reason is recorded");
+    assert!(error.contains(&format!("127.0.0.1:{port}/storage/")), "the host and path stay: {error}");
+    assert!(!error.contains("X-Amz-") && !error.contains("presigned"), "no query string: {error}");
+}

@@ -40,6 +40,11 @@ pub enum Behaviour {
     Redirect {
         size: usize,
     },
+    /// 302 to a pre-signed storage URL on `port`, where nothing may answer (a storage host
+    /// that cannot be reached).
+    RedirectTo {
+        port: u16,
+    },
     /// 500 `failures` times, then the PDF.
     FailThen {
         failures: u32,
@@ -225,6 +230,14 @@ async fn answer(host: Host, state: Shared, request: Request<Incoming>) -> Result
         Some(Behaviour::Pdf { size }) => pdf(document, size),
         Some(Behaviour::Redirect { .. }) => {
             let location = format!("{}/storage/{document}.pdf?X-Amz-Signature=presigned", state_guard.storage_base);
+            let mut response = full(StatusCode::FOUND, "text/plain", "");
+            response.headers_mut().insert(LOCATION, location.parse().expect("a valid header value"));
+            response
+        }
+        Some(Behaviour::RedirectTo { port }) => {
+            let location = format!(
+                "http://127.0.0.1:{port}/storage/{document}.pdf?X-Amz-Credential=AKIASTORAGE&X-Amz-Signature=presigned"
+            );
             let mut response = full(StatusCode::FOUND, "text/plain", "");
             response.headers_mut().insert(LOCATION, location.parse().expect("a valid header value"));
             response

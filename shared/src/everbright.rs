@@ -106,7 +106,7 @@ impl Download {
         self.response
             .chunk()
             .await
-            .map_err(|e| FetchError::Retryable(format!("reading the document failed: {}", chain(&e))))
+            .map_err(|e| FetchError::Retryable(format!("reading the document failed: {}", chain(&e.without_url()))))
     }
 }
 
@@ -147,11 +147,9 @@ impl EverBright {
         url.query_pairs_mut().append_pair("metrics", "s_quote_id").append_pair("quote_id", &quote.to_string());
         let mut response = self.get(url, deadline).await?;
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| FetchError::Retryable(format!("reading the data API answer failed: {}", chain(&e))))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
+            FetchError::Retryable(format!("reading the data API answer failed: {}", chain(&e.without_url())))
+        })? {
             if body.len() + chunk.len() > MAX_DATA_ANSWER_BYTES {
                 return Err(FetchError::Permanent(format!(
                     "the data API answer is larger than {MAX_DATA_ANSWER_BYTES} bytes"
@@ -232,7 +230,8 @@ impl EverBright {
                     (format!("{} from {}", response.status(), redact(url)), retry_after)
                 }
                 Ok(response) => return Ok(response),
-                Err(error) => (format!("GET {} failed: {}", redact(url), chain(&error)), None),
+                // reqwest's message ends with the full URL: a pre-signed one's query is a credential.
+                Err(error) => (format!("GET {} failed: {}", redact(url), chain(&error.without_url())), None),
             };
             // `Retry-After` comes from the network: compare it with the time left, never add it
             // to an instant (a huge value would overflow).
