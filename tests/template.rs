@@ -149,3 +149,22 @@ fn the_alarms_on_the_functions_metrics_name_metrics_they_emit_under_their_functi
     }
     assert!(seen >= 4, "alarms on Failed, Refused, PermanentFailures and Retries");
 }
+
+#[test]
+fn every_prefix_that_holds_personal_data_loses_its_old_versions_and_incomplete_uploads_are_aborted() {
+    let template = template();
+    let rules = resource(&template, "DocumentsBucket")["LifecycleConfiguration"]["Rules"].clone();
+    let rules = rules.as_sequence().expect("lifecycle rules");
+    for prefix in ["raw/", "contracts/"] {
+        let rule = rules
+            .iter()
+            .find(|rule| rule["Prefix"] == prefix && rule["Status"] == "Enabled")
+            .unwrap_or_else(|| panic!("no lifecycle rule for {prefix}"));
+        let days = &rule["NoncurrentVersionExpiration"]["NoncurrentDays"];
+        assert_eq!(strings(days), ["NoncurrentVersionRetentionDays"], "{prefix}: {days:?}");
+    }
+    let parameter = &template["Parameters"]["NoncurrentVersionRetentionDays"];
+    assert_eq!(parameter["Default"], 30);
+    let abort = rules.iter().find(|rule| !rule["AbortIncompleteMultipartUpload"].is_null()).expect("an abort rule");
+    assert_eq!(abort["Status"], "Enabled");
+}
