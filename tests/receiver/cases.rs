@@ -628,6 +628,30 @@ async fn a_copy_arriving_while_the_first_is_being_applied_answers_503_with_retry
     assert_eq!((line.metric("Failed"), line.metric("Refused")), (0.0, 0.0), "not a failure: the first copy applies it");
 }
 
+#[tokio::test]
+async fn a_path_with_dot_segments_encoded_dots_backslashes_or_empty_segments_is_refused_with_400() {
+    let backend = super::backend().await;
+    let receiver = receiver(&backend);
+    for path in [
+        "/prod/webhooks/../webhooks/contract-status-change",
+        "/prod/webhooks/%2e%2e/webhooks/contract-status-change",
+        "/prod/webhooks/%2E/contract-status-change",
+        "/prod//webhooks/contract-status-change",
+        "/prod/webhooks\\contract-status-change",
+        "/prod/./webhooks/contract-status-change",
+    ] {
+        // The path that was signed and is routed on: the REST API's requestContext.path.
+        let mut request = event_json("rest-contract-signed");
+        request["requestContext"]["path"] = json!(path);
+        request["requestContext"]["requestId"] = json!(uuid::Uuid::new_v4().to_string());
+        let response = receiver.handle(lambda_http::request::from_str(&request.to_string()).unwrap()).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}: {:?}", json_body(&response));
+        assert!(json_body(&response)["error"].as_str().unwrap().contains("path"), "{path}");
+    }
+    assert!(backend.items().await.is_empty(), "nothing applied");
+    assert_eq!(backend.keys("raw/").await.len(), 6, "each archived");
+}
+
 const SIGNING_KEY: &str = "AKIAEVERBRIGHTLOCAL";
 const SIGNING_SECRET: &str = "everbright-local-secret";
 

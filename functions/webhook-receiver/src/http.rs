@@ -17,6 +17,10 @@ use crate::{Accepted, Refusal, known_events};
 /// The route of a request: `<any prefix>/webhooks/<event slug>`, so that it works with the REST
 /// API's stage in the path (`/prod/webhooks/...`), a custom domain's base path, or a Function URL.
 pub fn route(method: &Method, path: &str) -> Result<EventType, Refusal> {
+    if let Some(reason) = unsafe_path(path) {
+        let path: String = path.chars().take(200).collect();
+        return Err(Refusal::BadPath { path, reason });
+    }
     let trimmed = path.trim_end_matches('/');
     let event = trimmed
         .rsplit_once('/')
@@ -31,6 +35,27 @@ pub fn route(method: &Method, path: &str) -> Result<EventType, Refusal> {
     } else {
         Err(Refusal::MethodNotAllowed { method: method.to_string() })
     }
+}
+
+/// Why a path is refused before it is routed: what one reader resolves and another does not
+/// (dot segments, encoded dots or separators, backslashes, empty segments) has no place in a
+/// webhook URL. A trailing `/` is fine.
+fn unsafe_path(path: &str) -> Option<&'static str> {
+    let lower = path.to_ascii_lowercase();
+    if path.contains('\\') || lower.contains("%5c") {
+        return Some("a backslash");
+    }
+    if lower.contains("%2e") || lower.contains("%2f") {
+        return Some("an encoded dot or slash");
+    }
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    if segments.iter().any(|segment| matches!(*segment, "." | "..")) {
+        return Some("a dot segment");
+    }
+    if segments.iter().any(|segment| segment.is_empty()) {
+        return Some("an empty segment");
+    }
+    None
 }
 
 /// A body sent with a `Content-Type` other than JSON (`application/json`, `text/json` or any
@@ -109,7 +134,7 @@ impl Incoming {
             event: event.map_or("unrouted", EventType::slug).to_owned(),
             received_at: self.received_at,
             method: request.method().to_string(),
-            path: request.uri().path().to_owned(),
+            path: signed_path(request),
             headers,
             caller,
             body_sha256: body_sha256.to_owned(),
@@ -190,6 +215,24 @@ mod tests {
         assert!(message.contains("/prod/webhooks/contract-signed") && message.contains("workflow-status-change"));
         assert!(route(&Method::POST, "/prod/stage-transition").is_err());
         assert!(route(&Method::POST, "/prod/xwebhooks/stage-transition").is_err());
+    }
+
+    #[test]
+    fn paths_that_readers_resolve_differently_are_refused_before_routing() {
+        for path in [
+            "/prod/webhooks/../webhooks/site-archived",
+            "/prod/webhooks/%2e%2e/site-archived",
+            "/prod/webhooks%2fsite-archived",
+            "/prod/./webhooks/site-archived",
+            "/prod//webhooks/site-archived",
+            "/prod/webhooks\\site-archived",
+            "/prod/webhooks%5Csite-archived",
+        ] {
+            let refusal = route(&Method::POST, path).unwrap_err();
+            assert_eq!(refusal.status(), StatusCode::BAD_REQUEST, "{path}");
+            assert!(refusal.to_string().contains(path), "{refusal}");
+        }
+        assert!(route(&Method::POST, "/prod/webhooks/site-archived/").is_ok());
     }
 
     #[test]

@@ -154,7 +154,9 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let now = Timestamp::now();
         let incoming = http::Incoming::read(&request, now);
-        let route = route(request.method(), request.uri().path());
+        // Routed on the path that was signed (and that the verifier reads), not on the URI
+        // lambda_http rebuilt.
+        let route = route(request.method(), &http::signed_path(&request));
         let event = route.as_ref().ok().copied();
         let result = self.receive(&request, &incoming, route, now).await;
         self.record_metrics(&incoming.event_id, event, &result, now);

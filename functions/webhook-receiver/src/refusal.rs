@@ -12,6 +12,8 @@ pub enum Refusal {
     Unauthenticated(shared::sigv4::Refusal),
     #[error("the request could not be authenticated right now; retry later")]
     AuthUnavailable(#[source] BackendError),
+    #[error("the path {path} has {reason}; a webhook URL is <base>/webhooks/<event>")]
+    BadPath { path: String, reason: &'static str },
     #[error("no webhook route for {path}; the events are: {known}")]
     UnknownEvent { path: String, known: String },
     #[error("method {method} is not allowed; use PUT, POST or PATCH")]
@@ -52,7 +54,7 @@ impl Refusal {
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadPayload(PayloadError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyHeaders { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::BadPayload(_) | Self::BadArchive(_) => StatusCode::BAD_REQUEST,
+            Self::BadPayload(_) | Self::BadArchive(_) | Self::BadPath { .. } => StatusCode::BAD_REQUEST,
             // Whether EverBright retries a 409 is not published; every sender retries a 503.
             Self::InProgress => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotArchived(_) | Self::NotApplied(_) | Self::AuthUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
