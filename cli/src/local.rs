@@ -60,12 +60,16 @@ struct ServerSpec {
     command: &'static str,
 }
 
+/// moto's own `moto_server`, run with one request at a time: its threaded server applies
+/// concurrent `UpdateItem`s to one item as read-modify-write without a lock, so of two updates of
+/// different attributes one could be lost (the demo showed a job without its current quote), and a
+/// condition could pass twice. DynamoDB applies each update atomically; so does moto, served this way.
 const MOTO: ServerSpec = ServerSpec {
     name: "moto's server",
-    variable: "MOTO_SERVER",
-    default: ".venv/bin/moto_server",
+    variable: "MOTO_PYTHON",
+    default: ".venv/bin/python3",
     install: "scripts/venv.sh",
-    command: r#""$0" -H 127.0.0.1 -p "$1""#,
+    command: r#""$0" -c 'import sys, moto.server as s; run = s.run_simple; s.run_simple = lambda *a, **k: run(*a, **{**k, "threaded": False}); s.main(sys.argv[1:])' -H 127.0.0.1 -p "$1""#,
 };
 
 const DYNALITE: ServerSpec = ServerSpec {
@@ -77,7 +81,7 @@ const DYNALITE: ServerSpec = ServerSpec {
 };
 
 impl LocalServer {
-    /// Starts `MOTO_SERVER`, or `.venv/bin/moto_server`, on a free loopback port.
+    /// Starts moto's server (with `MOTO_PYTHON`, or `.venv/bin/python3`) on a free loopback port.
     pub fn start() -> Result<Self, ServerError> {
         Self::spawn(&MOTO)
     }
