@@ -383,8 +383,7 @@ async fn the_sqs_fixture_in_events_is_a_batch_the_fetcher_handles() {
 async fn a_huge_retry_after_is_capped_by_the_deadline_and_never_panics() {
     // 10^19 seconds: Instant + that overflows; the wait is compared with the time left instead.
     let world = World::new().await;
-    let records = world.deliver("rest-contract-signed").await;
-    let record = records.iter().find(|r| r.body.as_deref().unwrap().contains(INSTALLATION_AGREEMENT)).unwrap();
+    let record = &contract_message(&world, INSTALLATION_AGREEMENT).await;
     let document: DocumentId = INSTALLATION_AGREEMENT.parse().unwrap();
     world.stand_in.set(document, Behaviour::Throttle { seconds: 10_000_000_000_000_000_000, size: 1_000 });
     let retried = world.fetch(std::slice::from_ref(record)).await;
@@ -395,8 +394,7 @@ async fn a_huge_retry_after_is_capped_by_the_deadline_and_never_panics() {
 #[tokio::test]
 async fn a_pre_signed_url_that_cannot_be_reached_never_reaches_the_record_or_the_error() {
     let world = World::new().await;
-    let records = world.deliver("rest-contract-signed").await;
-    let record = records.iter().find(|r| r.body.as_deref().unwrap().contains(INSTALLATION_AGREEMENT)).unwrap();
+    let record = &contract_message(&world, INSTALLATION_AGREEMENT).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     world.stand_in.set(INSTALLATION_AGREEMENT.parse().unwrap(), Behaviour::RedirectTo { port });
     assert_eq!(world.fetch(std::slice::from_ref(record)).await.len(), 1, "retried later");
