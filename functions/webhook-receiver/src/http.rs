@@ -171,8 +171,13 @@ pub(crate) fn answer(event_id: &str, result: Result<Accepted, Refusal>) -> Respo
         Ok(accepted) => (StatusCode::OK, json!(accepted)),
         Err(refusal) => {
             match &refusal {
-                Refusal::NotArchived(source) | Refusal::NotApplied(source) => {
+                Refusal::NotArchived(source) | Refusal::NotApplied(source) | Refusal::AuthUnavailable(source) => {
                     error!(event_id, error = %source, "{refusal}");
+                }
+                // The client hears the short phrase; the log says which check refused it (a key
+                // id or a date, never a secret or a signature).
+                Refusal::Unauthenticated(reason) => {
+                    warn!(event_id, status = refusal.status().as_u16(), reason = %reason, "{refusal}")
                 }
                 Refusal::Forbidden { caller } => {
                     warn!(event_id, caller = caller.as_deref(), "{refusal}")
@@ -196,6 +201,8 @@ pub(crate) fn answer(event_id: &str, result: Result<Accepted, Refusal>) -> Respo
 
 #[cfg(test)]
 mod tests {
+    use shared::ports::BackendError;
+
     use super::*;
 
     #[test]
@@ -258,6 +265,56 @@ mod tests {
             let message = refusal.to_string();
             assert!(message.contains(refused) && message.contains("choose JSON"), "{message}");
         }
+    }
+
+    /// What `f` logs, and what it returns.
+    fn logged<T>(f: impl FnOnce() -> T) -> (String, T) {
+        #[derive(Clone, Default)]
+        struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        let result = tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        (text, result)
+    }
+
+    fn body(response: &Response<Body>) -> String {
+        String::from_utf8(response.body().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn a_refused_signature_logs_its_precise_reason_and_answers_only_the_short_phrase() {
+        let refusals = [
+            shared::sigv4::Refusal::Skew("20200101T000000Z".into()),
+            shared::sigv4::Refusal::Scope("20260101/eu-west-1/execute-api/aws4_request".into()),
+            shared::sigv4::Refusal::UnknownKey("AKIAUNKNOWN".into()),
+            shared::sigv4::Refusal::Signature,
+        ];
+        for reason in refusals {
+            let precise = reason.to_string();
+            let (logs, response) = logged(|| answer("id", Err(Refusal::Unauthenticated(reason))));
+            assert!(logs.contains(&precise), "{precise:?} not in {logs}");
+            assert!(!body(&response).contains(&precise), "the client gets the phrase only: {}", body(&response));
+        }
+    }
+
+    #[test]
+    fn an_authentication_that_cannot_be_checked_logs_its_cause() {
+        let cause = BackendError::new("Secrets Manager GetSecretValue", "AccessDeniedException: not authorized");
+        let (logs, response) = logged(|| answer("id", Err(Refusal::AuthUnavailable(cause))));
+        assert!(logs.contains("AccessDeniedException") && logs.contains("GetSecretValue"), "{logs}");
+        assert!(!body(&response).contains("AccessDenied"));
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[test]
