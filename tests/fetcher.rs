@@ -403,3 +403,34 @@ async fn a_pre_signed_url_that_cannot_be_reached_never_reaches_the_record_or_the
     assert!(error.contains(&format!("127.0.0.1:{port}/storage/")), "the host and path stay: {error}");
     assert!(!error.contains("X-Amz-") && !error.contains("presigned"), "no query string: {error}");
 }
+
+#[tokio::test]
+async fn a_rotated_token_is_read_again_after_a_401_at_most_once_a_minute() {
+    let world = World::new().await;
+    let secrets = &world.backend.clients.secrets;
+    let secret_id = format!("everbright-token-{}", uuid::Uuid::new_v4().simple());
+    secrets.create_secret().name(&secret_id).secret_string(TOKEN).send().await.unwrap();
+    let rotate = |token: &'static str| {
+        world.stand_in.set_token(token);
+        secrets.put_secret_value().secret_id(&secret_id).secret_string(token).send()
+    };
+    let mut config = world.backend.fetcher_config(&world.stand_in.base_url, TOKEN);
+    config.token = shared::config::TokenConfig::Secret(secret_id.clone());
+    let fetcher = Fetcher::on_aws(&config, &world.backend.clients);
+    let deadline = || Instant::now() + Duration::from_secs(60);
+    let records = world.deliver("rest-contract-signed").await;
+
+    assert!(fetcher.handle_batch(&records[..1], deadline()).await.batch_item_failures.is_empty());
+    rotate("rotated-once").await.unwrap();
+    let failures = fetcher.handle_batch(&records[1..2], deadline()).await.batch_item_failures;
+    assert!(failures.is_empty(), "the 401 made the fetcher read the new token and try again");
+    assert_eq!(world.document(&document_of(&records[1])).await["status"], "STORED");
+
+    // Within the minute, another 401 does not read the secret again: retried later through SQS.
+    rotate("rotated-twice").await.unwrap();
+    let failures = fetcher.handle_batch(&records[2..3], deadline()).await.batch_item_failures;
+    assert_eq!(failures.len(), 1);
+    let item = world.document(&document_of(&records[2])).await;
+    assert_eq!(item["status"], "QUEUED");
+    assert!(item["last_error"].as_str().unwrap().contains("401"), "{item:?}");
+}

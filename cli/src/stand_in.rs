@@ -139,6 +139,11 @@ impl StandIn {
         lock(&self.state).signed_quotes.insert(quote, signed);
     }
 
+    /// The API token accepted from now on (a rotation at EverBright).
+    pub fn set_token(&self, token: &str) {
+        lock(&self.state).token = token.to_owned();
+    }
+
     /// What the data API answers for `quote`, as it is (an error, say).
     pub fn set_data_answer(&self, quote: QuoteId, body: String) {
         lock(&self.state).data_answers.insert(quote, body);

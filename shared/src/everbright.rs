@@ -22,7 +22,7 @@ use crate::ids::{DocumentId, QuoteId};
 pub const PRODUCTION_BASE_URL: &str = "https://engine.goeverbright.com";
 
 /// EverBright's API token. It never appears in a log or a debug print.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ApiToken(String);
 
 impl ApiToken {
@@ -50,6 +50,10 @@ pub enum FetchError {
     /// May succeed later: connection errors, timeouts, 429, 5xx, a body cut short.
     #[error("{0}")]
     Retryable(String),
+    /// 401: the token was refused. It may succeed with the token read again (after a rotation),
+    /// else later, once the token is fixed.
+    #[error("{0}")]
+    Unauthorized(String),
 }
 
 impl FetchError {
@@ -128,6 +132,11 @@ impl EverBright {
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Self { http, base, token, settings })
+    }
+
+    /// Whether this client sends `token`.
+    pub fn uses(&self, token: &ApiToken) -> bool {
+        self.token == *token
     }
 
     /// `GET /api/v1/document/{uuid}/download/`.
@@ -256,9 +265,8 @@ impl EverBright {
 fn classify(status: StatusCode, url: &Url) -> FetchError {
     let reason = format!("{status} from {}", redact(url));
     match status {
-        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS | StatusCode::UNAUTHORIZED => {
-            FetchError::Retryable(reason)
-        }
+        StatusCode::UNAUTHORIZED => FetchError::Unauthorized(reason),
+        StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => FetchError::Retryable(reason),
         s if s.is_client_error() => FetchError::Permanent(reason),
         _ => FetchError::Retryable(reason),
     }
@@ -360,6 +368,7 @@ mod tests {
             assert!(!classify(StatusCode::from_u16(status).unwrap(), &url).is_permanent(), "{status}");
         }
         assert!(!classify(StatusCode::NOT_FOUND, &url).to_string().contains("Signature"), "queries are not shown");
+        assert!(matches!(classify(StatusCode::UNAUTHORIZED, &url), FetchError::Unauthorized(_)));
     }
 
     #[test]

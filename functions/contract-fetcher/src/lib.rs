@@ -8,6 +8,8 @@
 //! acknowledged. One message never fails the whole batch.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -23,7 +25,6 @@ use shared::message::FetchMessage;
 use shared::metrics::{Emf, MetricsSink, Unit, function_name, stdout_sink};
 use shared::ports::{DocumentLedger, FetchClaim};
 use shared::timestamp::Timestamp;
-use tokio::sync::OnceCell;
 use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -50,11 +51,33 @@ pub struct Fetcher {
     base_url: String,
     client_settings: ClientSettings,
     concurrency: usize,
-    /// Built on first use, once per container (the token is read then).
-    everbright: OnceCell<EverBright>,
+    /// Built on first use (the token is read then), and again after a 401 (see
+    /// [`Fetcher::client_after_401`]).
+    everbright: ClientCache,
     /// Where each batch's metric line (EMF) goes, and its `Function` dimension.
     metrics: MetricsSink,
     function: String,
+}
+
+/// How often, at most, a 401 makes the fetcher read the token again.
+const TOKEN_REREAD_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The EverBright client of this container, and when its token was last read again after a 401.
+#[derive(Default)]
+struct ClientCache {
+    current: std::sync::Mutex<Option<Arc<EverBright>>>,
+    /// Held while the token is read; `Some` once it was read again after a 401.
+    reread: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl ClientCache {
+    fn current(&self) -> Option<Arc<EverBright>> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn replace(&self, client: Arc<EverBright>) {
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(client);
+    }
 }
 
 /// What became of one message.
@@ -91,7 +114,7 @@ impl Fetcher {
                 ..ClientSettings::default()
             },
             concurrency: config.concurrency,
-            everbright: OnceCell::new(),
+            everbright: ClientCache::default(),
             metrics: stdout_sink(),
             function: function_name("contract-fetcher"),
         }
@@ -190,18 +213,68 @@ impl Fetcher {
         outcome
     }
 
-    async fn client(&self) -> Result<&EverBright, String> {
-        self.everbright
-            .get_or_try_init(|| async {
-                let token = match &self.token {
-                    TokenSource::Plain(token) => token.clone(),
-                    TokenSource::Secret { client, secret_id } => {
-                        read_token(client, secret_id).await.map_err(|e| e.to_string())?
-                    }
-                };
-                EverBright::new(&self.base_url, token, self.client_settings.clone())
-            })
-            .await
+    async fn read_token(&self) -> Result<ApiToken, String> {
+        match &self.token {
+            TokenSource::Plain(token) => Ok(token.clone()),
+            TokenSource::Secret { client, secret_id } => read_token(client, secret_id).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The client, built with the token read on first use.
+    async fn client(&self) -> Result<Arc<EverBright>, String> {
+        if let Some(client) = self.everbright.current() {
+            return Ok(client);
+        }
+        let _reading = self.everbright.reread.lock().await;
+        if let Some(client) = self.everbright.current() {
+            return Ok(client);
+        }
+        let client = Arc::new(EverBright::new(&self.base_url, self.read_token().await?, self.client_settings.clone())?);
+        self.everbright.replace(client.clone());
+        Ok(client)
+    }
+
+    /// After `refused` got a 401: a client with the token read again (it may have been rotated),
+    /// unless another message already did that, the token was read again less than a minute ago,
+    /// or it has not changed. The first read does not count toward the minute.
+    async fn client_after_401(&self, refused: &Arc<EverBright>) -> Option<Arc<EverBright>> {
+        let mut last = self.everbright.reread.lock().await;
+        if let Some(current) = self.everbright.current().filter(|current| !Arc::ptr_eq(current, refused)) {
+            return Some(current);
+        }
+        if last.is_some_and(|at| at.elapsed() < TOKEN_REREAD_INTERVAL) {
+            return None;
+        }
+        *last = Some(Instant::now());
+        let token = match self.read_token().await {
+            Ok(token) if !refused.uses(&token) => token,
+            Ok(_) => return None,
+            Err(error) => {
+                warn!(error, "after a 401, the API token could not be read again");
+                return None;
+            }
+        };
+        let client = Arc::new(EverBright::new(&self.base_url, token, self.client_settings.clone()).ok()?);
+        self.everbright.replace(client.clone());
+        info!("after a 401, the API token was read again and has changed; trying with it");
+        Some(client)
+    }
+
+    /// `call` with the client; after a 401, once more with the token read again, when
+    /// [`Fetcher::client_after_401`] gives one.
+    async fn with_client<T, F, Fut>(&self, call: F) -> Result<T, FetchError>
+    where
+        F: Fn(Arc<EverBright>) -> Fut,
+        Fut: Future<Output = Result<T, FetchError>>,
+    {
+        let client = self.client().await.map_err(FetchError::Retryable)?;
+        match call(client.clone()).await {
+            Err(FetchError::Unauthorized(reason)) => match self.client_after_401(&client).await {
+                Some(fresh) => call(fresh).await,
+                None => Err(FetchError::Unauthorized(reason)),
+            },
+            other => other,
+        }
     }
 
     async fn fetch_document(
@@ -264,7 +337,7 @@ impl Fetcher {
                 let failed = self.ledger.mark_failed(site, document, &lease, &reason, Timestamp::now()).await;
                 failed.map(|()| Outcome::FailedForGood)
             }
-            Err(FetchError::Retryable(reason)) => {
+            Err(FetchError::Retryable(reason) | FetchError::Unauthorized(reason)) => {
                 self.ledger.release_fetch(site, document, &lease, &reason).await.map(|()| Outcome::Retry(reason))
             }
         };
@@ -296,8 +369,7 @@ impl Fetcher {
         document: DocumentId,
         deadline: Instant,
     ) -> Result<shared::ports::StoredDocument, FetchError> {
-        let client = self.client().await.map_err(FetchError::Retryable)?;
-        let mut download = client.download(document, deadline).await?;
+        let mut download = self.with_client(|client| async move { client.download(document, deadline).await }).await?;
         let metadata = HashMap::from([
             ("site".to_owned(), site.to_string()),
             ("quote".to_owned(), quote.map_or_else(String::new, |q| q.to_string())),
@@ -308,17 +380,14 @@ impl Fetcher {
     }
 
     async fn resolve_signed_quote(&self, site: SiteId, lookup: &SignedQuoteLookup, deadline: Instant) -> Outcome {
-        let client = match self.client().await {
-            Ok(client) => client,
-            Err(reason) => return Outcome::Retry(reason),
-        };
-        let signed = match client.signed_quote(lookup.quote, deadline).await {
+        let quote = lookup.quote;
+        let signed = match self.with_client(|client| async move { client.signed_quote(quote, deadline).await }).await {
             Ok(signed) => signed,
             Err(FetchError::Permanent(reason)) => {
                 error!(reason, "the signed quote look-up failed for good; acknowledged");
                 return Outcome::FailedForGood;
             }
-            Err(FetchError::Retryable(reason)) => return Outcome::Retry(reason),
+            Err(FetchError::Retryable(reason) | FetchError::Unauthorized(reason)) => return Outcome::Retry(reason),
         };
         match self.ledger.record_signed_quote(site, lookup, signed, Timestamp::now()).await {
             Ok(()) => {
