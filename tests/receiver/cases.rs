@@ -668,6 +668,17 @@ fn sigv4_receiver(backend: &Backend) -> AwsReceiver {
 /// A sample event as a client signing with `secret` at `at` would send it through the gateway at
 /// `endpoint`; `tamper` changes the event after signing.
 fn signed_event(name: &str, endpoint: &str, secret: &str, tamper: impl FnOnce(&mut Value)) -> lambda_http::Request {
+    signed_event_as(name, endpoint, SIGNING_KEY, secret, tamper)
+}
+
+/// The same, signed with the access key `key`.
+fn signed_event_as(
+    name: &str,
+    endpoint: &str,
+    key: &str,
+    secret: &str,
+    tamper: impl FnOnce(&mut Value),
+) -> lambda_http::Request {
     let mut json = event_json(name);
     let body = json["body"].as_str().unwrap().to_owned();
     let slug = json["requestContext"]["path"]
@@ -679,7 +690,7 @@ fn signed_event(name: &str, endpoint: &str, secret: &str, tamper: impl FnOnce(&m
         .unwrap()
         .to_owned();
     let aws4 = Aws4 {
-        access_key: SIGNING_KEY.into(),
+        access_key: key.into(),
         secret_key: secret.into(),
         region: "us-east-1".into(),
         service: "execute-api".into(),
@@ -796,4 +807,70 @@ async fn in_sigv4_mode_the_keys_can_come_from_secrets_manager() {
     assert_eq!(response.status(), StatusCode::OK, "a PATCH, signed as one: {:?}", json_body(&response));
     let response = receiver.handle(signed_event("rest-milestone-approved", REST_ENDPOINT, "wrong", |_| {})).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+/// A receiver in sigv4 mode whose keys are in the Secrets Manager secret `secret_id`.
+fn receiver_with_key_secret(backend: &Backend, secret_id: &str) -> AwsReceiver {
+    let mut config = backend.receiver_config();
+    config.auth = AuthConfig::Sigv4 {
+        region: "us-east-1".into(),
+        service: "execute-api".into(),
+        keys: KeysConfig::Secret(secret_id.to_owned()),
+    };
+    AwsReceiver::on_aws(&config, &backend.clients)
+}
+
+#[tokio::test]
+async fn in_sigv4_mode_a_key_added_to_the_secret_is_read_after_an_unknown_key_id_at_most_once_a_minute() {
+    let backend = super::backend().await;
+    let secrets = &backend.clients.secrets;
+    let secret_id = format!("everbright-sigv4-rotation-{}", backend.table);
+    let keys = |pairs: &[(&str, &str)]| Value::Object(pairs.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect());
+    let first = [(SIGNING_KEY, SIGNING_SECRET)];
+    secrets.create_secret().name(&secret_id).secret_string(keys(&first).to_string()).send().await.unwrap();
+    let receiver = receiver_with_key_secret(&backend, &secret_id);
+    let send = |key: &str, secret: &str| {
+        let request = signed_event_as("rest-stage-transition", REST_ENDPOINT, key, secret, |json| {
+            json["requestContext"]["requestId"] = json!(uuid::Uuid::new_v4().to_string());
+        });
+        receiver.handle(request)
+    };
+    assert_eq!(send(SIGNING_KEY, SIGNING_SECRET).await.status(), StatusCode::OK);
+
+    let second = [(SIGNING_KEY, SIGNING_SECRET), ("AKIAEVERBRIGHTNEW1", "second-secret")];
+    secrets.put_secret_value().secret_id(&secret_id).secret_string(keys(&second).to_string()).send().await.unwrap();
+    let response = send("AKIAEVERBRIGHTNEW1", "second-secret").await;
+    assert_eq!(response.status(), StatusCode::OK, "a key added under a running function: {:?}", json_body(&response));
+
+    // Within the minute, an unknown key id does not read the secret again.
+    let third = [(SIGNING_KEY, SIGNING_SECRET), ("AKIAEVERBRIGHTNEW2", "third-secret")];
+    secrets.put_secret_value().secret_id(&secret_id).secret_string(keys(&third).to_string()).send().await.unwrap();
+    assert_eq!(send("AKIAEVERBRIGHTNEW2", "third-secret").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(send(SIGNING_KEY, SIGNING_SECRET).await.status(), StatusCode::OK, "the known keys still work");
+}
+
+#[tokio::test]
+async fn in_sigv4_mode_while_the_keys_cannot_be_read_a_request_without_authorization_reads_nothing() {
+    let backend = super::backend().await;
+    let secret_id = format!("everbright-sigv4-missing-{}", backend.table);
+    let receiver = receiver_with_key_secret(&backend, &secret_id);
+    let signed = || {
+        signed_event("rest-stage-transition", REST_ENDPOINT, SIGNING_SECRET, |json| {
+            json["requestContext"]["requestId"] = json!(uuid::Uuid::new_v4().to_string());
+        })
+    };
+    let unsigned = signed_event("rest-stage-transition", REST_ENDPOINT, SIGNING_SECRET, |json| {
+        json["headers"].as_object_mut().unwrap().retain(|name, _| !name.eq_ignore_ascii_case("authorization"));
+        json["multiValueHeaders"]
+            .as_object_mut()
+            .unwrap()
+            .retain(|name, _| !name.eq_ignore_ascii_case("authorization"));
+    });
+    assert_eq!(receiver.handle(unsigned).await.status(), StatusCode::UNAUTHORIZED, "refused before any read");
+    assert_eq!(receiver.handle(signed()).await.status(), StatusCode::SERVICE_UNAVAILABLE, "the secret is missing");
+
+    // The secret appears, but a failed read is not tried again within the minute.
+    let keys = json!({ SIGNING_KEY: SIGNING_SECRET }).to_string();
+    backend.clients.secrets.create_secret().name(&secret_id).secret_string(keys).send().await.unwrap();
+    assert_eq!(receiver.handle(signed()).await.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
