@@ -134,9 +134,9 @@ impl EverBright {
         Ok(Self { http, base, token, settings })
     }
 
-    /// Whether this client sends `token`.
-    pub fn uses(&self, token: &ApiToken) -> bool {
-        self.token == *token
+    /// Whether both clients send the same token.
+    pub fn same_token(&self, other: &Self) -> bool {
+        self.token == other.token
     }
 
     /// `GET /api/v1/document/{uuid}/download/`.

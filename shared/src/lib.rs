@@ -15,6 +15,7 @@ pub mod message;
 pub mod metrics;
 pub mod payload;
 pub mod ports;
+pub mod refresh;
 pub mod sigv4;
 pub mod timestamp;
 pub mod tls;

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -24,6 +24,7 @@ use shared::job::{self, SignedQuoteLookup};
 use shared::message::FetchMessage;
 use shared::metrics::{Emf, MetricsSink, Unit, function_name, stdout_sink};
 use shared::ports::{DocumentLedger, FetchClaim};
+use shared::refresh::Refreshable;
 use shared::timestamp::Timestamp;
 use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -52,8 +53,8 @@ pub struct Fetcher {
     client_settings: ClientSettings,
     concurrency: usize,
     /// Built on first use (the token is read then), and again after a 401 (see
-    /// [`Fetcher::client_after_401`]).
-    everbright: ClientCache,
+    /// [`Fetcher::with_client`]).
+    everbright: Refreshable<EverBright>,
     /// Where each batch's metric line (EMF) goes, and its `Function` dimension.
     metrics: MetricsSink,
     function: String,
@@ -61,24 +62,6 @@ pub struct Fetcher {
 
 /// How often, at most, a 401 makes the fetcher read the token again.
 const TOKEN_REREAD_INTERVAL: Duration = Duration::from_secs(60);
-
-/// The EverBright client of this container, and when its token was last read again after a 401.
-#[derive(Default)]
-struct ClientCache {
-    current: std::sync::Mutex<Option<Arc<EverBright>>>,
-    /// Held while the token is read; `Some` once it was read again after a 401.
-    reread: tokio::sync::Mutex<Option<Instant>>,
-}
-
-impl ClientCache {
-    fn current(&self) -> Option<Arc<EverBright>> {
-        self.current.lock().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-
-    fn replace(&self, client: Arc<EverBright>) {
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(client);
-    }
-}
 
 /// What became of one message.
 #[derive(Debug, PartialEq, Eq)]
@@ -114,7 +97,7 @@ impl Fetcher {
                 ..ClientSettings::default()
             },
             concurrency: config.concurrency,
-            everbright: ClientCache::default(),
+            everbright: Refreshable::new(TOKEN_REREAD_INTERVAL),
             metrics: stdout_sink(),
             function: function_name("contract-fetcher"),
         }
@@ -220,60 +203,35 @@ impl Fetcher {
         }
     }
 
-    /// The client, built with the token read on first use.
-    async fn client(&self) -> Result<Arc<EverBright>, String> {
-        if let Some(client) = self.everbright.current() {
-            return Ok(client);
-        }
-        let _reading = self.everbright.reread.lock().await;
-        if let Some(client) = self.everbright.current() {
-            return Ok(client);
-        }
-        let client = Arc::new(EverBright::new(&self.base_url, self.read_token().await?, self.client_settings.clone())?);
-        self.everbright.replace(client.clone());
-        Ok(client)
+    /// A client with the token read now.
+    async fn new_client(&self) -> Result<EverBright, String> {
+        EverBright::new(&self.base_url, self.read_token().await?, self.client_settings.clone())
     }
 
-    /// After `refused` got a 401: a client with the token read again (it may have been rotated),
-    /// unless another message already did that, the token was read again less than a minute ago,
-    /// or it has not changed. The first read does not count toward the minute.
-    async fn client_after_401(&self, refused: &Arc<EverBright>) -> Option<Arc<EverBright>> {
-        let mut last = self.everbright.reread.lock().await;
-        if let Some(current) = self.everbright.current().filter(|current| !Arc::ptr_eq(current, refused)) {
-            return Some(current);
-        }
-        if last.is_some_and(|at| at.elapsed() < TOKEN_REREAD_INTERVAL) {
-            return None;
-        }
-        *last = Some(Instant::now());
-        let token = match self.read_token().await {
-            Ok(token) if !refused.uses(&token) => token,
-            Ok(_) => return None,
-            Err(error) => {
-                warn!(error, "after a 401, the API token could not be read again");
-                return None;
-            }
-        };
-        let client = Arc::new(EverBright::new(&self.base_url, token, self.client_settings.clone()).ok()?);
-        self.everbright.replace(client.clone());
-        info!("after a 401, the API token was read again and has changed; trying with it");
-        Some(client)
-    }
-
-    /// `call` with the client; after a 401, once more with the token read again, when
-    /// [`Fetcher::client_after_401`] gives one.
+    /// `call` with the client (built with the token read on first use); after a 401, once more
+    /// with the token read again, when it changed (a rotation) and was not read again in the last
+    /// minute.
     async fn with_client<T, F, Fut>(&self, call: F) -> Result<T, FetchError>
     where
         F: Fn(Arc<EverBright>) -> Fut,
         Fut: Future<Output = Result<T, FetchError>>,
     {
-        let client = self.client().await.map_err(FetchError::Retryable)?;
-        match call(client.clone()).await {
-            Err(FetchError::Unauthorized(reason)) => match self.client_after_401(&client).await {
-                Some(fresh) => call(fresh).await,
-                None => Err(FetchError::Unauthorized(reason)),
-            },
-            other => other,
+        let client = self.everbright.get(|| self.new_client()).await.map_err(FetchError::Retryable)?;
+        let reason = match call(client.clone()).await {
+            Err(FetchError::Unauthorized(reason)) => reason,
+            other => return other,
+        };
+        let same = |old: &EverBright, new: &EverBright| old.same_token(new);
+        match self.everbright.after_refusal(&client, || self.new_client(), same).await {
+            Ok(Some(fresh)) => {
+                info!("after a 401, the API token was read again and has changed; trying with it");
+                call(fresh).await
+            }
+            Ok(None) => Err(FetchError::Unauthorized(reason)),
+            Err(error) => {
+                warn!(error, "after a 401, the API token could not be read again");
+                Err(FetchError::Unauthorized(reason))
+            }
         }
     }
 

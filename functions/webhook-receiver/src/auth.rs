@@ -2,14 +2,14 @@
 //! gateway checked the signature) or the AWS4 signature itself (`AUTH_MODE=sigv4`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use lambda_http::Request;
 use shared::archive::Caller;
 use shared::aws::{Clients, SecretsClient, read_sigv4_keys};
 use shared::config::{AllowedPrincipals, AuthConfig, KeysConfig};
 use shared::ports::BackendError;
+use shared::refresh::Refreshable;
 use shared::sigv4::{self, SecretKey, Verifier};
 
 use crate::Refusal;
@@ -28,7 +28,7 @@ pub struct Sigv4 {
     region: String,
     service: String,
     keys: KeySource,
-    verifier: VerifierCache,
+    verifier: Refreshable<Verifier>,
 }
 
 /// Where the sigv4 mode's access keys come from.
@@ -36,7 +36,7 @@ pub struct Sigv4 {
 pub enum KeySource {
     Plain(HashMap<String, SecretKey>),
     /// Read on the first signed request, and again after an unknown key id (see
-    /// [`Sigv4::verifier_after_unknown_key`]).
+    /// [`Sigv4::verify`]).
     Secret {
         client: SecretsClient,
         secret_id: String,
@@ -46,95 +46,38 @@ pub enum KeySource {
 /// How often, at most, the keys are read again: after an unknown key id, or after a read failed.
 const KEYS_REREAD_INTERVAL: Duration = Duration::from_secs(60);
 
-/// The verifier of this container, and when its keys were last read again or failed to read.
-#[derive(Debug, Default)]
-struct VerifierCache {
-    current: std::sync::Mutex<Option<Arc<Verifier>>>,
-    /// Held while the keys are read.
-    reads: tokio::sync::Mutex<Reads>,
-}
-
-#[derive(Debug, Default)]
-struct Reads {
-    /// When the keys were last read again after an unknown key id.
-    reread_at: Option<Instant>,
-    /// When a read last failed, and why.
-    failed: Option<(Instant, String)>,
-}
-
-impl VerifierCache {
-    fn current(&self) -> Option<Arc<Verifier>> {
-        self.current.lock().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-
-    fn replace(&self, verifier: Arc<Verifier>) {
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(verifier);
-    }
-}
-
 impl Sigv4 {
-    async fn read_keys(&self) -> Result<HashMap<String, SecretKey>, BackendError> {
-        match &self.keys {
-            KeySource::Plain(keys) => Ok(keys.clone()),
-            KeySource::Secret { client, secret_id } => read_sigv4_keys(client, secret_id).await,
-        }
+    /// A verifier with the keys read now.
+    async fn read_verifier(&self) -> Result<Verifier, BackendError> {
+        let keys = match &self.keys {
+            KeySource::Plain(keys) => keys.clone(),
+            KeySource::Secret { client, secret_id } => read_sigv4_keys(client, secret_id).await?,
+        };
+        Ok(Verifier::new(&self.region, &self.service, keys))
     }
 
-    /// The verifier, its keys read on first use. A read that failed is not tried again for a
-    /// minute: meanwhile every signed request answers 503, without a read of its own.
-    async fn verifier(&self) -> Result<Arc<Verifier>, BackendError> {
-        if let Some(verifier) = self.verifier.current() {
-            return Ok(verifier);
-        }
-        let mut reads = self.verifier.reads.lock().await;
-        if let Some(verifier) = self.verifier.current() {
-            return Ok(verifier);
-        }
-        if let Some((at, reason)) = reads.failed.as_ref().filter(|(at, _)| at.elapsed() < KEYS_REREAD_INTERVAL) {
-            let waited = at.elapsed().as_secs();
-            return Err(BackendError::new(
-                "Secrets Manager GetSecretValue",
-                format!("the keys could not be read {waited} s ago ({reason}); not read again before a minute"),
-            ));
-        }
-        match self.read_keys().await {
-            Ok(keys) => {
-                reads.failed = None;
-                let verifier = Arc::new(Verifier::new(&self.region, &self.service, keys));
-                self.verifier.replace(verifier.clone());
-                Ok(verifier)
+    /// Verifies `request`; a key id the verifier does not know makes it read the keys again (at
+    /// most once a minute), in case the key was just added.
+    async fn verify(&self, request: &sigv4::Request<'_>, now: SystemTime) -> Result<sigv4::Verified, Refusal> {
+        let unavailable = |reason| Refusal::AuthUnavailable(BackendError::new("reading the AWS4 keys", reason));
+        let verifier = self.verifier.get(|| self.read_verifier()).await.map_err(unavailable)?;
+        match verifier.verify(request, now) {
+            Err(sigv4::Refusal::UnknownKey(key)) => {
+                match self.verifier.after_refusal(&verifier, || self.read_verifier(), |_, _| false).await {
+                    Ok(Some(fresh)) => {
+                        tracing::info!(key, "an unknown access key id: the keys were read again");
+                        fresh.verify(request, now)
+                    }
+                    Ok(None) => Err(sigv4::Refusal::UnknownKey(key)),
+                    Err(error) => {
+                        tracing::warn!(error, "an unknown access key id: the keys could not be read again");
+                        Err(sigv4::Refusal::UnknownKey(key))
+                    }
+                }
             }
-            Err(error) => {
-                reads.failed = Some((Instant::now(), error.to_string()));
-                Err(error)
-            }
+            other => other,
         }
-    }
-
-    /// After `refused` did not know a request's key id: a verifier with the keys read again (a
-    /// key may have been added), unless another request already did that or they were read again
-    /// less than a minute ago. The first read does not count toward the minute.
-    async fn verifier_after_unknown_key(&self, refused: &Arc<Verifier>) -> Option<Arc<Verifier>> {
-        let mut reads = self.verifier.reads.lock().await;
-        if let Some(current) = self.verifier.current().filter(|current| !Arc::ptr_eq(current, refused)) {
-            return Some(current);
-        }
-        if reads.reread_at.is_some_and(|at| at.elapsed() < KEYS_REREAD_INTERVAL) {
-            return None;
-        }
-        reads.reread_at = Some(Instant::now());
-        match self.read_keys().await {
-            Ok(keys) => {
-                let verifier = Arc::new(Verifier::new(&self.region, &self.service, keys));
-                self.verifier.replace(verifier.clone());
-                tracing::info!("an unknown access key id: the keys were read again");
-                Some(verifier)
-            }
-            Err(error) => {
-                tracing::warn!(error = %error, "an unknown access key id: the keys could not be read again");
-                None
-            }
-        }
+        .map_err(Refusal::Unauthenticated)
     }
 }
 
@@ -151,7 +94,7 @@ impl Authenticator {
                         KeySource::Secret { client: clients.secrets.clone(), secret_id: secret_id.clone() }
                     }
                 },
-                verifier: VerifierCache::default(),
+                verifier: Refreshable::new(KEYS_REREAD_INTERVAL),
             })),
         }
     }
@@ -172,7 +115,6 @@ impl Authenticator {
                 if request.headers().get(lambda_http::http::header::AUTHORIZATION).is_none() {
                     return Err(Refusal::Unauthenticated(sigv4::Refusal::Missing));
                 }
-                let verifier = mode.verifier().await.map_err(Refusal::AuthUnavailable)?;
                 let headers = http::headers(request);
                 let path = http::signed_path(request);
                 let signed = sigv4::Request {
@@ -182,14 +124,7 @@ impl Authenticator {
                     headers: &headers,
                     body: request.body().as_ref(),
                 };
-                let verified = match verifier.verify(&signed, now) {
-                    Err(sigv4::Refusal::UnknownKey(key)) => match mode.verifier_after_unknown_key(&verifier).await {
-                        Some(fresh) => fresh.verify(&signed, now),
-                        None => Err(sigv4::Refusal::UnknownKey(key)),
-                    },
-                    other => other,
-                }
-                .map_err(Refusal::Unauthenticated)?;
+                let verified = mode.verify(&signed, now).await?;
                 Ok(Caller { access_key: Some(verified.access_key), ..reported.clone() })
             }
         }
