@@ -364,8 +364,9 @@ impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
     /// the rest only if that landed: a transition that does not follow on changes nothing.
     async fn apply(&self, plan: &Plan, delivery: &Delivery) -> Result<(bool, Vec<DocumentId>), BackendError> {
         let write = |write| self.store.apply(plan.site, write);
-        let stale = if plan.identity == Identity::Chain {
-            if write(&plan.writes[plan.primary]).await? == Applied::Stale {
+        let gate = plan.writes.get(plan.primary).filter(|_| plan.identity == Identity::Chain);
+        let stale = if let Some(primary) = gate {
+            if write(primary).await? == Applied::Stale {
                 return Ok((true, Vec::new()));
             }
             let others = plan.writes.iter().enumerate().filter(|(index, _)| *index != plan.primary);
