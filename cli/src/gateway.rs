@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use aws_lambda_events::query_map::QueryMap;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -158,7 +159,7 @@ impl State {
         };
 
         let event = self.proxy_event(parts.method.as_str(), resource_path, &path, &query, &parts.headers, &body);
-        let response = match lambda_http::request::from_str(&event.to_string()) {
+        let response = match webhook_receiver::request_from_event(&event.to_string()) {
             Ok(request) => self.receiver.handle(request).await,
             Err(error) => {
                 return message(StatusCode::BAD_GATEWAY, &format!("could not build the proxy event: {error}"));
@@ -190,10 +191,14 @@ impl State {
                 values.push(json!(value));
             }
         }
-        let mut parameters = Map::new();
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        // The REST API decodes the query (`+` is a space): the last value of each name, and all.
+        let decoded: QueryMap = query.parse().unwrap_or_default();
+        let (mut parameters, mut all) = (Map::new(), Map::new());
+        for (name, value) in decoded.iter() {
             parameters.insert(name.to_owned(), json!(value));
+            if let Some(values) = all.entry(name.to_owned()).or_insert_with(|| json!([])).as_array_mut() {
+                values.push(json!(value));
+            }
         }
         let (body, base64) = match std::str::from_utf8(body) {
             Ok(text) => (text.to_owned(), false),
@@ -207,6 +212,7 @@ impl State {
             "headers": single,
             "multiValueHeaders": multi,
             "queryStringParameters": if parameters.is_empty() { Value::Null } else { Value::Object(parameters) },
+            "multiValueQueryStringParameters": if all.is_empty() { Value::Null } else { Value::Object(all) },
             "pathParameters": { "event": resource_path.rsplit('/').next().unwrap_or_default() },
             "requestContext": {
                 "resourcePath": "/webhooks/{event}",

@@ -225,6 +225,15 @@ pub fn canonical_query(query: &str) -> String {
     pairs.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("&")
 }
 
+/// A query string of decoded `(name, value)` pairs, each encoded as SigV4 encodes them.
+pub fn encode_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let encoded: Vec<String> = pairs
+        .into_iter()
+        .map(|(name, value)| format!("{}={}", uri_encode(name.as_bytes(), false), uri_encode(value.as_bytes(), false)))
+        .collect();
+    encoded.join("&")
+}
+
 /// The canonical request over `signed_headers`, or the first signed header the request lacks.
 pub fn canonical_request(
     request: &Request<'_>,
@@ -349,6 +358,13 @@ mod tests {
         );
         assert_eq!(canonical_query("b=2&a"), "a=&b=2");
         assert_eq!(canonical_query(""), "");
+    }
+
+    #[test]
+    fn decoded_pairs_are_encoded_as_rfc_3986() {
+        let query = encode_query([("note", "two words"), ("sum", "1+1"), ("name", "Zoë")]);
+        assert_eq!(query, "note=two%20words&sum=1%2B1&name=Zo%C3%AB");
+        assert_eq!(canonical_query(&query), "name=Zo%C3%AB&note=two%20words&sum=1%2B1");
     }
 
     #[test]

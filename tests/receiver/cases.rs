@@ -715,6 +715,112 @@ fn signed_event_as(
 
 const REST_ENDPOINT: &str = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/prod";
 
+/// Names and values, in order.
+type Pairs = Vec<(String, String)>;
+
+/// What botocore's `SigV4Auth` signs for a POST to `url` with a query of spaces, `+`, non-ASCII and
+/// a repeated name, and a repeated header: the query as sent, the query as API Gateway's REST API
+/// decodes it (`+` is a space, `%2B` a plus), and the headers in order, repeats included.
+fn botocore_signed(url: &str, secret: &str, body: &str) -> (String, Pairs, Pairs) {
+    let script = r#"
+import json, sys
+from urllib.parse import quote, urlencode, urlsplit, parse_qsl
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+url, key, secret, body = sys.argv[1:5]
+params = [("note", "two words"), ("sum", "1+1"), ("name", "Zoë"), ("tag", "b"), ("tag", "a")]
+request = AWSRequest(method="POST", url=url, data=body.encode(), params=params, headers={"Content-Type": "application/json"})
+request.headers.add_header("X-Everbright-Trace", "one")
+request.headers.add_header("X-Everbright-Trace", "two")
+SigV4Auth(Credentials(key, secret), "execute-api", "us-east-1").add_auth(request)
+query = urlencode(params, quote_via=quote, safe="-_.~")
+headers = [["Host", urlsplit(url).netloc]] + [[k, v] for k, v in request.headers.items()]
+print(json.dumps({"query": query, "decoded": parse_qsl(query, keep_blank_values=True), "headers": headers}))
+"#;
+    let output = std::process::Command::new(integration_tests::root().join(".venv/bin/python"))
+        .args(["-c", script, url, SIGNING_KEY, secret, body])
+        .output()
+        .expect("botocore runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let signed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let pairs = |v: &Value| -> Vec<(String, String)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_str().unwrap().to_owned(), p[1].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let headers = pairs(&signed["headers"]);
+    let authorization = &headers.iter().find(|(n, _)| n == "Authorization").unwrap().1;
+    assert!(authorization.contains("x-everbright-trace"), "the repeated header is signed: {authorization}");
+    (signed["query"].as_str().unwrap().to_owned(), pairs(&signed["decoded"]), headers)
+}
+
+/// The event API Gateway's REST API hands the function for `headers` and the decoded query:
+/// `headers` holds the last value of a repeated name, `multiValueHeaders` all of them.
+fn rest_event(body: &str, decoded: &[(String, String)], headers: &[(String, String)]) -> Value {
+    let mut json = event_json("rest-contract-signed");
+    let (mut single, mut multi) = (serde_json::Map::new(), serde_json::Map::new());
+    for (name, value) in headers {
+        single.insert(name.clone(), json!(value));
+        multi.entry(name.clone()).or_insert_with(|| json!([])).as_array_mut().unwrap().push(json!(value));
+    }
+    let (mut last, mut all) = (serde_json::Map::new(), serde_json::Map::new());
+    for (name, value) in decoded {
+        last.insert(name.clone(), json!(value));
+        all.entry(name.clone()).or_insert_with(|| json!([])).as_array_mut().unwrap().push(json!(value));
+    }
+    json["headers"] = Value::Object(single);
+    json["multiValueHeaders"] = Value::Object(multi);
+    json["queryStringParameters"] = Value::Object(last);
+    json["multiValueQueryStringParameters"] = Value::Object(all);
+    json["body"] = json!(body);
+    json
+}
+
+#[tokio::test]
+async fn in_sigv4_mode_a_botocore_signed_request_with_a_repeated_header_and_an_encoded_query_is_accepted() {
+    let backend = super::backend().await;
+    let receiver = sigv4_receiver(&backend);
+    let body = event_json("rest-contract-signed")["body"].as_str().unwrap().to_owned();
+
+    // Behind the REST API: the function sees the gateway's maps, not the wire.
+    let url = format!("{REST_ENDPOINT}/webhooks/contract-status-change");
+    let (_, decoded, headers) = botocore_signed(&url, SIGNING_SECRET, &body);
+    let event = rest_event(&body, &decoded, &headers);
+    let response = receiver.handle(webhook_receiver::request_from_event(&event.to_string()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK, "REST API: {:?}", json_body(&response));
+
+    // Behind a Function URL: the raw query, repeated headers joined with commas.
+    let endpoint = "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws";
+    let (query, _, headers) =
+        botocore_signed(&format!("{endpoint}/webhooks/contract-status-change"), SIGNING_SECRET, &body);
+    let mut event = event_json("url-contract-signed");
+    let mut joined = serde_json::Map::new();
+    for (name, value) in &headers {
+        let name = name.to_ascii_lowercase();
+        let merged = match joined.get(&name).and_then(Value::as_str) {
+            Some(before) => format!("{before},{value}"),
+            None => value.clone(),
+        };
+        joined.insert(name, json!(merged));
+    }
+    event["headers"] = Value::Object(joined);
+    event["rawQueryString"] = json!(query);
+    event["body"] = json!(body);
+    let response = receiver.handle(webhook_receiver::request_from_event(&event.to_string()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK, "Function URL: {:?}", json_body(&response));
+
+    // The same REST request with the second value of the repeated header changed is refused.
+    let (_, decoded, mut headers) = botocore_signed(&url, SIGNING_SECRET, &body);
+    let first = headers.iter().position(|(n, _)| n == "X-Everbright-Trace").unwrap();
+    headers[first].1 = "changed".into();
+    let event = rest_event(&body, &decoded, &headers);
+    let response = receiver.handle(webhook_receiver::request_from_event(&event.to_string()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "a changed first value");
+}
+
 #[tokio::test]
 async fn in_sigv4_mode_a_correctly_signed_request_is_applied_and_its_key_archived() {
     let backend = super::backend().await;

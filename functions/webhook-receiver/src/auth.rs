@@ -117,10 +117,11 @@ impl Authenticator {
                 }
                 let headers = http::headers(request);
                 let path = http::signed_path(request);
+                let query = http::signed_query(request);
                 let signed = sigv4::Request {
                     method: request.method().as_str(),
                     path: &path,
-                    query: request.uri().query().unwrap_or_default(),
+                    query: &query,
                     headers: &headers,
                     body: request.body().as_ref(),
                 };

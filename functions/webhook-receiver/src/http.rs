@@ -161,6 +161,18 @@ pub(crate) fn signed_path(request: &Request) -> String {
     }
 }
 
+/// The query as the client signed it. Behind the REST API the function gets the parameters
+/// decoded (the URI lambda_http rebuilds from them is form-encoded: a space becomes `+`), so they
+/// are encoded again as SigV4 does (RFC 3986); a Function URL's query is the raw one.
+pub(crate) fn signed_query(request: &Request) -> String {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(_)) => {
+            shared::sigv4::encode_query(request.query_string_parameters_ref().into_iter().flat_map(|q| q.iter()))
+        }
+        _ => request.uri().query().unwrap_or_default().to_owned(),
+    }
+}
+
 /// How long a 503 asks the sender to wait, in seconds: a delivery being applied is done within a
 /// few seconds, and a failed dependency is retried by then.
 const RETRY_AFTER_SECONDS: &str = "5";

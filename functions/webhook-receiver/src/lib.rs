@@ -8,6 +8,7 @@
 //! apply the plan to the job, queue the documents to fetch, mark the delivery applied, answer.
 
 mod auth;
+mod event;
 mod http;
 mod refusal;
 
@@ -28,6 +29,7 @@ use shared::timestamp::Timestamp;
 use tracing::{Instrument, info, info_span, warn};
 
 pub use crate::auth::{Authenticator, KeySource};
+pub use crate::event::{keep_repeated_headers, request_from_event, run};
 pub use crate::http::route;
 pub use crate::refusal::Refusal;
 
