@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use hmac::{Hmac, Mac};
+use aws_sigv4::sign::v4::generate_signing_key;
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -257,12 +258,6 @@ pub fn canonical_request(
     ))
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes a key of any length");
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
-}
-
 fn parse_amz_date(text: &str) -> Option<OffsetDateTime> {
     let format = format_description!("[year][month][day]T[hour][minute][second]Z");
     time::PrimitiveDateTime::parse(text, format).ok().map(|t| t.assume_utc())
@@ -308,12 +303,10 @@ impl Verifier {
         let canonical = canonical_request(request, &auth.signed_headers, &payload_hash)?;
         let string_to_sign =
             format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical.as_bytes())));
-        let mut key = hmac(format!("AWS4{}", secret.0).as_bytes(), auth.date.as_bytes());
-        for part in [auth.region, auth.service, "aws4_request"] {
-            key = hmac(&key, part.as_bytes());
-        }
+        // The scope's date is the request's (checked above), so the key is derived for that day.
+        let key = generate_signing_key(&secret.0, signed_at.into(), auth.region, auth.service);
         let provided = hex::decode(auth.signature).map_err(|_| Refusal::Signature)?;
-        let mut mac = HmacSha256::new_from_slice(&key).expect("HMAC takes a key of any length");
+        let mut mac = HmacSha256::new_from_slice(key.as_ref()).expect("HMAC takes a key of any length");
         mac.update(string_to_sign.as_bytes());
         mac.verify_slice(&provided).map_err(|_| Refusal::Signature)?;
         Ok(Verified { access_key: auth.access_key.to_owned() })
