@@ -2,8 +2,9 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
+CARGO_DENY_VERSION := 0.20.2
 
-.PHONY: demo serve test venv dynalite fmt lint template unit bench
+.PHONY: demo serve test venv dynalite fmt lint deny audit template unit bench
 
 ## The whole pipeline on the sample events, on a local moto and EverBright stand-in.
 demo: venv
@@ -13,9 +14,9 @@ demo: venv
 serve: venv
 	$(CARGO) run --quiet -p everbright-sync -- serve
 
-## Everything CI checks: formatting, lints, every test (moto and dynalite are installed here and
-## started by the tests).
-test: venv dynalite fmt lint template unit
+## Everything CI checks: formatting, lints, dependency policy, the template, every test (moto and
+## dynalite are installed here and started by the tests).
+test: venv dynalite fmt lint deny template unit
 
 ## The pinned Python tools (moto's server) in .venv.
 venv:
@@ -30,6 +31,18 @@ fmt:
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## deny.toml's bans, licenses and sources (cargo-deny, pinned, installed into .tools/; no network
+## beyond crates.io).
+deny:
+	scripts/cargo-tool.sh cargo-deny $(CARGO_DENY_VERSION)
+	PATH="$$PWD/.tools/bin:$$PATH" $(CARGO) deny --locked check bans licenses sources
+
+## RustSec advisories: cargo-deny fetches the advisory database from GitHub, so this needs that
+## network (not part of `make test`); see README "Supply chain".
+audit:
+	scripts/cargo-tool.sh cargo-deny $(CARGO_DENY_VERSION)
+	PATH="$$PWD/.tools/bin:$$PATH" $(CARGO) deny --locked check advisories
 
 ## The SAM template: cfn-lint and sam validate --lint (both pinned in .venv; offline, no credentials).
 template:
