@@ -44,9 +44,12 @@ audit:
 	scripts/cargo-tool.sh cargo-deny $(CARGO_DENY_VERSION)
 	PATH="$$PWD/.tools/bin:$$PATH" $(CARGO) deny --locked check advisories
 
-## The SAM template: cfn-lint and sam validate --lint (both pinned in .venv; offline, no credentials).
+## The SAM template: cfn-lint (as written, and with each AuthMode) and sam validate --lint (both
+## pinned in .venv; offline, no credentials). tests/template.rs checks what each AuthMode deploys.
 template:
 	.venv/bin/cfn-lint infra/template.yaml
+	.venv/bin/cfn-lint infra/template.yaml --parameters AuthMode=iam EverBrightPrincipalArn=arn:aws:iam::123456789012:user/everbright
+	.venv/bin/cfn-lint infra/template.yaml --parameters AuthMode=sigv4
 	SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --region us-east-1
 
 unit:

@@ -63,8 +63,9 @@ fn the_api_authenticates_with_aws_iam_and_lets_only_the_everbright_principal_inv
 
 #[test]
 fn function_roles_name_no_wildcard_action_or_resource() {
-    let template = template();
-    for function in ["WebhookReceiver", "ContractFetcher"] {
+    for (mode, function) in ["iam", "sigv4"].into_iter().flat_map(|m| [(m, "WebhookReceiver"), (m, "ContractFetcher")])
+    {
+        let template = rendered(&[("AuthMode", mode), ("EverBrightPrincipalArn", PRINCIPAL)]);
         let properties = resource(&template, function);
         assert_eq!(strings(&properties["Role"]), [format!("{function}Role.Arn")], "{function} has its own role");
         assert!(properties.get("Policies").is_none(), "{function}: no role made by SAM");
@@ -167,4 +168,190 @@ fn every_prefix_that_holds_personal_data_loses_its_old_versions_and_incomplete_u
     assert_eq!(parameter["Default"], 30);
     let abort = rules.iter().find(|rule| !rule["AbortIncompleteMultipartUpload"].is_null()).expect("an abort rule");
     assert_eq!(abort["Status"], "Enabled");
+}
+
+/// A parameter's value: the one given, else the template's default.
+fn parameter(template: &Value, given: &[(&str, &str)], name: &str) -> String {
+    if let Some((_, value)) = given.iter().find(|(n, _)| *n == name) {
+        return (*value).to_owned();
+    }
+    match &template["Parameters"][name]["Default"] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => panic!("parameter {name} has no value: {other:?}"),
+    }
+}
+
+/// A condition's value for the parameters `given` (`!Equals`, `!And`, `!Or`, `!Not`,
+/// `!Condition` over parameters and literals: what the template uses).
+fn condition(template: &Value, given: &[(&str, &str)], value: &Value) -> bool {
+    let Value::Tagged(tagged) = value else { panic!("not a condition: {value:?}") };
+    let args = || tagged.value.as_sequence().map(|s| s.as_slice()).unwrap_or_default();
+    let operand = |v: &Value| match v {
+        Value::Tagged(t) if t.tag == "!Ref" => parameter(template, given, t.value.as_str().unwrap()),
+        Value::String(s) => s.clone(),
+        other => panic!("an operand: {other:?}"),
+    };
+    match tagged.tag.to_string().as_str() {
+        "!Equals" => operand(&args()[0]) == operand(&args()[1]),
+        "!And" => args().iter().all(|c| condition(template, given, c)),
+        "!Or" => args().iter().any(|c| condition(template, given, c)),
+        "!Not" => !condition(template, given, &args()[0]),
+        "!Condition" => named_condition(template, given, tagged.value.as_str().unwrap()),
+        other => panic!("condition function {other}"),
+    }
+}
+
+fn named_condition(template: &Value, given: &[(&str, &str)], name: &str) -> bool {
+    condition(template, given, &template["Conditions"][name])
+}
+
+/// `value` with every `!If` resolved and every `AWS::NoValue` taken out.
+fn resolve(template: &Value, given: &[(&str, &str)], value: &Value) -> Option<Value> {
+    match value {
+        Value::Tagged(t) if t.tag == "!If" => {
+            let args = t.value.as_sequence().unwrap();
+            let chosen = if named_condition(template, given, args[0].as_str().unwrap()) { &args[1] } else { &args[2] };
+            resolve(template, given, chosen)
+        }
+        Value::Tagged(t) if t.tag == "!Ref" && t.value == "AWS::NoValue" => None,
+        Value::Tagged(t) if t.tag == "!Ref" && template["Parameters"].get(t.value.as_str().unwrap()).is_some() => {
+            Some(Value::String(parameter(template, given, t.value.as_str().unwrap())))
+        }
+        Value::Sequence(items) => {
+            Some(Value::Sequence(items.iter().filter_map(|v| resolve(template, given, v)).collect()))
+        }
+        Value::Mapping(map) => Some(Value::Mapping(
+            map.iter().filter_map(|(k, v)| resolve(template, given, v).map(|v| (k.clone(), v))).collect(),
+        )),
+        other => Some(other.clone()),
+    }
+}
+
+/// The template as CloudFormation deploys it with the parameters `given`: the resources whose
+/// condition holds, with every `!If` resolved.
+fn rendered(given: &[(&str, &str)]) -> Value {
+    let template = template();
+    let mut out = template.clone();
+    let resources = template["Resources"].as_mapping().unwrap().iter().filter(|(_, resource)| {
+        resource.get("Condition").is_none_or(|c| named_condition(&template, given, c.as_str().unwrap()))
+    });
+    out["Resources"] =
+        Value::Mapping(resources.map(|(k, v)| (k.clone(), resolve(&template, given, v).unwrap())).collect());
+    let outputs = template["Outputs"].as_mapping().unwrap().iter().filter(|(_, output)| {
+        output.get("Condition").is_none_or(|c| named_condition(&template, given, c.as_str().unwrap()))
+    });
+    out["Outputs"] = Value::Mapping(outputs.map(|(k, v)| (k.clone(), v.clone())).collect());
+    out
+}
+
+/// Every resource of `kind`.
+fn of_type<'a>(template: &'a Value, kind: &str) -> Vec<&'a Value> {
+    template["Resources"].as_mapping().unwrap().values().filter(|r| r["Type"] == kind).collect()
+}
+
+/// The receiver role's statements.
+fn receiver_statements(template: &Value) -> Vec<Value> {
+    let role = resource(template, "WebhookReceiverRole");
+    role["Policies"][0]["PolicyDocument"]["Statement"].as_sequence().unwrap().clone()
+}
+
+const PRINCIPAL: &str = "arn:aws:iam::123456789012:user/everbright-webhooks";
+const GIVEN_SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:keys-AbCdEf";
+
+#[test]
+fn in_iam_mode_the_rest_api_checks_the_signature_and_no_function_url_or_key_secret_exists() {
+    for given in
+        [vec![("EverBrightPrincipalArn", PRINCIPAL)], vec![("AuthMode", "iam"), ("CreateEverBrightUser", "true")]]
+    {
+        let template = rendered(&given);
+        let environment = &resource(&template, "WebhookReceiver")["Environment"]["Variables"];
+        assert_eq!(environment["AUTH_MODE"], "iam");
+        assert!(environment.get("ALLOWED_PRINCIPALS").is_some());
+        assert!(environment.get("SIGV4_CREDENTIALS_SECRET").is_none());
+        assert!(of_type(&template, "AWS::Lambda::Url").is_empty(), "{given:?}");
+        assert!(template["Outputs"].get("WebhookFunctionUrl").is_none());
+        let actions: Vec<String> = receiver_statements(&template).iter().flat_map(|s| strings(&s["Action"])).collect();
+        assert!(!actions.iter().any(|a| a.starts_with("secretsmanager:")), "{actions:?}");
+        assert_eq!(resource(&template, "WebhookApi")["Auth"]["DefaultAuthorizer"], "AWS_IAM");
+    }
+}
+
+#[test]
+fn in_sigv4_mode_a_function_url_without_iam_reaches_the_receiver_which_alone_may_read_the_key_secret() {
+    for (given, secret) in [
+        (vec![("AuthMode", "sigv4")], "Sigv4CredentialsSecret"),
+        (vec![("AuthMode", "sigv4"), ("Sigv4CredentialsSecretArn", GIVEN_SECRET)], GIVEN_SECRET),
+    ] {
+        let template = rendered(&given);
+        let environment = &resource(&template, "WebhookReceiver")["Environment"]["Variables"];
+        assert_eq!(environment["AUTH_MODE"], "sigv4");
+        assert_eq!(strings(&environment["SIGV4_CREDENTIALS_SECRET"]), [secret], "{given:?}");
+        assert!(of_type(&template, "AWS::IAM::User").is_empty(), "no IAM user for EverBright in sigv4 mode");
+
+        // The secret: readable by the receiver's role, on that secret only.
+        let statements = receiver_statements(&template);
+        let reads: Vec<&Value> = statements
+            .iter()
+            .filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("secretsmanager:")))
+            .collect();
+        assert_eq!(reads.len(), 1, "{given:?}");
+        assert_eq!(strings(&reads[0]["Action"]), ["secretsmanager:GetSecretValue"]);
+        assert_eq!(strings(&reads[0]["Resource"]), [secret]);
+        let fetcher = resource(&template, "ContractFetcherRole");
+        for statement in fetcher["Policies"][0]["PolicyDocument"]["Statement"].as_sequence().unwrap() {
+            assert!(!strings(&statement["Resource"]).contains(&secret.to_owned()), "the fetcher cannot read the keys");
+        }
+        if secret == "Sigv4CredentialsSecret" {
+            assert_eq!(
+                template["Resources"]["Sigv4CredentialsSecret"]["Type"], "AWS::SecretsManager::Secret",
+                "a secret is made when none is given"
+            );
+        } else {
+            assert!(template["Resources"].get("Sigv4CredentialsSecret").is_none());
+        }
+
+        // The Function URL: no IAM auth, invocable by anyone (the receiver checks the signature).
+        let urls = of_type(&template, "AWS::Lambda::Url");
+        assert_eq!(urls.len(), 1);
+        assert_eq!(urls[0]["Properties"]["AuthType"], "NONE");
+        assert_eq!(strings(&urls[0]["Properties"]["TargetFunctionArn"]), ["WebhookReceiver.Arn"]);
+        let permissions = of_type(&template, "AWS::Lambda::Permission");
+        let public = |action: &str| {
+            permissions.iter().any(|p| {
+                let p = &p["Properties"];
+                p["Action"] == action && p["Principal"] == "*" && strings(&p["FunctionName"]) == ["WebhookReceiver"]
+            })
+        };
+        assert!(public("lambda:InvokeFunctionUrl") && public("lambda:InvokeFunction"), "both permissions a URL needs");
+        assert!(template["Outputs"].get("WebhookFunctionUrl").is_some());
+    }
+}
+
+#[test]
+fn each_role_allows_the_dynamodb_calls_its_adapter_makes() {
+    // The adapter reads an item again (GetItem, consistent) when a failed condition comes back
+    // without it: the receiver's delivery claim, the fetcher's document claim.
+    let template = template();
+    for (function, needed) in [
+        (
+            "WebhookReceiver",
+            &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem"][..],
+        ),
+        ("ContractFetcher", &["dynamodb:UpdateItem", "dynamodb:GetItem"][..]),
+    ] {
+        let role = resource(&template, &format!("{function}Role"));
+        let statements = role["Policies"][0]["PolicyDocument"]["Statement"].as_sequence().unwrap();
+        let on_table: Vec<String> = statements
+            .iter()
+            .filter(|s| strings(&s["Resource"]) == ["JobsTable.Arn"])
+            .flat_map(|s| strings(&s["Action"]))
+            .collect();
+        for action in needed {
+            assert!(
+                on_table.iter().any(|a| a == action),
+                "{function}: {action} not allowed on the table: {on_table:?}"
+            );
+        }
+    }
 }

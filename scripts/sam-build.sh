@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the functions exactly as a deployment does (`sam build`, BuildMethod rust-cargolambda,
+# which runs `cargo lambda build --release --bin <function>` at the workspace root) and records
+# each bootstrap's size in target/bench/sam-<function>.size for bench-report.
+# Needs scripts/venv.sh first; installs cargo-lambda (pinned) into .venv on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+req=scripts/requirements-package.txt
+stamp=.venv/.package-$(sha256sum "$req" | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  .venv/bin/pip install --quiet --disable-pip-version-check -r "$req"
+  touch "$stamp"
+fi
+# cargo-lambda finds zig through `python3 -m ziglang`: the venv's python first.
+export PATH="$PWD/.venv/bin:$PATH" SAM_CLI_TELEMETRY=0
+sam build --region us-east-1 "$@"
+out=${CARGO_TARGET_DIR:-target}/bench
+mkdir -p "$out"
+for pair in WebhookReceiver:webhook-receiver ContractFetcher:contract-fetcher; do
+  stat -c %s ".aws-sam/build/${pair%%:*}/bootstrap" >"$out/sam-${pair#*:}.size"
+done

@@ -1,0 +1,40 @@
+//! What SAM deploys is what `make bench` measures. SAM's `rust-cargolambda` build (and `cargo
+//! lambda build --bin <function>`) runs at the workspace root without `-p`, so Cargo resolves
+//! features for the workspace's default members; `make bench` builds `-p webhook-receiver -p
+//! contract-fetcher`. Both must resolve the same graph, and neither may carry what only the
+//! operator's binary needs (SSO credentials, credential processes).
+
+use std::process::Command;
+
+use integration_tests::root;
+
+/// `cargo tree` with `args`, at the workspace root, for Lambda's target.
+fn tree(args: &[&str]) -> String {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(root())
+        .args(["tree", "--locked", "--offline", "--target", "x86_64-unknown-linux-gnu", "-e", "normal,features"])
+        .args(args)
+        .output()
+        .expect("cargo tree runs");
+    assert!(output.status.success(), "cargo tree {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn a_function_built_at_the_workspace_root_resolves_what_the_bench_measures_and_no_operator_code() {
+    // What `cargo lambda build --release --bin webhook-receiver` (SAM) selects at the root.
+    let deployed = tree(&[]);
+    // What `make bench` builds.
+    let measured = tree(&["-p", "webhook-receiver", "-p", "contract-fetcher"]);
+    let entries = |tree: &str| -> std::collections::BTreeSet<String> {
+        tree.lines().map(|line| line.trim_start_matches(|c: char| !c.is_alphanumeric()).to_owned()).collect()
+    };
+    let extra: Vec<_> = entries(&deployed).difference(&entries(&measured)).cloned().collect();
+    assert!(extra.is_empty(), "the root build resolves what the bench does not: {:?}", &extra[..extra.len().min(12)]);
+    assert_eq!(deployed, measured, "the root build resolves another graph than the bench");
+    for operator_only in ["aws-sdk-sso ", "aws-sdk-ssooidc ", "aws-config feature \"sso\"", "everbright-sync "] {
+        assert!(!deployed.contains(operator_only), "the functions' graph carries {operator_only}");
+    }
+    assert!(deployed.contains("webhook-receiver ") && deployed.contains("contract-fetcher "));
+}
