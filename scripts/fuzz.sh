@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fuzz targets in fuzz/ (payload, sigv4, receiver) with cargo fuzz (pinned, installed in .tools
+# The fuzz targets in fuzz/ (payload, sigv4, receiver, everbright) with cargo fuzz (pinned, installed in .tools
 # on first use), on the project's pinned stable toolchain: cargo fuzz passes rustc flags that are
 # nightly-only, which RUSTC_BOOTSTRAP=1 allows. AddressSanitizer is on; each run is capped at 256 MB
 # of memory, so unbounded allocation is a failure too.
@@ -16,7 +16,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(payload sigv4 receiver)
+  targets=(payload sigv4 receiver everbright)
 fi
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build --fuzz-dir fuzz -O

@@ -13,7 +13,9 @@ if [ ! -f "$stamp" ]; then
 fi
 # cargo-lambda finds zig through `python3 -m ziglang`: the venv's python first.
 export PATH="$PWD/.venv/bin:$PATH" SAM_CLI_TELEMETRY=0
-sam build --region us-east-1 "$@"
+# x86_64: the architecture this machine builds for without another Rust target (the template's
+# default is arm64; pass --parameter-overrides Architecture=arm64 where that target is installed).
+sam build --region us-east-1 --parameter-overrides Architecture=x86_64 "$@"
 out=${CARGO_TARGET_DIR:-target}/bench
 mkdir -p "$out"
 for pair in WebhookReceiver:webhook-receiver ContractFetcher:contract-fetcher; do
