@@ -62,4 +62,5 @@ bench: venv
 	$(CARGO) bench -p webhook-receiver --benches
 	$(CARGO) bench -p integration-tests --benches
 	scripts/bloat.sh
+	scripts/sam-build.sh
 	$(CARGO) run --quiet --release -p integration-tests --bin bench-report

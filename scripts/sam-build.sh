@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the functions exactly as a deployment does (`sam build`, BuildMethod rust-cargolambda,
-# which runs `cargo lambda build --release --bin <function>` at the workspace root) and records
-# each bootstrap's size in target/bench/sam-<function>.size for bench-report.
+# which runs `cargo lambda build --release --bin <function>` at the workspace root), into
+# .aws-sam/build/<function>/bootstrap, where bench-report measures them.
 # Needs scripts/venv.sh first; installs cargo-lambda (pinned) into .venv on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +16,3 @@ export PATH="$PWD/.venv/bin:$PATH" SAM_CLI_TELEMETRY=0
 # x86_64: the architecture this machine builds for without another Rust target (the template's
 # default is arm64; pass --parameter-overrides Architecture=arm64 where that target is installed).
 sam build --region us-east-1 --parameter-overrides Architecture=x86_64 "$@"
-out=${CARGO_TARGET_DIR:-target}/bench
-mkdir -p "$out"
-for pair in WebhookReceiver:webhook-receiver ContractFetcher:contract-fetcher; do
-  stat -c %s ".aws-sam/build/${pair%%:*}/bootstrap" >"$out/sam-${pair#*:}.size"
-done

@@ -143,6 +143,22 @@ fn main() {
         rows.push(row(format!("{function}: bootstrap, stripped"), size, "MB", "", None));
         rows.push(row(format!("{function}: bootstrap, zipped"), zipped, "MB", "<= 6 MB", Some(6.0)));
     }
+    // What a deployment uploads: `sam build` (scripts/sam-build.sh), compared with the above.
+    for (function, logical_id) in FUNCTIONS.iter().zip(["WebhookReceiver", "ContractFetcher"]) {
+        let measured = sizes(&target_dir().join("release").join(function));
+        let deployed = sizes(&root().join(".aws-sam/build").join(logical_id).join("bootstrap"));
+        let (size, zipped) = deployed.unzip();
+        rows.push(row(format!("{function}: bootstrap as `sam build` makes it"), size, "MB", "", None));
+        rows.push(row(format!("{function}: the same, zipped"), zipped, "MB", "<= 6 MB", Some(6.0)));
+        let difference = measured.zip(deployed).map(|((m, _), (d, _))| (d - m).abs() / m * 100.0);
+        rows.push(row(
+            format!("{function}: `sam build` vs the measured bootstrap"),
+            difference,
+            "%",
+            "<= 2 %",
+            Some(2.0),
+        ));
+    }
 
     println!("Machine: {}", machine());
     println!();
