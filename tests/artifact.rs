@@ -38,3 +38,29 @@ fn a_function_built_at_the_workspace_root_resolves_what_the_bench_measures_and_n
     }
     assert!(deployed.contains("webhook-receiver ") && deployed.contains("contract-fetcher "));
 }
+
+/// The lines of `[section]` in the workspace's Cargo.toml.
+fn manifest_section(section: &str) -> Vec<String> {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let header = format!("[{section}]");
+    manifest
+        .lines()
+        .skip_while(|line| line.trim() != header)
+        .skip(1)
+        .take_while(|line| !line.starts_with('['))
+        .map(|line| line.split('#').next().unwrap().replace(' ', ""))
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
+#[test]
+fn cargo_lambda_builds_the_release_profile_as_written() {
+    // cargo-lambda's "release optimizations" would build the deployed bootstraps with
+    // `panic = "abort"` (a panic would then cost the container and the whole SQS batch) and for
+    // another CPU than `make bench` measures: they are off, and the profile says `unwind` itself.
+    assert!(
+        manifest_section("workspace.metadata.lambda.build").contains(&"disable_optimizations=true".to_owned()),
+        "cargo-lambda's release optimizations are not disabled"
+    );
+    assert!(manifest_section("profile.release").contains(&"panic=\"unwind\"".to_owned()), "panic is not unwind");
+}
