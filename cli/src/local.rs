@@ -30,7 +30,12 @@ pub struct LocalServer {
     pub endpoint: String,
     child: Child,
     stdin: Option<ChildStdin>,
+    /// Where the holding shell writes the server's process id.
+    pid_file: PathBuf,
 }
+
+/// How long a server has to end after SIGTERM before it is killed.
+const STOP_GRACE_SECONDS: u32 = 3;
 
 /// moto's server: DynamoDB, S3, SQS and Secrets Manager.
 pub type Moto = LocalServer;
@@ -103,7 +108,13 @@ impl LocalServer {
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(start)?.port();
         let log =
             std::env::temp_dir().join(format!("{}-{port}.log", spec.default.rsplit('/').next().unwrap_or("server")));
-        let script = format!(r#"{} >"$2" 2>&1 </dev/null & pid=$!; read _; kill $pid; wait $pid"#, spec.command);
+        let pid_file = PathBuf::from(format!("{}.pid", log.display()));
+        // When this process's end of the pipe closes: SIGTERM, and SIGKILL if the server is still
+        // there after a grace period (moto under load, or stopped, does not end on SIGTERM).
+        let script = format!(
+            r#"{} >"$2" 2>&1 </dev/null & pid=$!; echo $pid >"$2.pid"; read _; kill $pid; (sleep {STOP_GRACE_SECONDS}; kill -9 $pid) 2>/dev/null & killer=$!; wait $pid; kill $killer 2>/dev/null; rm -f "$2.pid""#,
+            spec.command
+        );
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(script)
@@ -114,7 +125,7 @@ impl LocalServer {
             .spawn()
             .map_err(start)?;
         let stdin = child.stdin.take();
-        let mut server = Self { endpoint: format!("http://127.0.0.1:{port}"), child, stdin };
+        let mut server = Self { endpoint: format!("http://127.0.0.1:{port}"), child, stdin, pid_file };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if Instant::now() > deadline {
@@ -124,6 +135,11 @@ impl LocalServer {
             std::thread::sleep(Duration::from_millis(100));
         }
         Ok(server)
+    }
+
+    /// The server's process id (not the holding shell's).
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(&self.pid_file).ok()?.trim().parse().ok()
     }
 
     /// Stops the server and waits for it.

@@ -1,0 +1,46 @@
+//! The local stack's servers end with their handle, even a server that does not act on SIGTERM:
+//! nothing a test starts is left running after it.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use everbright_sync::local::LocalServer;
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Stops `server` (in a thread: a stop that never returns fails the test instead of hanging it).
+fn stop_within(server: LocalServer, limit: Duration) -> bool {
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        drop(server);
+        let _ = done.send(());
+    });
+    finished.recv_timeout(limit).is_ok()
+}
+
+#[test]
+fn a_server_is_gone_once_its_handle_is_dropped_even_one_that_ignores_sigterm() {
+    for (name, server) in [("moto", LocalServer::start()), ("dynalite", LocalServer::dynalite())] {
+        let server = server.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let pid = server.pid().expect("the server's process id");
+        assert!(alive(pid), "{name} runs");
+        // A stopped process leaves SIGTERM pending: only SIGKILL ends it.
+        assert!(Command::new("kill").args(["-STOP", &pid.to_string()]).status().unwrap().success());
+        assert!(stop_within(server, Duration::from_secs(30)), "{name}: stopping did not return within 30 s");
+        assert!(!alive(pid), "{name} (pid {pid}) is still running");
+    }
+}
+
+#[test]
+fn a_server_that_stops_on_sigterm_is_gone_at_once() {
+    let server = LocalServer::start().expect("moto");
+    let pid = server.pid().expect("the server's process id");
+    let started = std::time::Instant::now();
+    assert!(stop_within(server, Duration::from_secs(30)));
+    assert!(!alive(pid));
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
