@@ -4,23 +4,27 @@ SHELL := /bin/bash
 CARGO ?= cargo
 CARGO_DENY_VERSION := 0.20.2
 
-.PHONY: demo serve test venv dynalite fmt lint deny audit template unit bench
+.PHONY: demo serve test venv venv-local dynalite fmt lint deny audit template unit bench
 
 ## The whole pipeline on the sample events, on a local moto and EverBright stand-in.
-demo: venv
+demo: venv-local
 	$(CARGO) run --quiet -p everbright-sync -- demo
 
 ## The same local stack kept running, to send events by hand (Ctrl-C stops it).
-serve: venv
+serve: venv-local
 	$(CARGO) run --quiet -p everbright-sync -- serve
 
 ## Everything CI checks: formatting, lints, dependency policy, the template, every test (moto and
 ## dynalite are installed here and started by the tests).
 test: venv dynalite fmt lint deny template unit
 
-## The pinned Python tools (moto's server) in .venv.
+## The pinned Python tools in .venv: moto's server, cfn-lint, SAM CLI, awscurl.
 venv:
 	scripts/venv.sh
+
+## moto's server alone, what the local runs need.
+venv-local:
+	scripts/venv.sh local
 
 ## dynalite, the tests' strict DynamoDB (pinned in scripts/dynalite/), in .tools/dynalite.
 dynalite:
