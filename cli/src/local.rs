@@ -18,9 +18,25 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use shared::aws::Clients;
 use shared::job;
 
-/// The workspace root (where `.venv` and `events/` are).
+/// The checkout the local stack runs from (where `.venv`, `.tools` and `events/` are):
+/// `EVERBRIGHT_SYNC_ROOT`, else the nearest checkout at or above the current directory, else the
+/// one this binary was built from (a binary built elsewhere with a shared target directory would
+/// otherwise look for moto in that other checkout).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cli/ has a parent").to_path_buf()
+    if let Some(root) = std::env::var_os("EVERBRIGHT_SYNC_ROOT") {
+        return PathBuf::from(root);
+    }
+    std::env::current_dir()
+        .ok()
+        .and_then(|dir| checkout_at_or_above(&dir))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("cli/ has a parent").to_path_buf())
+}
+
+/// The nearest directory at or above `dir` that is a checkout of this project.
+fn checkout_at_or_above(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|dir| dir.join("scripts/venv.sh").is_file() && dir.join("events").is_dir())
+        .map(Path::to_path_buf)
 }
 
 /// A local server the project started (moto's, or dynalite), on a free loopback port. It stops
@@ -284,4 +300,23 @@ async fn create_queue(client: &aws_sdk_sqs::Client, name: &str, redrive: Option<
     }
     let output = request.send().await.map_err(|e| failed("SQS CreateQueue")(&e))?;
     Ok(output.queue_url().unwrap_or_default().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_checkout_is_found_from_any_directory_inside_it_and_not_outside() {
+        let base = std::env::temp_dir().join(format!("everbright-checkout-{}", std::process::id()));
+        let inner = base.join("checkout/functions/webhook-receiver/src");
+        std::fs::create_dir_all(&inner).unwrap();
+        std::fs::create_dir_all(base.join("checkout/scripts")).unwrap();
+        std::fs::create_dir_all(base.join("checkout/events")).unwrap();
+        std::fs::write(base.join("checkout/scripts/venv.sh"), "").unwrap();
+        assert_eq!(checkout_at_or_above(&inner), Some(base.join("checkout")));
+        assert_eq!(checkout_at_or_above(&base.join("checkout")), Some(base.join("checkout")));
+        assert_eq!(checkout_at_or_above(&base), None);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }
