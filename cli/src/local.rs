@@ -9,7 +9,6 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_config::{Region, SdkConfig};
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TimeToLiveSpecification,
@@ -243,8 +242,8 @@ pub enum TableTtl {
 /// A set-up failure, with the operation that failed.
 pub type SetupError = Box<dyn std::error::Error + Send + Sync>;
 
-fn failed(operation: &'static str) -> impl Fn(&dyn std::error::Error) -> SetupError {
-    move |error| format!("{operation}: {}", DisplayErrorContext(error)).into()
+fn failed<E: std::error::Error + 'static>(operation: &'static str) -> impl Fn(&E) -> SetupError {
+    move |error| format!("{operation}: {}", shared::error::chain(error)).into()
 }
 
 /// The jobs table, as `infra/template.yaml` defines it (a test checks that they agree).

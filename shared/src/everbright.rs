@@ -107,10 +107,9 @@ pub struct Download {
 impl Download {
     /// The next chunk of the body, `None` at its end. A body cut short is a retryable error.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
-        self.response
-            .chunk()
-            .await
-            .map_err(|e| FetchError::Retryable(format!("reading the document failed: {}", chain(&e.without_url()))))
+        self.response.chunk().await.map_err(|e| {
+            FetchError::Retryable(format!("reading the document failed: {}", crate::error::chain(&e.without_url())))
+        })
     }
 }
 
@@ -157,7 +156,10 @@ impl EverBright {
         let mut response = self.get(url, deadline).await?;
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| {
-            FetchError::Retryable(format!("reading the data API answer failed: {}", chain(&e.without_url())))
+            FetchError::Retryable(format!(
+                "reading the data API answer failed: {}",
+                crate::error::chain(&e.without_url())
+            ))
         })? {
             if body.len() + chunk.len() > MAX_DATA_ANSWER_BYTES {
                 return Err(FetchError::Permanent(format!(
@@ -240,7 +242,9 @@ impl EverBright {
                 }
                 Ok(response) => return Ok(response),
                 // reqwest's message ends with the full URL: a pre-signed one's query is a credential.
-                Err(error) => (format!("GET {} failed: {}", redact(url), chain(&error.without_url())), None),
+                Err(error) => {
+                    (format!("GET {} failed: {}", redact(url), crate::error::chain(&error.without_url())), None)
+                }
             };
             // `Retry-After` comes from the network: compare it with the time left, never add it
             // to an instant (a huge value would overflow).
@@ -277,18 +281,6 @@ fn redact(url: &Url) -> String {
     let mut shown = url.clone();
     shown.set_query(None);
     shown.to_string()
-}
-
-/// An error with its sources, for a log line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The largest data API answer read: a look-up of one metric for one quote is a few hundred bytes.

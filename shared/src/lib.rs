@@ -6,6 +6,7 @@ pub mod aws;
 pub mod config;
 pub mod contract;
 pub mod drift;
+pub mod error;
 pub mod event;
 pub mod everbright;
 pub mod ids;

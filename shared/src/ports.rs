@@ -11,7 +11,7 @@ use crate::timestamp::Timestamp;
 
 /// An error from a backing service, with the operation that failed.
 #[derive(Debug, thiserror::Error)]
-#[error("{operation} failed: {}", chain(source.as_ref()))]
+#[error("{operation} failed: {}", crate::error::chain(source.as_ref()))]
 pub struct BackendError {
     pub operation: &'static str,
     #[source]
@@ -22,22 +22,6 @@ impl BackendError {
     pub fn new(operation: &'static str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self { operation, source: source.into() }
     }
-}
-
-/// An error and its sources, joined: the SDK's own message says only "service error" and keeps
-/// the code and message in its sources.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let line = cause.to_string();
-        if !text.contains(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// A delivery, identified by its event (the route) and the SHA-256 of its body.

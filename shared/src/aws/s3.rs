@@ -2,7 +2,6 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
 use bytes::{Bytes, BytesMut};
@@ -124,8 +123,8 @@ impl ChunkSource for Download {
 /// Every PDF starts with these bytes.
 const PDF_MAGIC: &[u8] = b"%PDF-";
 
-fn s3_error(operation: &str, error: impl std::error::Error) -> FetchError {
-    FetchError::Retryable(format!("S3 {operation} failed: {}", DisplayErrorContext(error)))
+fn s3_error(operation: &str, error: impl std::error::Error + 'static) -> FetchError {
+    FetchError::Retryable(format!("S3 {operation} failed: {}", crate::error::chain(&error)))
 }
 
 impl S3Documents {
@@ -306,7 +305,7 @@ impl S3Documents {
         let aborted =
             self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(upload_id).send().await;
         if let Err(error) = aborted {
-            tracing::warn!(key, error = %DisplayErrorContext(error), "could not abort a multipart upload; the bucket's lifecycle rule removes it");
+            tracing::warn!(key, error = %crate::error::chain(&error), "could not abort a multipart upload; the bucket's lifecycle rule removes it");
         }
     }
 }
