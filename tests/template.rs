@@ -355,3 +355,30 @@ fn each_role_allows_the_dynamodb_calls_its_adapter_makes() {
         }
     }
 }
+
+#[test]
+fn every_box_of_the_readme_diagram_is_a_template_resource_and_every_function_box_its_crate() {
+    let readme = std::fs::read_to_string(integration_tests::root().join("README.md")).unwrap();
+    let diagram = readme.split("```mermaid").nth(1).and_then(|rest| rest.split("```").next()).expect("a diagram");
+    let template = template();
+    let mut boxes = 0;
+    // A box: `Id[...]`, `Id([...])`, `Id[(...)]` or `Id[[...]]`.
+    let ids = diagram.split_whitespace().filter_map(|token| token.split_once(['[', '(']).map(|(id, _)| id.to_owned()));
+    for id in ids {
+        boxes += 1;
+        if id != "EverBright" {
+            assert!(
+                template["Resources"].get(&id).is_some(),
+                "the diagram names {id}, which the template does not define"
+            );
+        }
+    }
+    assert!(boxes >= 9, "{boxes} boxes found");
+    for (function, krate) in [("WebhookReceiver", "webhook-receiver"), ("ContractFetcher", "contract-fetcher")] {
+        assert!(diagram.contains(&format!("{function}[\"{function}: {krate}\"]")), "{function}'s box names {krate}");
+        let manifest = integration_tests::root().join("functions").join(krate).join("Cargo.toml");
+        let manifest = std::fs::read_to_string(&manifest).unwrap();
+        assert!(manifest.contains(&format!("name = \"{krate}\"")), "{krate} is a crate");
+        assert_eq!(strings(&template["Resources"][function]["Metadata"]["BuildProperties"]["Binary"]), [krate]);
+    }
+}
