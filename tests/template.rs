@@ -382,3 +382,41 @@ fn every_box_of_the_readme_diagram_is_a_template_resource_and_every_function_box
         assert_eq!(strings(&template["Resources"][function]["Metadata"]["BuildProperties"]["Binary"]), [krate]);
     }
 }
+
+#[test]
+fn the_dashboard_shows_every_metric_the_functions_emit_the_queues_and_the_durations() {
+    let template = template();
+    let body = &template["Resources"]["Dashboard"]["Properties"]["DashboardBody"];
+    let Value::Tagged(sub) = body else { panic!("DashboardBody is a !Sub") };
+    // `${X}` and `${X.Attr}` become X, as CloudFormation would put a name there.
+    let mut text = sub.value.as_str().unwrap().to_owned();
+    while let Some(start) = text.find("${") {
+        let end = start + text[start..].find('}').unwrap();
+        let name = text[start + 2..end].split('.').next().unwrap().to_owned();
+        text.replace_range(start..=end, &name);
+    }
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("the body is JSON");
+    let widgets = dashboard["widgets"].as_array().unwrap();
+    let metrics: Vec<String> = widgets
+        .iter()
+        .flat_map(|w| w["properties"]["metrics"].as_array().unwrap().iter())
+        .map(|m| m.to_string())
+        .collect();
+    let all = metrics.join("\n");
+    for name in RECEIVER_METRICS {
+        assert!(all.contains(&format!("\"{name}\"")), "the receiver's {name}");
+    }
+    for name in FETCHER_METRICS {
+        assert!(all.contains(&format!("\"{name}\"")), "the fetcher's {name}");
+    }
+    assert!(all.contains(&format!("[\"{NAMESPACE}\",\"Received\",\"Function\",\"WebhookReceiver\"]")));
+    assert!(all.contains(&format!("[\"{NAMESPACE}\",\"Messages\",\"Function\",\"ContractFetcher\"]")));
+    assert!(
+        all.contains("Function=\\\"WebhookReceiver\\\"") && all.contains("EverBrightSync,Event,Function"),
+        "per event"
+    );
+    assert!(all.contains("\"FetchDeadLetterQueue\""), "the DLQ's depth");
+    assert!(all.contains("\"Duration\""), "durations");
+    let url = strings(&template["Outputs"]["DashboardUrl"]["Value"]).join("");
+    assert!(url.contains("#dashboards:name=${Dashboard}"), "{url}");
+}
