@@ -1,6 +1,7 @@
 //! A job's items (`SITE#<site>`), readable: the summary, then tasks, milestones and documents.
 
 use serde_json::{Map, Value};
+use shared::job::FetchStatus;
 
 /// A value as text: strings bare, null as `-`.
 pub fn text(value: &Value) -> String {
@@ -102,14 +103,14 @@ pub fn render(site: &str, bucket: &str, items: &[Map<String, Value>], detailed: 
     for doc in with_prefix(items, "DOC#") {
         let status = text(&doc["status"]);
         let mark = doc.as_object().map_or("", |document| envelope_mark(items, document));
-        let detail = match status.as_str() {
-            "STORED" => format!(
+        let detail = match status.parse() {
+            Ok(FetchStatus::Stored) => format!(
                 "{} bytes sha256 {}{mark}\n                    s3://{bucket}/{}",
                 text(&doc["size"]),
                 text(&doc["sha256"]),
                 text(&doc["s3_key"])
             ),
-            "FAILED" => text(&doc["failure"]),
+            Ok(FetchStatus::Failed) => text(&doc["failure"]),
             _ => format!("{}{mark}", text(&doc["name"])),
         };
         line(format!("  document {status:<8} {detail}"));

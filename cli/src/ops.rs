@@ -14,6 +14,7 @@ use shared::config::{AllowedPrincipals, DedupeConfig};
 use shared::drift::Drift;
 use shared::event::EventType;
 use shared::ids::{DocumentId, QuoteId, SiteId};
+use shared::job::{DeliveryState, FetchStatus};
 use shared::message::FetchMessage;
 use shared::ports::{BackendError, FetchQueue};
 use shared::timestamp::Timestamp;
@@ -174,10 +175,10 @@ impl Ops {
         let mut records = Vec::new();
         for key in self.archive.keys(prefix).await? {
             // The key holds the day (raw/<event>/<yyyy>/<mm>/<dd>/<id>.json): skip other days unread.
-            if let Some(key_day) = day_of_key(&key) {
-                if first_day.is_some_and(|first| key_day < first) || last_day.is_some_and(|last| key_day > last) {
-                    continue;
-                }
+            if let Some(key_day) = day_of_key(&key)
+                && (first_day.is_some_and(|first| key_day < first) || last_day.is_some_and(|last| key_day > last))
+            {
+                continue;
             }
             let raw = self.archive.get(&key).await?;
             let in_range = selection.since.is_none_or(|since| raw.received_at >= since)
@@ -253,7 +254,7 @@ impl Ops {
         };
         let body = raw.body().map_err(|e| format!("{key}: {e}"))?;
         let state = self.store.delivery_state(event, &hex::encode(Sha256::digest(&body))).await?;
-        if state.as_deref() == Some("DONE") && !force {
+        if state == Some(DeliveryState::Done) && !force {
             report.add(
                 key,
                 "duplicate",
@@ -306,7 +307,8 @@ impl Ops {
     pub async fn refetch_failed(&self, site: SiteId) -> Result<Vec<DocumentId>, OpsError> {
         let mut queued = Vec::new();
         for item in self.store.job_items(site).await? {
-            let is_failed = item.get("status").and_then(Value::as_str) == Some("FAILED");
+            let is_failed =
+                item.get("status").and_then(Value::as_str).and_then(|s| s.parse().ok()) == Some(FetchStatus::Failed);
             let document = item.get("document").and_then(Value::as_str).and_then(|d| d.parse().ok());
             if let (true, Some(document)) = (is_failed, document) {
                 self.refetch(site, document).await?;

@@ -664,6 +664,8 @@ pub enum FetchStatus {
 }
 
 impl FetchStatus {
+    pub const ALL: [Self; 5] = [Self::Recorded, Self::Queued, Self::Fetching, Self::Stored, Self::Failed];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Recorded => "RECORDED",
@@ -672,6 +674,53 @@ impl FetchStatus {
             Self::Stored => "STORED",
             Self::Failed => "FAILED",
         }
+    }
+}
+
+impl std::fmt::Display for FetchStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for FetchStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s).ok_or_else(|| format!("{s:?} is not a fetch status"))
+    }
+}
+
+/// A delivery record's state: being applied (with a lease), or applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryState {
+    Applying,
+    Done,
+}
+
+impl DeliveryState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Applying => "APPLYING",
+            Self::Done => "DONE",
+        }
+    }
+}
+
+impl std::fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DeliveryState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::Applying, Self::Done]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not a delivery state"))
     }
 }
 
@@ -711,6 +760,17 @@ pub fn sanitize_file_name(name: &str) -> String {
 #[cfg(test)]
 mod key_tests {
     use super::*;
+
+    #[test]
+    fn statuses_read_back_what_they_write_and_refuse_anything_else() {
+        for status in FetchStatus::ALL {
+            assert_eq!(status.to_string().parse::<FetchStatus>(), Ok(status));
+        }
+        for state in [DeliveryState::Applying, DeliveryState::Done] {
+            assert_eq!(state.to_string().parse::<DeliveryState>(), Ok(state));
+        }
+        assert!("stored".parse::<FetchStatus>().is_err() && "".parse::<DeliveryState>().is_err());
+    }
 
     #[test]
     fn file_names_cannot_climb_out_of_their_folder() {

@@ -179,12 +179,13 @@ fn percent_decode(input: &str) -> Vec<u8> {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -295,10 +296,10 @@ impl Verifier {
         }
 
         let payload_hash = hex::encode(Sha256::digest(request.body));
-        if let Some(claimed) = header_value(request.headers, "x-amz-content-sha256") {
-            if !claimed.eq_ignore_ascii_case(&payload_hash) {
-                return Err(Refusal::BodyHash);
-            }
+        if let Some(claimed) = header_value(request.headers, "x-amz-content-sha256")
+            && !claimed.eq_ignore_ascii_case(&payload_hash)
+        {
+            return Err(Refusal::BodyHash);
         }
         let canonical = canonical_request(request, &auth.signed_headers, &payload_hash)?;
         let string_to_sign =

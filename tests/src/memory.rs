@@ -89,10 +89,10 @@ impl JobStore for MemoryStore {
     async fn finish_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
         let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
         // Only under the delivery's own claim (as the adapter's condition).
-        if let Some(item) = self.lock().get_mut(&(pk, sk.to_owned())) {
-            if text(item, "event_id") == delivery.event_id {
-                item.insert("state".into(), "DONE".into());
-            }
+        if let Some(item) = self.lock().get_mut(&(pk, sk.to_owned()))
+            && text(item, "event_id") == delivery.event_id
+        {
+            item.insert("state".into(), "DONE".into());
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::event::EventType;
 use crate::ids::{DocumentId, QuoteId, SiteId};
-use crate::job::{self, FetchStatus, Guard, PlannedDocument, SignedQuoteLookup, Write};
+use crate::job::{self, DeliveryState, FetchStatus, Guard, PlannedDocument, SignedQuoteLookup, Write};
 use crate::ports::{Applied, BackendError, Claim, Delivery, DocumentLedger, FetchClaim, JobStore, StoredDocument};
 use crate::timestamp::Timestamp;
 
@@ -21,8 +21,8 @@ use crate::timestamp::Timestamp;
 /// receiver's timeout, so that only a request that died leaves its claim to expire.
 const CLAIM_LEASE_SECONDS: i64 = 60;
 
-const APPLYING: &str = "APPLYING";
-const DONE: &str = "DONE";
+const APPLYING: &str = DeliveryState::Applying.as_str();
+const DONE: &str = DeliveryState::Done.as_str();
 
 /// The jobs table: one item per part of a job (see [`crate::job`]) and one per delivery.
 #[derive(Clone, Debug)]
@@ -526,14 +526,14 @@ impl DocumentLedger for DynamoJobStore {
         let item = self.item_behind(returned, pk, sk, "DynamoDB GetItem (claimed document)").await?;
         let field = |name| string_attribute(item.as_ref(), name);
         let status = field("status").unwrap_or_default();
-        Ok(match status.as_str() {
-            "STORED" => FetchClaim::Stored,
-            "FAILED" => FetchClaim::Failed { reason: field("failure").unwrap_or_default() },
+        Ok(match status.parse() {
+            Ok(FetchStatus::Stored) => FetchClaim::Stored,
+            Ok(FetchStatus::Failed) => FetchClaim::Failed { reason: field("failure").unwrap_or_default() },
             // Our own claim: an earlier attempt landed but its answer was lost.
-            "FETCHING" if field("lease_owner").as_deref() == Some(lease) => {
+            Ok(FetchStatus::Fetching) if field("lease_owner").as_deref() == Some(lease) => {
                 FetchClaim::Claimed { lease: lease.to_owned() }
             }
-            "FETCHING" => FetchClaim::Busy,
+            Ok(FetchStatus::Fetching) => FetchClaim::Busy,
             _ => FetchClaim::NotQueued { status },
         })
     }
@@ -693,10 +693,14 @@ impl DynamoJobStore {
 
     /// A delivery's state (`APPLYING` or `DONE`) by its event and body's SHA-256, if it was ever
     /// claimed.
-    pub async fn delivery_state(&self, event: EventType, body_sha256: &str) -> Result<Option<String>, BackendError> {
+    pub async fn delivery_state(
+        &self,
+        event: EventType,
+        body_sha256: &str,
+    ) -> Result<Option<DeliveryState>, BackendError> {
         let (pk, sk) = job::delivery_key(event, body_sha256);
         let item = self.read(pk, sk.to_owned(), "DynamoDB GetItem (delivery)").await?;
-        Ok(string_attribute(item.as_ref(), "state"))
+        Ok(string_attribute(item.as_ref(), "state").and_then(|state| state.parse().ok()))
     }
 
     /// Marks a document `QUEUED` again, if it is `FAILED`, `QUEUED` or `RECORDED` (never a
