@@ -8,11 +8,11 @@ CARGO_DENY_VERSION := 0.20.2
 
 ## The whole pipeline on the sample events, on a local moto and EverBright stand-in.
 demo: venv-local
-	$(CARGO) run --quiet -p everbright-sync -- demo
+	$(CARGO) run --quiet -p local-stack -- demo
 
 ## The same local stack kept running, to send events by hand (Ctrl-C stops it).
 serve: venv-local
-	$(CARGO) run --quiet -p everbright-sync -- serve
+	$(CARGO) run --quiet -p local-stack -- serve
 
 ## Everything CI checks: formatting, lints, dependency policy, the template, every test (moto and
 ## dynalite are installed here and started by the tests).

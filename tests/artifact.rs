@@ -64,3 +64,12 @@ fn cargo_lambda_builds_the_release_profile_as_written() {
     );
     assert!(manifest_section("profile.release").contains(&"panic=\"unwind\"".to_owned()), "panic is not unwind");
 }
+
+#[test]
+fn the_operator_binary_links_no_local_stack() {
+    // `-e normal,features` for the operator's crate alone: what its release build links.
+    let operator = tree(&["-p", "everbright-sync"]);
+    for local_only in ["local-stack ", "contract-fetcher ", "hyper feature \"server\"", "hyper-util feature \"server"] {
+        assert!(!operator.contains(local_only), "the operator's binary links {local_only}");
+    }
+}

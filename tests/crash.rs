@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use contract_fetcher::Fetcher;
-use everbright_sync::stand_in::{Behaviour, StandIn, pdf_sha256};
 use integration_tests::fault_proxy::{Fault, FaultPlan, FaultProxy, Rule};
 use integration_tests::{Backend, event, moto, sdk_config_through};
 use lambda_http::http::StatusCode;
+use local_stack::stand_in::{Behaviour, StandIn, pdf_sha256};
 use serde_json::Value;
 use shared::aws::Clients;
 use shared::ids::DocumentId;

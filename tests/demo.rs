@@ -1,10 +1,10 @@
 //! The demo's pipeline (receiver, SQS, fetcher, stand-in) on the sample events, end to end.
 
-use everbright_sync::demo::{self, LOCAL_TOKEN};
-use everbright_sync::gateway::{Gateway, LocalPrincipal};
 use everbright_sync::send::{self, Aws4};
-use everbright_sync::stand_in::{StandIn, small_pdf};
 use integration_tests::{Backend, root};
+use local_stack::demo::{self, LOCAL_TOKEN};
+use local_stack::gateway::{Gateway, LocalPrincipal};
+use local_stack::stand_in::{StandIn, small_pdf};
 use sha2::{Digest, Sha256};
 
 #[tokio::test]

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use contract_fetcher::Fetcher;
-use everbright_sync::stand_in::{Behaviour, Host, StandIn, pdf_sha256};
 use integration_tests::{Backend, event};
 use lambda_http::http::StatusCode;
+use local_stack::stand_in::{Behaviour, Host, StandIn, pdf_sha256};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared::ids::DocumentId;

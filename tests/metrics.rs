@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use contract_fetcher::Fetcher;
-use everbright_sync::stand_in::StandIn;
 use integration_tests::emf::{EmfLine, parse};
 use integration_tests::{Backend, REST_EVENTS, event, root};
+use local_stack::stand_in::StandIn;
 use shared::metrics::{FETCHER_METRICS, MetricsSink, NAMESPACE, RECEIVER_METRICS};
 use tokio::time::Instant;
 use webhook_receiver::AwsReceiver;

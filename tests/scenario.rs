@@ -16,15 +16,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use everbright_sync::demo::{LOCAL_TOKEN, functions_with};
-use everbright_sync::gateway::{Gateway, LocalPrincipal};
-use everbright_sync::queue::{Drained, Pace, drain_paced};
 use everbright_sync::send::{self, Aws4};
-use everbright_sync::stand_in::{Behaviour, StandIn};
 use futures_util::future::join_all;
 use integration_tests::fault_proxy::{Fault, FaultPlan, FaultProxy, FaultStats};
 use integration_tests::scenario::{Event, Generated, generate, job_state};
 use integration_tests::{Backend, moto, root, sdk_config_through};
+use local_stack::demo::{LOCAL_TOKEN, functions_with};
+use local_stack::gateway::{Gateway, LocalPrincipal};
+use local_stack::queue::{Drained, Pace, drain_paced};
+use local_stack::stand_in::{Behaviour, StandIn};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use shared::aws::{Clients, S3Archive};

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use contract_fetcher::Fetcher;
 use everbright_sync::ops::{Ops, ReplayMode, Selection};
-use everbright_sync::stand_in::{Behaviour, StandIn};
 use integration_tests::scenario::{generate, job_state};
 use integration_tests::{Backend, event, root};
 use lambda_http::http::StatusCode;
+use local_stack::stand_in::{Behaviour, StandIn};
 use serde_json::Value;
 use shared::ids::SiteId;
 use tokio::time::Instant;

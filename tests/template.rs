@@ -1,7 +1,7 @@
 //! The SAM template against the code: routes, auth, least privilege, queue timing, bucket safety,
 //! and the definitions the local backend copies.
 
-use everbright_sync::local::{MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS};
+use local_stack::local::{MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS};
 use serde_yaml::Value;
 use shared::event::EventType;
 use shared::job;

@@ -1,12 +1,8 @@
-//! The project's local tools.
+//! The operator's tools: read and put right a deployed stack (`job`, `replay`, `drift`,
+//! `refetch`, `dlq`) and send a webhook signed as EverBright signs it (`send`). The local stack
+//! (moto, the gateway, the stand-in, the demo) is the `local-stack` crate.
 
-pub mod demo;
-pub mod gateway;
 pub mod job_view;
-pub mod local;
 pub mod operate;
 pub mod ops;
-pub mod queue;
 pub mod send;
-pub mod serve;
-pub mod stand_in;

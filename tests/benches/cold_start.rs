@@ -16,11 +16,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use everbright_sync::stand_in::StandIn;
 use integration_tests::bench::{median, peak_rss_mib, write_figures};
 use integration_tests::counting_proxy::CountingProxy;
 use integration_tests::runtime_api::RuntimeApi;
 use integration_tests::{Backend, event_json, moto, root};
+use local_stack::stand_in::StandIn;
 use serde_json::{Value, json};
 use webhook_receiver::AwsReceiver;
 

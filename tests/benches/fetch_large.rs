@@ -8,9 +8,9 @@
 use std::time::{Duration, Instant};
 
 use contract_fetcher::Fetcher;
-use everbright_sync::stand_in::{Behaviour, StandIn, pdf_sha256};
 use integration_tests::bench::{peak_rss_mib, write_figures};
 use integration_tests::{Backend, event};
+use local_stack::stand_in::{Behaviour, StandIn, pdf_sha256};
 use serde_json::json;
 use shared::ids::DocumentId;
 use webhook_receiver::AwsReceiver;

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use everbright_sync::local::{LocalServer, Moto, Resources, TableTtl};
+use local_stack::local::{LocalServer, Moto, Resources, TableTtl};
 use serde_json::{Map, Value};
 use shared::aws::{Clients, scan_all};
 use shared::config::{Env, FetcherConfig, ReceiverConfig};
@@ -40,7 +40,7 @@ pub const REST_EVENTS: [&str; 10] = [
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    everbright_sync::local::workspace_root()
+    local_stack::local::workspace_root()
 }
 
 /// The moto server of this test binary, started on first use. It is never dropped: it stops

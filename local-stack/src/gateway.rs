@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use webhook_receiver::AwsReceiver;
 
-use crate::send::Aws4;
+use everbright_sync::send::Aws4;
 
 /// The stage the local API serves, as in the template.
 pub const STAGE: &str = "prod";
@@ -39,7 +39,7 @@ pub struct LocalPrincipal {
 }
 
 impl Default for LocalPrincipal {
-    /// Documented defaults (README, "Local runs"); override with `everbright-sync serve` flags.
+    /// Documented defaults (README, "Local runs"); override with `everbright-local serve` flags.
     fn default() -> Self {
         Self {
             arn: "arn:aws:iam::000000000000:user/everbright-local".into(),

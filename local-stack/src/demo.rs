@@ -19,8 +19,8 @@ use webhook_receiver::AwsReceiver;
 use crate::gateway::{Gateway, LocalPrincipal};
 use crate::local::{Moto, Resources, SetupError};
 use crate::queue::{Drained, drain};
-use crate::send;
 use crate::stand_in::StandIn;
+use everbright_sync::send;
 
 /// The API token the stand-in accepts in the demo.
 pub const LOCAL_TOKEN: &str = "local-demo-token";
@@ -204,7 +204,7 @@ pub fn render(report: &Report) -> String {
                 if d.answer["stale"] == true { " (stale)" } else { "" },
                 d.answer["queued"].as_array().map_or(0, Vec::len)
             ),
-            _ => crate::job_view::text(if d.answer.get("error").is_some() {
+            _ => everbright_sync::job_view::text(if d.answer.get("error").is_some() {
                 &d.answer["error"]
             } else {
                 &d.answer["message"]
@@ -231,7 +231,7 @@ pub fn render(report: &Report) -> String {
         };
         if items.iter().any(|i| i["sk"] == "JOB") {
             line(String::new());
-            line(crate::job_view::render(site, &report.bucket, items, false));
+            line(everbright_sync::job_view::render(site, &report.bucket, items, false));
         }
     }
     out

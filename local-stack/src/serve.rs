@@ -1,4 +1,4 @@
-//! `everbright-sync serve`: the local stack, kept running: moto, the EverBright stand-in, the
+//! `everbright-local serve`: the local stack, kept running: moto, the EverBright stand-in, the
 //! gateway in front of the receiver, and the fetcher polling the queue, until Ctrl-C.
 
 use std::time::Duration;

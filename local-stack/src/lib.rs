@@ -1,0 +1,17 @@
+//! The local stack: what stands in for AWS and EverBright on this machine, used by the demo,
+//! `serve` and the tests. None of it is in the functions or the operator's binary.
+//!
+//! - [`local`]: moto's server and dynalite on free loopback ports, and the table, bucket and
+//!   queues the template defines, created on them through the SDK;
+//! - [`gateway`]: API Gateway's REST API with `AWS_IAM` auth, played locally;
+//! - [`queue`]: the SQS trigger, played locally;
+//! - [`stand_in`]: a stand-in for EverBright's API;
+//! - [`demo`] and [`serve`]: the pipeline on the sample events, and kept running.
+
+pub mod cli;
+pub mod demo;
+pub mod gateway;
+pub mod local;
+pub mod queue;
+pub mod serve;
+pub mod stand_in;
