@@ -54,7 +54,8 @@ pub enum Applied {
     Stale,
 }
 
-pub trait JobStore: Send + Sync {
+/// The receiver's delivery ledger: what has been applied, and what is being applied.
+pub trait DeliveryLedger: Send + Sync {
     /// Claims a delivery for applying. A delivery counts as seen only once [`finish_delivery`]
     /// has run; a claim that is released or whose lease runs out lets a retry apply it.
     fn claim_delivery(&self, delivery: &Delivery) -> impl Future<Output = Result<Claim, BackendError>> + Send;
@@ -64,7 +65,10 @@ pub trait JobStore: Send + Sync {
 
     /// Gives the claim up after a failure, so the sender's retry is applied.
     fn release_delivery(&self, delivery: &Delivery) -> impl Future<Output = Result<(), BackendError>> + Send;
+}
 
+/// The receiver's writes to a job.
+pub trait JobStore: Send + Sync {
     /// Applies one write to the job's items.
     fn apply(&self, site: SiteId, write: &Write) -> impl Future<Output = Result<Applied, BackendError>> + Send;
 
@@ -184,7 +188,7 @@ pub mod inert {
 
     pub struct Inert;
 
-    impl JobStore for Inert {
+    impl DeliveryLedger for Inert {
         async fn claim_delivery(&self, _: &Delivery) -> Result<Claim, BackendError> {
             Ok(Claim::New)
         }
@@ -194,6 +198,9 @@ pub mod inert {
         async fn release_delivery(&self, _: &Delivery) -> Result<(), BackendError> {
             Ok(())
         }
+    }
+
+    impl JobStore for Inert {
         async fn apply(&self, _: SiteId, _: &Write) -> Result<Applied, BackendError> {
             Ok(Applied::Landed)
         }

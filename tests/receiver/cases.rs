@@ -601,7 +601,7 @@ async fn an_event_without_a_time_of_its_own_is_a_duplicate_only_within_the_retry
 #[tokio::test]
 async fn a_copy_arriving_while_the_first_is_being_applied_answers_503_with_retry_after() {
     use sha2::{Digest, Sha256};
-    use shared::ports::JobStore;
+    use shared::ports::DeliveryLedger;
 
     let backend = super::backend().await;
     // Another request holds the delivery's claim, its lease live: it is being applied right now.

@@ -7,9 +7,9 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Map, Value};
 use shared::ids::SiteId;
-use shared::job::{self, Guard, PlannedDocument, Write};
+use shared::job::{self, DeliveryState, Guard, PlannedDocument, Write};
 use shared::message::FetchMessage;
-use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, FetchQueue, JobStore};
+use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, FetchQueue, JobStore};
 
 type Items = BTreeMap<(String, String), Map<String, Value>>;
 
@@ -70,16 +70,18 @@ fn document_fields(item: &mut Map<String, Value>, site: SiteId, document: &Plann
     }
 }
 
-impl JobStore for MemoryStore {
+impl DeliveryLedger for MemoryStore {
     async fn claim_delivery(&self, delivery: &Delivery) -> Result<Claim, BackendError> {
         let mut items = self.lock();
         let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
         let item = Self::item(&mut items, pk, sk);
         Ok(match item.get("state").and_then(Value::as_str) {
-            Some("DONE") => Claim::Duplicate { first_event_id: text(item, "event_id").to_owned() },
+            Some(s) if s == DeliveryState::Done.as_str() => {
+                Claim::Duplicate { first_event_id: text(item, "event_id").to_owned() }
+            }
             Some(_) if text(item, "event_id") != delivery.event_id => Claim::InProgress,
             _ => {
-                item.insert("state".into(), "APPLYING".into());
+                item.insert("state".into(), DeliveryState::Applying.as_str().into());
                 item.insert("event_id".into(), delivery.event_id.clone().into());
                 Claim::New
             }
@@ -92,7 +94,7 @@ impl JobStore for MemoryStore {
         if let Some(item) = self.lock().get_mut(&(pk, sk.to_owned()))
             && text(item, "event_id") == delivery.event_id
         {
-            item.insert("state".into(), "DONE".into());
+            item.insert("state".into(), DeliveryState::Done.as_str().into());
         }
         Ok(())
     }
@@ -102,15 +104,17 @@ impl JobStore for MemoryStore {
         let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
         let key = (pk, sk.to_owned());
         let mut items = self.lock();
-        let own = items
-            .get(&key)
-            .is_some_and(|item| text(item, "state") == "APPLYING" && text(item, "event_id") == delivery.event_id);
+        let own = items.get(&key).is_some_and(|item| {
+            text(item, "state") == DeliveryState::Applying.as_str() && text(item, "event_id") == delivery.event_id
+        });
         if own {
             items.remove(&key);
         }
         Ok(())
     }
+}
 
+impl JobStore for MemoryStore {
     /// Lands when the guard's path is missing or holds a version not newer (as the adapter's
     /// `attribute_not_exists(path) OR path <= version`).
     async fn apply(&self, site: SiteId, write: &Write) -> Result<Applied, BackendError> {

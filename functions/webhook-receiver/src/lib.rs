@@ -24,7 +24,7 @@ use shared::ids::{DocumentId, SiteId};
 use shared::job::{self, Identity, Plan, PlanContext};
 use shared::message::FetchMessage;
 use shared::metrics::{Emf, MetricsSink, function_name, stdout_sink};
-use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, FetchQueue, JobStore};
+use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, FetchQueue, JobStore};
 use shared::timestamp::Timestamp;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -134,7 +134,7 @@ pub struct Accepted {
     pub queued: Vec<DocumentId>,
 }
 
-impl<S: JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
+impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
     /// A receiver whose metric lines go to standard output (CloudWatch Logs, in Lambda).
     pub fn new(settings: Settings, store: S, archive: A, queue: Q) -> Self {
         let function = function_name("webhook-receiver");

@@ -1,0 +1,129 @@
+//! The receiver's delivery ledger: one `EVENT#<event>#<sha256>` item per delivery, claimed
+//! before a delivery is applied, marked done after, released when applying it failed.
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+
+use super::{DynamoJobStore, conditional_failed, n, s, string_attribute};
+use crate::event::EventType;
+use crate::job::{self, DeliveryState};
+use crate::ports::{BackendError, Claim, Delivery, DeliveryLedger};
+
+/// How long a claimed delivery is reserved for the request applying it: well over the
+/// receiver's timeout, so that only a request that died leaves its claim to expire.
+const CLAIM_LEASE_SECONDS: i64 = 60;
+
+const APPLYING: &str = DeliveryState::Applying.as_str();
+const DONE: &str = DeliveryState::Done.as_str();
+
+impl DeliveryLedger for DynamoJobStore {
+    async fn claim_delivery(&self, delivery: &Delivery) -> Result<Claim, BackendError> {
+        let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
+        let now = delivery.now.unix_seconds();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(pk))
+            .item("sk", s(sk))
+            .item("state", s(APPLYING))
+            .item("event_id", s(&delivery.event_id))
+            .item("event", s(delivery.event.slug()))
+            .item("claimed_at", s(delivery.now.to_string()))
+            .item("lease_until", n(now + CLAIM_LEASE_SECONDS))
+            .item(job::TTL_ATTRIBUTE, n(delivery.remember_until.unix_seconds()))
+            // A record past its expiry counts as gone: DynamoDB's TTL deletes it only later.
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#state = :applying AND lease_until < :now) OR #expires < :now",
+            )
+            .expression_attribute_names("#expires", job::TTL_ATTRIBUTE)
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":applying", s(APPLYING))
+            .expression_attribute_values(":now", n(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::New),
+            Err(error) if conditional_failed(&error) => {
+                let returned = match error.as_service_error() {
+                    Some(PutItemError::ConditionalCheckFailedException(e)) => e.item(),
+                    _ => None,
+                };
+                let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
+                let item = self.item_behind(returned, pk, sk.to_owned(), "DynamoDB GetItem (claimed delivery)").await?;
+                let field = |name| string_attribute(item.as_ref(), name);
+                Ok(match field("state").as_deref() {
+                    Some(DONE) => Claim::Duplicate { first_event_id: field("event_id").unwrap_or_default() },
+                    // Our own claim: an earlier attempt of this request landed but its answer
+                    // was lost, and the SDK sent it again.
+                    Some(APPLYING) if field("event_id").as_deref() == Some(delivery.event_id.as_str()) => Claim::New,
+                    _ => Claim::InProgress,
+                })
+            }
+            Err(error) => Err(BackendError::new("DynamoDB PutItem (claim delivery)", error)),
+        }
+    }
+
+    async fn finish_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
+        let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .update_expression("SET #state = :done, done_at = :at REMOVE lease_until")
+            // Only our own claim: an attempt that lands late, after the claim was released,
+            // must not leave a record (without its expiry) behind.
+            .condition_expression("event_id = :me")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":done", s(DONE))
+            .expression_attribute_values(":at", s(delivery.now.to_string()))
+            .expression_attribute_values(":me", s(&delivery.event_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Our lease ran out and another delivery of the same body holds it: it applies the
+            // same plan, and finishes it.
+            Err(error) if conditional_failed(&error) => Ok(()),
+            Err(error) => Err(BackendError::new("DynamoDB UpdateItem (finish delivery)", error)),
+        }
+    }
+
+    async fn release_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
+        let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .condition_expression("#state = :applying AND event_id = :me")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":applying", s(APPLYING))
+            .expression_attribute_values(":me", s(&delivery.event_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if conditional_failed(&error) => Ok(()),
+            Err(error) => Err(BackendError::new("DynamoDB DeleteItem (release delivery)", error)),
+        }
+    }
+}
+
+impl DynamoJobStore {
+    /// A delivery's state (`APPLYING` or `DONE`) by its event and body's SHA-256, if it was ever
+    /// claimed.
+    pub async fn delivery_state(
+        &self,
+        event: EventType,
+        body_sha256: &str,
+    ) -> Result<Option<DeliveryState>, BackendError> {
+        let (pk, sk) = job::delivery_key(event, body_sha256);
+        let item = self.read(pk, sk.to_owned(), "DynamoDB GetItem (delivery)").await?;
+        Ok(string_attribute(item.as_ref(), "state").and_then(|state| state.parse().ok()))
+    }
+}

@@ -1,0 +1,265 @@
+//! The fetcher's document ledger: a `DOC#` item claimed under a lease, marked stored (with the
+//! job's count, in one transaction) or failed, released for a retry; and re-queued by the
+//! operator.
+
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use futures_util::future::try_join_all;
+use serde_json::{Map, Value};
+
+use super::{DynamoJobStore, conditional_failed, item_to_json, n, s, string_attribute};
+use crate::ids::{DocumentId, QuoteId, SiteId};
+use crate::job::{self, FetchStatus, SignedQuoteLookup};
+use crate::ports::{BackendError, DocumentLedger, FetchClaim, JobStore, StoredDocument};
+use crate::timestamp::Timestamp;
+
+impl DynamoJobStore {
+    /// An `UpdateItem` of the `DOC#` item of `document`.
+    pub(super) fn update_document(&self, site: SiteId, document: DocumentId) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(job::site_pk(site)))
+            .key("sk", s(job::document_sk(document)))
+    }
+
+    /// An update of one `DOC#` item held under `lease`.
+    async fn update_leased_document(
+        &self,
+        operation: &'static str,
+        site: SiteId,
+        document: DocumentId,
+        lease: &str,
+        update: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<bool, BackendError> {
+        let mut request = self
+            .update_document(site, document)
+            .update_expression(update)
+            .condition_expression("lease_owner = :lease")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":lease", s(lease));
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(error) if conditional_failed(&error) => Ok(false),
+            Err(error) => Err(BackendError::new(operation, error)),
+        }
+    }
+}
+
+impl DocumentLedger for DynamoJobStore {
+    async fn claim_fetch(
+        &self,
+        site: SiteId,
+        document: DocumentId,
+        lease: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<FetchClaim, BackendError> {
+        let result = self
+            .update_document(site, document)
+            .update_expression(
+                "SET #status = :fetching, lease_owner = :lease, lease_until = :until, fetch_started_at = :at, \
+                 site = :site, document = :document ADD attempts :one",
+            )
+            .condition_expression(
+                "attribute_not_exists(#status) OR #status = :queued OR (#status = :fetching AND lease_until < :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":fetching", s(FetchStatus::Fetching.as_str()))
+            .expression_attribute_values(":queued", s(FetchStatus::Queued.as_str()))
+            .expression_attribute_values(":lease", s(lease))
+            .expression_attribute_values(":until", n(lease_until.unix_seconds()))
+            .expression_attribute_values(":now", n(now.unix_seconds()))
+            .expression_attribute_values(":at", s(now.to_string()))
+            .expression_attribute_values(":site", s(site.to_string()))
+            .expression_attribute_values(":document", s(document.to_string()))
+            .expression_attribute_values(":one", n(1))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(FetchClaim::Claimed { lease: lease.to_owned() }),
+            Err(error) if conditional_failed(&error) => error,
+            Err(error) => {
+                return Err(BackendError::new("DynamoDB UpdateItem (claim document)", error));
+            }
+        };
+        let returned = match error.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item(),
+            _ => None,
+        };
+        let (pk, sk) = (job::site_pk(site), job::document_sk(document));
+        let item = self.item_behind(returned, pk, sk, "DynamoDB GetItem (claimed document)").await?;
+        let field = |name| string_attribute(item.as_ref(), name);
+        let status = field("status").unwrap_or_default();
+        Ok(match status.parse() {
+            Ok(FetchStatus::Stored) => FetchClaim::Stored,
+            Ok(FetchStatus::Failed) => FetchClaim::Failed { reason: field("failure").unwrap_or_default() },
+            // Our own claim: an earlier attempt landed but its answer was lost.
+            Ok(FetchStatus::Fetching) if field("lease_owner").as_deref() == Some(lease) => {
+                FetchClaim::Claimed { lease: lease.to_owned() }
+            }
+            Ok(FetchStatus::Fetching) => FetchClaim::Busy,
+            _ => FetchClaim::NotQueued { status },
+        })
+    }
+
+    async fn mark_stored(
+        &self,
+        site: SiteId,
+        document: DocumentId,
+        lease: &str,
+        stored: &StoredDocument,
+        now: Timestamp,
+    ) -> Result<bool, BackendError> {
+        let size = i64::try_from(stored.size).unwrap_or(i64::MAX);
+        let content_type = stored.content_type.clone().map_or(AttributeValue::Null(true), s);
+        let document_update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(job::site_pk(site)))
+            .key("sk", s(job::document_sk(document)))
+            .update_expression(
+                "SET #status = :stored, s3_key = :key, #size = :size, sha256 = :sha, content_type = :type, \
+                 parts = :parts, stored_at = :at REMOVE lease_owner, lease_until, last_error",
+            )
+            .condition_expression("#status = :fetching AND lease_owner = :lease")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#size", "size")
+            .expression_attribute_values(":stored", s(FetchStatus::Stored.as_str()))
+            .expression_attribute_values(":fetching", s(FetchStatus::Fetching.as_str()))
+            .expression_attribute_values(":lease", s(lease))
+            .expression_attribute_values(":key", s(&stored.key))
+            .expression_attribute_values(":size", n(size))
+            .expression_attribute_values(":sha", s(&stored.sha256))
+            .expression_attribute_values(":type", content_type)
+            .expression_attribute_values(":parts", n(i64::from(stored.parts)))
+            .expression_attribute_values(":at", s(now.to_string()))
+            .build()
+            .map_err(|e| BackendError::new("DynamoDB TransactWriteItems (store document)", e))?;
+        let job_update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(job::site_pk(site)))
+            .key("sk", s(job::JOB))
+            .update_expression("SET site = :site ADD documents_stored :one")
+            .expression_attribute_values(":site", s(site.to_string()))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(|e| BackendError::new("DynamoDB TransactWriteItems (store document)", e))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(document_update).build())
+            .transact_items(TransactWriteItem::builder().update(job_update).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error()
+                {
+                    let lost_lease =
+                        cancelled.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"));
+                    if lost_lease {
+                        return Ok(false);
+                    }
+                }
+                Err(BackendError::new("DynamoDB TransactWriteItems (store document)", error))
+            }
+        }
+    }
+
+    async fn mark_failed(
+        &self,
+        site: SiteId,
+        document: DocumentId,
+        lease: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<(), BackendError> {
+        let update = "SET #status = :failed, failure = :reason, failed_at = :at REMOVE lease_owner, lease_until";
+        let values =
+            vec![(":failed", s(FetchStatus::Failed.as_str())), (":reason", s(reason)), (":at", s(now.to_string()))];
+        self.update_leased_document("DynamoDB UpdateItem (document failed)", site, document, lease, update, values)
+            .await
+            .map(drop)
+    }
+
+    async fn release_fetch(
+        &self,
+        site: SiteId,
+        document: DocumentId,
+        lease: &str,
+        reason: &str,
+    ) -> Result<(), BackendError> {
+        let update = "SET #status = :queued, last_error = :reason REMOVE lease_owner, lease_until";
+        let values = vec![(":queued", s(FetchStatus::Queued.as_str())), (":reason", s(reason))];
+        self.update_leased_document("DynamoDB UpdateItem (release document)", site, document, lease, update, values)
+            .await
+            .map(drop)
+    }
+
+    async fn record_signed_quote(
+        &self,
+        site: SiteId,
+        lookup: &SignedQuoteLookup,
+        signed: Option<QuoteId>,
+        now: Timestamp,
+    ) -> Result<(), BackendError> {
+        let writes = job::plan_signed_quote(lookup, signed, site, now);
+        try_join_all(writes.iter().map(|write| self.apply(site, write))).await?;
+        Ok(())
+    }
+}
+
+/// What re-queuing a document found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Requeued {
+    /// Now `QUEUED`; the item as it stands, for the fetch message.
+    Queued(Map<String, Value>),
+    /// Not re-queued: the job has no such document, or its status does not allow it.
+    Refused { status: Option<String> },
+}
+
+impl DynamoJobStore {
+    /// Marks a document `QUEUED` again, if it is `FAILED`, `QUEUED` or `RECORDED` (never a
+    /// `STORED` one, nor one being fetched): the caller then sends its fetch message.
+    pub async fn requeue_document(
+        &self,
+        site: SiteId,
+        document: DocumentId,
+        now: Timestamp,
+    ) -> Result<Requeued, BackendError> {
+        let result = self
+            .update_document(site, document)
+            .update_expression("SET #status = :queued, requeued_at = :at REMOVE failure, failed_at")
+            .condition_expression("#status IN (:failed, :queued, :recorded)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":queued", s(FetchStatus::Queued.as_str()))
+            .expression_attribute_values(":failed", s(FetchStatus::Failed.as_str()))
+            .expression_attribute_values(":recorded", s(FetchStatus::Recorded.as_str()))
+            .expression_attribute_values(":at", s(now.to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Requeued::Queued(output.attributes().map(item_to_json).unwrap_or_default())),
+            Err(error) if conditional_failed(&error) => {
+                let returned = match error.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item(),
+                    _ => None,
+                };
+                let (pk, sk) = (job::site_pk(site), job::document_sk(document));
+                let item = self.item_behind(returned, pk, sk, "DynamoDB GetItem (requeued document)").await?;
+                Ok(Requeued::Refused { status: string_attribute(item.as_ref(), "status") })
+            }
+            Err(error) => Err(BackendError::new("DynamoDB UpdateItem (requeue document)", error)),
+        }
+    }
+}
