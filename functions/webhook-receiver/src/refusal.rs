@@ -1,3 +1,5 @@
+//! Every way a request is refused, and the status each one answers.
+
 use lambda_http::http::StatusCode;
 use shared::event::PayloadError;
 use shared::ports::BackendError;

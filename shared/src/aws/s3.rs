@@ -1,3 +1,6 @@
+//! S3: the raw archive (`raw/`, one object per request) and the documents (`contracts/`),
+//! streamed from EverBright in parts, checked against their declared size, with their SHA-256.
+
 use std::collections::HashMap;
 use std::future::Future;
 

@@ -1,3 +1,5 @@
+//! Secrets Manager: EverBright's API token and the AWS4 keys of `AUTH_MODE=sigv4`, read on use.
+
 use std::collections::HashMap;
 
 use crate::everbright::ApiToken;

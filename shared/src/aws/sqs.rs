@@ -1,3 +1,5 @@
+//! SQS: the fetch queue the receiver sends one message per document (and per re-sign look-up) to.
+
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
