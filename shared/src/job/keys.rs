@@ -1,0 +1,135 @@
+//! Where a job's parts are kept: the table's keys and index, each item's key, a delivery's key,
+//! and a document's S3 key.
+
+use crate::event::EventType;
+use crate::ids::{DocumentId, MilestoneId, QuoteId, SiteId, TaskId};
+
+pub const JOB: &str = "JOB";
+
+/// The table's partition and sort keys.
+pub const TABLE_KEYS: [&str; 2] = ["pk", "sk"];
+/// The index that finds a job by quote: partition key `quote`, sort key `sk`.
+pub const QUOTE_INDEX: &str = "by-quote";
+pub const QUOTE_INDEX_KEYS: [&str; 2] = ["quote", "sk"];
+/// The TTL attribute (seconds since the epoch) of delivery items.
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+pub fn site_pk(site: SiteId) -> String {
+    format!("SITE#{site}")
+}
+
+pub fn task_sk(task: TaskId) -> String {
+    format!("TASK#{task}")
+}
+
+pub fn milestone_sk(milestone: MilestoneId) -> String {
+    format!("MILESTONE#{milestone}")
+}
+
+pub fn document_sk(document: DocumentId) -> String {
+    format!("DOC#{document}")
+}
+
+pub fn quote_sk(quote: QuoteId) -> String {
+    format!("QUOTE#{quote}")
+}
+
+/// The attribute of `JOB` that holds a milestone's summary.
+pub fn milestone_attribute(milestone: MilestoneId) -> String {
+    format!("milestone:{milestone}")
+}
+
+/// The deduplication item of a delivery: `EVENT#<event>#<sha256>` / `EVENT`: the same body on
+/// two routes is two events.
+pub fn delivery_key(event: EventType, body_sha256: &str) -> (String, &'static str) {
+    (format!("EVENT#{event}#{body_sha256}"), "EVENT")
+}
+
+/// Where a document is stored: `contracts/<site>/<quote>/<document uuid>/<file name>`, the quote
+/// being `no-quote` when the event named none and the name sanitised ([`sanitize_file_name`]).
+pub fn document_key(site: SiteId, quote: Option<QuoteId>, document: DocumentId, name: Option<&str>) -> String {
+    let quote = quote.map_or_else(|| "no-quote".to_owned(), |q| q.to_string());
+    let name = sanitize_file_name(name.unwrap_or_default());
+    format!("contracts/{site}/{quote}/{document}/{name}")
+}
+
+/// The longest file name kept, in bytes.
+const MAX_FILE_NAME: usize = 200;
+
+/// A file name safe as the last segment of an S3 key: path separators and control characters
+/// become `_`, leading dots and surrounding spaces go, at most 200 bytes; `document.pdf` if
+/// nothing is left.
+pub fn sanitize_file_name(name: &str) -> String {
+    let cleaned: String = name.chars().map(|c| if c.is_control() || c == '/' || c == '\\' { '_' } else { c }).collect();
+    let trimmed = cleaned.trim_start_matches(|c: char| c == '.' || c.is_whitespace()).trim_end();
+    let mut end = trimmed.len().min(MAX_FILE_NAME);
+    while !trimmed.is_char_boundary(end) {
+        end -= 1;
+    }
+    match trimmed[..end].trim_end() {
+        "" => "document.pdf".to_owned(),
+        kept => kept.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn file_names_cannot_climb_out_of_their_folder() {
+        assert_eq!(sanitize_file_name("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(sanitize_file_name("..\\..\\x.pdf"), "_.._x.pdf");
+        assert_eq!(sanitize_file_name("a\u{0}b\nc.pdf"), "a_b_c.pdf");
+        assert_eq!(sanitize_file_name("  ...  "), "document.pdf");
+        assert_eq!(sanitize_file_name("Installation Agreement - Signed.pdf"), "Installation Agreement - Signed.pdf");
+    }
+
+    #[test]
+    fn a_name_of_dots_and_spaces_in_turn_loses_every_leading_dot() {
+        // Found by the key property below: dots, then spaces, then dots again kept a leading dot.
+        assert_eq!(sanitize_file_name(". . .x"), "x");
+        assert_eq!(sanitize_file_name(" . . ..hidden.pdf"), "hidden.pdf");
+    }
+
+    #[test]
+    fn long_names_are_cut_on_a_character_boundary() {
+        let name = "é".repeat(300);
+        let kept = sanitize_file_name(&name);
+        assert!(kept.len() <= MAX_FILE_NAME && kept.chars().all(|c| c == 'é'));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_name_becomes_one_safe_key_segment(name in proptest::prelude::any::<String>()) {
+            let site: SiteId = "34b6b5ee-f997-4044-86ae-0abbf611fc4d".parse().unwrap();
+            let document: DocumentId = "3f230ca4-b147-49ae-9187-8b64c7eea62c".parse().unwrap();
+            let key = document_key(site, None, document, Some(&name));
+            let segments: Vec<&str> = key.split('/').collect();
+            proptest::prop_assert_eq!(segments.len(), 5, "{:?}", key);
+            let file = segments[4];
+            proptest::prop_assert!(!file.is_empty() && !file.starts_with('.'), "{:?}", file);
+            proptest::prop_assert!(!file.chars().any(|c| c.is_control() || c == '\\'), "{:?}", file);
+            proptest::prop_assert!(file.len() <= MAX_FILE_NAME);
+        }
+
+        #[test]
+        fn traversal_in_any_disguise_stays_in_its_folder(
+            parts in proptest::collection::vec("(\\.\\.|\\.|/|\\\\|%2e|%2f|\\x00| |\\t|[a-z]{1,3})", 0..12)
+        ) {
+            let name = parts.concat();
+            let file = sanitize_file_name(&name);
+            proptest::prop_assert!(!file.contains('/') && !file.starts_with('.'), "{:?} -> {:?}", name, file);
+        }
+    }
+
+    #[test]
+    fn document_keys_name_site_quote_and_document() {
+        let site: SiteId = "34b6b5ee-f997-4044-86ae-0abbf611fc4d".parse().unwrap();
+        let document: DocumentId = "3f230ca4-b147-49ae-9187-8b64c7eea62c".parse().unwrap();
+        assert_eq!(
+            document_key(site, None, document, Some("a/b.pdf")),
+            "contracts/34b6b5ee-f997-4044-86ae-0abbf611fc4d/no-quote/3f230ca4-b147-49ae-9187-8b64c7eea62c/a_b.pdf"
+        );
+    }
+}
