@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use lambda_http::Request;
 use shared::archive::Caller;
 use shared::aws::{Clients, SecretsClient, read_sigv4_keys};
 use shared::config::{AllowedPrincipals, AuthConfig, KeysConfig};
@@ -13,7 +12,7 @@ use shared::refresh::Refreshable;
 use shared::sigv4::{self, SecretKey, Verifier};
 
 use crate::Refusal;
-use crate::http;
+use crate::http::Inbound;
 
 /// How requests are authenticated.
 #[derive(Debug)]
@@ -100,7 +99,8 @@ impl Authenticator {
     }
 
     /// Checks `request`; answers who called, as the archive records it.
-    pub async fn check(&self, request: &Request, reported: &Caller, now: SystemTime) -> Result<Caller, Refusal> {
+    pub(crate) async fn check(&self, request: &Inbound, now: SystemTime) -> Result<Caller, Refusal> {
+        let reported = &request.caller;
         match self {
             Self::Iam(allowed) => {
                 let arn = reported.arn.as_deref();
@@ -112,18 +112,15 @@ impl Authenticator {
             }
             Self::Sigv4(mode) => {
                 // No `Authorization`, no read of the keys: an unsigned request costs nothing.
-                if request.headers().get(lambda_http::http::header::AUTHORIZATION).is_none() {
+                if request.header("authorization").is_none() {
                     return Err(Refusal::Unauthenticated(sigv4::Refusal::Missing));
                 }
-                let headers = http::headers(request);
-                let path = http::signed_path(request);
-                let query = http::signed_query(request);
                 let signed = sigv4::Request {
-                    method: request.method().as_str(),
-                    path: &path,
-                    query: &query,
-                    headers: &headers,
-                    body: request.body().as_ref(),
+                    method: request.method.as_str(),
+                    path: &request.path,
+                    query: &request.query,
+                    headers: &request.headers,
+                    body: &request.body,
                 };
                 let verified = mode.verify(&signed, now).await?;
                 Ok(Caller { access_key: Some(verified.access_key), ..reported.clone() })

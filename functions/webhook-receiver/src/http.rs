@@ -7,6 +7,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use shared::archive::{Caller, RawRequest, SECRET_HEADERS, is_safe_key_segment};
 use shared::event::EventType;
 use shared::timestamp::Timestamp;
@@ -69,15 +70,29 @@ pub fn accept_content_type(content_type: Option<&str>) -> Result<(), Refusal> {
     Err(Refusal::UnsupportedMediaType { content_type: content_type.chars().take(100).collect() })
 }
 
-/// What the gateway reports about a request.
-pub(crate) struct Incoming {
+/// A request, read once at the edge: what the gateway reports (request id, time, caller), what
+/// was signed (method, path, query, every header, body), where it routes, and the body's SHA-256.
+/// Authentication, the archive and the logic after it all read this, never the request again.
+pub(crate) struct Inbound {
     pub event_id: String,
     pub received_at: Timestamp,
+    /// The caller the gateway reports (checked by the authenticator).
     pub caller: Caller,
+    pub method: Method,
+    /// The path as the client sent and signed it (see [`signed_path`]).
+    pub path: String,
+    /// The query as the client signed it (see [`signed_query`]).
+    pub query: String,
+    /// Every header, names lowercase, repeated names in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub body_sha256: String,
+    /// The event the path routes to, or why it routes nowhere.
+    pub route: Result<EventType, Refusal>,
 }
 
-impl Incoming {
-    pub fn read(request: &Request, now: Timestamp) -> Self {
+impl Inbound {
+    pub fn read(request: Request, now: Timestamp) -> Self {
         let (request_id, epoch_ms, caller) = match request.request_context_ref() {
             Some(RequestContext::ApiGatewayV1(cx)) => {
                 let identity = &cx.identity;
@@ -104,47 +119,69 @@ impl Incoming {
         let event_id =
             request_id.filter(|id| is_safe_key_segment(id)).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let received_at = if epoch_ms > 0 { Timestamp::from_millis(epoch_ms) } else { now };
-        Self { event_id, received_at, caller }
+        let path = signed_path(&request);
+        let (method, query, headers) = (request.method().clone(), signed_query(&request), headers(&request));
+        // Routed on the path that was signed (and that the verifier reads), not on the URI
+        // lambda_http rebuilt.
+        let route = route(&method, &path);
+        // The body is taken, not copied.
+        let body = match request.into_body() {
+            Body::Empty => Vec::new(),
+            Body::Text(text) => text.into_bytes(),
+            Body::Binary(bytes) => bytes,
+            other => other.as_ref().to_vec(),
+        };
+        Self {
+            event_id,
+            received_at,
+            caller,
+            method,
+            route,
+            path,
+            query,
+            headers,
+            body_sha256: hex::encode(Sha256::digest(&body)),
+            body,
+        }
     }
 
-    /// The archive record of the request: headers without credentials, the body as received.
-    pub fn raw_request(
-        &self,
-        request: &Request,
-        event: Option<EventType>,
-        body_sha256: &str,
-        caller: Caller,
-    ) -> RawRequest {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The archive record of the request: headers without credentials (repeated ones joined),
+    /// the body as received.
+    pub fn raw_request(&self, caller: Caller) -> RawRequest {
         let mut headers: BTreeMap<String, String> = BTreeMap::new();
-        for (name, value) in request.headers() {
+        for (name, value) in &self.headers {
             if SECRET_HEADERS.contains(&name.as_str()) {
                 continue;
             }
-            let value = String::from_utf8_lossy(value.as_bytes());
             headers
-                .entry(name.as_str().to_owned())
+                .entry(name.clone())
                 .and_modify(|joined| {
                     joined.push_str(", ");
-                    joined.push_str(&value);
+                    joined.push_str(value);
                 })
-                .or_insert_with(|| value.into_owned());
+                .or_insert_with(|| value.clone());
         }
         RawRequest {
             event_id: self.event_id.clone(),
-            event: event.map_or("unrouted", EventType::slug).to_owned(),
+            event: self.route.as_ref().ok().map_or("unrouted", |event| event.slug()).to_owned(),
             received_at: self.received_at,
-            method: request.method().to_string(),
-            path: signed_path(request),
+            method: self.method.to_string(),
+            path: self.path.clone(),
             headers,
             caller,
-            body_sha256: body_sha256.to_owned(),
-            body_base64: RawRequest::encode_body(request.body().as_ref()),
+            body_sha256: self.body_sha256.clone(),
+            body_base64: RawRequest::encode_body(&self.body),
         }
     }
 }
 
 /// Every header of the request, as name and value, repeated names in order.
-pub(crate) fn headers(request: &Request) -> Vec<(String, String)> {
+fn headers(request: &Request) -> Vec<(String, String)> {
     request
         .headers()
         .iter()
@@ -154,7 +191,7 @@ pub(crate) fn headers(request: &Request) -> Vec<(String, String)> {
 
 /// The path as the client sent it: for the REST API, `requestContext.path` (with the stage, or a
 /// custom domain's base path); for a Function URL, the raw path.
-pub(crate) fn signed_path(request: &Request) -> String {
+fn signed_path(request: &Request) -> String {
     match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV1(cx)) => cx.path.clone().unwrap_or_else(|| request.uri().path().to_owned()),
         _ => request.uri().path().to_owned(),
@@ -164,7 +201,7 @@ pub(crate) fn signed_path(request: &Request) -> String {
 /// The query as the client signed it. Behind the REST API the function gets the parameters
 /// decoded (the URI lambda_http rebuilds from them is form-encoded: a space becomes `+`), so they
 /// are encoded again as SigV4 does (RFC 3986); a Function URL's query is the raw one.
-pub(crate) fn signed_query(request: &Request) -> String {
+fn signed_query(request: &Request) -> String {
     match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV1(_)) => {
             shared::sigv4::encode_query(request.query_string_parameters_ref().into_iter().flat_map(|q| q.iter()))

@@ -155,14 +155,11 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
     /// Handles one request; every outcome is an HTTP answer, never a panic or an `Err`.
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let now = Timestamp::now();
-        let incoming = http::Incoming::read(&request, now);
-        // Routed on the path that was signed (and that the verifier reads), not on the URI
-        // lambda_http rebuilt.
-        let route = route(request.method(), &http::signed_path(&request));
-        let event = route.as_ref().ok().copied();
-        let result = self.receive(&request, &incoming, route, now).await;
-        self.record_metrics(&incoming.event_id, event, &result, now);
-        http::answer(&incoming.event_id, result)
+        let inbound = http::Inbound::read(request, now);
+        let (event_id, event) = (inbound.event_id.clone(), inbound.route.as_ref().ok().copied());
+        let result = self.receive(inbound, now).await;
+        self.record_metrics(&event_id, event, &result, now);
+        http::answer(&event_id, result)
     }
 
     /// One EMF line per request: `Received`, and which way it went.
@@ -192,18 +189,11 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
         (self.metrics)(emf.to_line(now));
     }
 
-    async fn receive(
-        &self,
-        request: &Request,
-        incoming: &http::Incoming,
-        route: Result<EventType, Refusal>,
-        now: Timestamp,
-    ) -> Result<Accepted, Refusal> {
-        let caller = self.settings.auth.check(request, &incoming.caller, std::time::SystemTime::now()).await?;
+    /// The edge's part: authenticate, archive, check the limits; then the core's ([`Self::settle`]).
+    async fn receive(&self, inbound: http::Inbound, now: Timestamp) -> Result<Accepted, Refusal> {
+        let caller = self.settings.auth.check(&inbound, std::time::SystemTime::now()).await?;
 
-        let body: &[u8] = request.body().as_ref();
-        let body_sha256 = hex::encode(Sha256::digest(body));
-        let raw = incoming.raw_request(request, route.as_ref().ok().copied(), &body_sha256, caller);
+        let raw = inbound.raw_request(caller);
         let archived = serde_json::to_vec(&raw).map_err(|e| BackendError::new("archive encoding", e));
         match archived {
             Ok(bytes) => self.archive.put(&raw.key(), bytes).await,
@@ -211,21 +201,13 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
         }
         .map_err(Refusal::NotArchived)?;
 
-        let count = request.headers().len();
+        let count = inbound.headers.len();
         if count > MAX_HEADERS {
             return Err(Refusal::TooManyHeaders { count, limit: MAX_HEADERS });
         }
-        let delivered = Delivered {
-            route,
-            content_type: request
-                .headers()
-                .get(lambda_http::http::header::CONTENT_TYPE)
-                .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned()),
-            body,
-            body_sha256,
-            event_id: incoming.event_id.clone(),
-            received_at: incoming.received_at,
-        };
+        let content_type = inbound.header("content-type").map(str::to_owned);
+        let http::Inbound { route, body, body_sha256, event_id, received_at, .. } = inbound;
+        let delivered = Delivered { route, content_type, body: &body, body_sha256, event_id, received_at };
         self.settle(delivered, now, Replay::Deduplicated).await
     }
 
@@ -239,7 +221,13 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
             route: route(&raw_method(raw)?, &raw.path),
             content_type: raw.header("content-type").map(str::to_owned),
             body: &body,
-            body_sha256: hex::encode(Sha256::digest(&body)),
+            // The archive keeps the SHA-256 it was received with; an older record without one is
+            // hashed again.
+            body_sha256: if raw.body_sha256.is_empty() {
+                hex::encode(Sha256::digest(&body))
+            } else {
+                raw.body_sha256.clone()
+            },
             event_id: raw.event_id.clone(),
             received_at: raw.received_at,
         };
