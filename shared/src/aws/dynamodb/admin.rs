@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use super::expression::Expression;
 use super::{DynamoJobStore, item_to_json, s, string_attribute};
 use crate::ids::{QuoteId, SiteId};
 use crate::job;
@@ -18,12 +19,15 @@ pub async fn scan_all(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
 impl DynamoJobStore {
     /// Every item of a job (`SITE#<site>`), sorted by sort key.
     pub async fn job_items(&self, site: SiteId) -> Result<Vec<Map<String, Value>>, BackendError> {
+        let mut expr = Expression::default();
+        let key = format!("{} = {}", expr.name("pk"), expr.value(s(job::site_pk(site))));
         let pages = self
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(job::site_pk(site)))
+            .key_condition_expression(key)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
             .into_paginator()
             .items()
             .send();
@@ -34,13 +38,16 @@ impl DynamoJobStore {
 
     /// The site whose job holds `quote`, through the quote index.
     pub async fn site_of_quote(&self, quote: QuoteId) -> Result<Option<SiteId>, BackendError> {
+        let mut expr = Expression::default();
+        let key = format!("{} = {}", expr.name("quote"), expr.value(s(quote.to_string())));
         let page = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(job::QUOTE_INDEX)
-            .key_condition_expression("quote = :quote")
-            .expression_attribute_values(":quote", s(quote.to_string()))
+            .key_condition_expression(key)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
             .limit(1)
             .send()
             .await

@@ -4,6 +4,7 @@
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
+use super::expression::Expression;
 use super::{DynamoJobStore, conditional_failed, n, s, string_attribute};
 use crate::event::EventType;
 use crate::job::{self, DeliveryState};
@@ -20,6 +21,15 @@ impl DeliveryLedger for DynamoJobStore {
     async fn claim_delivery(&self, delivery: &Delivery) -> Result<Claim, BackendError> {
         let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
         let now = delivery.now.unix_seconds();
+        let mut expr = Expression::default();
+        let (pk_name, state, lease_until, expires) =
+            (expr.name("pk"), expr.name("state"), expr.name("lease_until"), expr.name(job::TTL_ATTRIBUTE));
+        let (applying, now_value) = (expr.value(s(APPLYING)), expr.value(n(now)));
+        // A record past its expiry counts as gone: DynamoDB's TTL deletes it only later.
+        let condition = format!(
+            "attribute_not_exists({pk_name}) OR ({state} = {applying} AND {lease_until} < {now_value}) \
+             OR {expires} < {now_value}"
+        );
         let result = self
             .client
             .put_item()
@@ -32,14 +42,9 @@ impl DeliveryLedger for DynamoJobStore {
             .item("claimed_at", s(delivery.now.to_string()))
             .item("lease_until", n(now + CLAIM_LEASE_SECONDS))
             .item(job::TTL_ATTRIBUTE, n(delivery.remember_until.unix_seconds()))
-            // A record past its expiry counts as gone: DynamoDB's TTL deletes it only later.
-            .condition_expression(
-                "attribute_not_exists(pk) OR (#state = :applying AND lease_until < :now) OR #expires < :now",
-            )
-            .expression_attribute_names("#expires", job::TTL_ATTRIBUTE)
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":applying", s(APPLYING))
-            .expression_attribute_values(":now", n(now))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -67,20 +72,28 @@ impl DeliveryLedger for DynamoJobStore {
 
     async fn finish_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
         let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
+        let mut expr = Expression::default();
+        let update = format!(
+            "SET {} = {}, {} = {} REMOVE {}",
+            expr.name("state"),
+            expr.value(s(DONE)),
+            expr.name("done_at"),
+            expr.value(s(delivery.now.to_string())),
+            expr.name("lease_until")
+        );
+        // Only our own claim: an attempt that lands late, after the claim was released, must not
+        // leave a record (without its expiry) behind.
+        let condition = format!("{} = {}", expr.name("event_id"), expr.value(s(&delivery.event_id)));
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(pk))
             .key("sk", s(sk))
-            .update_expression("SET #state = :done, done_at = :at REMOVE lease_until")
-            // Only our own claim: an attempt that lands late, after the claim was released,
-            // must not leave a record (without its expiry) behind.
-            .condition_expression("event_id = :me")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":done", s(DONE))
-            .expression_attribute_values(":at", s(delivery.now.to_string()))
-            .expression_attribute_values(":me", s(&delivery.event_id))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
             .send()
             .await;
         match result {
@@ -94,16 +107,23 @@ impl DeliveryLedger for DynamoJobStore {
 
     async fn release_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
         let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
+        let mut expr = Expression::default();
+        let condition = format!(
+            "{} = {} AND {} = {}",
+            expr.name("state"),
+            expr.value(s(APPLYING)),
+            expr.name("event_id"),
+            expr.value(s(&delivery.event_id))
+        );
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(pk))
             .key("sk", s(sk))
-            .condition_expression("#state = :applying AND event_id = :me")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":applying", s(APPLYING))
-            .expression_attribute_values(":me", s(&delivery.event_id))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
             .send()
             .await;
         match result {

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use futures_util::future::try_join_all;
 use serde_json::{Map, Value};
 
+use super::expression::Expression;
 use super::{DynamoJobStore, conditional_failed, item_to_json, n, s, string_attribute};
 use crate::ids::{DocumentId, QuoteId, SiteId};
 use crate::job::{self, FetchStatus, SignedQuoteLookup};
@@ -25,25 +26,24 @@ impl DynamoJobStore {
             .key("sk", s(job::document_sk(document)))
     }
 
-    /// An update of one `DOC#` item held under `lease`.
+    /// An update of one `DOC#` item held under `lease`: `update` writes the update expression.
     async fn update_leased_document(
         &self,
         operation: &'static str,
         site: SiteId,
         document: DocumentId,
         lease: &str,
-        update: &str,
-        values: Vec<(&str, AttributeValue)>,
+        update: impl FnOnce(&mut Expression) -> String,
     ) -> Result<bool, BackendError> {
-        let mut request = self
+        let mut expr = Expression::default();
+        let update = update(&mut expr);
+        let condition = format!("{} = {}", expr.name("lease_owner"), expr.value(s(lease)));
+        let request = self
             .update_document(site, document)
             .update_expression(update)
-            .condition_expression("lease_owner = :lease")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":lease", s(lease));
-        for (name, value) in values {
-            request = request.expression_attribute_values(name, value);
-        }
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values));
         match request.send().await {
             Ok(_) => Ok(true),
             Err(error) if conditional_failed(&error) => Ok(false),
@@ -61,25 +61,35 @@ impl DocumentLedger for DynamoJobStore {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<FetchClaim, BackendError> {
+        let mut expr = Expression::default();
+        let (status, lease_until_name) = (expr.name("status"), expr.name("lease_until"));
+        let (fetching, queued) =
+            (expr.value(s(FetchStatus::Fetching.as_str())), expr.value(s(FetchStatus::Queued.as_str())));
+        let update = format!(
+            "SET {status} = {fetching}, {} = {}, {lease_until_name} = {}, {} = {}, {} = {}, {} = {} ADD {} {}",
+            expr.name("lease_owner"),
+            expr.value(s(lease)),
+            expr.value(n(lease_until.unix_seconds())),
+            expr.name("fetch_started_at"),
+            expr.value(s(now.to_string())),
+            expr.name("site"),
+            expr.value(s(site.to_string())),
+            expr.name("document"),
+            expr.value(s(document.to_string())),
+            expr.name("attempts"),
+            expr.value(n(1)),
+        );
+        let now_value = expr.value(n(now.unix_seconds()));
+        let condition = format!(
+            "attribute_not_exists({status}) OR {status} = {queued} \
+             OR ({status} = {fetching} AND {lease_until_name} < {now_value})"
+        );
         let result = self
             .update_document(site, document)
-            .update_expression(
-                "SET #status = :fetching, lease_owner = :lease, lease_until = :until, fetch_started_at = :at, \
-                 site = :site, document = :document ADD attempts :one",
-            )
-            .condition_expression(
-                "attribute_not_exists(#status) OR #status = :queued OR (#status = :fetching AND lease_until < :now)",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":fetching", s(FetchStatus::Fetching.as_str()))
-            .expression_attribute_values(":queued", s(FetchStatus::Queued.as_str()))
-            .expression_attribute_values(":lease", s(lease))
-            .expression_attribute_values(":until", n(lease_until.unix_seconds()))
-            .expression_attribute_values(":now", n(now.unix_seconds()))
-            .expression_attribute_values(":at", s(now.to_string()))
-            .expression_attribute_values(":site", s(site.to_string()))
-            .expression_attribute_values(":document", s(document.to_string()))
-            .expression_attribute_values(":one", n(1))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -120,35 +130,56 @@ impl DocumentLedger for DynamoJobStore {
     ) -> Result<bool, BackendError> {
         let size = i64::try_from(stored.size).unwrap_or(i64::MAX);
         let content_type = stored.content_type.clone().map_or(AttributeValue::Null(true), s);
+        let mut expr = Expression::default();
+        let (status, lease_owner) = (expr.name("status"), expr.name("lease_owner"));
+        let update = format!(
+            "SET {status} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {} REMOVE {lease_owner}, {}, {}",
+            expr.value(s(FetchStatus::Stored.as_str())),
+            expr.name("s3_key"),
+            expr.value(s(&stored.key)),
+            expr.name("size"),
+            expr.value(n(size)),
+            expr.name("sha256"),
+            expr.value(s(&stored.sha256)),
+            expr.name("content_type"),
+            expr.value(content_type),
+            expr.name("parts"),
+            expr.value(n(i64::from(stored.parts))),
+            expr.name("stored_at"),
+            expr.value(s(now.to_string())),
+            expr.name("lease_until"),
+            expr.name("last_error"),
+        );
+        let condition = format!(
+            "{status} = {} AND {lease_owner} = {}",
+            expr.value(s(FetchStatus::Fetching.as_str())),
+            expr.value(s(lease))
+        );
         let document_update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(job::site_pk(site)))
             .key("sk", s(job::document_sk(document)))
-            .update_expression(
-                "SET #status = :stored, s3_key = :key, #size = :size, sha256 = :sha, content_type = :type, \
-                 parts = :parts, stored_at = :at REMOVE lease_owner, lease_until, last_error",
-            )
-            .condition_expression("#status = :fetching AND lease_owner = :lease")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#size", "size")
-            .expression_attribute_values(":stored", s(FetchStatus::Stored.as_str()))
-            .expression_attribute_values(":fetching", s(FetchStatus::Fetching.as_str()))
-            .expression_attribute_values(":lease", s(lease))
-            .expression_attribute_values(":key", s(&stored.key))
-            .expression_attribute_values(":size", n(size))
-            .expression_attribute_values(":sha", s(&stored.sha256))
-            .expression_attribute_values(":type", content_type)
-            .expression_attribute_values(":parts", n(i64::from(stored.parts)))
-            .expression_attribute_values(":at", s(now.to_string()))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
             .build()
             .map_err(|e| BackendError::new("DynamoDB TransactWriteItems (store document)", e))?;
+        let mut expr = Expression::default();
+        let update = format!(
+            "SET {} = {} ADD {} {}",
+            expr.name("site"),
+            expr.value(s(site.to_string())),
+            expr.name("documents_stored"),
+            expr.value(n(1))
+        );
         let job_update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(job::site_pk(site)))
             .key("sk", s(job::JOB))
-            .update_expression("SET site = :site ADD documents_stored :one")
-            .expression_attribute_values(":site", s(site.to_string()))
-            .expression_attribute_values(":one", n(1))
+            .update_expression(update)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
             .build()
             .map_err(|e| BackendError::new("DynamoDB TransactWriteItems (store document)", e))?;
         let result = self
@@ -182,10 +213,20 @@ impl DocumentLedger for DynamoJobStore {
         reason: &str,
         now: Timestamp,
     ) -> Result<(), BackendError> {
-        let update = "SET #status = :failed, failure = :reason, failed_at = :at REMOVE lease_owner, lease_until";
-        let values =
-            vec![(":failed", s(FetchStatus::Failed.as_str())), (":reason", s(reason)), (":at", s(now.to_string()))];
-        self.update_leased_document("DynamoDB UpdateItem (document failed)", site, document, lease, update, values)
+        let update = |expr: &mut Expression| {
+            format!(
+                "SET {} = {}, {} = {}, {} = {} REMOVE {}, {}",
+                expr.name("status"),
+                expr.value(s(FetchStatus::Failed.as_str())),
+                expr.name("failure"),
+                expr.value(s(reason)),
+                expr.name("failed_at"),
+                expr.value(s(now.to_string())),
+                expr.name("lease_owner"),
+                expr.name("lease_until"),
+            )
+        };
+        self.update_leased_document("DynamoDB UpdateItem (document failed)", site, document, lease, update)
             .await
             .map(drop)
     }
@@ -197,9 +238,18 @@ impl DocumentLedger for DynamoJobStore {
         lease: &str,
         reason: &str,
     ) -> Result<(), BackendError> {
-        let update = "SET #status = :queued, last_error = :reason REMOVE lease_owner, lease_until";
-        let values = vec![(":queued", s(FetchStatus::Queued.as_str())), (":reason", s(reason))];
-        self.update_leased_document("DynamoDB UpdateItem (release document)", site, document, lease, update, values)
+        let update = |expr: &mut Expression| {
+            format!(
+                "SET {} = {}, {} = {} REMOVE {}, {}",
+                expr.name("status"),
+                expr.value(s(FetchStatus::Queued.as_str())),
+                expr.name("last_error"),
+                expr.value(s(reason)),
+                expr.name("lease_owner"),
+                expr.name("lease_until"),
+            )
+        };
+        self.update_leased_document("DynamoDB UpdateItem (release document)", site, document, lease, update)
             .await
             .map(drop)
     }
@@ -235,15 +285,27 @@ impl DynamoJobStore {
         document: DocumentId,
         now: Timestamp,
     ) -> Result<Requeued, BackendError> {
+        let mut expr = Expression::default();
+        let status = expr.name("status");
+        let queued = expr.value(s(FetchStatus::Queued.as_str()));
+        let update = format!(
+            "SET {status} = {queued}, {} = {} REMOVE {}, {}",
+            expr.name("requeued_at"),
+            expr.value(s(now.to_string())),
+            expr.name("failure"),
+            expr.name("failed_at"),
+        );
+        let condition = format!(
+            "{status} IN ({}, {queued}, {})",
+            expr.value(s(FetchStatus::Failed.as_str())),
+            expr.value(s(FetchStatus::Recorded.as_str()))
+        );
         let result = self
             .update_document(site, document)
-            .update_expression("SET #status = :queued, requeued_at = :at REMOVE failure, failed_at")
-            .condition_expression("#status IN (:failed, :queued, :recorded)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":queued", s(FetchStatus::Queued.as_str()))
-            .expression_attribute_values(":failed", s(FetchStatus::Failed.as_str()))
-            .expression_attribute_values(":recorded", s(FetchStatus::Recorded.as_str()))
-            .expression_attribute_values(":at", s(now.to_string()))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()

@@ -1,7 +1,7 @@
 //! The jobs table on DynamoDB, split by port: [`deliveries`] (the receiver's delivery ledger),
 //! [`jobs`] (the receiver's job writes), [`documents`] (the fetcher's document ledger) and
 //! [`admin`] (the operator's reads and repairs), over what they share here: the table, reading an
-//! item, the attribute conversions, and [`expression`], the one way expressions are built.
+//! item, the attribute conversions, and [`expression`], the one way every expression is built.
 
 mod admin;
 mod deliveries;
