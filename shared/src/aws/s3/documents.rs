@@ -1,5 +1,6 @@
-//! S3: the raw archive (`raw/`, one object per request) and the documents (`contracts/`),
-//! streamed from EverBright in parts, checked against their declared size, with their SHA-256.
+//! The documents: each streamed from EverBright into `contracts/` in parts (one `PutObject`, or
+//! a multipart upload for a large one), checked against its declared size, with its SHA-256 in
+//! the object's metadata.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,76 +12,8 @@ use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 
-use crate::archive::RawRequest;
 use crate::everbright::{Download, FetchError};
-use crate::ports::{Archive, BackendError, StoredDocument};
-
-/// The raw archive in an S3 bucket.
-#[derive(Clone, Debug)]
-pub struct S3Archive {
-    client: Client,
-    bucket: String,
-}
-
-impl S3Archive {
-    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
-        Self { client, bucket: bucket.into() }
-    }
-}
-
-/// Reads for the operator's command (not used by the functions).
-impl S3Archive {
-    /// Every key under `prefix`, in key order.
-    pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, BackendError> {
-        let mut keys = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(|e| BackendError::new("S3 ListObjectsV2 (archive)", e))?;
-            keys.extend(page.contents().iter().filter_map(|object| object.key().map(str::to_owned)));
-            token = page.next_continuation_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(keys);
-            }
-        }
-    }
-
-    /// One archived request.
-    pub async fn get(&self, key: &str) -> Result<RawRequest, BackendError> {
-        let object = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| BackendError::new("S3 GetObject (archive)", e))?;
-        let bytes = object.body.collect().await.map_err(|e| BackendError::new("S3 GetObject (archive body)", e))?;
-        serde_json::from_slice(&bytes.into_bytes()).map_err(|e| BackendError::new("archive record", e))
-    }
-}
-
-impl Archive for S3Archive {
-    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), BackendError> {
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type("application/json")
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(|e| BackendError::new("S3 PutObject (archive)", e))?;
-        Ok(())
-    }
-}
+use crate::ports::StoredDocument;
 
 /// Where the documents go, and how they are uploaded.
 #[derive(Clone, Debug)]
