@@ -3,8 +3,8 @@
 
 use local_stack::local::{MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS};
 use serde_yaml::Value;
+use shared::aws::schema;
 use shared::event::EventType;
-use shared::job;
 use shared::metrics::{FETCHER_METRICS, NAMESPACE, RECEIVER_METRICS};
 
 fn template() -> Value {
@@ -115,12 +115,12 @@ fn the_table_is_the_one_the_local_backend_creates() {
     let table = resource(&template, "JobsTable");
     let keys: Vec<_> =
         table["KeySchema"].as_sequence().unwrap().iter().map(|k| k["AttributeName"].as_str().unwrap()).collect();
-    assert_eq!(keys, job::TABLE_KEYS);
+    assert_eq!(keys, schema::TABLE_KEYS);
     let index = &table["GlobalSecondaryIndexes"][0];
-    assert_eq!(index["IndexName"], job::QUOTE_INDEX);
+    assert_eq!(index["IndexName"], schema::QUOTE_INDEX);
     let index_keys: Vec<_> =
         index["KeySchema"].as_sequence().unwrap().iter().map(|k| k["AttributeName"].as_str().unwrap()).collect();
-    assert_eq!(index_keys, job::QUOTE_INDEX_KEYS);
+    assert_eq!(index_keys, schema::QUOTE_INDEX_KEYS);
     assert_eq!(table["TimeToLiveSpecification"]["AttributeName"], "expires_at");
     assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
     assert_eq!(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], Value::Bool(true));

@@ -262,7 +262,8 @@ impl Ops {
             );
             return Ok(());
         }
-        let items: Vec<&str> = plan.writes.iter().map(|write| write.sk.as_str()).collect();
+        let items: Vec<String> =
+            plan.changes.iter().flat_map(|change| DynamoJobStore::items_changed(plan.site, change)).collect();
         let fetch: Vec<String> = plan.documents.iter().filter(|d| d.fetch).map(|d| d.id.to_string()).collect();
         let detail = format!(
             "would apply {event} to site {}: update {} (each unless newer state is stored); record {} document(s); queue {} for download unless already known{}",
@@ -382,7 +383,7 @@ impl Ops {
         let Ok(FetchMessage::FetchDocument { site, document, .. }) = serde_json::from_str(body) else {
             return Ok((None, None));
         };
-        let sk = shared::job::document_sk(document);
+        let sk = shared::aws::schema::document_sk(document);
         let items = self.store.job_items(site).await?;
         let item = items.iter().find(|item| item.get("sk").and_then(Value::as_str) == Some(sk.as_str()));
         let field = |name: &str| item.and_then(|i| i.get(name)).and_then(Value::as_str).map(str::to_owned);

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use shared::aws::Clients;
-use shared::job;
+use shared::aws::schema;
 
 /// The checkout the local stack runs from (where `.venv`, `.tools` and `events/` are):
 /// `EVERBRIGHT_SYNC_ROOT`, else the nearest checkout at or above the current directory, else the
@@ -252,10 +252,10 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str, ttl: Table
     let attribute =
         |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
     let build = |e: aws_sdk_dynamodb::error::BuildError| failed("DynamoDB CreateTable")(&e);
-    let [pk, sk] = job::TABLE_KEYS;
-    let [quote, quote_sk] = job::QUOTE_INDEX_KEYS;
+    let [pk, sk] = schema::TABLE_KEYS;
+    let [quote, quote_sk] = schema::QUOTE_INDEX_KEYS;
     let by_quote = GlobalSecondaryIndex::builder()
-        .index_name(job::QUOTE_INDEX)
+        .index_name(schema::QUOTE_INDEX)
         .key_schema(key(quote, KeyType::Hash).map_err(build)?)
         .key_schema(key(quote_sk, KeyType::Range).map_err(build)?)
         .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
@@ -277,8 +277,11 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str, ttl: Table
     if ttl == TableTtl::Unsupported {
         return Ok(());
     }
-    let ttl =
-        TimeToLiveSpecification::builder().attribute_name(job::TTL_ATTRIBUTE).enabled(true).build().map_err(build)?;
+    let ttl = TimeToLiveSpecification::builder()
+        .attribute_name(schema::TTL_ATTRIBUTE)
+        .enabled(true)
+        .build()
+        .map_err(build)?;
     client
         .update_time_to_live()
         .table_name(table)

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use crate::event::EventType;
 use crate::ids::{DocumentId, QuoteId, SiteId};
-use crate::job::{PlannedDocument, SignedQuoteLookup, Write};
+use crate::job::{Change, PlannedDocument, SignedQuoteLookup};
 use crate::message::FetchMessage;
 use crate::timestamp::Timestamp;
 
@@ -69,8 +69,8 @@ pub trait DeliveryLedger: Send + Sync {
 
 /// The receiver's writes to a job.
 pub trait JobStore: Send + Sync {
-    /// Applies one write to the job's items.
-    fn apply(&self, site: SiteId, write: &Write) -> impl Future<Output = Result<Applied, BackendError>> + Send;
+    /// Applies one change to the job; `Stale` when the job holds a newer version of what it changes.
+    fn apply(&self, site: SiteId, change: &Change) -> impl Future<Output = Result<Applied, BackendError>> + Send;
 
     /// Records a document the job names, without changing its download status.
     fn record_document(
@@ -201,7 +201,7 @@ pub mod inert {
     }
 
     impl JobStore for Inert {
-        async fn apply(&self, _: SiteId, _: &Write) -> Result<Applied, BackendError> {
+        async fn apply(&self, _: SiteId, _: &Change) -> Result<Applied, BackendError> {
             Ok(Applied::Landed)
         }
         async fn record_document(&self, _: SiteId, _: &PlannedDocument) -> Result<(), BackendError> {

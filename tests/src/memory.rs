@@ -1,160 +1,238 @@
-//! The receiver's ports in memory, with the same conditions as the DynamoDB adapter's writes, for
-//! property tests that run thousands of cases (the adapter itself is tested on moto, and the
-//! scenario checks the same property there).
+//! The receiver's ports in memory, in the job's words: a job is its summary's parts, its stage,
+//! tasks, milestones, quotes and documents, each versioned part kept only if no newer version is
+//! stored; deliveries are claimed, finished and released. For property tests that run thousands
+//! of cases (the DynamoDB adapter is tested on moto and dynalite, and the scenario checks the same
+//! property there).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Map, Value};
-use shared::ids::SiteId;
-use shared::job::{self, DeliveryState, Guard, PlannedDocument, Write};
+use shared::ids::{DocumentId, MilestoneId, QuoteId, SiteId, TaskId};
+use shared::job::{Change, DeliveryState, FetchStatus, Part, PlannedDocument};
 use shared::message::FetchMessage;
 use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, FetchQueue, JobStore};
 
-type Items = BTreeMap<(String, String), Map<String, Value>>;
+/// A part of a job with the version of the event that last changed it.
+pub type Versioned = (i64, Map<String, Value>);
 
-/// A table: items by partition and sort key, attributes as JSON.
+/// A document as the receiver leaves it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    pub name: Option<String>,
+    pub task: TaskId,
+    pub quote: Option<QuoteId>,
+    pub creation_type: Option<String>,
+    pub document_group: Option<String>,
+    /// EverBright's `stale`: once true, true.
+    pub stale: Option<bool>,
+    pub status: FetchStatus,
+    /// The body that queued it.
+    pub queued_by: Option<String>,
+}
+
+/// A job.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Job {
+    pub quotes: BTreeSet<QuoteId>,
+    pub summary: BTreeMap<Part, Versioned>,
+    pub stage: Option<Map<String, Value>>,
+    pub tasks: BTreeMap<TaskId, Versioned>,
+    pub milestones: BTreeMap<MilestoneId, Versioned>,
+    pub documents: BTreeMap<DocumentId, Document>,
+}
+
+/// A delivery's record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliveryRecord {
+    pub state: DeliveryState,
+    pub event_id: String,
+}
+
+/// Every job, and every delivery by its event and body's SHA-256.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct State {
+    pub jobs: BTreeMap<SiteId, Job>,
+    pub deliveries: BTreeMap<(String, String), DeliveryRecord>,
+}
+
+impl State {
+    /// What the jobs are, without what says when or by which request something happened: the
+    /// last event, a stage's time and version, who queued a document, who claimed a delivery.
+    pub fn without_volatile(mut self) -> Self {
+        for job in self.jobs.values_mut() {
+            job.summary.remove(&Part::LastEvent);
+            if let Some(stage) = &mut job.stage {
+                stage.remove("at");
+            }
+            for document in job.documents.values_mut() {
+                document.queued_by = None;
+            }
+        }
+        for record in self.deliveries.values_mut() {
+            record.event_id.clear();
+        }
+        self
+    }
+}
+
+/// The receiver's store, in memory.
 #[derive(Default)]
 pub struct MemoryStore {
-    items: Mutex<Items>,
+    state: Mutex<State>,
 }
 
 impl MemoryStore {
-    /// Every item, by key.
-    pub fn items(&self) -> Items {
+    pub fn state(&self) -> State {
         self.lock().clone()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Items> {
-        self.items.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn item<'a>(items: &'a mut Items, pk: String, sk: &str) -> &'a mut Map<String, Value> {
-        items
-            .entry((pk.clone(), sk.to_owned()))
-            .or_insert_with(|| Map::from_iter([("pk".to_owned(), Value::from(pk)), ("sk".to_owned(), Value::from(sk))]))
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-/// A string attribute, `""` when missing.
-fn text<'a>(item: &'a Map<String, Value>, name: &str) -> &'a str {
-    item.get(name).and_then(Value::as_str).unwrap_or_default()
+/// How a newer change of a part treats what the part holds.
+#[derive(Clone, Copy)]
+enum Keep {
+    /// The new value replaces the old one (a part of the summary).
+    Nothing,
+    /// The fields it names replace theirs; the others stay (a task's or milestone's fields).
+    OtherFields,
 }
 
-fn at_path<'a>(item: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value> {
-    let (first, rest) = path.split_first()?;
-    rest.iter().try_fold(item.get(first)?, |value, name| value.get(name))
-}
-
-/// Sets an attribute, except that the index key given null is removed (as the adapter does).
-fn set_or_remove(item: &mut Map<String, Value>, name: &str, value: Value) {
-    if value.is_null() && name == job::QUOTE_INDEX_KEYS[0] {
-        item.remove(name);
-    } else {
-        item.insert(name.to_owned(), value);
+/// Applies a versioned change to the part `key` of `parts`: kept unless a newer version is stored.
+fn apply_versioned<K: Ord>(
+    parts: &mut BTreeMap<K, Versioned>,
+    key: K,
+    version: i64,
+    value: &Map<String, Value>,
+    keep: Keep,
+) -> Applied {
+    let mut value = value.clone();
+    if let Some((stored, held)) = parts.get(&key) {
+        if *stored > version {
+            return Applied::Stale;
+        }
+        if let Keep::OtherFields = keep {
+            let mut merged = held.clone();
+            merged.extend(value);
+            value = merged;
+        }
     }
+    parts.insert(key, (version, value));
+    Applied::Landed
 }
 
-fn document_fields(item: &mut Map<String, Value>, site: SiteId, document: &PlannedDocument) {
-    let text = |value: Option<String>| value.map_or(Value::Null, Value::from);
-    item.insert("document".into(), document.id.to_string().into());
-    item.insert("site".into(), site.to_string().into());
-    item.insert("task".into(), document.task.to_string().into());
-    set_or_remove(item, "quote", text(document.quote.map(|q| q.to_string())));
-    item.insert("name".into(), text(document.name.clone()));
-    item.insert("creation_type".into(), text(document.creation_type.clone()));
-    item.insert("document_group".into(), text(document.document_group.clone()));
-    if let Some(stale) = document.stale {
-        let stored = item.get("stale").and_then(Value::as_bool).unwrap_or(false);
-        item.insert("stale".into(), Value::Bool(stale || stored));
+fn update_document<'a>(
+    documents: &'a mut BTreeMap<DocumentId, Document>,
+    planned: &PlannedDocument,
+) -> &'a mut Document {
+    let document = documents.entry(planned.id).or_insert_with(|| Document {
+        name: None,
+        task: planned.task,
+        quote: None,
+        creation_type: None,
+        document_group: None,
+        stale: None,
+        status: FetchStatus::Recorded,
+        queued_by: None,
+    });
+    document.name.clone_from(&planned.name);
+    document.task = planned.task;
+    document.quote = planned.quote;
+    document.creation_type.clone_from(&planned.creation_type);
+    document.document_group.clone_from(&planned.document_group);
+    if let Some(stale) = planned.stale {
+        document.stale = Some(stale || document.stale.unwrap_or(false));
     }
+    document
+}
+
+fn delivery_key(delivery: &Delivery) -> (String, String) {
+    (delivery.event.slug().to_owned(), delivery.body_sha256.clone())
 }
 
 impl DeliveryLedger for MemoryStore {
     async fn claim_delivery(&self, delivery: &Delivery) -> Result<Claim, BackendError> {
-        let mut items = self.lock();
-        let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
-        let item = Self::item(&mut items, pk, sk);
-        Ok(match item.get("state").and_then(Value::as_str) {
-            Some(s) if s == DeliveryState::Done.as_str() => {
-                Claim::Duplicate { first_event_id: text(item, "event_id").to_owned() }
+        let mut state = self.lock();
+        let record = state.deliveries.get(&delivery_key(delivery));
+        Ok(match record {
+            Some(record) if record.state == DeliveryState::Done => {
+                Claim::Duplicate { first_event_id: record.event_id.clone() }
             }
-            Some(_) if text(item, "event_id") != delivery.event_id => Claim::InProgress,
+            Some(record) if record.event_id != delivery.event_id => Claim::InProgress,
             _ => {
-                item.insert("state".into(), DeliveryState::Applying.as_str().into());
-                item.insert("event_id".into(), delivery.event_id.clone().into());
+                let record = DeliveryRecord { state: DeliveryState::Applying, event_id: delivery.event_id.clone() };
+                state.deliveries.insert(delivery_key(delivery), record);
                 Claim::New
             }
         })
     }
 
+    /// Only under the delivery's own claim.
     async fn finish_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
-        let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
-        // Only under the delivery's own claim (as the adapter's condition).
-        if let Some(item) = self.lock().get_mut(&(pk, sk.to_owned()))
-            && text(item, "event_id") == delivery.event_id
+        if let Some(record) = self.lock().deliveries.get_mut(&delivery_key(delivery))
+            && record.event_id == delivery.event_id
         {
-            item.insert("state".into(), DeliveryState::Done.as_str().into());
+            record.state = DeliveryState::Done;
         }
         Ok(())
     }
 
-    /// Only a claim of the delivery's own, still applying (as the adapter's condition).
+    /// Only a claim of the delivery's own, still applying.
     async fn release_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
-        let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
-        let key = (pk, sk.to_owned());
-        let mut items = self.lock();
-        let own = items.get(&key).is_some_and(|item| {
-            text(item, "state") == DeliveryState::Applying.as_str() && text(item, "event_id") == delivery.event_id
-        });
+        let mut state = self.lock();
+        let key = delivery_key(delivery);
+        let own = state
+            .deliveries
+            .get(&key)
+            .is_some_and(|record| record.state == DeliveryState::Applying && record.event_id == delivery.event_id);
         if own {
-            items.remove(&key);
+            state.deliveries.remove(&key);
         }
         Ok(())
     }
 }
 
 impl JobStore for MemoryStore {
-    /// Lands when the guard's path is missing or holds a version not newer (as the adapter's
-    /// `attribute_not_exists(path) OR path <= version`).
-    async fn apply(&self, site: SiteId, write: &Write) -> Result<Applied, BackendError> {
-        let mut items = self.lock();
-        let item = Self::item(&mut items, job::site_pk(site), &write.sk);
-        let lands = match &write.guard {
-            None => true,
-            Some(Guard::Version { path, version }) => {
-                at_path(item, path).and_then(Value::as_i64).is_none_or(|stored| stored <= *version)
+    async fn apply(&self, site: SiteId, change: &Change) -> Result<Applied, BackendError> {
+        let mut state = self.lock();
+        let job = state.jobs.entry(site).or_default();
+        Ok(match change {
+            Change::Job { quotes } => {
+                job.quotes.extend(quotes.iter().copied());
+                Applied::Landed
             }
-            Some(Guard::From { path, from }) => match (at_path(item, path), from) {
-                (None, _) => true,
-                (Some(stored), Some(from)) => stored.as_str() == Some(from.as_str()),
-                (Some(_), None) => false,
-            },
-        };
-        if !lands {
-            return Ok(Applied::Stale);
-        }
-        for (name, value) in &write.set {
-            set_or_remove(item, name, value.clone());
-        }
-        if let Some((name, members)) = &write.add_to_set {
-            let mut set: Vec<Value> = item.get(name).and_then(Value::as_array).cloned().unwrap_or_default();
-            for member in members {
-                if !set.iter().any(|m| m == member.as_str()) {
-                    set.push(member.clone().into());
+            Change::Summary { part, version, value } => {
+                apply_versioned(&mut job.summary, *part, *version, value, Keep::Nothing)
+            }
+            // A move from the stage it names, or a first stage.
+            Change::Stage { from, value } => {
+                let lands = match (job.stage.as_ref().and_then(|stage| stage.get("id")), from) {
+                    (None, _) => true,
+                    (Some(stored), Some(from)) => stored.as_str() == Some(from.as_str()),
+                    (Some(_), None) => false,
+                };
+                if lands {
+                    job.stage = Some(value.clone());
+                    Applied::Landed
+                } else {
+                    Applied::Stale
                 }
             }
-            set.sort_by_key(ToString::to_string);
-            item.insert(name.clone(), Value::Array(set));
-        }
-        Ok(Applied::Landed)
+            Change::Task { task, version, fields } => {
+                apply_versioned(&mut job.tasks, *task, *version, fields, Keep::OtherFields)
+            }
+            Change::Milestone { milestone, version, fields } => {
+                apply_versioned(&mut job.milestones, *milestone, *version, fields, Keep::OtherFields)
+            }
+        })
     }
 
     async fn record_document(&self, site: SiteId, document: &PlannedDocument) -> Result<(), BackendError> {
-        let mut items = self.lock();
-        let item = Self::item(&mut items, job::site_pk(site), &job::document_sk(document.id));
-        document_fields(item, site, document);
-        item.entry("status").or_insert_with(|| "RECORDED".into());
+        let mut state = self.lock();
+        update_document(&mut state.jobs.entry(site).or_default().documents, document);
         Ok(())
     }
 
@@ -162,20 +240,23 @@ impl JobStore for MemoryStore {
     async fn queue_document(
         &self,
         site: SiteId,
-        document: &PlannedDocument,
+        planned: &PlannedDocument,
         delivery: &Delivery,
     ) -> Result<bool, BackendError> {
-        let mut items = self.lock();
-        let item = Self::item(&mut items, job::site_pk(site), &job::document_sk(document.id));
-        let queueable = match item.get("status").and_then(Value::as_str) {
-            None | Some("RECORDED") => true,
-            Some("QUEUED") => text(item, "queued_by") == delivery.body_sha256,
-            Some(_) => false,
+        let mut state = self.lock();
+        let documents = &mut state.jobs.entry(site).or_default().documents;
+        let queueable = match documents.get(&planned.id) {
+            None => true,
+            Some(document) => match document.status {
+                FetchStatus::Recorded => true,
+                FetchStatus::Queued => document.queued_by.as_deref() == Some(delivery.body_sha256.as_str()),
+                _ => false,
+            },
         };
         if queueable {
-            document_fields(item, site, document);
-            item.insert("status".into(), "QUEUED".into());
-            item.insert("queued_by".into(), delivery.body_sha256.clone().into());
+            let document = update_document(documents, planned);
+            document.status = FetchStatus::Queued;
+            document.queued_by = Some(delivery.body_sha256.clone());
         }
         Ok(queueable)
     }

@@ -350,20 +350,20 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
     }
 
     /// Applies the plan; returns whether the event was stale and which documents it queued. A
-    /// plan told apart by its chain ([`Identity::Chain`]) applies its primary write first, and
+    /// plan told apart by its chain ([`Identity::Chain`]) applies its primary change first, and
     /// the rest only if that landed: a transition that does not follow on changes nothing.
     async fn apply(&self, plan: &Plan, delivery: &Delivery) -> Result<(bool, Vec<DocumentId>), BackendError> {
-        let write = |write| self.store.apply(plan.site, write);
-        let gate = plan.writes.get(plan.primary).filter(|_| plan.identity == Identity::Chain);
+        let apply = |change| self.store.apply(plan.site, change);
+        let gate = plan.changes.get(plan.primary).filter(|_| plan.identity == Identity::Chain);
         let stale = if let Some(primary) = gate {
-            if write(primary).await? == Applied::Stale {
+            if apply(primary).await? == Applied::Stale {
                 return Ok((true, Vec::new()));
             }
-            let others = plan.writes.iter().enumerate().filter(|(index, _)| *index != plan.primary);
-            try_join_all(others.map(|(_, other)| write(other))).await?;
+            let others = plan.changes.iter().enumerate().filter(|(index, _)| *index != plan.primary);
+            try_join_all(others.map(|(_, other)| apply(other))).await?;
             false
         } else {
-            let applied = try_join_all(plan.writes.iter().map(write)).await?;
+            let applied = try_join_all(plan.changes.iter().map(apply)).await?;
             applied.get(plan.primary) == Some(&Applied::Stale)
         };
 

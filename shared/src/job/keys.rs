@@ -1,49 +1,7 @@
-//! Where a job's parts are kept: the table's keys and index, each item's key, a delivery's key,
-//! and a document's S3 key.
+//! Where a job's document is stored in the bucket: `contracts/<site>/<quote>/<document>/<name>`,
+//! the name made safe as one key segment.
 
-use crate::event::EventType;
-use crate::ids::{DocumentId, MilestoneId, QuoteId, SiteId, TaskId};
-
-pub const JOB: &str = "JOB";
-
-/// The table's partition and sort keys.
-pub const TABLE_KEYS: [&str; 2] = ["pk", "sk"];
-/// The index that finds a job by quote: partition key `quote`, sort key `sk`.
-pub const QUOTE_INDEX: &str = "by-quote";
-pub const QUOTE_INDEX_KEYS: [&str; 2] = ["quote", "sk"];
-/// The TTL attribute (seconds since the epoch) of delivery items.
-pub const TTL_ATTRIBUTE: &str = "expires_at";
-
-pub fn site_pk(site: SiteId) -> String {
-    format!("SITE#{site}")
-}
-
-pub fn task_sk(task: TaskId) -> String {
-    format!("TASK#{task}")
-}
-
-pub fn milestone_sk(milestone: MilestoneId) -> String {
-    format!("MILESTONE#{milestone}")
-}
-
-pub fn document_sk(document: DocumentId) -> String {
-    format!("DOC#{document}")
-}
-
-pub fn quote_sk(quote: QuoteId) -> String {
-    format!("QUOTE#{quote}")
-}
-
-/// The attribute of `JOB` that holds a milestone's summary.
-pub fn milestone_attribute(milestone: MilestoneId) -> String {
-    format!("milestone:{milestone}")
-}
-
-/// The deduplication item of a delivery: `EVENT#<event>#<sha256>` / `EVENT`: the same body on
-/// two routes is two events.
-pub fn delivery_key(event: EventType, body_sha256: &str) -> (String, &'static str) {
-    (format!("EVENT#{event}#{body_sha256}"), "EVENT")
-}
+use crate::ids::{DocumentId, QuoteId, SiteId};
 
 /// Where a document is stored: `contracts/<site>/<quote>/<document uuid>/<file name>`, the quote
 /// being `no-quote` when the event named none and the name sanitised ([`sanitize_file_name`]).

@@ -1,10 +1,9 @@
-//! The job model: what one webhook changes in a job's DynamoDB items, worked out without I/O.
-//!
-//! Every job lives under the partition `SITE#<site>`: the summary `JOB`, one `TASK#<uuid>` per task,
-//! one `MILESTONE#<uuid>` per milestone, one `DOC#<uuid>` per document and one `QUOTE#<uuid>` per
-//! quote (indexed by quote). Each part of the state carries the version of the event that wrote it
-//! and a write only lands when its version is not older, so events that come twice or out of order
-//! converge on the same state.
+//! The job model: what one webhook changes in its job, worked out without I/O, in the job's
+//! words ([`Change`]): its summary's parts, its stage, its tasks and milestones, the quotes it has
+//! seen, and its documents ([`PlannedDocument`]). Each part carries the version of the event that
+//! last changed it, and a change lands only when its version is not older, so events that come
+//! twice or out of order converge on the same job. How a job is kept (the DynamoDB items and
+//! their conditions) is the adapter's business (`crate::aws`).
 
 use serde_json::{Map, Value, json};
 
@@ -24,26 +23,51 @@ pub use status::{DeliveryState, FetchStatus};
 /// on an older quote does not take the current quote back).
 const SIGNED_RANK: i64 = 1 << 60;
 
-/// One conditional update of one item of the job.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Write {
-    pub sk: String,
-    /// Attributes to set, each to a JSON value (objects become DynamoDB maps).
-    pub set: Vec<(String, Value)>,
-    /// Strings to add to a string-set attribute.
-    pub add_to_set: Option<(String, Vec<String>)>,
-    /// When the write lands; always, without one.
-    pub guard: Option<Guard>,
+/// A part of the job's summary. Each is versioned on its own: the version of the event that
+/// last changed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Part {
+    Contract,
+    ChangeOrder,
+    Milestone(MilestoneId),
+    /// The quote the job is on now, and where that came from.
+    CurrentQuote,
+    /// The answer of the last re-sign look-up.
+    SignedQuote,
+    Archived,
+    LastEvent,
 }
 
-/// The condition of a write.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Guard {
-    /// Lands only if the stored version at `path` is missing or not newer.
-    Version { path: Vec<String>, version: i64 },
-    /// Lands only if the text at `path` is missing, or equals `from` when that is given: a move
-    /// that names the state it leaves (a stage transition's `previous_stage_id`).
-    From { path: Vec<String>, from: Option<String> },
+impl Part {
+    /// Its name in the job's summary.
+    pub fn name(self) -> String {
+        match self {
+            Self::Contract => "contract".into(),
+            Self::ChangeOrder => "change_order".into(),
+            Self::Milestone(milestone) => format!("milestone:{milestone}"),
+            Self::CurrentQuote => "current_quote".into(),
+            Self::SignedQuote => "signed_quote".into(),
+            Self::Archived => "archived".into(),
+            Self::LastEvent => "last_event".into(),
+        }
+    }
+}
+
+/// One change an event makes to its job, in the job's words. A versioned change lands only if
+/// the part it changes holds no newer version: so events that come twice or out of order
+/// converge on the same job.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// The job itself: it exists, and has seen `quotes` (each of them then finds the job).
+    Job { quotes: Vec<QuoteId> },
+    /// A part of the summary.
+    Summary { part: Part, version: i64, value: Map<String, Value> },
+    /// The stage: moved only from the stage `from` names (or set when no stage is known).
+    Stage { from: Option<String>, value: Map<String, Value> },
+    /// A task: a contract, a change order or a milestone's task.
+    Task { task: TaskId, version: i64, fields: Map<String, Value> },
+    /// A milestone.
+    Milestone { milestone: MilestoneId, version: i64, fields: Map<String, Value> },
 }
 
 /// How a delivery is told apart from another of the same event (see [`Plan::identity`]).
@@ -92,40 +116,34 @@ pub struct SignedQuoteLookup {
 /// What a look-up's answer changes in the job: `signed_quote` (versioned); and when the quote
 /// was signed as another one, that quote indexed (`QUOTE#`, the job's `quotes`) and made the
 /// job's current quote unless a newer signature holds it.
-pub fn plan_signed_quote(
-    lookup: &SignedQuoteLookup,
-    signed: Option<QuoteId>,
-    site: SiteId,
-    now: Timestamp,
-) -> Vec<Write> {
+pub fn plan_signed_quote(lookup: &SignedQuoteLookup, signed: Option<QuoteId>, now: Timestamp) -> Vec<Change> {
     let value = json!({
         "original": lookup.quote.to_string(),
         "signed": opt(signed),
         "milestone": opt(lookup.milestone),
         "checked_at": now,
     });
-    let mut writes = vec![Write::versioned(JOB, "signed_quote", lookup.version, object(value))];
+    let mut changes = vec![Change::Summary { part: Part::SignedQuote, version: lookup.version, value: object(value) }];
     if let Some(signed) = signed.filter(|signed| *signed != lookup.quote) {
-        let mut touch = Write::new(JOB).set("site", site.to_string().into());
-        touch.add_to_set = Some(("quotes".into(), vec![signed.to_string()]));
-        writes.push(touch);
-        writes.push(
-            Write::new(quote_sk(signed)).set("quote", signed.to_string().into()).set("site", site.to_string().into()),
-        );
+        changes.push(Change::Job { quotes: vec![signed] });
         let current = json!({ "quote": signed.to_string(), "source": "re-sign", "original": lookup.quote.to_string() });
-        writes.push(Write::versioned(JOB, "current_quote", lookup.version + SIGNED_RANK, object(current)));
+        changes.push(Change::Summary {
+            part: Part::CurrentQuote,
+            version: lookup.version + SIGNED_RANK,
+            value: object(current),
+        });
     }
-    writes
+    changes
 }
 
 /// Everything one event changes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     pub site: SiteId,
-    pub writes: Vec<Write>,
-    /// The write whose refusal means the event is stale (older than the stored state).
+    pub changes: Vec<Change>,
+    /// The change whose refusal means the event is stale (older than the stored state).
     pub primary: usize,
-    /// How its deliveries are deduplicated. With [`Identity::Chain`] the primary write goes
+    /// How its deliveries are deduplicated. With [`Identity::Chain`] the primary change goes
     /// first, and the others only if it landed.
     pub identity: Identity,
     pub documents: Vec<PlannedDocument>,
@@ -139,39 +157,6 @@ pub struct PlanContext {
     pub received_at: Timestamp,
     /// Queue the uploaded documents of milestone tasks too (`FETCH_MILESTONE_DOCUMENTS`).
     pub fetch_milestone_documents: bool,
-}
-
-impl Write {
-    fn new(sk: impl Into<String>) -> Self {
-        Self { sk: sk.into(), set: Vec::new(), add_to_set: None, guard: None }
-    }
-
-    fn set(mut self, attribute: impl Into<String>, value: Value) -> Self {
-        self.set.push((attribute.into(), value));
-        self
-    }
-
-    /// Sets `attribute` to `value` with `version` inside, guarded by that version.
-    fn versioned(
-        sk: impl Into<String>,
-        attribute: impl Into<String>,
-        version: i64,
-        mut value: Map<String, Value>,
-    ) -> Self {
-        let attribute = attribute.into();
-        value.insert("version".into(), version.into());
-        let guard = Guard::Version { path: vec![attribute.clone(), "version".into()], version };
-        Self { guard: Some(guard), ..Self::new(sk).set(attribute, Value::Object(value)) }
-    }
-
-    /// Sets every attribute of `value` on the item, with `version`, guarded by that version.
-    fn versioned_item(sk: impl Into<String>, version: i64, value: Map<String, Value>) -> Self {
-        let mut write = Self::new(sk);
-        write.set = value.into_iter().collect();
-        write.set.push(("version".into(), version.into()));
-        write.guard = Some(Guard::Version { path: vec!["version".into()], version });
-        write
-    }
 }
 
 fn object(value: Value) -> Map<String, Value> {
@@ -190,7 +175,7 @@ fn opt<T: ToString>(value: Option<T>) -> Value {
 pub fn plan(payload: &Payload, cx: &PlanContext) -> Option<Plan> {
     let site = payload.site()?;
     let mut plan =
-        Plan { site, writes: Vec::new(), primary: 0, identity: Identity::Body, documents: Vec::new(), lookup: None };
+        Plan { site, changes: Vec::new(), primary: 0, identity: Identity::Body, documents: Vec::new(), lookup: None };
     let mut quotes = Vec::new();
     let own_time = match payload {
         Payload::Contract(task) => plan_task(&mut plan, &mut quotes, task, TaskKind::Contract, cx),
@@ -203,9 +188,7 @@ pub fn plan(payload: &Payload, cx: &PlanContext) -> Option<Plan> {
                     "previous_id": stage.previous_stage_id, "previous_name": stage.previous_stage_name,
                     "at": cx.received_at,
                 });
-                let guard =
-                    Guard::From { path: vec!["stage".into(), "id".into()], from: stage.previous_stage_id.clone() };
-                plan.writes.push(Write { guard: Some(guard), ..Write::new(JOB).set("stage", value) });
+                plan.changes.push(Change::Stage { from: stage.previous_stage_id.clone(), value: object(value) });
                 plan.identity = Identity::Chain;
             }
             false
@@ -215,7 +198,7 @@ pub fn plan(payload: &Payload, cx: &PlanContext) -> Option<Plan> {
             if cx.event == EventType::SiteArchived {
                 let version = generic.date_updated.unwrap_or(cx.received_at).micros();
                 let value = json!({ "at": generic.date_updated.unwrap_or(cx.received_at) });
-                plan.writes.push(Write::versioned(JOB, "archived", version, object(value)));
+                plan.changes.push(Change::Summary { part: Part::Archived, version, value: object(value) });
             }
             generic.date_updated.is_some()
         }
@@ -225,24 +208,16 @@ pub fn plan(payload: &Payload, cx: &PlanContext) -> Option<Plan> {
     }
 
     let last_event = json!({ "event": cx.event.slug(), "at": cx.received_at });
-    let last_event = Write::versioned(JOB, "last_event", cx.received_at.micros(), object(last_event));
-    if plan.writes.is_empty() {
-        plan.primary = plan.writes.len();
+    let last_event =
+        Change::Summary { part: Part::LastEvent, version: cx.received_at.micros(), value: object(last_event) };
+    if plan.changes.is_empty() {
+        plan.primary = plan.changes.len();
     }
-    plan.writes.push(last_event);
+    plan.changes.push(last_event);
 
     quotes.sort_unstable();
     quotes.dedup();
-    let mut touch = Write::new(JOB).set("site", site.to_string().into());
-    if !quotes.is_empty() {
-        touch.add_to_set = Some(("quotes".into(), quotes.iter().map(ToString::to_string).collect()));
-    }
-    plan.writes.push(touch);
-    for quote in quotes {
-        plan.writes.push(
-            Write::new(quote_sk(quote)).set("quote", quote.to_string().into()).set("site", site.to_string().into()),
-        );
-    }
+    plan.changes.push(Change::Job { quotes });
     Some(plan)
 }
 
@@ -259,8 +234,8 @@ fn plan_task(plan: &mut Plan, quotes: &mut Vec<QuoteId>, task: &Task, kind: Task
     let signed_at = task.signed_at(cx.received_at);
     let document_status = task.document_status().map(ToString::to_string);
     let (kind_name, summary) = match kind {
-        TaskKind::Contract => ("contract", "contract"),
-        TaskKind::ChangeOrder => ("change_order", "change_order"),
+        TaskKind::Contract => ("contract", Part::Contract),
+        TaskKind::ChangeOrder => ("change_order", Part::ChangeOrder),
     };
     quotes.extend(task.quote);
     quotes.extend(task.new_quote);
@@ -279,8 +254,8 @@ fn plan_task(plan: &mut Plan, quotes: &mut Vec<QuoteId>, task: &Task, kind: Task
         "envelopes": envelopes(task.document_sub_task()),
         "event": cx.event.slug(),
     });
-    plan.primary = plan.writes.len();
-    plan.writes.push(Write::versioned_item(task_sk(task.uuid), version, object(item)));
+    plan.primary = plan.changes.len();
+    plan.changes.push(Change::Task { task: task.uuid, version, fields: object(item) });
 
     let signed_copies: Vec<String> = task.signed_copies().map(|document| document.uuid.to_string()).collect();
     let mut summary_value = json!({
@@ -294,7 +269,7 @@ fn plan_task(plan: &mut Plan, quotes: &mut Vec<QuoteId>, task: &Task, kind: Task
     if kind == TaskKind::ChangeOrder {
         summary_value["new_quote"] = opt(task.new_quote);
     }
-    plan.writes.push(Write::versioned(JOB, summary, version, object(summary_value)));
+    plan.changes.push(Change::Summary { part: summary, version, value: object(summary_value) });
 
     let current = match kind {
         TaskKind::Contract => task.quote,
@@ -303,7 +278,7 @@ fn plan_task(plan: &mut Plan, quotes: &mut Vec<QuoteId>, task: &Task, kind: Task
     if let Some(quote) = current {
         let rank = if task.is_executed() { SIGNED_RANK } else { 0 };
         let value = json!({ "quote": quote.to_string(), "source": kind_name, "task": task.uuid.to_string() });
-        plan.writes.push(Write::versioned(JOB, "current_quote", version + rank, object(value)));
+        plan.changes.push(Change::Summary { part: Part::CurrentQuote, version: version + rank, value: object(value) });
     }
 
     if kind == TaskKind::Contract && task.is_signed_again_after_a_void() {
@@ -341,17 +316,17 @@ fn plan_milestone(plan: &mut Plan, quotes: &mut Vec<QuoteId>, milestone: &Milest
         "date_updated": opt(milestone.date_updated),
         "event": cx.event.slug(),
     });
-    plan.primary = plan.writes.len();
-    plan.writes.push(Write::versioned_item(milestone_sk(milestone.uuid), version, object(item)));
+    plan.primary = plan.changes.len();
+    plan.changes.push(Change::Milestone { milestone: milestone.uuid, version, fields: object(item) });
 
     let summary = json!({ "name": milestone.name, "status": opt(milestone.status.as_ref()) });
-    plan.writes.push(Write::versioned(JOB, milestone_attribute(milestone.uuid), version, object(summary)));
+    plan.changes.push(Change::Summary { part: Part::Milestone(milestone.uuid), version, value: object(summary) });
     if let Some(quote) = milestone.quote {
         // The quote the milestone names is the job's original one (a re-sign within it keeps it):
         // the current quote only until a signature (ranked above) or a later event says otherwise.
         let value =
             json!({ "quote": quote.to_string(), "source": "milestone", "milestone": milestone.uuid.to_string() });
-        plan.writes.push(Write::versioned(JOB, "current_quote", version, object(value)));
+        plan.changes.push(Change::Summary { part: Part::CurrentQuote, version, value: object(value) });
     }
 
     for task in &milestone.tasks {
@@ -365,7 +340,7 @@ fn plan_milestone(plan: &mut Plan, quotes: &mut Vec<QuoteId>, milestone: &Milest
             "envelopes": envelopes(task.sub_tasks.iter().find(|sub_task| sub_task.is_document())),
             "event": cx.event.slug(),
         });
-        plan.writes.push(Write::versioned_item(task_sk(task.uuid), version, object(item)));
+        plan.changes.push(Change::Task { task: task.uuid, version, fields: object(item) });
         for sub_task in task.sub_tasks.iter().filter(|sub_task| sub_task.is_document()) {
             let uploaded: Vec<DocumentId> = sub_task.uploaded_documents().map(|d| d.uuid).collect();
             plan_documents(plan, sub_task, task.uuid, milestone.quote, |id| {

@@ -4,9 +4,9 @@
 use serde_json::{Map, Value};
 
 use super::expression::Expression;
+use super::schema;
 use super::{DynamoJobStore, item_to_json, s, string_attribute};
 use crate::ids::{QuoteId, SiteId};
-use crate::job;
 use crate::ports::BackendError;
 
 /// Every item of `table`, as JSON objects, page after page.
@@ -20,7 +20,7 @@ impl DynamoJobStore {
     /// Every item of a job (`SITE#<site>`), sorted by sort key.
     pub async fn job_items(&self, site: SiteId) -> Result<Vec<Map<String, Value>>, BackendError> {
         let mut expr = Expression::default();
-        let key = format!("{} = {}", expr.name("pk"), expr.value(s(job::site_pk(site))));
+        let key = format!("{} = {}", expr.name("pk"), expr.value(s(schema::site_pk(site))));
         let pages = self
             .client
             .query()
@@ -44,7 +44,7 @@ impl DynamoJobStore {
             .client
             .query()
             .table_name(&self.table)
-            .index_name(job::QUOTE_INDEX)
+            .index_name(schema::QUOTE_INDEX)
             .key_condition_expression(key)
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values))

@@ -5,9 +5,10 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
 use super::expression::Expression;
+use super::schema;
 use super::{DynamoJobStore, conditional_failed, n, s, string_attribute};
 use crate::event::EventType;
-use crate::job::{self, DeliveryState};
+use crate::job::DeliveryState;
 use crate::ports::{BackendError, Claim, Delivery, DeliveryLedger};
 
 /// How long a claimed delivery is reserved for the request applying it: well over the
@@ -19,11 +20,11 @@ const DONE: &str = DeliveryState::Done.as_str();
 
 impl DeliveryLedger for DynamoJobStore {
     async fn claim_delivery(&self, delivery: &Delivery) -> Result<Claim, BackendError> {
-        let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
+        let (pk, sk) = schema::delivery_key(delivery.event, &delivery.body_sha256);
         let now = delivery.now.unix_seconds();
         let mut expr = Expression::default();
         let (pk_name, state, lease_until, expires) =
-            (expr.name("pk"), expr.name("state"), expr.name("lease_until"), expr.name(job::TTL_ATTRIBUTE));
+            (expr.name("pk"), expr.name("state"), expr.name("lease_until"), expr.name(schema::TTL_ATTRIBUTE));
         let (applying, now_value) = (expr.value(s(APPLYING)), expr.value(n(now)));
         // A record past its expiry counts as gone: DynamoDB's TTL deletes it only later.
         let condition = format!(
@@ -41,7 +42,7 @@ impl DeliveryLedger for DynamoJobStore {
             .item("event", s(delivery.event.slug()))
             .item("claimed_at", s(delivery.now.to_string()))
             .item("lease_until", n(now + CLAIM_LEASE_SECONDS))
-            .item(job::TTL_ATTRIBUTE, n(delivery.remember_until.unix_seconds()))
+            .item(schema::TTL_ATTRIBUTE, n(delivery.remember_until.unix_seconds()))
             .condition_expression(condition)
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values))
@@ -55,7 +56,7 @@ impl DeliveryLedger for DynamoJobStore {
                     Some(PutItemError::ConditionalCheckFailedException(e)) => e.item(),
                     _ => None,
                 };
-                let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
+                let (pk, sk) = schema::delivery_key(delivery.event, &delivery.body_sha256);
                 let item = self.item_behind(returned, pk, sk.to_owned(), "DynamoDB GetItem (claimed delivery)").await?;
                 let field = |name| string_attribute(item.as_ref(), name);
                 Ok(match field("state").as_deref() {
@@ -71,7 +72,7 @@ impl DeliveryLedger for DynamoJobStore {
     }
 
     async fn finish_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
-        let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
+        let (pk, sk) = schema::delivery_key(delivery.event, &delivery.body_sha256);
         let mut expr = Expression::default();
         let update = format!(
             "SET {} = {}, {} = {} REMOVE {}",
@@ -106,7 +107,7 @@ impl DeliveryLedger for DynamoJobStore {
     }
 
     async fn release_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
-        let (pk, sk) = job::delivery_key(delivery.event, &delivery.body_sha256);
+        let (pk, sk) = schema::delivery_key(delivery.event, &delivery.body_sha256);
         let mut expr = Expression::default();
         let condition = format!(
             "{} = {} AND {} = {}",
@@ -142,7 +143,7 @@ impl DynamoJobStore {
         event: EventType,
         body_sha256: &str,
     ) -> Result<Option<DeliveryState>, BackendError> {
-        let (pk, sk) = job::delivery_key(event, body_sha256);
+        let (pk, sk) = schema::delivery_key(event, body_sha256);
         let item = self.read(pk, sk.to_owned(), "DynamoDB GetItem (delivery)").await?;
         Ok(string_attribute(item.as_ref(), "state").and_then(|state| state.parse().ok()))
     }

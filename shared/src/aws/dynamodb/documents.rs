@@ -10,6 +10,7 @@ use futures_util::future::try_join_all;
 use serde_json::{Map, Value};
 
 use super::expression::Expression;
+use super::schema;
 use super::{DynamoJobStore, conditional_failed, item_to_json, n, s, string_attribute};
 use crate::ids::{DocumentId, QuoteId, SiteId};
 use crate::job::{self, FetchStatus, SignedQuoteLookup};
@@ -22,8 +23,8 @@ impl DynamoJobStore {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(job::site_pk(site)))
-            .key("sk", s(job::document_sk(document)))
+            .key("pk", s(schema::site_pk(site)))
+            .key("sk", s(schema::document_sk(document)))
     }
 
     /// An update of one `DOC#` item held under `lease`: `update` writes the update expression.
@@ -104,7 +105,7 @@ impl DocumentLedger for DynamoJobStore {
             Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item(),
             _ => None,
         };
-        let (pk, sk) = (job::site_pk(site), job::document_sk(document));
+        let (pk, sk) = (schema::site_pk(site), schema::document_sk(document));
         let item = self.item_behind(returned, pk, sk, "DynamoDB GetItem (claimed document)").await?;
         let field = |name| string_attribute(item.as_ref(), name);
         let status = field("status").unwrap_or_default();
@@ -157,8 +158,8 @@ impl DocumentLedger for DynamoJobStore {
         );
         let document_update = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(job::site_pk(site)))
-            .key("sk", s(job::document_sk(document)))
+            .key("pk", s(schema::site_pk(site)))
+            .key("sk", s(schema::document_sk(document)))
             .update_expression(update)
             .condition_expression(condition)
             .set_expression_attribute_names(Some(expr.names))
@@ -175,8 +176,8 @@ impl DocumentLedger for DynamoJobStore {
         );
         let job_update = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(job::site_pk(site)))
-            .key("sk", s(job::JOB))
+            .key("pk", s(schema::site_pk(site)))
+            .key("sk", s(schema::JOB))
             .update_expression(update)
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values))
@@ -261,8 +262,8 @@ impl DocumentLedger for DynamoJobStore {
         signed: Option<QuoteId>,
         now: Timestamp,
     ) -> Result<(), BackendError> {
-        let writes = job::plan_signed_quote(lookup, signed, site, now);
-        try_join_all(writes.iter().map(|write| self.apply(site, write))).await?;
+        let changes = job::plan_signed_quote(lookup, signed, now);
+        try_join_all(changes.iter().map(|change| self.apply(site, change))).await?;
         Ok(())
     }
 }
@@ -317,7 +318,7 @@ impl DynamoJobStore {
                     Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item(),
                     _ => None,
                 };
-                let (pk, sk) = (job::site_pk(site), job::document_sk(document));
+                let (pk, sk) = (schema::site_pk(site), schema::document_sk(document));
                 let item = self.item_behind(returned, pk, sk, "DynamoDB GetItem (requeued document)").await?;
                 Ok(Requeued::Refused { status: string_attribute(item.as_ref(), "status") })
             }

@@ -1,26 +1,110 @@
-//! The receiver's job writes: each planned write one conditional `UpdateItem` of a job's item,
-//! and each document recorded or queued on its `DOC#` item.
+//! The receiver's job writes: each [`Change`] becomes conditional `UpdateItem`s of the job's
+//! items (the summary `JOB`, `TASK#`, `MILESTONE#`, `QUOTE#`), and each document is recorded or
+//! queued on its `DOC#` item. The schema is here: what the planner says in the job's words, this
+//! file says in items and conditions.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use futures_util::future::try_join_all;
+use serde_json::{Map, Value};
 
 use super::expression::{Clauses, Expression};
+use super::schema;
 use super::{DynamoJobStore, conditional_failed, n, s, to_attribute};
 use crate::ids::SiteId;
-use crate::job::{self, FetchStatus, Guard, PlannedDocument, Write};
+use crate::job::{Change, FetchStatus, PlannedDocument};
 use crate::ports::{Applied, BackendError, Delivery, JobStore};
 
-impl JobStore for DynamoJobStore {
-    async fn apply(&self, site: SiteId, write: &Write) -> Result<Applied, BackendError> {
+/// One conditional update of one item of the job.
+struct ItemUpdate {
+    sk: String,
+    /// Attributes to set, each to a JSON value (objects become maps).
+    set: Vec<(String, Value)>,
+    /// Strings to add to a string-set attribute.
+    add_to_set: Option<(String, Vec<String>)>,
+    /// When the update lands; always, without one.
+    guard: Option<Guard>,
+}
+
+/// The condition of an update.
+enum Guard {
+    /// Lands only if the stored version at `path` is missing or not newer.
+    Version { path: Vec<String>, version: i64 },
+    /// Lands only if the text at `path` is missing, or equals `from` when that is given.
+    From { path: Vec<String>, from: Option<String> },
+}
+
+impl ItemUpdate {
+    fn new(sk: impl Into<String>, set: Vec<(String, Value)>) -> Self {
+        Self { sk: sk.into(), set, add_to_set: None, guard: None }
+    }
+
+    /// Sets `attribute` of the summary to `value` with `version` inside, guarded by that version.
+    fn versioned_attribute(attribute: String, version: i64, mut value: Map<String, Value>) -> Self {
+        value.insert("version".into(), version.into());
+        let guard = Guard::Version { path: vec![attribute.clone(), "version".into()], version };
+        Self { guard: Some(guard), ..Self::new(schema::JOB, vec![(attribute, Value::Object(value))]) }
+    }
+
+    /// Sets every field on the item `sk`, with `version`, guarded by that version.
+    fn versioned_item(sk: String, version: i64, fields: &Map<String, Value>) -> Self {
+        let mut set: Vec<(String, Value)> = fields.clone().into_iter().collect();
+        set.push(("version".into(), version.into()));
+        Self { guard: Some(Guard::Version { path: vec!["version".into()], version }), ..Self::new(sk, set) }
+    }
+}
+
+/// The item updates of `change` to the job of `site`. The first is the one whose refusal means
+/// the change is stale.
+fn item_updates(site: SiteId, change: &Change) -> Vec<ItemUpdate> {
+    let site_value = || Value::from(site.to_string());
+    match change {
+        Change::Job { quotes } => {
+            let mut job = ItemUpdate::new(schema::JOB, vec![("site".into(), site_value())]);
+            if !quotes.is_empty() {
+                job.add_to_set = Some(("quotes".into(), quotes.iter().map(ToString::to_string).collect()));
+            }
+            let indexed = quotes.iter().map(|quote| {
+                ItemUpdate::new(
+                    schema::quote_sk(*quote),
+                    vec![("quote".into(), quote.to_string().into()), ("site".into(), site_value())],
+                )
+            });
+            std::iter::once(job).chain(indexed).collect()
+        }
+        Change::Summary { part, version, value } => {
+            vec![ItemUpdate::versioned_attribute(part.name(), *version, value.clone())]
+        }
+        Change::Stage { from, value } => {
+            let guard = Guard::From { path: vec!["stage".into(), "id".into()], from: from.clone() };
+            let set = vec![("stage".into(), Value::Object(value.clone()))];
+            vec![ItemUpdate { guard: Some(guard), ..ItemUpdate::new(schema::JOB, set) }]
+        }
+        Change::Task { task, version, fields } => {
+            vec![ItemUpdate::versioned_item(schema::task_sk(*task), *version, fields)]
+        }
+        Change::Milestone { milestone, version, fields } => {
+            vec![ItemUpdate::versioned_item(schema::milestone_sk(*milestone), *version, fields)]
+        }
+    }
+}
+
+impl DynamoJobStore {
+    /// The keys (`sk`) of the items `change` updates, for the operator's dry runs.
+    pub fn items_changed(site: SiteId, change: &Change) -> Vec<String> {
+        item_updates(site, change).into_iter().map(|update| update.sk).collect()
+    }
+
+    async fn update_item(&self, site: SiteId, update: &ItemUpdate) -> Result<Applied, BackendError> {
         let mut expr = Expression::default();
         let mut clauses = Clauses::default();
-        for (name, value) in &write.set {
+        for (name, value) in &update.set {
             clauses.set_or_remove(&mut expr, name, to_attribute(value));
         }
-        if let Some((name, members)) = write.add_to_set.as_ref().filter(|(_, m)| !m.is_empty()) {
+        if let Some((name, members)) = update.add_to_set.as_ref().filter(|(_, m)| !m.is_empty()) {
             clauses.add.push(format!("{} {}", expr.name(name), expr.value(AttributeValue::Ss(members.clone()))));
         }
-        let update = clauses.expression();
-        let condition = write.guard.as_ref().map(|guard| match guard {
+        let update_expression = clauses.expression();
+        let condition = update.guard.as_ref().map(|guard| match guard {
             Guard::Version { path, version } => {
                 let path = expr.path(path);
                 let version = expr.value(n(*version));
@@ -38,9 +122,9 @@ impl JobStore for DynamoJobStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(job::site_pk(site)))
-            .key("sk", s(&write.sk))
-            .update_expression(update)
+            .key("pk", s(schema::site_pk(site)))
+            .key("sk", s(&update.sk))
+            .update_expression(update_expression)
             .set_condition_expression(condition)
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values))
@@ -51,6 +135,15 @@ impl JobStore for DynamoJobStore {
             Err(error) if conditional_failed(&error) => Ok(Applied::Stale),
             Err(error) => Err(BackendError::new("DynamoDB UpdateItem (job)", error)),
         }
+    }
+}
+
+impl JobStore for DynamoJobStore {
+    /// Stale when the change's first item update is refused (the others are unconditional).
+    async fn apply(&self, site: SiteId, change: &Change) -> Result<Applied, BackendError> {
+        let updates = item_updates(site, change);
+        let applied = try_join_all(updates.iter().map(|update| self.update_item(site, update))).await?;
+        Ok(applied.first().copied().unwrap_or(Applied::Landed))
     }
 
     async fn record_document(&self, site: SiteId, document: &PlannedDocument) -> Result<(), BackendError> {

@@ -8,6 +8,7 @@ mod deliveries;
 mod documents;
 mod expression;
 mod jobs;
+pub mod schema;
 
 use std::collections::HashMap;
 
@@ -16,7 +17,6 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Number, Value};
 
-use crate::job;
 use crate::ports::BackendError;
 
 pub use admin::scan_all;
@@ -36,7 +36,7 @@ impl DynamoJobStore {
 }
 
 /// The attributes that are keys of an index: never written as NULL (or empty).
-const INDEX_KEY_ATTRIBUTES: [&str; 1] = [job::QUOTE_INDEX_KEYS[0]];
+const INDEX_KEY_ATTRIBUTES: [&str; 1] = [schema::QUOTE_INDEX_KEYS[0]];
 
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
