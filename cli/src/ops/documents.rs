@@ -1,0 +1,159 @@
+//! Documents and dead letters: re-queue a document (or every failed one of a site), read the
+//! DLQ with what the job records about each message's document, and send it back.
+
+use super::*;
+
+/// A message in the DLQ, with what the job records about its document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeadLetter {
+    pub message_id: String,
+    pub receive_count: Option<String>,
+    pub body: String,
+    /// The document's status and the last error recorded for it, when the message names one.
+    pub status: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl Ops {
+    /// Re-queues one document of a site: marks it `QUEUED` and sends its fetch message.
+    pub async fn refetch(&self, site: SiteId, document: DocumentId) -> Result<(), OpsError> {
+        let item = match self.store.requeue_document(site, document, Timestamp::now()).await? {
+            Requeued::Queued(item) => item,
+            Requeued::Refused { status: None } => return Err(format!("site {site} has no document {document}").into()),
+            Requeued::Refused { status: Some(status) } => {
+                return Err(format!(
+                    "document {document} is {status}: only FAILED, QUEUED or RECORDED documents are re-queued"
+                )
+                .into());
+            }
+        };
+        let field = |name: &str| item.get(name).and_then(Value::as_str);
+        let task =
+            field("task").and_then(|t| t.parse().ok()).ok_or_else(|| format!("document {document} has no task"))?;
+        let message = FetchMessage::FetchDocument {
+            site,
+            quote: field("quote").and_then(|q| q.parse().ok()),
+            task,
+            document,
+            name: field("name").map(str::to_owned),
+            event_id: format!("refetch-{}", uuid::Uuid::new_v4()),
+        };
+        self.queue.send(&[message]).await?;
+        Ok(())
+    }
+
+    /// Re-queues every `FAILED` document of a site; answers their ids.
+    pub async fn refetch_failed(&self, site: SiteId) -> Result<Vec<DocumentId>, OpsError> {
+        let mut queued = Vec::new();
+        for item in self.store.job_items(site).await? {
+            let is_failed =
+                item.get("status").and_then(Value::as_str).and_then(|s| s.parse().ok()) == Some(FetchStatus::Failed);
+            let document = item.get("document").and_then(Value::as_str).and_then(|d| d.parse().ok());
+            if let (true, Some(document)) = (is_failed, document) {
+                self.refetch(site, document).await?;
+                queued.push(document);
+            }
+        }
+        Ok(queued)
+    }
+
+    fn dlq(&self) -> Result<&str, OpsError> {
+        self.dlq_url.as_deref().ok_or_else(|| "the DLQ's URL is needed: --dlq-url or FETCH_DLQ_URL".into())
+    }
+
+    /// Every message in the DLQ, with its document's status and last error. They are hidden
+    /// while being read, then made visible again.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, OpsError> {
+        let dlq = self.dlq()?;
+        let mut letters = Vec::new();
+        let mut handles = Vec::new();
+        loop {
+            let messages = self.receive_dead_letters(dlq).await?;
+            if messages.is_empty() {
+                break;
+            }
+            for message in &messages {
+                let body = message.body().unwrap_or_default().to_owned();
+                let (status, reason) = self.document_state(&body).await?;
+                letters.push(DeadLetter {
+                    message_id: message.message_id().unwrap_or_default().to_owned(),
+                    receive_count: message
+                        .attributes()
+                        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                        .cloned(),
+                    body,
+                    status,
+                    reason,
+                });
+                handles.extend(message.receipt_handle().map(str::to_owned));
+            }
+        }
+        for handle in handles {
+            self.sqs
+                .change_message_visibility()
+                .queue_url(dlq)
+                .receipt_handle(handle)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .map_err(|e| BackendError::new("SQS ChangeMessageVisibility (DLQ)", e))?;
+        }
+        Ok(letters)
+    }
+
+    /// Up to ten DLQ messages, hidden from other readers for a minute.
+    async fn receive_dead_letters(&self, dlq: &str) -> Result<Vec<Message>, OpsError> {
+        let output = self
+            .sqs
+            .receive_message()
+            .queue_url(dlq)
+            .max_number_of_messages(10)
+            .visibility_timeout(60)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|e| BackendError::new("SQS ReceiveMessage (DLQ)", e))?;
+        Ok(output.messages.unwrap_or_default())
+    }
+
+    /// What the job records about the document a message names: its status and last error.
+    async fn document_state(&self, body: &str) -> Result<(Option<String>, Option<String>), OpsError> {
+        let Ok(FetchMessage::FetchDocument { site, document, .. }) = serde_json::from_str(body) else {
+            return Ok((None, None));
+        };
+        let sk = shared::aws::schema::document_sk(document);
+        let items = self.store.job_items(site).await?;
+        let item = items.iter().find(|item| item.get("sk").and_then(Value::as_str) == Some(sk.as_str()));
+        let field = |name: &str| item.and_then(|i| i.get(name)).and_then(Value::as_str).map(str::to_owned);
+        Ok((field("status"), field("failure").or_else(|| field("last_error"))))
+    }
+
+    /// Moves every message from the DLQ back to the fetch queue; answers how many.
+    pub async fn redrive(&self) -> Result<usize, OpsError> {
+        let dlq = self.dlq()?;
+        let mut moved = 0;
+        loop {
+            let messages = self.receive_dead_letters(dlq).await?;
+            if messages.is_empty() {
+                return Ok(moved);
+            }
+            for message in &messages {
+                self.sqs
+                    .send_message()
+                    .queue_url(&self.queue_url)
+                    .message_body(message.body().unwrap_or_default())
+                    .send()
+                    .await
+                    .map_err(|e| BackendError::new("SQS SendMessage (fetch queue)", e))?;
+                self.sqs
+                    .delete_message()
+                    .queue_url(dlq)
+                    .receipt_handle(message.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .map_err(|e| BackendError::new("SQS DeleteMessage (DLQ)", e))?;
+                moved += 1;
+            }
+        }
+    }
+}

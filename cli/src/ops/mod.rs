@@ -1,0 +1,119 @@
+//! The operator's commands: inspect a job, replay archived requests through the receiver's own
+//! logic, re-queue documents, read and redrive the DLQ. They use the functions' SDK clients and
+//! configuration (`JOBS_TABLE`, `DOCUMENTS_BUCKET`, `FETCH_QUEUE_URL`, and `FETCH_DLQ_URL` for the
+//! DLQ), against AWS or, with `AWS_ENDPOINT_URL`, the local backend alike.
+
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use shared::archive::RawRequest;
+use shared::aws::{Clients, DynamoJobStore, Requeued, S3Archive, SqsFetchQueue};
+use shared::config::{AllowedPrincipals, DedupeConfig};
+use shared::drift::Drift;
+use shared::event::EventType;
+use shared::ids::{DocumentId, QuoteId, SiteId};
+use shared::job::{DeliveryState, FetchStatus};
+use shared::message::FetchMessage;
+use shared::ports::{BackendError, FetchQueue};
+use shared::timestamp::Timestamp;
+use webhook_receiver::{Authenticator, AwsReceiver, Receiver, Replay, Settings};
+
+mod documents;
+mod replay;
+
+pub use documents::DeadLetter;
+pub use replay::{ReplayMode, ReplayReport};
+
+pub type OpsError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where the stack's resources are.
+#[derive(Clone, Debug)]
+pub struct OpsConfig {
+    pub table: String,
+    pub bucket: String,
+    pub queue_url: String,
+    pub dlq_url: Option<String>,
+    /// As the receiver's `FETCH_MILESTONE_DOCUMENTS`, `DEDUPE_TTL_DAYS` and
+    /// `DEDUPE_RETRY_WINDOW_MINUTES`, for replays.
+    pub fetch_milestone_documents: bool,
+    pub dedupe: DedupeConfig,
+}
+
+pub struct Ops {
+    store: DynamoJobStore,
+    archive: S3Archive,
+    queue: SqsFetchQueue,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    dlq_url: Option<String>,
+    /// The receiver's logic, for replays; it accepts no live request.
+    receiver: AwsReceiver,
+}
+
+/// Which archived requests to replay.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// One archived request, by key; the other fields are ignored.
+    pub key: Option<String>,
+    /// Every key under it (default `raw/`).
+    pub prefix: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Only the requests about this job.
+    pub site: Option<SiteId>,
+}
+
+impl Ops {
+    pub fn new(config: &OpsConfig, clients: &Clients) -> Self {
+        let store = DynamoJobStore::new(clients.dynamodb.clone(), &config.table);
+        let archive = S3Archive::new(clients.s3.clone(), &config.bucket);
+        let queue = SqsFetchQueue::new(clients.sqs.clone(), &config.queue_url);
+        let settings = Settings {
+            auth: Authenticator::Iam(AllowedPrincipals::nobody()),
+            fetch_milestone_documents: config.fetch_milestone_documents,
+            dedupe: config.dedupe,
+        };
+        let receiver = Receiver::new(settings, store.clone(), archive.clone(), queue.clone())
+            .with_metrics(shared::metrics::discard_sink());
+        Self {
+            store,
+            archive,
+            queue,
+            sqs: clients.sqs.clone(),
+            queue_url: config.queue_url.clone(),
+            dlq_url: config.dlq_url.clone(),
+            receiver,
+        }
+    }
+
+    /// A job's items, by site or through the quote index.
+    pub async fn job(
+        &self,
+        site: Option<SiteId>,
+        quote: Option<QuoteId>,
+    ) -> Result<(SiteId, Vec<Map<String, Value>>), OpsError> {
+        let site = match (site, quote) {
+            (Some(site), _) => site,
+            (None, Some(quote)) => {
+                self.store.site_of_quote(quote).await?.ok_or_else(|| format!("no job holds quote {quote}"))?
+            }
+            (None, None) => return Err("name a site, or a quote with --quote".into()),
+        };
+        let items = self.store.job_items(site).await?;
+        if items.is_empty() {
+            return Err(format!("no job for site {site} in the table").into());
+        }
+        Ok((site, items))
+    }
+
+    /// The drift of the archived bodies a selection names from the shapes the project knows
+    /// (requests that reached no route are left out).
+    pub async fn drift(&self, selection: &Selection) -> Result<Drift, OpsError> {
+        let mut drift = Drift::default();
+        for (key, raw) in self.select(selection).await? {
+            let Some(event) = EventType::from_slug(&raw.event) else { continue };
+            drift.add(event, &raw.body().map_err(|e| format!("{key}: {e}"))?);
+        }
+        Ok(drift)
+    }
+}
