@@ -16,18 +16,12 @@ use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLed
 /// A part of a job with the version of the event that last changed it.
 pub type Versioned = (i64, Map<String, Value>);
 
-/// A document as the receiver leaves it.
+/// A document as the receiver leaves it: what the last event said of it (`fetch` unset), its
+/// status, and the body that queued it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Document {
-    pub name: Option<String>,
-    pub task: TaskId,
-    pub quote: Option<QuoteId>,
-    pub creation_type: Option<String>,
-    pub document_group: Option<String>,
-    /// EverBright's `stale`: once true, true.
-    pub stale: Option<bool>,
+    pub planned: PlannedDocument,
     pub status: FetchStatus,
-    /// The body that queued it.
     pub queued_by: Option<String>,
 }
 
@@ -129,23 +123,13 @@ fn update_document<'a>(
     planned: &PlannedDocument,
 ) -> &'a mut Document {
     let document = documents.entry(planned.id).or_insert_with(|| Document {
-        name: None,
-        task: planned.task,
-        quote: None,
-        creation_type: None,
-        document_group: None,
-        stale: None,
+        planned: planned.clone(),
         status: FetchStatus::Recorded,
         queued_by: None,
     });
-    document.name.clone_from(&planned.name);
-    document.task = planned.task;
-    document.quote = planned.quote;
-    document.creation_type.clone_from(&planned.creation_type);
-    document.document_group.clone_from(&planned.document_group);
-    if let Some(stale) = planned.stale {
-        document.stale = Some(stale || document.stale.unwrap_or(false));
-    }
+    // EverBright's `stale`: once true, true.
+    let stale = planned.stale.map(|stale| stale || document.planned.stale.unwrap_or(false)).or(document.planned.stale);
+    document.planned = PlannedDocument { stale, fetch: false, ..planned.clone() };
     document
 }
 
