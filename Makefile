@@ -54,6 +54,9 @@ template:
 	.venv/bin/cfn-lint infra/template.yaml
 	.venv/bin/cfn-lint infra/template.yaml --parameters AuthMode=iam EverBrightPrincipalArn=arn:aws:iam::123456789012:user/everbright
 	.venv/bin/cfn-lint infra/template.yaml --parameters AuthMode=sigv4
+	.venv/bin/cfn-lint infra/template.yaml --parameters AuthMode=shared-secret
+	.venv/bin/cfn-lint infra/template.yaml --parameters AuthMode=shared-secret TenantsSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:tenants
+	.venv/bin/cfn-lint infra/template.yaml --parameters AuthMode=iam TenantsSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:tenants
 	SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --region us-east-1
 
 unit:

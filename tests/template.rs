@@ -50,15 +50,85 @@ fn every_event_the_code_knows_has_put_post_and_patch_routes_and_no_other_route_e
 
 #[test]
 fn the_api_authenticates_with_aws_iam_and_lets_only_the_everbright_principal_invoke() {
-    let template = template();
+    let template = rendered(&[("EverBrightPrincipalArn", PRINCIPAL)]);
     let auth = &resource(&template, "WebhookApi")["Auth"];
     assert_eq!(auth["DefaultAuthorizer"], "AWS_IAM");
     let statements = auth["ResourcePolicy"]["CustomStatements"].as_sequence().unwrap();
-    assert!(
-        statements
-            .iter()
-            .any(|s| { s["Effect"] == "Deny" && s["Condition"]["StringNotEquals"].get("aws:PrincipalArn").is_some() })
-    );
+    assert!(statements.iter().any(|s| {
+        s["Effect"] == "Deny" && strings(&s["Condition"]["StringNotEquals"]["aws:PrincipalArn"]) == [PRINCIPAL]
+    }));
+}
+
+/// The API's deny statement's condition, rendered.
+fn api_deny(template: &Value) -> Value {
+    let auth = &resource(template, "WebhookApi")["Auth"];
+    let statements = auth["ResourcePolicy"]["CustomStatements"].as_sequence().unwrap();
+    statements.iter().find(|s| s["Effect"] == "Deny").unwrap()["Condition"].clone()
+}
+
+/// The statements of a role that read secrets, by their resources.
+fn secret_reads(template: &Value, role: &str) -> Vec<Vec<String>> {
+    let statements = resource(template, role)["Policies"][0]["PolicyDocument"]["Statement"].as_sequence().unwrap();
+    statements
+        .iter()
+        .filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("secretsmanager:")))
+        .map(|s| strings(&s["Resource"]))
+        .collect()
+}
+
+const TENANTS_SECRET: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:tenants-AbCdEf";
+
+#[test]
+fn in_shared_secret_mode_a_function_url_reaches_the_receiver_which_alone_reads_the_generated_credential() {
+    let template = rendered(&[("AuthMode", "shared-secret")]);
+    let environment = &resource(&template, "WebhookReceiver")["Environment"]["Variables"];
+    assert_eq!(environment["AUTH_MODE"], "shared-secret");
+    assert_eq!(strings(&environment["WEBHOOK_CREDENTIAL_SECRET"]), ["SharedSecretCredential"]);
+    for absent in ["SIGV4_CREDENTIALS_SECRET", "ALLOWED_PRINCIPALS", "TENANTS_SECRET"] {
+        assert!(environment.get(absent).is_none(), "{absent}");
+    }
+    let secret = &resource(&template, "SharedSecretCredential")["GenerateSecretString"];
+    let document: serde_json::Value = serde_json::from_str(secret["SecretStringTemplate"].as_str().unwrap()).unwrap();
+    assert_eq!((document["type"].as_str(), secret["GenerateStringKey"].as_str()), (Some("headers"), Some("value")));
+    assert_eq!(secret_reads(&template, "WebhookReceiverRole"), [["SharedSecretCredential"]]);
+    assert!(!secret_reads(&template, "ContractFetcherRole").iter().flatten().any(|r| r == "SharedSecretCredential"));
+    let urls = of_type(&template, "AWS::Lambda::Url");
+    assert_eq!((urls.len(), &urls[0]["Properties"]["AuthType"]), (1, &Value::from("NONE")));
+    assert!(template["Outputs"].get("WebhookFunctionUrl").is_some());
+    assert!(of_type(&template, "AWS::IAM::User").is_empty());
+    // The REST API stays closed: its deny names only the account's root, which never signs.
+    let deny = api_deny(&template);
+    assert_eq!(strings(&deny["StringNotEquals"]["aws:PrincipalArn"]).len(), 1);
+    assert!(strings(&deny["StringNotEquals"]["aws:PrincipalArn"])[0].contains(":root"), "{deny:?}");
+}
+
+#[test]
+fn with_a_tenants_secret_both_functions_read_it_and_nothing_single_tenant_is_made() {
+    for mode in ["iam", "sigv4", "shared-secret"] {
+        let template = rendered(&[("AuthMode", mode), ("TenantsSecretArn", TENANTS_SECRET)]);
+        for function in ["WebhookReceiver", "ContractFetcher"] {
+            let environment = &resource(&template, function)["Environment"]["Variables"];
+            assert_eq!(strings(&environment["TENANTS_SECRET"]), [TENANTS_SECRET], "{mode} {function}");
+        }
+        let receiver = &resource(&template, "WebhookReceiver")["Environment"]["Variables"];
+        for absent in ["ALLOWED_PRINCIPALS", "SIGV4_CREDENTIALS_SECRET", "WEBHOOK_CREDENTIAL_SECRET"] {
+            assert!(receiver.get(absent).is_none(), "{mode}: {absent}");
+        }
+        let fetcher = &resource(&template, "ContractFetcher")["Environment"]["Variables"];
+        assert!(fetcher.get("EVERBRIGHT_API_TOKEN_SECRET").is_none() && fetcher.get("EVERBRIGHT_BASE_URL").is_none());
+        for made in ["EverBrightApiToken", "Sigv4CredentialsSecret", "SharedSecretCredential", "EverBrightUser"] {
+            assert!(template["Resources"].get(made).is_none(), "{mode}: {made}");
+        }
+        assert_eq!(secret_reads(&template, "WebhookReceiverRole"), [[TENANTS_SECRET]], "{mode}");
+        let fetcher_reads = secret_reads(&template, "ContractFetcherRole");
+        assert_eq!(fetcher_reads.len(), 1);
+        assert_eq!(fetcher_reads[0][0], TENANTS_SECRET);
+        assert!(fetcher_reads[0][1].ends_with(":secret:${AWS::StackName}/tenants/*"), "{fetcher_reads:?}");
+    }
+    // In iam mode the API admits this account's principals; the receiver checks each against the
+    // tenants document.
+    let template = rendered(&[("AuthMode", "iam"), ("TenantsSecretArn", TENANTS_SECRET)]);
+    assert_eq!(strings(&api_deny(&template)["StringNotEquals"]["aws:PrincipalAccount"]), ["AWS::AccountId"]);
 }
 
 #[test]

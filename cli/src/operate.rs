@@ -4,8 +4,8 @@
 use std::io::{IsTerminal, Write};
 
 use clap::{ArgAction, Args};
-use shared::aws::{Clients, load_sdk_config};
-use shared::config::DedupeConfig;
+use shared::aws::{Clients, load_sdk_config, load_tenants};
+use shared::config::{DedupeConfig, Env, TenantsSource};
 use shared::event::EventType;
 use shared::ids::{DocumentId, QuoteId, SiteId};
 use shared::timestamp::Timestamp;
@@ -41,7 +41,10 @@ pub struct Stack {
 }
 
 impl Stack {
-    async fn ops(&self) -> Ops {
+    async fn ops(&self) -> Result<Ops, OpsError> {
+        let clients = Clients::new(&load_sdk_config().await);
+        let source = TenantsSource::from(&Env::process())?;
+        let tenants = load_tenants(&clients.secrets, source.as_ref()).await?;
         let config = OpsConfig {
             table: self.table.clone(),
             bucket: self.bucket.clone(),
@@ -52,8 +55,9 @@ impl Stack {
                 ttl_days: self.dedupe_ttl_days,
                 retry_window_minutes: self.dedupe_retry_window_minutes,
             },
+            tenants,
         };
-        Ops::new(&config, &Clients::new(&load_sdk_config().await))
+        Ok(Ops::new(&config, &clients))
     }
 }
 
@@ -146,7 +150,7 @@ pub struct DlqArgs {
 }
 
 pub async fn job(args: &JobArgs) -> Result<String, OpsError> {
-    let (site, items) = args.stack.ops().await.job(args.site, args.quote).await?;
+    let (site, items) = args.stack.ops().await?.job(args.site, args.quote).await?;
     let site = site.to_string();
     Ok(if args.json {
         serde_json::to_string_pretty(&job_view::to_json(&site, &items))?
@@ -156,7 +160,7 @@ pub async fn job(args: &JobArgs) -> Result<String, OpsError> {
 }
 
 pub async fn replay(args: &ReplayArgs) -> Result<String, OpsError> {
-    let ops = args.stack.ops().await;
+    let ops = args.stack.ops().await?;
     let selection = Selection {
         key: args.key.clone(),
         prefix: args.prefix.clone(),
@@ -187,7 +191,7 @@ pub async fn drift(args: &DriftArgs) -> Result<String, OpsError> {
         until: args.until,
         ..Selection::default()
     };
-    Ok(args.stack.ops().await.drift(&selection).await?.render().trim_end().to_owned())
+    Ok(args.stack.ops().await?.drift(&selection).await?.render().trim_end().to_owned())
 }
 
 /// A progress bar on standard error when it is a terminal and the run is long enough to want one.
@@ -208,7 +212,7 @@ fn progress_bar() -> impl FnMut(usize, usize) {
 }
 
 pub async fn refetch(args: &RefetchArgs) -> Result<String, OpsError> {
-    let ops = args.stack.ops().await;
+    let ops = args.stack.ops().await?;
     match args.document {
         Some(document) => {
             ops.refetch(args.site, document).await?;
@@ -228,7 +232,7 @@ pub async fn refetch(args: &RefetchArgs) -> Result<String, OpsError> {
 }
 
 pub async fn dlq(args: &DlqArgs) -> Result<String, OpsError> {
-    let ops = args.stack.ops().await;
+    let ops = args.stack.ops().await?;
     if args.action.is_some() {
         let moved = ops.redrive().await?;
         return Ok(format!("{moved} message(s) moved from the DLQ back to the fetch queue"));

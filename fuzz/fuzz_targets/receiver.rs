@@ -33,7 +33,7 @@ fn world() -> &'static World {
     WORLD.get_or_init(|| {
         let principals = AllowedPrincipals::parse(CALLER).expect("an ARN");
         let settings = Settings {
-            auth: Authenticator::Iam(principals),
+            auth: Authenticator::iam(principals),
             fetch_milestone_documents: true,
             dedupe: Default::default(),
         };

@@ -35,6 +35,12 @@ pub struct Caller {
     pub access_key: Option<String>,
     pub account: Option<String>,
     pub source_ip: Option<String>,
+    /// The tenant the credential speaks for (absent in records made before tenants).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// The credential that matched, as `<type> <public part>` (`basic everbright`), never its secret.
+    #[serde(default)]
+    pub credential: Option<String>,
 }
 
 impl RawRequest {

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use crate::everbright::ApiToken;
 use crate::job::Identity;
 use crate::sigv4::{SecretKey, parse_keys};
+use crate::tenant::Tenants;
 use crate::timestamp::Timestamp;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -110,6 +111,14 @@ impl AllowedPrincipals {
     }
 }
 
+impl AllowedPrincipals {
+    /// Whether one caller could be allowed by both lists.
+    pub fn overlaps(&self, other: &Self) -> bool {
+        let caller = |pattern: &String| pattern.strip_suffix('*').unwrap_or(pattern).to_owned();
+        self.0.iter().any(|p| other.allows(&caller(p))) || other.0.iter().any(|p| self.allows(&caller(p)))
+    }
+}
+
 /// `arn:<partition>:iam::<account>:role/[path/]<name>` -> `arn:<partition>:sts::<account>:assumed-role/<name>/`.
 fn assumed_role_prefix(role_arn: &str) -> Option<String> {
     let rest = role_arn.strip_prefix("arn:")?;
@@ -141,6 +150,9 @@ pub enum AuthConfig {
         service: String,
         keys: KeysConfig,
     },
+    /// `shared-secret`: the function checks each tenant's credential itself, whatever its type
+    /// (headers, basic, token, or aws4 with the region and service as in `sigv4`).
+    SharedSecret { region: String, service: String },
 }
 
 /// Where the access keys EverBright may sign with come from.
@@ -154,15 +166,21 @@ pub enum KeysConfig {
 }
 
 impl AuthConfig {
-    pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    /// The mode and the single-tenant credentials. With `tenants` configured, those are optional:
+    /// without them there is no default tenant.
+    pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>, tenants: bool) -> Result<Self, ConfigError> {
         let mode = env.required("AUTH_MODE").unwrap_or_else(|_| "iam".to_owned());
+        let scope = || -> Result<(String, String), ConfigError> {
+            let region = env.required("SIGV4_REGION").or_else(|_| env.required("AWS_REGION"))?;
+            Ok((region, env.required("SIGV4_SERVICE").unwrap_or_else(|_| "execute-api".to_owned())))
+        };
         match mode.to_ascii_lowercase().as_str() {
-            "iam" => {
-                let principals = env.required("ALLOWED_PRINCIPALS")?;
-                AllowedPrincipals::parse(&principals)
+            "iam" => match env.required("ALLOWED_PRINCIPALS") {
+                Err(_) if tenants => Ok(Self::Iam(AllowedPrincipals::nobody())),
+                principals => AllowedPrincipals::parse(&principals?)
                     .map(Self::Iam)
-                    .map_err(|reason| ConfigError::Invalid { name: "ALLOWED_PRINCIPALS", reason })
-            }
+                    .map_err(|reason| ConfigError::Invalid { name: "ALLOWED_PRINCIPALS", reason }),
+            },
             "sigv4" => {
                 let keys = match (env.required("SIGV4_CREDENTIALS_SECRET"), env.required("SIGV4_CREDENTIALS")) {
                     (Ok(secret), _) => KeysConfig::Secret(secret),
@@ -170,13 +188,23 @@ impl AuthConfig {
                         parse_keys(&list)
                             .map_err(|reason| ConfigError::Invalid { name: "SIGV4_CREDENTIALS", reason })?,
                     ),
+                    (Err(_), Err(_)) if tenants => KeysConfig::Plain(HashMap::new()),
                     (Err(missing), Err(_)) => return Err(missing),
                 };
-                let region = env.required("SIGV4_REGION").or_else(|_| env.required("AWS_REGION"))?;
-                let service = env.required("SIGV4_SERVICE").unwrap_or_else(|_| "execute-api".to_owned());
+                let (region, service) = scope()?;
                 Ok(Self::Sigv4 { region, service, keys })
             }
-            other => Err(ConfigError::Invalid { name: "AUTH_MODE", reason: format!("{other:?} is not iam or sigv4") }),
+            "shared-secret" => {
+                if !tenants && env.required("WEBHOOK_CREDENTIAL_SECRET").is_err() {
+                    return Err(ConfigError::Missing("WEBHOOK_CREDENTIAL_SECRET"));
+                }
+                let (region, service) = scope()?;
+                Ok(Self::SharedSecret { region, service })
+            }
+            other => Err(ConfigError::Invalid {
+                name: "AUTH_MODE",
+                reason: format!("{other:?} is not iam, sigv4 or shared-secret"),
+            }),
         }
     }
 }
@@ -196,6 +224,45 @@ pub struct ReceiverConfig {
     pub fetch_milestone_documents: bool,
     /// `DEDUPE_TTL_DAYS` and `DEDUPE_RETRY_WINDOW_MINUTES`.
     pub dedupe: DedupeConfig,
+    /// `TENANTS_SECRET` or `TENANTS`: the tenants beside the default one, if any.
+    pub tenants: Option<TenantsSource>,
+    /// `WEBHOOK_CREDENTIAL_SECRET` (`shared-secret` mode): a secret holding the default tenant's
+    /// credential, as one `webhooks` entry of the tenants document.
+    pub webhook_credential_secret: Option<String>,
+}
+
+/// Where the tenants document comes from.
+#[derive(Clone, Debug)]
+pub enum TenantsSource {
+    /// `TENANTS_SECRET`: a Secrets Manager secret, read and checked at start-up.
+    Secret(String),
+    /// `TENANTS`: the document itself, for local runs (in Lambda its secrets would show in the
+    /// function's configuration).
+    Inline(Tenants),
+}
+
+impl TenantsSource {
+    pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Option<Self>, ConfigError> {
+        if let Ok(secret) = env.required("TENANTS_SECRET") {
+            return Ok(Some(Self::Secret(secret)));
+        }
+        env.required("TENANTS")
+            .ok()
+            .map(|document| {
+                Tenants::parse(&document)
+                    .map(Self::Inline)
+                    .map_err(|reason| ConfigError::Invalid { name: "TENANTS", reason })
+            })
+            .transpose()
+    }
+
+    /// The tenants of an inline document; none for a secret not read yet.
+    pub fn inline(source: Option<&Self>) -> Tenants {
+        match source {
+            Some(Self::Inline(tenants)) => tenants.clone(),
+            _ => Tenants::default(),
+        }
+    }
 }
 
 /// How long a delivery is remembered as seen, by how it is told apart ([`Identity`]).
@@ -239,13 +306,16 @@ impl ReceiverConfig {
     }
 
     pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let tenants = TenantsSource::from(env)?;
         Ok(Self {
-            auth: AuthConfig::from(env)?,
+            auth: AuthConfig::from(env, tenants.is_some())?,
             jobs_table: env.required("JOBS_TABLE")?,
             documents_bucket: env.required("DOCUMENTS_BUCKET")?,
             fetch_queue_url: env.required("FETCH_QUEUE_URL")?,
             fetch_milestone_documents: env.flag("FETCH_MILESTONE_DOCUMENTS", true)?,
             dedupe: DedupeConfig::from(env)?,
+            tenants,
+            webhook_credential_secret: env.required("WEBHOOK_CREDENTIAL_SECRET").ok(),
         })
     }
 }
@@ -253,9 +323,11 @@ impl ReceiverConfig {
 /// Where the fetcher gets EverBright's API token.
 #[derive(Clone, Debug)]
 pub enum TokenConfig {
-    /// `EVERBRIGHT_API_TOKEN_SECRET`: a Secrets Manager secret (id or ARN), read once per container.
+    /// `EVERBRIGHT_API_TOKEN_SECRET` (a tenant's `api_token_secret`): a Secrets Manager secret (id
+    /// or ARN), read on first use and again after a 401.
     Secret(String),
-    /// `EVERBRIGHT_API_TOKEN`: the token itself, for local runs.
+    /// `EVERBRIGHT_API_TOKEN` (a tenant's `api_token`): the token itself, for local runs or inside
+    /// the tenants document (a secret itself).
     Plain(ApiToken),
 }
 
@@ -281,6 +353,11 @@ pub struct FetcherConfig {
     pub connect_timeout_seconds: u64,
     /// `EVERBRIGHT_READ_TIMEOUT_SECONDS` (default 30): the longest wait for any read.
     pub read_timeout_seconds: u64,
+    /// `TENANTS_SECRET` or `TENANTS`: the tenants beside the default one, if any.
+    pub tenants: Option<TenantsSource>,
+    /// Whether `EVERBRIGHT_BASE_URL` and the token make the default tenant (always, without
+    /// `tenants`; with them, only when both are set).
+    pub default_tenant: bool,
 }
 
 impl FetcherConfig {
@@ -289,13 +366,19 @@ impl FetcherConfig {
     }
 
     pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let tenants = TenantsSource::from(env)?;
         let token = match (env.required("EVERBRIGHT_API_TOKEN_SECRET"), env.required("EVERBRIGHT_API_TOKEN")) {
-            (Ok(secret), _) => TokenConfig::Secret(secret),
-            (Err(_), Ok(token)) => TokenConfig::Plain(ApiToken::new(token)),
-            (Err(missing), Err(_)) => return Err(missing),
+            (Ok(secret), _) => Ok(TokenConfig::Secret(secret)),
+            (Err(_), Ok(token)) => Ok(TokenConfig::Plain(ApiToken::new(token))),
+            (Err(missing), Err(_)) => Err(missing),
         };
-        let base_url = env.required("EVERBRIGHT_BASE_URL")?;
-        if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+        let base_url = env.required("EVERBRIGHT_BASE_URL");
+        let (token, base_url, default_tenant) = match (token, base_url) {
+            (Ok(token), Ok(base_url)) => (token, base_url, true),
+            (Err(_), Err(_)) if tenants.is_some() => (TokenConfig::Plain(ApiToken::new("")), String::new(), false),
+            (token, base_url) => (token?, base_url?, true),
+        };
+        if default_tenant && !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
             return Err(ConfigError::Invalid {
                 name: "EVERBRIGHT_BASE_URL",
                 reason: format!("{base_url:?} is not an http(s) URL"),
@@ -312,6 +395,8 @@ impl FetcherConfig {
             parts_in_flight: count("UPLOAD_PARTS_IN_FLIGHT", 2, 1..=8)?,
             connect_timeout_seconds: env.number("EVERBRIGHT_CONNECT_TIMEOUT_SECONDS", 5, 1..=60)? as u64,
             read_timeout_seconds: env.number("EVERBRIGHT_READ_TIMEOUT_SECONDS", 30, 1..=900)? as u64,
+            tenants,
+            default_tenant,
         })
     }
 }

@@ -18,5 +18,6 @@ pub mod payload;
 pub mod ports;
 pub mod refresh;
 pub mod sigv4;
+pub mod tenant;
 pub mod timestamp;
 pub mod tls;

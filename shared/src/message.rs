@@ -3,12 +3,16 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DocumentId, MilestoneId, QuoteId, SiteId, TaskId};
+use crate::tenant::TenantId;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FetchMessage {
     /// Copy one signed document from EverBright into S3.
     FetchDocument {
+        /// Whose API and token fetch it (a message queued before tenants: the default tenant).
+        #[serde(default)]
+        tenant: TenantId,
         site: SiteId,
         quote: Option<QuoteId>,
         task: TaskId,
@@ -19,6 +23,8 @@ pub enum FetchMessage {
     },
     /// Look up which quote an original quote was signed as (re-signs).
     ResolveSignedQuote {
+        #[serde(default)]
+        tenant: TenantId,
         site: SiteId,
         quote: QuoteId,
         /// The milestone that suggested it, if one did.
@@ -31,6 +37,12 @@ pub enum FetchMessage {
 }
 
 impl FetchMessage {
+    pub fn tenant(&self) -> &TenantId {
+        match self {
+            Self::FetchDocument { tenant, .. } | Self::ResolveSignedQuote { tenant, .. } => tenant,
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a message of ids and strings always serialises")
     }

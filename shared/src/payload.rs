@@ -84,6 +84,27 @@ pub struct Task {
     pub sub_tasks: Vec<SubTask>,
     #[serde(default, deserialize_with = "lenient::or_default")]
     pub comments: Vec<Comment>,
+    #[serde(default, deserialize_with = "lenient::or_default")]
+    pub assigned_to: Option<Assignee>,
+}
+
+/// `assigned_to` of a task or milestone: its organization is the assignee's, which can be a
+/// partner's, not the site owner's. Recorded, never checked.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Assignee {
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub organization: Option<String>,
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub organization_name: Option<String>,
+}
+
+impl Assignee {
+    pub fn to_json(assignee: Option<&Self>) -> Value {
+        assignee.map_or(
+            Value::Null,
+            |a| serde_json::json!({ "organization": a.organization, "organization_name": a.organization_name }),
+        )
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -171,6 +192,8 @@ pub struct Milestone {
     pub tasks: Vec<MilestoneTask>,
     #[serde(default, deserialize_with = "lenient::or_default")]
     pub comments: Vec<Comment>,
+    #[serde(default, deserialize_with = "lenient::or_default")]
+    pub assigned_to: Option<Assignee>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -192,6 +215,8 @@ pub struct StageTransition {
     pub stage_name: Option<String>,
     pub previous_stage_id: Option<String>,
     pub previous_stage_name: Option<String>,
+    /// The organization that owns the site: checked against the calling tenant's.
+    pub site_owned_by_organization: Option<String>,
 }
 
 impl StageTransition {
@@ -203,6 +228,7 @@ impl StageTransition {
             stage_name: text("stage_name"),
             previous_stage_id: text("previous_stage_id"),
             previous_stage_name: text("previous_stage_name"),
+            site_owned_by_organization: text("site_owned_by_organization"),
         }
     }
 }
@@ -215,6 +241,8 @@ pub struct Generic {
     pub site: Option<SiteId>,
     pub quote: Option<QuoteId>,
     pub date_updated: Option<Timestamp>,
+    /// `site_owned_by_organization`, where an event carries it at its top level.
+    pub site_owned_by_organization: Option<String>,
 }
 
 impl Generic {
@@ -224,6 +252,7 @@ impl Generic {
             site: find_site(object),
             quote: parsed("quote").and_then(|q| q.parse().ok()),
             date_updated: parsed("date_updated").and_then(|d| d.parse().ok()),
+            site_owned_by_organization: object.get("site_owned_by_organization").and_then(lenient::text_of),
         }
     }
 }

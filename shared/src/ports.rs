@@ -7,6 +7,7 @@ use crate::event::EventType;
 use crate::ids::{DocumentId, QuoteId, SiteId};
 use crate::job::{Change, PlannedDocument, SignedQuoteLookup};
 use crate::message::FetchMessage;
+use crate::tenant::TenantId;
 use crate::timestamp::Timestamp;
 
 /// An error from a backing service, with the operation that failed.
@@ -69,6 +70,10 @@ pub trait DeliveryLedger: Send + Sync {
 
 /// The receiver's writes to a job.
 pub trait JobStore: Send + Sync {
+    /// Makes the job of `site` the tenant's, if no tenant holds it yet; answers whether it is the
+    /// tenant's now (`false`: another tenant's, and nothing was written).
+    fn claim_site(&self, site: SiteId, tenant: &TenantId) -> impl Future<Output = Result<bool, BackendError>> + Send;
+
     /// Applies one change to the job; `Stale` when the job holds a newer version of what it changes.
     fn apply(&self, site: SiteId, change: &Change) -> impl Future<Output = Result<Applied, BackendError>> + Send;
 
@@ -201,6 +206,9 @@ pub mod inert {
     }
 
     impl JobStore for Inert {
+        async fn claim_site(&self, _: SiteId, _: &TenantId) -> Result<bool, BackendError> {
+            Ok(true)
+        }
         async fn apply(&self, _: SiteId, _: &Change) -> Result<Applied, BackendError> {
             Ok(Applied::Landed)
         }

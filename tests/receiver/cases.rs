@@ -1,8 +1,7 @@
 //! The receiver's cases, run by `receiver.rs` on moto and by `receiver_strict.rs` with DynamoDB on
 //! dynalite: the real handler, the sample events in `events/` and the payloads the seeds allow.
 
-use everbright_sync::send::{Aws4, signed_request};
-use integration_tests::{Backend, event, event_json, json_body};
+use integration_tests::{Backend, event, event_json, json_body, signed_event_as};
 use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
 use shared::config::{AuthConfig, KeysConfig};
@@ -669,48 +668,6 @@ fn sigv4_receiver(backend: &Backend) -> AwsReceiver {
 /// `endpoint`; `tamper` changes the event after signing.
 fn signed_event(name: &str, endpoint: &str, secret: &str, tamper: impl FnOnce(&mut Value)) -> lambda_http::Request {
     signed_event_as(name, endpoint, SIGNING_KEY, secret, tamper)
-}
-
-/// The same, signed with the access key `key`.
-fn signed_event_as(
-    name: &str,
-    endpoint: &str,
-    key: &str,
-    secret: &str,
-    tamper: impl FnOnce(&mut Value),
-) -> lambda_http::Request {
-    let mut json = event_json(name);
-    let body = json["body"].as_str().unwrap().to_owned();
-    let slug = json["requestContext"]["path"]
-        .as_str()
-        .or(json["rawPath"].as_str())
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
-    let aws4 = Aws4 {
-        access_key: key.into(),
-        secret_key: secret.into(),
-        region: "us-east-1".into(),
-        service: "execute-api".into(),
-        endpoint: endpoint.into(),
-    };
-    let method = json["httpMethod"].as_str().or(json["requestContext"]["http"]["method"].as_str()).unwrap().to_owned();
-    let signed = signed_request(&aws4, &method, &slug, body.into_bytes(), std::time::SystemTime::now()).unwrap();
-    let headers = json["headers"].as_object_mut().unwrap();
-    headers.retain(|name, _| {
-        !["authorization", "x-amz-date", "x-amz-content-sha256"].contains(&name.to_ascii_lowercase().as_str())
-    });
-    for (name, value) in signed.headers() {
-        headers.insert(name.as_str().to_owned(), json!(value.to_str().unwrap()));
-    }
-    let multi: serde_json::Map<String, Value> = headers.iter().map(|(k, v)| (k.clone(), json!([v]))).collect();
-    if json.get("multiValueHeaders").is_some() {
-        json["multiValueHeaders"] = Value::Object(multi);
-    }
-    tamper(&mut json);
-    lambda_http::request::from_str(&json.to_string()).unwrap()
 }
 
 const REST_ENDPOINT: &str = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/prod";

@@ -132,6 +132,7 @@ impl Backend {
             dlq_url: Some(self.dlq_url.clone()),
             fetch_milestone_documents: true,
             dedupe: shared::config::DedupeConfig::default(),
+            tenants: shared::tenant::Tenants::default(),
         };
         everbright_sync::ops::Ops::new(&config, &self.clients)
     }
@@ -273,4 +274,56 @@ pub fn event_json(name: &str) -> Value {
 /// A response body as JSON.
 pub fn json_body(response: &lambda_http::Response<lambda_http::Body>) -> Value {
     serde_json::from_slice(response.body().as_ref()).expect("a JSON answer")
+}
+
+/// A sample event as a client signing with access key `key` and `secret` would send it through
+/// the gateway at `endpoint` (region us-east-1, service execute-api); `tamper` changes the event
+/// after signing.
+pub fn signed_event_as(
+    name: &str,
+    endpoint: &str,
+    key: &str,
+    secret: &str,
+    tamper: impl FnOnce(&mut Value),
+) -> lambda_http::Request {
+    let mut json = signed_json(event_json(name), endpoint, key, secret);
+    tamper(&mut json);
+    lambda_http::request::from_str(&json.to_string()).unwrap()
+}
+
+/// A gateway event (`events/` form) signed as `signed_event_as` signs it.
+pub fn signed_json(mut json: Value, endpoint: &str, key: &str, secret: &str) -> Value {
+    let body = json["body"].as_str().unwrap().to_owned();
+    let slug = json["requestContext"]["path"]
+        .as_str()
+        .or(json["rawPath"].as_str())
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let aws4 = everbright_sync::send::Aws4 {
+        access_key: key.into(),
+        secret_key: secret.into(),
+        region: "us-east-1".into(),
+        service: "execute-api".into(),
+        endpoint: endpoint.into(),
+    };
+    let method = json["httpMethod"].as_str().or(json["requestContext"]["http"]["method"].as_str()).unwrap().to_owned();
+    let signed =
+        everbright_sync::send::signed_request(&aws4, &method, &slug, body.into_bytes(), std::time::SystemTime::now())
+            .unwrap();
+    let headers = json["headers"].as_object_mut().unwrap();
+    headers.retain(|name, _| {
+        !["authorization", "x-amz-date", "x-amz-content-sha256"].contains(&name.to_ascii_lowercase().as_str())
+    });
+    for (name, value) in signed.headers() {
+        headers.insert(name.as_str().to_owned(), serde_json::json!(value.to_str().unwrap()));
+    }
+    let multi: serde_json::Map<String, Value> =
+        headers.iter().map(|(k, v)| (k.clone(), serde_json::json!([v]))).collect();
+    if json.get("multiValueHeaders").is_some() {
+        json["multiValueHeaders"] = Value::Object(multi);
+    }
+    json
 }

@@ -12,6 +12,7 @@ use shared::ids::{DocumentId, MilestoneId, QuoteId, SiteId, TaskId};
 use shared::job::{Change, DeliveryState, FetchStatus, Part, PlannedDocument};
 use shared::message::FetchMessage;
 use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, FetchQueue, JobStore};
+use shared::tenant::TenantId;
 
 /// A part of a job with the version of the event that last changed it.
 pub type Versioned = (i64, Map<String, Value>);
@@ -34,6 +35,8 @@ pub struct Job {
     pub tasks: BTreeMap<TaskId, Versioned>,
     pub milestones: BTreeMap<MilestoneId, Versioned>,
     pub documents: BTreeMap<DocumentId, Document>,
+    /// The tenant that first sent the site.
+    pub tenant: Option<TenantId>,
 }
 
 /// A delivery's record.
@@ -180,6 +183,12 @@ impl DeliveryLedger for MemoryStore {
 }
 
 impl JobStore for MemoryStore {
+    async fn claim_site(&self, site: SiteId, tenant: &TenantId) -> Result<bool, BackendError> {
+        let mut state = self.lock();
+        let owner = state.jobs.entry(site).or_default().tenant.get_or_insert_with(|| tenant.clone());
+        Ok(owner == tenant)
+    }
+
     async fn apply(&self, site: SiteId, change: &Change) -> Result<Applied, BackendError> {
         let mut state = self.lock();
         let job = state.jobs.entry(site).or_default();

@@ -31,6 +31,7 @@ impl Ops {
         let task =
             field("task").and_then(|t| t.parse().ok()).ok_or_else(|| format!("document {document} has no task"))?;
         let message = FetchMessage::FetchDocument {
+            tenant: self.tenant_of_site(site).await?,
             site,
             quote: field("quote").and_then(|q| q.parse().ok()),
             task,

@@ -8,13 +8,14 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use shared::archive::RawRequest;
 use shared::aws::{Clients, DynamoJobStore, Requeued, S3Archive, SqsFetchQueue};
-use shared::config::{AllowedPrincipals, DedupeConfig};
+use shared::config::DedupeConfig;
 use shared::drift::Drift;
 use shared::event::EventType;
 use shared::ids::{DocumentId, QuoteId, SiteId};
 use shared::job::{DeliveryState, FetchStatus};
 use shared::message::FetchMessage;
 use shared::ports::{BackendError, FetchQueue};
+use shared::tenant::{TenantId, Tenants};
 use shared::timestamp::Timestamp;
 use webhook_receiver::{Authenticator, AwsReceiver, Receiver, Replay, Settings};
 
@@ -37,6 +38,8 @@ pub struct OpsConfig {
     /// `DEDUPE_RETRY_WINDOW_MINUTES`, for replays.
     pub fetch_milestone_documents: bool,
     pub dedupe: DedupeConfig,
+    /// The tenants (`TENANTS_SECRET` or `TENANTS`), for the organization check of replays.
+    pub tenants: Tenants,
 }
 
 pub struct Ops {
@@ -63,13 +66,22 @@ pub struct Selection {
     pub site: Option<SiteId>,
 }
 
+/// The tenant a job's items name on its summary.
+pub fn job_tenant(items: &[Map<String, Value>]) -> TenantId {
+    items
+        .iter()
+        .find(|item| item.get("sk").and_then(Value::as_str) == Some(shared::aws::schema::JOB))
+        .and_then(|job| job.get(shared::aws::schema::TENANT_ATTRIBUTE)?.as_str().and_then(|t| TenantId::parse(t).ok()))
+        .unwrap_or_default()
+}
+
 impl Ops {
     pub fn new(config: &OpsConfig, clients: &Clients) -> Self {
         let store = DynamoJobStore::new(clients.dynamodb.clone(), &config.table);
         let archive = S3Archive::new(clients.s3.clone(), &config.bucket);
         let queue = SqsFetchQueue::new(clients.sqs.clone(), &config.queue_url);
         let settings = Settings {
-            auth: Authenticator::Iam(AllowedPrincipals::nobody()),
+            auth: Authenticator::nobody(config.tenants.clone()),
             fetch_milestone_documents: config.fetch_milestone_documents,
             dedupe: config.dedupe,
         };
@@ -104,6 +116,12 @@ impl Ops {
             return Err(format!("no job for site {site} in the table").into());
         }
         Ok((site, items))
+    }
+
+    /// The tenant a job's summary names (a job written before tenants: the default tenant).
+    pub async fn tenant_of_site(&self, site: SiteId) -> Result<TenantId, OpsError> {
+        let items = self.store.job_items(site).await?;
+        Ok(job_tenant(&items))
     }
 
     /// The drift of the archived bodies a selection names from the shapes the project knows

@@ -16,8 +16,8 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use futures_util::StreamExt;
 use futures_util::stream;
 use lambda_runtime::{Error, LambdaEvent};
-use shared::aws::{Clients, DynamoJobStore, S3Documents, SecretsClient, UploadSettings, read_token};
-use shared::config::{ConfigError, FetcherConfig, TokenConfig};
+use shared::aws::{Clients, DynamoJobStore, S3Documents, SecretsClient, UploadSettings, load_tenants, read_token};
+use shared::config::{ConfigError, FetcherConfig, TenantsSource, TokenConfig};
 use shared::everbright::{ApiToken, ClientSettings, EverBright, FetchError};
 use shared::ids::{DocumentId, QuoteId, SiteId};
 use shared::job::{self, SignedQuoteLookup};
@@ -25,6 +25,7 @@ use shared::message::FetchMessage;
 use shared::metrics::{Emf, MetricsSink, Unit, function_name, stdout_sink};
 use shared::ports::{DocumentLedger, FetchClaim};
 use shared::refresh::Refreshable;
+use shared::tenant::{TenantId, Tenants};
 use shared::timestamp::Timestamp;
 use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -39,22 +40,28 @@ const AWS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a claim outlives the invocation's deadline before another may take the document.
 const LEASE_MARGIN_SECONDS: i64 = 60;
 
-/// Where the API token comes from.
+/// Where an API token comes from.
 enum TokenSource {
     Plain(ApiToken),
     Secret { client: SecretsClient, secret_id: String },
 }
 
-pub struct Fetcher {
-    ledger: DynamoJobStore,
-    documents: S3Documents,
+/// One tenant's EverBright: its base URL and token, and the client built from them.
+struct TenantApi {
     token: TokenSource,
     base_url: String,
-    client_settings: ClientSettings,
-    concurrency: usize,
     /// Built on first use (the token is read then), and again after a 401 (see
     /// [`Fetcher::with_client`]).
     everbright: Refreshable<EverBright>,
+}
+
+pub struct Fetcher {
+    ledger: DynamoJobStore,
+    documents: S3Documents,
+    /// Each tenant's API, by the tenant its messages name.
+    apis: HashMap<TenantId, TenantApi>,
+    client_settings: ClientSettings,
+    concurrency: usize,
     /// Where each batch's metric line (EMF) goes, and its `Function` dimension.
     metrics: MetricsSink,
     function: String,
@@ -77,27 +84,51 @@ enum Outcome {
 }
 
 impl Fetcher {
+    /// The fetcher with the default tenant and those of an inline `TENANTS` (see [`Self::load`]
+    /// for a `TENANTS_SECRET`).
     pub fn on_aws(config: &FetcherConfig, clients: &Clients) -> Self {
-        let token = match &config.token {
-            TokenConfig::Plain(token) => TokenSource::Plain(token.clone()),
-            TokenConfig::Secret(secret_id) => {
-                TokenSource::Secret { client: clients.secrets.clone(), secret_id: secret_id.clone() }
-            }
+        Self::with_tenants(config, &TenantsSource::inline(config.tenants.as_ref()), clients)
+    }
+
+    /// The fetcher with the tenants document read from Secrets Manager now and checked.
+    pub async fn load(config: &FetcherConfig, clients: &Clients) -> Result<Self, ConfigError> {
+        let tenants = load_tenants(&clients.secrets, config.tenants.as_ref()).await?;
+        Ok(Self::with_tenants(config, &tenants, clients))
+    }
+
+    /// The fetcher with the default tenant (when configured) and `tenants`.
+    pub fn with_tenants(config: &FetcherConfig, tenants: &Tenants, clients: &Clients) -> Self {
+        let api = |token: &TokenConfig, base_url: &str| TenantApi {
+            token: match token {
+                TokenConfig::Plain(token) => TokenSource::Plain(token.clone()),
+                TokenConfig::Secret(secret_id) => {
+                    TokenSource::Secret { client: clients.secrets.clone(), secret_id: secret_id.clone() }
+                }
+            },
+            base_url: base_url.to_owned(),
+            everbright: Refreshable::new(TOKEN_REREAD_INTERVAL),
         };
+        let mut apis = HashMap::new();
+        if config.default_tenant {
+            apis.insert(TenantId::default_tenant(), api(&config.token, &config.everbright_base_url));
+        }
+        for tenant in tenants.iter() {
+            if let Some(token) = &tenant.token {
+                apis.insert(tenant.id.clone(), api(token, &tenant.base_url));
+            }
+        }
         let upload =
             UploadSettings { part_size: config.part_mib * 1024 * 1024, parts_in_flight: config.parts_in_flight };
         Self {
             ledger: DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table),
             documents: S3Documents::new(clients.s3.clone(), &config.documents_bucket, upload),
-            token,
-            base_url: config.everbright_base_url.clone(),
+            apis,
             client_settings: ClientSettings {
                 connect_timeout: Duration::from_secs(config.connect_timeout_seconds),
                 read_timeout: Duration::from_secs(config.read_timeout_seconds),
                 ..ClientSettings::default()
             },
             concurrency: config.concurrency,
-            everbright: Refreshable::new(TOKEN_REREAD_INTERVAL),
             metrics: stdout_sink(),
             function: function_name("contract-fetcher"),
         }
@@ -112,7 +143,7 @@ impl Fetcher {
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = FetcherConfig::from_env()?;
         let sdk = shared::aws::load_sdk_config_with(AWS_ATTEMPT_TIMEOUT).await;
-        Ok(Self::on_aws(&config, &Clients::new(&sdk)))
+        Self::load(&config, &Clients::new(&sdk)).await
     }
 
     /// The Lambda handler.
@@ -169,25 +200,39 @@ impl Fetcher {
                 return Outcome::FailedForGood;
             }
         };
+        let Some(api) = self.apis.get(message.tenant()) else {
+            let reason = format!(
+                "tenant {} is not configured in this function (TENANTS_SECRET or TENANTS); retried, then the DLQ",
+                message.tenant()
+            );
+            error!(reason, "unknown tenant");
+            return Outcome::Retry(reason);
+        };
         let outcome = match message {
-            FetchMessage::FetchDocument { site, quote, task, document, name, event_id } => {
+            FetchMessage::FetchDocument { tenant, site, quote, task, document, name, event_id } => {
                 let quote_text = quote.map(|q| q.to_string());
                 let span = info_span!(
                     "fetch",
+                    tenant = %tenant,
                     site = %site,
                     quote = quote_text.as_deref(),
                     task = %task,
                     document = %document,
                     event_id = %event_id,
                 );
-                self.fetch_document(site, quote, document, name.as_deref(), deadline).instrument(span).await
+                self.fetch_document(api, site, quote, document, name.as_deref(), deadline).instrument(span).await
             }
-            FetchMessage::ResolveSignedQuote { site, quote, milestone, version } => {
+            FetchMessage::ResolveSignedQuote { tenant, site, quote, milestone, version } => {
                 let milestone_text = milestone.map(|m| m.to_string());
-                let span =
-                    info_span!("signed_quote", site = %site, quote = %quote, milestone = milestone_text.as_deref());
+                let span = info_span!(
+                    "signed_quote",
+                    tenant = %tenant,
+                    site = %site,
+                    quote = %quote,
+                    milestone = milestone_text.as_deref()
+                );
                 let lookup = SignedQuoteLookup { quote, milestone, version };
-                self.resolve_signed_quote(site, &lookup, deadline).instrument(span).await
+                self.resolve_signed_quote(api, site, &lookup, deadline).instrument(span).await
             }
         };
         if let Outcome::Retry(reason) = &outcome {
@@ -196,33 +241,33 @@ impl Fetcher {
         outcome
     }
 
-    async fn read_token(&self) -> Result<ApiToken, String> {
-        match &self.token {
+    async fn read_token(api: &TenantApi) -> Result<ApiToken, String> {
+        match &api.token {
             TokenSource::Plain(token) => Ok(token.clone()),
             TokenSource::Secret { client, secret_id } => read_token(client, secret_id).await.map_err(|e| e.to_string()),
         }
     }
 
-    /// A client with the token read now.
-    async fn new_client(&self) -> Result<EverBright, String> {
-        EverBright::new(&self.base_url, self.read_token().await?, self.client_settings.clone())
+    /// A client of the tenant's API with its token read now.
+    async fn new_client(&self, api: &TenantApi) -> Result<EverBright, String> {
+        EverBright::new(&api.base_url, Self::read_token(api).await?, self.client_settings.clone())
     }
 
     /// `call` with the client (built with the token read on first use); after a 401, once more
     /// with the token read again, when it changed (a rotation) and was not read again in the last
     /// minute.
-    async fn with_client<T, F, Fut>(&self, call: F) -> Result<T, FetchError>
+    async fn with_client<T, F, Fut>(&self, api: &TenantApi, call: F) -> Result<T, FetchError>
     where
         F: Fn(Arc<EverBright>) -> Fut,
         Fut: Future<Output = Result<T, FetchError>>,
     {
-        let client = self.everbright.get(|| self.new_client()).await.map_err(FetchError::Retryable)?;
+        let client = api.everbright.get(|| self.new_client(api)).await.map_err(FetchError::Retryable)?;
         let reason = match call(client.clone()).await {
             Err(FetchError::Unauthorized(reason)) => reason,
             other => return other,
         };
         let same = |old: &EverBright, new: &EverBright| old.same_token(new);
-        match self.everbright.after_refusal(&client, || self.new_client(), same).await {
+        match api.everbright.after_refusal(&client, || self.new_client(api), same).await {
             Ok(Some(fresh)) => {
                 info!("after a 401, the API token was read again and has changed; trying with it");
                 call(fresh).await
@@ -237,6 +282,7 @@ impl Fetcher {
 
     async fn fetch_document(
         &self,
+        api: &TenantApi,
         site: SiteId,
         quote: Option<QuoteId>,
         document: DocumentId,
@@ -274,7 +320,7 @@ impl Fetcher {
         };
 
         let key = job::document_key(site, quote, document, name);
-        let stored = self.download_into(&key, site, quote, document, deadline).await;
+        let stored = self.download_into(api, &key, site, quote, document, deadline).await;
         let recorded = match stored {
             Ok(stored) => {
                 let recorded = self.ledger.mark_stored(site, document, &lease, &stored, Timestamp::now()).await;
@@ -321,13 +367,15 @@ impl Fetcher {
 
     async fn download_into(
         &self,
+        api: &TenantApi,
         key: &str,
         site: SiteId,
         quote: Option<QuoteId>,
         document: DocumentId,
         deadline: Instant,
     ) -> Result<shared::ports::StoredDocument, FetchError> {
-        let mut download = self.with_client(|client| async move { client.download(document, deadline).await }).await?;
+        let mut download =
+            self.with_client(api, |client| async move { client.download(document, deadline).await }).await?;
         let metadata = HashMap::from([
             ("site".to_owned(), site.to_string()),
             ("quote".to_owned(), quote.map_or_else(String::new, |q| q.to_string())),
@@ -337,9 +385,16 @@ impl Fetcher {
         self.documents.store(key, metadata, &mut download, content_type.as_deref()).await
     }
 
-    async fn resolve_signed_quote(&self, site: SiteId, lookup: &SignedQuoteLookup, deadline: Instant) -> Outcome {
+    async fn resolve_signed_quote(
+        &self,
+        api: &TenantApi,
+        site: SiteId,
+        lookup: &SignedQuoteLookup,
+        deadline: Instant,
+    ) -> Outcome {
         let quote = lookup.quote;
-        let signed = match self.with_client(|client| async move { client.signed_quote(quote, deadline).await }).await {
+        let signed = self.with_client(api, |client| async move { client.signed_quote(quote, deadline).await }).await;
+        let signed = match signed {
             Ok(signed) => signed,
             Err(FetchError::Permanent(reason)) => {
                 error!(reason, "the signed quote look-up failed for good; acknowledged");

@@ -101,6 +101,7 @@ impl Inbound {
                     access_key: identity.access_key.clone(),
                     account: identity.account_id.clone(),
                     source_ip: identity.source_ip.clone(),
+                    ..Caller::default()
                 };
                 (cx.request_id.clone(), cx.request_time_epoch, caller)
             }
@@ -111,6 +112,7 @@ impl Inbound {
                     access_key: iam.and_then(|iam| iam.access_key.clone()),
                     account: iam.and_then(|iam| iam.account_id.clone()),
                     source_ip: cx.http.source_ip.clone(),
+                    ..Caller::default()
                 };
                 (cx.request_id.clone(), cx.time_epoch, caller)
             }
@@ -150,12 +152,14 @@ impl Inbound {
         self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
-    /// The archive record of the request: headers without credentials (repeated ones joined),
+    /// The archive record of the request: headers without credentials (`Authorization`, the
+    /// session token, and each shared secret's header; repeated ones joined),
     /// the body as received.
-    pub fn raw_request(&self, caller: Caller) -> RawRequest {
+    pub fn raw_request<'a>(&self, caller: Caller, secret_headers: impl Iterator<Item = &'a str>) -> RawRequest {
+        let secret: Vec<&str> = SECRET_HEADERS.into_iter().chain(secret_headers).collect();
         let mut headers: BTreeMap<String, String> = BTreeMap::new();
         for (name, value) in &self.headers {
-            if SECRET_HEADERS.contains(&name.as_str()) {
+            if secret.contains(&name.as_str()) {
                 continue;
             }
             headers

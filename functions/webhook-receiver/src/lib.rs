@@ -17,14 +17,15 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use shared::archive::RawRequest;
-use shared::aws::{Clients, DynamoJobStore, S3Archive, SqsFetchQueue};
-use shared::config::{ConfigError, DedupeConfig, ReceiverConfig};
+use shared::aws::{Clients, DynamoJobStore, S3Archive, SqsFetchQueue, load_credential, load_tenants};
+use shared::config::{ConfigError, DedupeConfig, ReceiverConfig, TenantsSource};
 use shared::event::EventType;
 use shared::ids::{DocumentId, SiteId};
 use shared::job::{self, Identity, Plan, PlanContext};
 use shared::message::FetchMessage;
 use shared::metrics::{Emf, MetricsSink, function_name, stdout_sink};
 use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, FetchQueue, JobStore};
+use shared::tenant::{Credential, TenantId, Tenants};
 use shared::timestamp::Timestamp;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -64,25 +65,49 @@ pub struct Receiver<S, A, Q> {
 pub type AwsReceiver = Receiver<DynamoJobStore, S3Archive, SqsFetchQueue>;
 
 impl AwsReceiver {
-    /// Builds the receiver from its configuration and the SDK's clients.
+    /// Builds the receiver from its configuration and the SDK's clients, with the tenants of an
+    /// inline `TENANTS` (see [`Self::load`] for the secrets read at start-up).
+    ///
+    /// # Panics
+    /// When a tenant's credential does not fit `AUTH_MODE`; [`Self::load`] answers that as an error.
     pub fn on_aws(config: &ReceiverConfig, clients: &Clients) -> Self {
-        Receiver::new(
-            Settings {
-                auth: Authenticator::from_config(&config.auth, clients),
-                fetch_milestone_documents: config.fetch_milestone_documents,
-                dedupe: config.dedupe,
-            },
+        let tenants = TenantsSource::inline(config.tenants.as_ref());
+        Self::with_tenants(config, tenants, None, clients).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// The receiver with `tenants` and the default tenant's shared credential.
+    pub fn with_tenants(
+        config: &ReceiverConfig,
+        tenants: Tenants,
+        shared: Option<Credential>,
+        clients: &Clients,
+    ) -> Result<Self, ConfigError> {
+        let auth = Authenticator::with_tenants(&config.auth, tenants, shared, clients)
+            .map_err(|reason| ConfigError::Invalid { name: "TENANTS", reason })?;
+        Ok(Receiver::new(
+            Settings { auth, fetch_milestone_documents: config.fetch_milestone_documents, dedupe: config.dedupe },
             DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table),
             S3Archive::new(clients.s3.clone(), &config.documents_bucket),
             SqsFetchQueue::new(clients.sqs.clone(), &config.fetch_queue_url),
-        )
+        ))
+    }
+
+    /// The receiver, with the tenants document and the shared credential read from Secrets
+    /// Manager now and checked: an error names the variable and the entry.
+    pub async fn load(config: &ReceiverConfig, clients: &Clients) -> Result<Self, ConfigError> {
+        let tenants = load_tenants(&clients.secrets, config.tenants.as_ref()).await?;
+        let shared = match &config.webhook_credential_secret {
+            Some(secret_id) => Some(load_credential(&clients.secrets, secret_id).await?),
+            None => None,
+        };
+        Self::with_tenants(config, tenants, shared, clients)
     }
 
     /// Reads the configuration from the environment and builds the clients once.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = ReceiverConfig::from_env()?;
         let sdk = shared::aws::load_sdk_config_with(AWS_ATTEMPT_TIMEOUT).await;
-        Ok(Self::on_aws(&config, &Clients::new(&sdk)))
+        Self::load(&config, &Clients::new(&sdk)).await
     }
 }
 
@@ -97,6 +122,8 @@ pub enum Replay {
 
 /// What the logic after the archive works from: a live request, or one read back from the archive.
 struct Delivered<'a> {
+    /// The tenant whose credential sent it.
+    tenant: TenantId,
     route: Result<EventType, Refusal>,
     /// The `Content-Type` header, if sent.
     content_type: Option<String>,
@@ -121,6 +148,8 @@ fn raw_method(raw: &RawRequest) -> Result<lambda_http::http::Method, Refusal> {
 pub struct Accepted {
     pub event_id: String,
     pub event: &'static str,
+    /// The tenant whose credential sent it.
+    pub tenant: String,
     /// The job's site; `None` when the event names none.
     pub site: Option<SiteId>,
     /// The event (of a shape not published) names no site: it is archived, counted, and
@@ -192,8 +221,9 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
     /// The edge's part: authenticate, archive, check the limits; then the core's ([`Self::settle`]).
     async fn receive(&self, inbound: http::Inbound, now: Timestamp) -> Result<Accepted, Refusal> {
         let caller = self.settings.auth.check(&inbound, std::time::SystemTime::now()).await?;
+        let tenant = tenant_of(&caller);
 
-        let raw = inbound.raw_request(caller);
+        let raw = inbound.raw_request(caller, self.settings.auth.secret_headers());
         let archived = serde_json::to_vec(&raw).map_err(|e| BackendError::new("archive encoding", e));
         match archived {
             Ok(bytes) => self.archive.put(&raw.key(), bytes).await,
@@ -207,7 +237,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
         }
         let content_type = inbound.header("content-type").map(str::to_owned);
         let http::Inbound { route, body, body_sha256, event_id, received_at, .. } = inbound;
-        let delivered = Delivered { route, content_type, body: &body, body_sha256, event_id, received_at };
+        let delivered = Delivered { tenant, route, content_type, body: &body, body_sha256, event_id, received_at };
         self.settle(delivered, now, Replay::Deduplicated).await
     }
 
@@ -218,6 +248,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
     pub async fn replay(&self, raw: &RawRequest, mode: Replay) -> Result<Accepted, Refusal> {
         let body = raw_body(raw)?;
         let delivered = Delivered {
+            tenant: tenant_of(&raw.caller),
             route: route(&raw_method(raw)?, &raw.path),
             content_type: raw.header("content-type").map(str::to_owned),
             body: &body,
@@ -258,13 +289,14 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
 
     /// Everything after the archive: parse, plan, claim the delivery, apply, queue, finish.
     async fn settle(&self, delivered: Delivered<'_>, now: Timestamp, mode: Replay) -> Result<Accepted, Refusal> {
-        let Delivered { route, content_type, body, body_sha256, event_id, received_at } = delivered;
+        let Delivered { tenant, route, content_type, body, body_sha256, event_id, received_at } = delivered;
         let (event, plan) = self.plan(route, content_type.as_deref(), body, received_at)?;
         let Some(plan) = plan else {
             info!(event_id, event = %event, "unattributed: the event names no site; archived, nothing changed");
             let unattributed = Accepted {
                 event_id,
                 event: event.slug(),
+                tenant: tenant.to_string(),
                 site: None,
                 unattributed: true,
                 duplicate: false,
@@ -278,6 +310,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
         let accepted = |duplicate, stale, queued| Accepted {
             event_id: delivery.event_id.clone(),
             event: event.slug(),
+            tenant: tenant.to_string(),
             site: Some(plan.site),
             unattributed: false,
             duplicate,
@@ -294,13 +327,26 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
             "webhook",
             event_id = %delivery.event_id,
             event = %event,
+            tenant = %tenant,
             site = %plan.site,
             quote = quote.map(|q| q.to_string()),
         );
         async {
+            // Whose job it is, before anything of it is written: a payload naming another
+            // tenant's organization, or a site another tenant holds, changes nothing.
+            if let Some(reason) = plan
+                .owner_organization
+                .as_deref()
+                .and_then(|o| self.settings.auth.tenants().foreign_organization(&tenant, o))
+            {
+                return Err(Refusal::ForeignOrganization(reason));
+            }
+            if !self.store.claim_site(plan.site, &tenant).await.map_err(Refusal::NotApplied)? {
+                return Err(Refusal::OtherTenantsSite { site: plan.site, tenant: tenant.to_string() });
+            }
             if mode == Replay::Forced || remember_until.is_none() {
                 // Forced, or idempotent by itself (no delivery record).
-                let (stale, queued) = self.apply(&plan, &delivery).await.map_err(Refusal::NotApplied)?;
+                let (stale, queued) = self.apply(&plan, &delivery, &tenant).await.map_err(Refusal::NotApplied)?;
                 info!(stale, queued = queued.len(), forced = mode == Replay::Forced, "applied");
                 return Ok(accepted(false, stale, queued));
             }
@@ -322,7 +368,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
                 Claim::InProgress => return Err(Refusal::InProgress),
             }
 
-            let applied = match self.apply(&plan, &delivery).await {
+            let applied = match self.apply(&plan, &delivery, &tenant).await {
                 Ok(applied) => self.store.finish_delivery(&delivery).await.map(|()| applied),
                 Err(error) => Err(error),
             };
@@ -352,7 +398,12 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
     /// Applies the plan; returns whether the event was stale and which documents it queued. A
     /// plan told apart by its chain ([`Identity::Chain`]) applies its primary change first, and
     /// the rest only if that landed: a transition that does not follow on changes nothing.
-    async fn apply(&self, plan: &Plan, delivery: &Delivery) -> Result<(bool, Vec<DocumentId>), BackendError> {
+    async fn apply(
+        &self,
+        plan: &Plan,
+        delivery: &Delivery,
+        tenant: &TenantId,
+    ) -> Result<(bool, Vec<DocumentId>), BackendError> {
         let apply = |change| self.store.apply(plan.site, change);
         let gate = plan.changes.get(plan.primary).filter(|_| plan.identity == Identity::Chain);
         let stale = if let Some(primary) = gate {
@@ -380,6 +431,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
         let mut messages: Vec<FetchMessage> = queued
             .iter()
             .map(|document| FetchMessage::FetchDocument {
+                tenant: tenant.clone(),
                 site: plan.site,
                 quote: document.quote,
                 task: document.task,
@@ -390,6 +442,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
             .collect();
         if let Some(lookup) = plan.lookup.as_ref().filter(|_| !stale) {
             messages.push(FetchMessage::ResolveSignedQuote {
+                tenant: tenant.clone(),
                 site: plan.site,
                 quote: lookup.quote,
                 milestone: lookup.milestone,
@@ -401,6 +454,12 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
         }
         Ok((stale, queued.iter().map(|document| document.id).collect()))
     }
+}
+
+/// The tenant an archived or live caller spoke for: a record made before tenants is the default
+/// tenant's.
+fn tenant_of(caller: &shared::archive::Caller) -> TenantId {
+    caller.tenant.as_deref().and_then(|t| TenantId::parse(t).ok()).unwrap_or_default()
 }
 
 /// Every event slug, for messages that list them.

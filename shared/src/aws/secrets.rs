@@ -1,10 +1,13 @@
-//! Secrets Manager: EverBright's API token and the AWS4 keys of `AUTH_MODE=sigv4`, read on use.
+//! Secrets Manager: EverBright's API tokens and the AWS4 keys of `AUTH_MODE=sigv4`, read on use;
+//! the tenants document and the default tenant's shared-secret credential, read at start-up.
 
 use std::collections::HashMap;
 
+use crate::config::{ConfigError, TenantsSource};
 use crate::everbright::ApiToken;
 use crate::ports::BackendError;
 use crate::sigv4::SecretKey;
+use crate::tenant::{Credential, Tenants};
 
 async fn secret_string(client: &aws_sdk_secretsmanager::Client, secret_id: &str) -> Result<String, BackendError> {
     let output = client
@@ -49,4 +52,31 @@ pub async fn read_sigv4_keys(
         return Err(invalid());
     }
     Ok(map.into_iter().map(|(id, secret)| (id, SecretKey::new(secret))).collect())
+}
+
+/// The tenants of `source`, the secret read and checked now (at start-up): an error names the
+/// variable and the entry.
+pub async fn load_tenants(
+    client: &aws_sdk_secretsmanager::Client,
+    source: Option<&TenantsSource>,
+) -> Result<Tenants, ConfigError> {
+    let Some(TenantsSource::Secret(secret_id)) = source else {
+        return Ok(TenantsSource::inline(source));
+    };
+    let invalid = |reason: String| ConfigError::Invalid { name: "TENANTS_SECRET", reason };
+    let document = secret_string(client, secret_id).await.map_err(|e| invalid(crate::error::chain(&e)))?;
+    Tenants::parse(&document).map_err(|reason| invalid(format!("secret {secret_id}: {reason}")))
+}
+
+/// The default tenant's shared-secret credential (`WEBHOOK_CREDENTIAL_SECRET`): one `webhooks`
+/// entry of the tenants document, read and checked at start-up.
+pub async fn load_credential(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<Credential, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { name: "WEBHOOK_CREDENTIAL_SECRET", reason };
+    let document = secret_string(client, secret_id).await.map_err(|e| invalid(crate::error::chain(&e)))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&document).map_err(|e| invalid(format!("secret {secret_id} is not JSON: {e}")))?;
+    Credential::from_json(&value).map_err(|reason| invalid(format!("secret {secret_id}: {reason}")))
 }

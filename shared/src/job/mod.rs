@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::event::{EventType, Payload};
 use crate::ids::{DocumentId, MilestoneId, QuoteId, SiteId, TaskId};
-use crate::payload::{Milestone, SubTask, Task};
+use crate::payload::{Assignee, Milestone, SubTask, Task};
 use crate::timestamp::Timestamp;
 
 mod keys;
@@ -148,6 +148,9 @@ pub struct Plan {
     pub identity: Identity,
     pub documents: Vec<PlannedDocument>,
     pub lookup: Option<SignedQuoteLookup>,
+    /// The organization the payload says owns the site (`site_owned_by_organization`), if it
+    /// says: the receiver refuses it when it is not the calling tenant's.
+    pub owner_organization: Option<String>,
 }
 
 /// What planning needs besides the payload.
@@ -174,8 +177,20 @@ fn opt<T: ToString>(value: Option<T>) -> Value {
 /// site (an event of unknown shape: it is archived and changes nothing).
 pub fn plan(payload: &Payload, cx: &PlanContext) -> Option<Plan> {
     let site = payload.site()?;
-    let mut plan =
-        Plan { site, changes: Vec::new(), primary: 0, identity: Identity::Body, documents: Vec::new(), lookup: None };
+    let owner_organization = match payload {
+        Payload::Stage(stage) => stage.site_owned_by_organization.clone(),
+        Payload::Generic(generic) => generic.site_owned_by_organization.clone(),
+        _ => None,
+    };
+    let mut plan = Plan {
+        site,
+        changes: Vec::new(),
+        primary: 0,
+        identity: Identity::Body,
+        documents: Vec::new(),
+        lookup: None,
+        owner_organization,
+    };
     let mut quotes = Vec::new();
     let own_time = match payload {
         Payload::Contract(task) => plan_task(&mut plan, &mut quotes, task, TaskKind::Contract, cx),
@@ -252,6 +267,7 @@ fn plan_task(plan: &mut Plan, quotes: &mut Vec<QuoteId>, task: &Task, kind: Task
         "signed_at": opt(signed_at),
         "date_updated": opt(task.date_updated),
         "envelopes": envelopes(task.document_sub_task()),
+        "assigned_to": Assignee::to_json(task.assigned_to.as_ref()),
         "event": cx.event.slug(),
     });
     plan.primary = plan.changes.len();
@@ -314,6 +330,7 @@ fn plan_milestone(plan: &mut Plan, quotes: &mut Vec<QuoteId>, milestone: &Milest
         "quote": opt(milestone.quote),
         "tasks": tasks,
         "date_updated": opt(milestone.date_updated),
+        "assigned_to": Assignee::to_json(milestone.assigned_to.as_ref()),
         "event": cx.event.slug(),
     });
     plan.primary = plan.changes.len();

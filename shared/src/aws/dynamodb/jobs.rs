@@ -13,6 +13,7 @@ use super::{DynamoJobStore, conditional_failed, n, s, to_attribute};
 use crate::ids::SiteId;
 use crate::job::{Change, FetchStatus, PlannedDocument};
 use crate::ports::{Applied, BackendError, Delivery, JobStore};
+use crate::tenant::TenantId;
 
 /// One conditional update of one item of the job.
 struct ItemUpdate {
@@ -139,6 +140,29 @@ impl DynamoJobStore {
 }
 
 impl JobStore for DynamoJobStore {
+    /// Sets `tenant` on the job's summary unless another tenant's is there.
+    async fn claim_site(&self, site: SiteId, tenant: &TenantId) -> Result<bool, BackendError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(schema::site_pk(site)))
+            .key("sk", s(schema::JOB))
+            .update_expression("SET #tenant = :tenant, #site = :site")
+            .condition_expression("attribute_not_exists(#tenant) OR #tenant = :tenant")
+            .expression_attribute_names("#tenant", schema::TENANT_ATTRIBUTE)
+            .expression_attribute_names("#site", "site")
+            .expression_attribute_values(":tenant", s(tenant.as_str()))
+            .expression_attribute_values(":site", s(site.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if conditional_failed(&error) => Ok(false),
+            Err(error) => Err(BackendError::new("DynamoDB UpdateItem (job tenant)", error)),
+        }
+    }
+
     /// Stale when the change's first item update is refused (the others are unconditional).
     async fn apply(&self, site: SiteId, change: &Change) -> Result<Applied, BackendError> {
         let updates = item_updates(site, change);

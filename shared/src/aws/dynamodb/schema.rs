@@ -13,6 +13,9 @@ pub const TABLE_KEYS: [&str; 2] = ["pk", "sk"];
 /// The index that finds a job by quote: partition key `quote`, sort key `sk`.
 pub const QUOTE_INDEX: &str = "by-quote";
 pub const QUOTE_INDEX_KEYS: [&str; 2] = ["quote", "sk"];
+/// The attribute of the job's summary naming its tenant: written before anything else of the job,
+/// and never changed (a site another tenant sends is refused).
+pub const TENANT_ATTRIBUTE: &str = "tenant";
 /// The TTL attribute (seconds since the epoch) of delivery items.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 

@@ -1,0 +1,548 @@
+//! Tenants: one EverBright organization (or several, for an installer with sub-organizations) in
+//! one environment, with its API base URL and token and the webhook credentials that speak for it.
+//!
+//! One JSON document configures them all (`TENANTS_SECRET`, a Secrets Manager secret; `TENANTS`
+//! inline for local runs), checked whole at start-up: every error names the entry. Without one,
+//! the single-tenant variables make the one tenant [`TenantId::DEFAULT`].
+
+use std::collections::HashMap;
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::config::{AllowedPrincipals, TokenConfig};
+use crate::everbright::ApiToken;
+use crate::sigv4::SecretKey;
+
+/// A tenant's id: lowercase letters, digits and `-`, at most 40; it is written on each job and
+/// each queued message.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TenantId(String);
+
+impl TenantId {
+    /// The tenant of the single-tenant variables, and of messages queued before tenants existed.
+    pub const DEFAULT: &'static str = "default";
+
+    pub fn default_tenant() -> Self {
+        Self(Self::DEFAULT.to_owned())
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let valid = !text.is_empty()
+            && text.len() <= 40
+            && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !text.starts_with('-');
+        if valid { Ok(Self(text.to_owned())) } else { Err(format!("{text:?} is not 1 to 40 of a-z, 0-9 and -")) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for TenantId {
+    fn default() -> Self {
+        Self::default_tenant()
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// EverBright's two environments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// Onboard, where test webhooks and test credentials live.
+    Test,
+    /// Engine.
+    Production,
+}
+
+impl Environment {
+    pub fn base_url(self) -> &'static str {
+        match self {
+            Self::Test => "https://onboard.goeverbright.com",
+            Self::Production => "https://engine.goeverbright.com",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Test => "test (Onboard)",
+            Self::Production => "production (Engine)",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "test" | "onboard" => Ok(Self::Test),
+            "production" | "engine" => Ok(Self::Production),
+            other => Err(format!("environment {other:?} is not test (Onboard) or production (Engine)")),
+        }
+    }
+
+    /// The environment of an EverBright base URL; production for any other URL (a stand-in).
+    pub fn of_base_url(base_url: &str) -> Self {
+        if base_url.trim_end_matches('/') == Self::Test.base_url() { Self::Test } else { Self::Production }
+    }
+}
+
+/// A secret value (a shared header value, a password): never printed, compared in constant time.
+#[derive(Clone)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// Whether `presented` is this value, in time that depends on neither (both are hashed first,
+    /// so not even the length shows).
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        Sha256::digest(self.0.as_bytes()).as_slice().ct_eq(Sha256::digest(presented).as_slice()).into()
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretValue(redacted)")
+    }
+}
+
+/// One way a webhook may prove it speaks for a tenant (EverBright's "Authentication type").
+#[derive(Clone, Debug)]
+pub enum Credential {
+    /// AWS4 checked by API Gateway (`AUTH_MODE=iam`): the IAM principals whose keys sign.
+    Iam(AllowedPrincipals),
+    /// AWS4 checked by the function (`AUTH_MODE=sigv4`): one access key.
+    Aws4 { access_key_id: String, secret: SecretKey },
+    /// "Headers" or "Token": a header (lowercase name) whose value must be `value`.
+    Header { kind: SharedKind, name: String, value: SecretValue },
+    /// "Basic": `Authorization: Basic base64(username:password)`.
+    Basic { username: String, password: SecretValue },
+}
+
+/// The two header-and-value types: the same check, named as in EverBright's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SharedKind {
+    Headers,
+    Token,
+}
+
+impl Credential {
+    /// Whether the function checks it itself (every type but `iam`).
+    pub fn checked_by_function(&self) -> bool {
+        !matches!(self, Self::Iam(_))
+    }
+
+    /// Compares a header, Basic or token credential with what the request carries (`header`
+    /// gives a header's value by lowercase name): `None` when the request does not carry it,
+    /// else whether it matches, the secret compared in constant time.
+    pub fn compare<'a>(&self, header: impl Fn(&str) -> Option<&'a str>) -> Option<bool> {
+        match self {
+            Self::Header { name, value, .. } => header(name).map(|v| value.matches(v.as_bytes())),
+            Self::Basic { username, password } => header("authorization").and_then(basic).map(|(user, pass)| {
+                // `&`, not `&&`: the password is compared whatever the name.
+                (user == username.as_bytes()) & password.matches(&pass)
+            }),
+            Self::Iam(_) | Self::Aws4 { .. } => None,
+        }
+    }
+
+    /// What the logs and the `tenants` command show of it: its type and its public part.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Iam(principals) => format!("iam {principals}"),
+            Self::Aws4 { access_key_id, .. } => format!("aws4 {access_key_id}"),
+            Self::Header { kind: SharedKind::Headers, name, .. } => format!("headers {name}"),
+            Self::Header { kind: SharedKind::Token, name, .. } => format!("token {name}"),
+            Self::Basic { username, .. } => format!("basic {username}"),
+        }
+    }
+
+    /// The header that carries it, when that header is not already kept out of the archive.
+    pub fn secret_header(&self) -> Option<&str> {
+        match self {
+            Self::Header { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// Reads one `webhooks` entry (or `WEBHOOK_CREDENTIAL_SECRET`'s document).
+    pub fn from_json(value: &Value) -> Result<Self, String> {
+        let object = value.as_object().ok_or("is not a JSON object")?;
+        let text = |field: &str| -> Result<String, String> {
+            match object.get(field) {
+                Some(Value::String(text)) if !text.trim().is_empty() => Ok(text.trim().to_owned()),
+                Some(_) => Err(format!("{field} is not a non-empty string")),
+                None => Err(format!("{field} is missing")),
+            }
+        };
+        let kind = text("type")?.to_ascii_lowercase();
+        let header_name = |default: Option<&str>| -> Result<String, String> {
+            let name = match (object.get("header"), default) {
+                (None, Some(default)) => default.to_owned(),
+                _ => text("header")?,
+            };
+            let valid = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid {
+                return Err(format!("header {name:?} is not a header name"));
+            }
+            let lower = name.to_ascii_lowercase();
+            if lower == "x-amz-security-token" || lower.starts_with("x-amzn-") || lower == "host" {
+                return Err(format!("header {name:?} is set by AWS or the sender's HTTP client, not by a credential"));
+            }
+            Ok(lower)
+        };
+        match kind.as_str() {
+            "iam" => {
+                let principals = match object.get("principals") {
+                    Some(Value::Array(list)) => {
+                        list.iter().map(|p| p.as_str().unwrap_or_default()).collect::<Vec<_>>().join(",")
+                    }
+                    _ => text("principal")?,
+                };
+                AllowedPrincipals::parse(&principals).map(Self::Iam).map_err(|reason| format!("principals: {reason}"))
+            }
+            "aws4" | "sigv4" => Ok(Self::Aws4 {
+                access_key_id: text("access_key_id")?,
+                secret: SecretKey::new(text("secret_access_key")?),
+            }),
+            "headers" => Ok(Self::Header {
+                kind: SharedKind::Headers,
+                name: header_name(None)?,
+                value: SecretValue(text("value")?),
+            }),
+            "token" => Ok(Self::Header {
+                kind: SharedKind::Token,
+                name: header_name(Some("authorization"))?,
+                value: SecretValue(text("value")?),
+            }),
+            "basic" => {
+                let username = text("username")?;
+                if username.contains(':') {
+                    return Err("username has a ':', which Basic authentication cannot carry".into());
+                }
+                Ok(Self::Basic { username, password: SecretValue(text("password")?) })
+            }
+            "hmac-sha256" | "hmac" => Err(HMAC_REFUSED.into()),
+            "none" => Err(NONE_REFUSED.into()),
+            other => Err(format!("type {other:?} is not iam, aws4, headers, basic or token")),
+        }
+    }
+}
+
+/// `Basic base64(user:password)`, decoded; `None` for another scheme.
+fn basic(authorization: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    let (scheme, encoded) = authorization.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = STANDARD.decode(encoded.trim()).unwrap_or_default();
+    let colon = decoded.iter().position(|&b| b == b':').unwrap_or(decoded.len());
+    let (user, password) = decoded.split_at(colon);
+    Some((user.to_vec(), password.get(1..).unwrap_or_default().to_vec()))
+}
+
+/// Why HMAC-SHA256 is refused at start-up.
+pub const HMAC_REFUSED: &str = "HMAC-SHA256 cannot be checked: EverBright does not publish which header carries the \
+     signature or what string it signs; ask EverBright for both (and the timestamp rule) before using it, and use \
+     aws4 or a shared secret (headers, basic, token) until then";
+/// Why "No Authentication" is refused.
+pub const NONE_REFUSED: &str = "\"No Authentication\" is refused by design: anyone who finds the URL could write \
+     jobs; use aws4 (recommended) or a shared secret";
+
+/// One tenant.
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub environment: Environment,
+    /// EverBright's API: the environment's, unless the entry names another (a stand-in).
+    pub base_url: String,
+    /// The organizations whose sites this tenant's webhooks may name (`site_owned_by_organization`);
+    /// empty: any but another tenant's.
+    pub organizations: Vec<String>,
+    /// `None` for the default tenant of a receiver (which needs no token).
+    pub token: Option<TokenConfig>,
+    pub webhooks: Vec<Credential>,
+}
+
+/// The configured tenants, checked together.
+#[derive(Clone, Debug, Default)]
+pub struct Tenants(Vec<Tenant>);
+
+impl Tenants {
+    pub fn new(tenants: Vec<Tenant>) -> Result<Self, String> {
+        let tenants = Self(tenants);
+        tenants.check()?;
+        Ok(tenants)
+    }
+
+    /// Reads the tenants document: `{"tenants": [{...}, ...]}`.
+    pub fn parse(document: &str) -> Result<Self, String> {
+        let value: Value = serde_json::from_str(document).map_err(|e| format!("not JSON: {e}"))?;
+        let list = value.get("tenants").and_then(Value::as_array).ok_or("the document is not {\"tenants\": [...]}")?;
+        if list.is_empty() {
+            return Err("tenants is empty".into());
+        }
+        let tenants = list
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| {
+                let label = entry.get("id").and_then(Value::as_str).map_or(String::new(), |id| format!(" ({id:?})"));
+                parse_tenant(entry).map_err(|reason| format!("tenants[{index}]{label}: {reason}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::new(tenants)
+    }
+
+    /// Two tenants may not share an id or a credential: who calls must decide one tenant.
+    fn check(&self) -> Result<(), String> {
+        let mut ids: HashMap<&str, usize> = HashMap::new();
+        for (index, tenant) in self.0.iter().enumerate() {
+            if let Some(first) = ids.insert(tenant.id.as_str(), index) {
+                return Err(format!("tenants[{index}] ({:?}): the id is also tenants[{first}]'s", tenant.id.as_str()));
+            }
+        }
+        let all: Vec<(&Tenant, &Credential)> =
+            self.0.iter().flat_map(|tenant| tenant.webhooks.iter().map(move |c| (tenant, c))).collect();
+        for (i, (a_tenant, a)) in all.iter().enumerate() {
+            for (b_tenant, b) in &all[i + 1..] {
+                if overlap(a, b) {
+                    return Err(format!(
+                        "tenants {:?} and {:?}: the credentials {} and {} overlap; a request must decide one tenant",
+                        a_tenant.id.as_str(),
+                        b_tenant.id.as_str(),
+                        a.describe(),
+                        b.describe()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Tenant> {
+        self.0.iter()
+    }
+
+    pub fn get(&self, id: &TenantId) -> Option<&Tenant> {
+        self.0.iter().find(|tenant| &tenant.id == id)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds the tenant of the single-tenant variables.
+    pub fn with(mut self, tenant: Tenant) -> Result<Self, String> {
+        self.0.push(tenant);
+        self.check()?;
+        Ok(self)
+    }
+
+    /// Why a webhook of `tenant` naming `organization` as its site's owner is refused, if it is:
+    /// the organization is not one of the tenant's (when it lists any), or is another tenant's.
+    pub fn foreign_organization(&self, tenant: &TenantId, organization: &str) -> Option<String> {
+        let this = self.get(tenant)?;
+        if this.organizations.iter().any(|o| o.eq_ignore_ascii_case(organization)) {
+            return None;
+        }
+        let elsewhere = self.0.iter().any(|other| {
+            other.id != *tenant && other.organizations.iter().any(|o| o.eq_ignore_ascii_case(organization))
+        });
+        (elsewhere || !this.organizations.is_empty()).then(|| {
+            format!(
+                "the payload's site_owned_by_organization {organization} is not an organization of the tenant whose \
+                 credential signed it ({tenant})"
+            )
+        })
+    }
+}
+
+/// Whether two credentials could both match one request.
+fn overlap(a: &Credential, b: &Credential) -> bool {
+    match (a, b) {
+        (Credential::Iam(x), Credential::Iam(y)) => x.overlaps(y),
+        (Credential::Aws4 { access_key_id: x, .. }, Credential::Aws4 { access_key_id: y, .. }) => x == y,
+        (Credential::Header { name: n1, value: v1, .. }, Credential::Header { name: n2, value: v2, .. }) => {
+            n1 == n2 && v1.matches(v2.expose().as_bytes())
+        }
+        (Credential::Basic { username: u1, .. }, Credential::Basic { username: u2, .. }) => u1 == u2,
+        (basic @ Credential::Basic { .. }, Credential::Header { name, value, .. })
+        | (Credential::Header { name, value, .. }, basic @ Credential::Basic { .. }) => {
+            name == "authorization" && basic.compare(|_| Some(value.expose())) == Some(true)
+        }
+        _ => false,
+    }
+}
+
+fn parse_tenant(entry: &Value) -> Result<Tenant, String> {
+    let object: &Map<String, Value> = entry.as_object().ok_or("is not a JSON object")?;
+    let known = ["id", "name", "environment", "base_url", "organizations", "api_token", "api_token_secret", "webhooks"];
+    if let Some(unknown) = object.keys().find(|key| !known.contains(&key.as_str())) {
+        return Err(format!("{unknown:?} is not a tenant field (the fields: {})", known.join(", ")));
+    }
+    let text = |field: &str| object.get(field).and_then(Value::as_str).map(str::trim).filter(|t| !t.is_empty());
+    let id = TenantId::parse(text("id").ok_or("id is missing")?).map_err(|reason| format!("id: {reason}"))?;
+    let environment = Environment::parse(text("environment").ok_or("environment is missing (test or production)")?)?;
+    let base_url = match text("base_url") {
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => url.trim_end_matches('/').to_owned(),
+        Some(url) => return Err(format!("base_url {url:?} is not an http(s) URL")),
+        None => environment.base_url().to_owned(),
+    };
+    let organizations = match object.get("organizations") {
+        None => Vec::new(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|o| o.as_str().map(str::to_owned).ok_or("organizations is not a list of organization ids"))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err("organizations is not a list of organization ids".into()),
+    };
+    let token = match (text("api_token_secret"), text("api_token")) {
+        (Some(_), Some(_)) => return Err("give api_token_secret or api_token, not both".into()),
+        (Some(secret), None) => TokenConfig::Secret(secret.to_owned()),
+        (None, Some(token)) => TokenConfig::Plain(ApiToken::new(token)),
+        (None, None) => return Err("api_token_secret (or api_token) is missing".into()),
+    };
+    let webhooks = object
+        .get("webhooks")
+        .and_then(Value::as_array)
+        .filter(|list| !list.is_empty())
+        .ok_or("webhooks is missing or empty: name at least one credential EverBright signs with")?
+        .iter()
+        .enumerate()
+        .map(|(index, credential)| {
+            Credential::from_json(credential).map_err(|reason| format!("webhooks[{index}]: {reason}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Tenant {
+        name: text("name").unwrap_or(id.as_str()).to_owned(),
+        id,
+        environment,
+        base_url,
+        organizations,
+        token: Some(token),
+        webhooks,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const TWO: &str = r#"{"tenants": [
+        {"id": "acme-test", "name": "Acme (test)", "environment": "test", "api_token": "t-acme",
+         "organizations": ["825bca13-d78e-483a-96b3-6a18fb5779b4"],
+         "webhooks": [{"type": "aws4", "access_key_id": "AKIDACME", "secret_access_key": "s1"}]},
+        {"id": "sunco", "environment": "production", "api_token_secret": "arn:aws:secretsmanager:us-east-1:1:secret:x",
+         "webhooks": [{"type": "headers", "header": "X-Webhook-Key", "value": "v2"},
+                      {"type": "basic", "username": "everbright", "password": "p3"}]}
+    ]}"#;
+
+    #[test]
+    fn a_complete_document_reads_with_defaults_from_the_environment() {
+        let tenants = Tenants::parse(TWO).unwrap();
+        let acme = tenants.get(&TenantId::parse("acme-test").unwrap()).unwrap();
+        assert_eq!(acme.base_url, "https://onboard.goeverbright.com");
+        assert_eq!(acme.name, "Acme (test)");
+        let sunco = tenants.get(&TenantId::parse("sunco").unwrap()).unwrap();
+        assert_eq!((sunco.environment, sunco.name.as_str()), (Environment::Production, "sunco"));
+        assert_eq!(sunco.webhooks[0].describe(), "headers x-webhook-key");
+        assert!(!format!("{tenants:?}").contains("v2") && !format!("{tenants:?}").contains("t-acme"));
+    }
+
+    #[test]
+    fn every_error_names_its_entry() {
+        let cases = [
+            (r#"{"tenants": [{"id": "a", "environment": "staging"}]}"#, r#"tenants[0] ("a"): environment "staging""#),
+            (r#"{"tenants": [{"id": "A b", "environment": "test"}]}"#, "tenants[0]"),
+            (
+                r#"{"tenants": [{"id": "a", "environment": "test", "api_token": "t", "webhooks": [{"type": "hmac-sha256"}]}]}"#,
+                r#"tenants[0] ("a"): webhooks[0]: HMAC-SHA256 cannot be checked"#,
+            ),
+            (
+                r#"{"tenants": [{"id": "a", "environment": "test", "api_token": "t", "webhooks": [{"type": "none"}]}]}"#,
+                "refused by design",
+            ),
+            (
+                r#"{"tenants": [{"id": "a", "environment": "test", "api_token": "t", "webhooks": []}]}"#,
+                "webhooks is missing or empty",
+            ),
+            (r#"{"tenants": [{"id": "a", "environment": "test", "webhooks": [{"type": "basic"}]}]}"#, "api_token"),
+            (r#"{"tenants": [{"id": "a", "environment": "test", "colour": 1}]}"#, r#""colour" is not a tenant field"#),
+            (
+                r#"{"tenants": [{"id": "a", "environment": "test", "api_token": "t", "webhooks": [{"type": "headers", "value": "v"}]}]}"#,
+                "webhooks[0]: header is missing",
+            ),
+            (r#"{"tenants": []}"#, "tenants is empty"),
+        ];
+        for (document, expected) in cases {
+            let err = Tenants::parse(document).unwrap_err();
+            assert!(err.contains(expected), "{document}\n  gave: {err}\n  want: {expected}");
+        }
+    }
+
+    #[test]
+    fn two_tenants_may_not_share_an_id_or_a_credential() {
+        let tenant = |id: &str, credential: &str| {
+            format!(r#"{{"id": "{id}", "environment": "test", "api_token": "t", "webhooks": [{credential}]}}"#)
+        };
+        let key = r#"{"type": "aws4", "access_key_id": "AKID1", "secret_access_key": "s"}"#;
+        let header = r#"{"type": "headers", "header": "X-K", "value": "same"}"#;
+        let role = r#"{"type": "iam", "principal": "arn:aws:iam::123456789012:role/EverBright"}"#;
+        let sessions = r#"{"type": "iam", "principal": "arn:aws:sts::123456789012:assumed-role/EverBright/*"}"#;
+        for (a, b, expected) in [
+            (tenant("a", key), tenant("a", header), "the id is also tenants[0]'s"),
+            (tenant("a", key), tenant("b", key), "overlap"),
+            (tenant("a", header), tenant("b", header), "overlap"),
+            (tenant("a", role), tenant("b", sessions), "overlap"),
+        ] {
+            let err = Tenants::parse(&format!(r#"{{"tenants": [{a}, {b}]}}"#)).unwrap_err();
+            assert!(err.contains(expected), "{err}");
+        }
+        let other_value = r#"{"type": "headers", "header": "X-K", "value": "other"}"#;
+        assert!(
+            Tenants::parse(&format!(r#"{{"tenants": [{}, {}]}}"#, tenant("a", header), tenant("b", other_value)))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_organization_is_refused_when_it_is_not_the_tenants_or_is_anothers() {
+        let tenants = Tenants::parse(TWO).unwrap();
+        let (acme, sunco) = (TenantId::parse("acme-test").unwrap(), TenantId::parse("sunco").unwrap());
+        let acme_org = "825bca13-d78e-483a-96b3-6a18fb5779b4";
+        assert_eq!(tenants.foreign_organization(&acme, acme_org), None);
+        assert!(tenants.foreign_organization(&acme, "b7534251-dd34-4ab2-994d-3cdd6d83ec8f").is_some());
+        // A tenant that lists no organization takes any but another tenant's.
+        assert_eq!(tenants.foreign_organization(&sunco, "b7534251-dd34-4ab2-994d-3cdd6d83ec8f"), None);
+        let refused = tenants.foreign_organization(&sunco, acme_org).unwrap();
+        assert!(refused.contains(acme_org) && refused.contains("sunco"), "{refused}");
+    }
+
+    #[test]
+    fn a_secret_value_matches_only_itself_to_the_last_byte() {
+        let value = SecretValue::new("s3cr3t-value");
+        assert!(value.matches(b"s3cr3t-value"));
+        assert!(!value.matches(b"s3cr3t-valuf"));
+        assert!(!value.matches(b"s3cr3t-valu"));
+        assert!(!value.matches(b""));
+        assert_eq!(format!("{value:?}"), "SecretValue(redacted)");
+    }
+}

@@ -1,0 +1,374 @@
+//! Several tenants in one deployment, on moto: who calls decides the tenant, each tenant's jobs are
+//! its own, and each tenant's documents come from its own EverBright with its own token. Every
+//! authentication type accepts its credential and refuses a wrong, a missing, and an almost-right one.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use base64::Engine;
+use contract_fetcher::Fetcher;
+use integration_tests::{Backend, event_json, json_body, signed_json};
+use lambda_http::http::StatusCode;
+use local_stack::stand_in::{Host, StandIn};
+use serde_json::{Value, json};
+use shared::config::{ConfigError, Env, FetcherConfig, ReceiverConfig};
+use tokio::time::Instant;
+use webhook_receiver::AwsReceiver;
+
+const ENDPOINT: &str = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/prod";
+const URL_ENDPOINT: &str = "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws";
+/// The sample events' site, and a second site for the other tenant.
+const SITE_A: &str = "34b6b5ee-f997-4044-86ae-0abbf611fc4d";
+const SITE_B: &str = "0d1e2f30-5a5b-5c6d-8e9f-a0b1c2d3e4f5";
+/// The organization the sample stage transition names as its site's owner.
+const ORG_A: &str = "825bca13-d78e-483a-96b3-6a18fb5779b4";
+const ORG_B: &str = "6a1f0c2e-0000-4000-8000-00000000000b";
+const KEY_A: &str = "AKIAACMETEST";
+const SECRET_A: &str = "acme-aws4-secret";
+const HEADER_B: &str = "X-Webhook-Key";
+const VALUE_B: &str = "sunco-shared-value-0123456789";
+const TOKEN_A: &str = "token-onboard-acme";
+const TOKEN_B: &str = "token-engine-sunco";
+
+/// The tenants document: `acme-test` on an Onboard stand-in signing with AWS4, `sunco` on an
+/// Engine stand-in sending a header, `basic-co` and `token-co` with the other shared types.
+fn tenants(onboard: &str, engine: &str, token_a: &str) -> String {
+    json!({ "tenants": [
+        { "id": "acme-test", "name": "Acme (test)", "environment": "test", "base_url": onboard,
+          "api_token": token_a, "organizations": [ORG_A],
+          "webhooks": [{ "type": "aws4", "access_key_id": KEY_A, "secret_access_key": SECRET_A }] },
+        { "id": "sunco", "environment": "production", "base_url": engine, "api_token": TOKEN_B,
+          "organizations": [ORG_B],
+          "webhooks": [{ "type": "headers", "header": HEADER_B, "value": VALUE_B }] },
+        { "id": "basic-co", "environment": "production", "base_url": engine, "api_token": "t",
+          "webhooks": [{ "type": "basic", "username": "everbright", "password": "basic-password-42" }] },
+        { "id": "token-co", "environment": "production", "base_url": engine, "api_token": "t",
+          "webhooks": [{ "type": "token", "value": "Token signed-token-value-7" }] },
+    ]})
+    .to_string()
+}
+
+fn env(pairs: Vec<(&'static str, String)>) -> Env<impl Fn(&str) -> Option<String>> {
+    Env::new(move |name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()))
+}
+
+/// The receiver in `shared-secret` mode with only the tenants (no default tenant).
+fn receiver_config(backend: &Backend, document: &str) -> ReceiverConfig {
+    let mut pairs: Vec<_> = backend.receiver_env().into_iter().filter(|(n, _)| *n != "ALLOWED_PRINCIPALS").collect();
+    pairs.extend([
+        ("AUTH_MODE", "shared-secret".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("TENANTS", document.to_owned()),
+    ]);
+    ReceiverConfig::from(&env(pairs)).expect("complete configuration")
+}
+
+fn fetcher_config(backend: &Backend, document: &str) -> FetcherConfig {
+    let mut pairs: Vec<_> =
+        backend.fetcher_env("unused", "unused").into_iter().filter(|(n, _)| !n.starts_with("EVERBRIGHT_")).collect();
+    pairs.push(("TENANTS", document.to_owned()));
+    let config = FetcherConfig::from(&env(pairs)).expect("complete configuration");
+    assert!(!config.default_tenant, "without EVERBRIGHT_BASE_URL there is no default tenant");
+    config
+}
+
+/// A sample event with its body's site replaced, for tenant B.
+fn for_site_b(mut json: Value) -> Value {
+    let body = json["body"].as_str().unwrap().replace(SITE_A, SITE_B);
+    json["body"] = Value::String(body);
+    json
+}
+
+/// The event as the handler gets it, with a request id of its own (its archive key).
+fn request(json: &Value) -> lambda_http::Request {
+    let mut json = json.clone();
+    json["requestContext"]["requestId"] = json!(uuid::Uuid::new_v4().to_string());
+    lambda_http::request::from_str(&json.to_string()).unwrap()
+}
+
+/// A sample event without the AWS4 signature it carries.
+fn unsigned(mut json: Value) -> Value {
+    for map in ["headers", "multiValueHeaders"] {
+        if let Some(headers) = json.get_mut(map).and_then(Value::as_object_mut) {
+            headers.retain(|name, _| {
+                !["authorization", "x-amz-date", "x-amz-content-sha256"].contains(&name.to_ascii_lowercase().as_str())
+            });
+        }
+    }
+    json
+}
+
+/// `json`, unsigned, with a header set (in both header maps of a REST API event).
+fn with_header(json: Value, name: &str, value: &str) -> Value {
+    let mut json = unsigned(json);
+    json["headers"][name] = json!(value);
+    if json.get("multiValueHeaders").is_some() {
+        json["multiValueHeaders"][name] = json!([value]);
+    }
+    json
+}
+
+fn signed_a(json: Value) -> lambda_http::Request {
+    request(&signed_json(json, ENDPOINT, KEY_A, SECRET_A))
+}
+
+async fn fetch(fetcher: &Fetcher, records: &[SqsMessage]) -> Vec<String> {
+    let response = fetcher.handle_batch(records, Instant::now() + Duration::from_secs(60)).await;
+    response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
+}
+
+fn tenant_of(record: &SqsMessage) -> String {
+    let body: Value = serde_json::from_str(record.body.as_deref().unwrap()).unwrap();
+    body["tenant"].as_str().unwrap().to_owned()
+}
+
+fn downloads(stand_in: &StandIn) -> usize {
+    stand_in.seen().iter().filter(|s| s.host == Host::Api && s.path.ends_with("/download/")).count()
+}
+
+#[tokio::test]
+async fn each_tenants_webhooks_land_on_its_own_jobs_and_its_documents_come_from_its_own_everbright() {
+    let backend = Backend::new().await;
+    let (onboard, engine) = (StandIn::start(TOKEN_A).await.unwrap(), StandIn::start(TOKEN_B).await.unwrap());
+    let document = tenants(&onboard.base_url, &engine.base_url, TOKEN_A);
+    let receiver = AwsReceiver::on_aws(&receiver_config(&backend, &document), &backend.clients);
+
+    let response = receiver.handle(signed_a(event_json("rest-contract-signed"))).await;
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", json_body(&response));
+    assert_eq!(json_body(&response)["tenant"], "acme-test");
+    let b = with_header(for_site_b(event_json("rest-contract-signed")), HEADER_B, VALUE_B);
+    let response = receiver.handle(request(&b)).await;
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", json_body(&response));
+    assert_eq!(json_body(&response)["tenant"], "sunco");
+
+    for (site, tenant) in [(SITE_A, "acme-test"), (SITE_B, "sunco")] {
+        assert_eq!(backend.item(&format!("SITE#{site}"), "JOB").await.unwrap()["tenant"], tenant);
+    }
+    // Each archived request records its tenant and credential, never the shared value.
+    for key in backend.keys("raw/").await {
+        let raw: Value = serde_json::from_slice(&backend.object(&key).await).unwrap();
+        assert!(["acme-test", "sunco"].contains(&raw["caller"]["tenant"].as_str().unwrap()), "{raw}");
+        assert!(!raw.to_string().contains(VALUE_B), "the shared secret is not archived: {key}");
+    }
+
+    let records = backend.take_records().await;
+    assert_eq!(records.len(), 18, "nine documents each");
+    assert_eq!(records.iter().filter(|r| tenant_of(r) == "acme-test").count(), 9);
+    let fetcher = Fetcher::on_aws(&fetcher_config(&backend, &document), &backend.clients);
+    assert!(fetch(&fetcher, &records).await.is_empty(), "every document stored");
+    assert_eq!((downloads(&onboard), downloads(&engine)), (9, 9), "each tenant's from its own EverBright");
+    assert_eq!(backend.keys(&format!("contracts/{SITE_A}/")).await.len(), 9);
+    assert_eq!(backend.keys(&format!("contracts/{SITE_B}/")).await.len(), 9);
+}
+
+#[tokio::test]
+async fn a_wrong_token_for_one_tenant_retries_only_that_tenants_documents_towards_the_dlq() {
+    let backend = Backend::new().await;
+    let (onboard, engine) = (StandIn::start(TOKEN_A).await.unwrap(), StandIn::start(TOKEN_B).await.unwrap());
+    let receiver = AwsReceiver::on_aws(
+        &receiver_config(&backend, &tenants(&onboard.base_url, &engine.base_url, TOKEN_A)),
+        &backend.clients,
+    );
+    assert_eq!(receiver.handle(signed_a(event_json("rest-contract-signed"))).await.status(), StatusCode::OK);
+    let b = with_header(for_site_b(event_json("rest-contract-signed")), HEADER_B, VALUE_B);
+    assert_eq!(receiver.handle(request(&b)).await.status(), StatusCode::OK);
+    let records = backend.take_records().await;
+
+    // Acme's token is sunco's: the Onboard stand-in refuses it.
+    let wrong = tenants(&onboard.base_url, &engine.base_url, TOKEN_B);
+    let fetcher = Fetcher::on_aws(&fetcher_config(&backend, &wrong), &backend.clients);
+    let retried = fetch(&fetcher, &records).await;
+    let acme: Vec<String> =
+        records.iter().filter(|r| tenant_of(r) == "acme-test").map(|r| r.message_id.clone().unwrap()).collect();
+    assert_eq!(retried.len(), 9);
+    assert!(retried.iter().all(|id| acme.contains(id)), "only acme's messages are retried (then go to the DLQ)");
+    assert_eq!(backend.keys(&format!("contracts/{SITE_B}/")).await.len(), 9, "sunco's documents are stored");
+    assert!(backend.keys(&format!("contracts/{SITE_A}/")).await.is_empty());
+    let statuses: Vec<Value> = backend
+        .items()
+        .await
+        .into_iter()
+        .filter(|item| item["pk"] == format!("SITE#{SITE_A}") && item["sk"].as_str().unwrap().starts_with("DOC#"))
+        .map(|item| item["status"].clone())
+        .collect();
+    let queued = statuses.iter().filter(|s| *s == "QUEUED").count();
+    assert_eq!(queued, 9, "acme's documents wait to be retried (the tenth is recorded, not fetched): {statuses:?}");
+}
+
+#[tokio::test]
+async fn a_payload_naming_another_tenants_organization_or_site_is_refused_and_changes_nothing() {
+    let backend = Backend::new().await;
+    let receiver =
+        AwsReceiver::on_aws(&receiver_config(&backend, &tenants("http://a", "http://b", TOKEN_A)), &backend.clients);
+
+    // Signed with acme's key, naming sunco's organization as the site's owner.
+    let mut stage = event_json("rest-stage-transition");
+    let mut body: Value = serde_json::from_str(stage["body"].as_str().unwrap()).unwrap();
+    body["site_owned_by_organization"] = json!(ORG_B);
+    stage["body"] = json!(body.to_string());
+    let response = receiver.handle(signed_a(stage.clone())).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(json_body(&response)["error"].as_str().unwrap().contains(ORG_B), "{:?}", json_body(&response));
+    assert!(backend.items().await.is_empty(), "nothing applied");
+    assert!(backend.take_records().await.is_empty());
+    assert_eq!(backend.keys("raw/").await.len(), 1, "archived");
+
+    // Its own organization is accepted.
+    body["site_owned_by_organization"] = json!(ORG_A);
+    stage["body"] = json!(body.to_string());
+    assert_eq!(receiver.handle(signed_a(stage)).await.status(), StatusCode::OK);
+    let before = backend.items().await;
+
+    // sunco's credential naming acme's site: refused, acme's job unchanged.
+    let b = with_header(event_json("rest-contract-signed"), HEADER_B, VALUE_B);
+    let response = receiver.handle(request(&b)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "{:?}", json_body(&response));
+    assert!(json_body(&response)["error"].as_str().unwrap().contains("another tenant"));
+    assert_eq!(backend.items().await, before, "nothing changed");
+    assert!(backend.take_records().await.is_empty());
+    assert_eq!(backend.keys("raw/").await.len(), 3, "each archived");
+}
+
+#[tokio::test]
+async fn the_assignees_organization_is_recorded_and_never_refused() {
+    let backend = Backend::new().await;
+    let receiver =
+        AwsReceiver::on_aws(&receiver_config(&backend, &tenants("http://a", "http://b", TOKEN_A)), &backend.clients);
+    // acme's contract task, assigned to a partner: an organization that is even another tenant's.
+    let mut contract = event_json("rest-contract-signed");
+    let body = contract["body"].as_str().unwrap().replace(ORG_A, ORG_B);
+    assert!(body.contains(ORG_B), "the sample names an assignee's organization");
+    contract["body"] = json!(body);
+    let response = receiver.handle(signed_a(contract)).await;
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", json_body(&response));
+    let task = backend.item(&format!("SITE#{SITE_A}"), "TASK#fb04303e-da8f-413a-b9fc-b91dedf10707").await.unwrap();
+    assert_eq!(task["assigned_to"]["organization"], ORG_B);
+}
+
+/// A request carrying `header: value` (`None`: no such header), as the REST API and as a
+/// Function URL would hand it over.
+fn carrying(header: &str, value: Option<&str>) -> [lambda_http::Request; 2] {
+    ["rest-contract-signed", "url-contract-signed"].map(|name| {
+        let json = event_json(name);
+        request(&match value {
+            Some(value) => with_header(json, header, value),
+            None => unsigned(json),
+        })
+    })
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+/// `value` with its last byte changed.
+fn last_byte_off(value: &str) -> String {
+    let mut bytes = value.as_bytes().to_vec();
+    *bytes.last_mut().unwrap() ^= 1;
+    String::from_utf8(bytes).unwrap()
+}
+
+#[tokio::test]
+async fn each_authentication_type_accepts_its_credential_and_refuses_a_wrong_missing_or_almost_right_one() {
+    let token = "Token signed-token-value-7";
+    let types = [
+        ("sunco", HEADER_B, VALUE_B.to_owned(), "wrong-value".to_owned(), last_byte_off(VALUE_B)),
+        (
+            "basic-co",
+            "authorization",
+            basic("everbright", "basic-password-42"),
+            basic("everbright", "another-password"),
+            basic("everbright", &last_byte_off("basic-password-42")),
+        ),
+        ("token-co", "authorization", token.to_owned(), "Token wrong".to_owned(), last_byte_off(token)),
+    ];
+    // A backend each: the first tenant to send a site holds it.
+    for (tenant, header, right, wrong, almost) in types {
+        let backend = Backend::new().await;
+        let receiver = AwsReceiver::on_aws(
+            &receiver_config(&backend, &tenants("http://a", "http://b", TOKEN_A)),
+            &backend.clients,
+        );
+        for (value, expected) in [
+            (Some(wrong.as_str()), StatusCode::FORBIDDEN),
+            (Some(almost.as_str()), StatusCode::FORBIDDEN),
+            (None, StatusCode::UNAUTHORIZED),
+        ] {
+            for request in carrying(header, value) {
+                let response = receiver.handle(request).await;
+                assert_eq!(response.status(), expected, "{tenant} {value:?}: {:?}", json_body(&response));
+            }
+        }
+        assert!(backend.items().await.is_empty(), "{tenant}: a refusal writes nothing");
+        for request in carrying(header, Some(&right)) {
+            let response = receiver.handle(request).await;
+            assert_eq!(response.status(), StatusCode::OK, "{tenant}: {:?}", json_body(&response));
+            assert_eq!(json_body(&response)["tenant"], tenant);
+        }
+        assert_eq!(backend.item(&format!("SITE#{SITE_A}"), "JOB").await.unwrap()["tenant"], tenant);
+    }
+
+    let backend = Backend::new().await;
+    let receiver =
+        AwsReceiver::on_aws(&receiver_config(&backend, &tenants("http://a", "http://b", TOKEN_A)), &backend.clients);
+    for (secret, expected) in [
+        ("wrong".to_owned(), StatusCode::FORBIDDEN),
+        (last_byte_off(SECRET_A), StatusCode::FORBIDDEN),
+        (SECRET_A.to_owned(), StatusCode::OK),
+    ] {
+        for (name, endpoint) in [("rest-stage-transition", ENDPOINT), ("url-contract-signed", URL_ENDPOINT)] {
+            let response = receiver.handle(request(&signed_json(event_json(name), endpoint, KEY_A, &secret))).await;
+            assert_eq!(response.status(), expected, "aws4 {name}: {:?}", json_body(&response));
+        }
+    }
+    let response = receiver.handle(request(&unsigned(event_json("rest-stage-transition")))).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{:?}", json_body(&response));
+    assert_eq!(backend.item(&format!("SITE#{SITE_A}"), "JOB").await.unwrap()["tenant"], "acme-test");
+}
+
+#[tokio::test]
+async fn the_tenants_secret_is_read_and_checked_at_start_up_naming_the_entry() {
+    let backend = Backend::new().await;
+    let create = |name: String, document: String| {
+        let secrets = backend.clients.secrets.clone();
+        async move {
+            secrets.create_secret().name(name).secret_string(document).send().await.unwrap().arn().unwrap().to_owned()
+        }
+    };
+    let good = create(format!("tenants-good-{}", backend.table), tenants("http://a", "http://b", TOKEN_A)).await;
+    let bad_document = json!({ "tenants": [{ "id": "acme", "environment": "test", "api_token": "t",
+        "webhooks": [{ "type": "hmac-sha256", "client_id": "x", "client_secret": "y" }] }] });
+    let bad = create(format!("tenants-bad-{}", backend.table), bad_document.to_string()).await;
+    let mixed_document = json!({ "tenants": [{ "id": "acme", "environment": "test", "api_token": "t",
+        "webhooks": [{ "type": "iam", "principal": "arn:aws:iam::123456789012:user/everbright" }] }] });
+    let mixed = create(format!("tenants-mixed-{}", backend.table), mixed_document.to_string()).await;
+
+    let config = |secret: &str| {
+        let mut config = receiver_config(&backend, &tenants("http://a", "http://b", TOKEN_A));
+        config.tenants = Some(shared::config::TenantsSource::Secret(secret.to_owned()));
+        config
+    };
+    let receiver = AwsReceiver::load(&config(&good), &backend.clients).await.unwrap();
+    let b = with_header(event_json("rest-contract-signed"), HEADER_B, VALUE_B);
+    assert_eq!(receiver.handle(request(&b)).await.status(), StatusCode::OK);
+
+    let Err(ConfigError::Invalid { name, reason }) = AwsReceiver::load(&config(&bad), &backend.clients).await else {
+        panic!("HMAC-SHA256 is refused at start-up");
+    };
+    assert_eq!(name, "TENANTS_SECRET");
+    assert!(reason.contains(r#"tenants[0] ("acme"): webhooks[0]: HMAC-SHA256 cannot be checked"#), "{reason}");
+    let Err(error) = AwsReceiver::load(&config(&mixed), &backend.clients).await else {
+        panic!("an iam credential cannot be checked in shared-secret mode");
+    };
+    assert!(error.to_string().contains("tenant \"acme\"") && error.to_string().contains("AUTH_MODE=iam"), "{error}");
+
+    let fetcher_config = {
+        let mut config = fetcher_config(&backend, &tenants("http://a", "http://b", TOKEN_A));
+        config.tenants = Some(shared::config::TenantsSource::Secret(bad.clone()));
+        config
+    };
+    let Err(error) = Fetcher::load(&fetcher_config, &backend.clients).await else {
+        panic!("the fetcher checks the document too");
+    };
+    assert!(error.to_string().contains("TENANTS_SECRET"), "{error}");
+}
