@@ -372,3 +372,78 @@ async fn the_tenants_secret_is_read_and_checked_at_start_up_naming_the_entry() {
     };
     assert!(error.to_string().contains("TENANTS_SECRET"), "{error}");
 }
+
+#[tokio::test]
+async fn the_tenants_command_lists_identities_without_secrets_and_finds_the_token_that_does_not_work() {
+    let backend = Backend::new().await;
+    let (onboard, engine) = (StandIn::start(TOKEN_A).await.unwrap(), StandIn::start(TOKEN_B).await.unwrap());
+    // acme's token is wrong; the default tenant of the single-tenant variables works.
+    let document = tenants(&onboard.base_url, &engine.base_url, "not-acmes-token");
+    let env = env(vec![
+        ("TENANTS", document),
+        ("EVERBRIGHT_BASE_URL", engine.base_url.clone()),
+        ("EVERBRIGHT_API_TOKEN", TOKEN_B.to_owned()),
+        ("ALLOWED_PRINCIPALS", "arn:aws:iam::123456789012:user/everbright".to_owned()),
+    ]);
+    let listed = everbright_sync::tenants::configured(&env, &backend.clients).await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["default", "acme-test", "sunco", "basic-co", "token-co"]);
+    let mut checked = Vec::new();
+    for tenant in listed {
+        let answer = everbright_sync::tenants::check(&tenant, &backend.clients).await;
+        checked.push((tenant, Some(answer)));
+    }
+    let works: Vec<(&str, bool)> = checked.iter().map(|(t, c)| (t.id.as_str(), c.as_ref().unwrap().is_ok())).collect();
+    assert_eq!(
+        works,
+        [("default", true), ("acme-test", false), ("sunco", true), ("basic-co", false), ("token-co", false)]
+    );
+    let out = everbright_sync::tenants::render(&checked);
+    for identity in ["aws4 AKIAACMETEST", "headers x-webhook-key", "basic everbright", "token authorization"] {
+        assert!(out.contains(identity), "{identity}: {out}");
+    }
+    for secret in [SECRET_A, VALUE_B, TOKEN_A, TOKEN_B, "basic-password-42", "signed-token-value-7"] {
+        assert!(!out.contains(secret), "a secret is printed: {out}");
+    }
+    assert!(out.contains("3 with a token that does not work"), "{out}");
+    assert!(out.contains("test (Onboard)") && out.contains("production (Engine)"), "{out}");
+}
+
+#[tokio::test]
+async fn replay_and_the_dlq_filter_by_tenant_and_redrive_moves_only_that_tenants_messages() {
+    let backend = Backend::new().await;
+    let receiver =
+        AwsReceiver::on_aws(&receiver_config(&backend, &tenants("http://a", "http://b", TOKEN_A)), &backend.clients);
+    assert_eq!(receiver.handle(signed_a(event_json("rest-contract-signed"))).await.status(), StatusCode::OK);
+    let b = with_header(for_site_b(event_json("rest-contract-signed")), HEADER_B, VALUE_B);
+    assert_eq!(receiver.handle(request(&b)).await.status(), StatusCode::OK);
+    let records = backend.take_records().await;
+
+    let ops = backend.ops();
+    let sunco = shared::tenant::TenantId::parse("sunco").unwrap();
+    let selection = everbright_sync::ops::Selection { tenant: Some(sunco.clone()), ..Default::default() };
+    let selected = ops.select(&selection).await.unwrap();
+    assert_eq!(selected.len(), 1);
+    assert_eq!(selected[0].1.caller.tenant.as_deref(), Some("sunco"));
+    // Replayed, it stays sunco's: the job's tenant and its messages'.
+    let report = ops.replay(&selected, everbright_sync::ops::ReplayMode::Forced, |_, _| {}).await.unwrap();
+    assert!(report.lines[0].1.contains("tenant sunco"), "{:?}", report.lines);
+    let replayed = backend.take_records().await;
+    assert!(!replayed.is_empty() && replayed.iter().all(|r| tenant_of(r) == "sunco"));
+
+    // Every message dead-lettered: listed and redriven by tenant.
+    for record in &records {
+        let body = record.body.clone().unwrap();
+        backend.clients.sqs.send_message().queue_url(&backend.dlq_url).message_body(body).send().await.unwrap();
+    }
+    let letters = ops.dead_letters_of(Some(&sunco)).await.unwrap();
+    assert_eq!(letters.len(), 9);
+    assert!(letters.iter().all(|l| l.tenant == sunco));
+    assert_eq!(ops.redrive_of(Some(&sunco)).await.unwrap(), 9);
+    let left = ops.dead_letters().await.unwrap();
+    assert_eq!(left.len(), 9, "acme's stay in the DLQ");
+    assert!(left.iter().all(|l| l.tenant.as_str() == "acme-test"));
+    let moved = backend.take_records().await;
+    assert_eq!(moved.len(), 9);
+    assert!(moved.iter().all(|r| tenant_of(r) == "sunco"));
+}

@@ -49,6 +49,8 @@ pub fn render(site: &str, bucket: &str, items: &[Map<String, Value>], detailed: 
     };
     let job = items.iter().find(|i| i["sk"] == "JOB").cloned().map(Value::Object).unwrap_or_default();
     line(format!("Job {site}"));
+    // A job written before tenants is the default tenant's.
+    line(format!("  tenant          {}", job["tenant"].as_str().unwrap_or(shared::tenant::TenantId::DEFAULT)));
     line(format!("  current quote   {}", text(&job["current_quote"]["quote"])));
     line(format!(
         "  contract        {} signed {}",

@@ -6,3 +6,4 @@ pub mod job_view;
 pub mod operate;
 pub mod ops;
 pub mod send;
+pub mod tenants;

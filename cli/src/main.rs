@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use everbright_sync::operate::{self, DlqArgs, DriftArgs, JobArgs, RefetchArgs, ReplayArgs};
 use everbright_sync::send::{self, Aws4};
+use everbright_sync::tenants::{self, TenantsArgs};
 
 /// everbright-sync's operator tools: read and put right a deployed stack, and send a signed webhook.
 #[derive(Parser)]
@@ -26,6 +27,9 @@ enum Command {
     Refetch(RefetchArgs),
     /// List the fetch DLQ's messages with their reasons, or `dlq redrive` them to the fetch queue.
     Dlq(DlqArgs),
+    /// List the configured tenants with the identities that speak for each (never a secret), and
+    /// check each API token with one harmless call to its EverBright.
+    Tenants(TenantsArgs),
     /// Send a payload to a webhook route, signed with AWS4 as EverBright signs it.
     Send {
         /// The payload: a JSON file, or an events/ file (its body is sent).
@@ -72,6 +76,7 @@ async fn main() -> ExitCode {
         Command::Refetch(args) => report(operate::refetch(&args).await),
         Command::Drift(args) => report(operate::drift(&args).await),
         Command::Dlq(args) => report(operate::dlq(&args).await),
+        Command::Tenants(args) => report(tenants::tenants(&args).await),
         Command::Send { file, event, method, endpoint, access_key, secret_key, region, service } => {
             let bytes = match std::fs::read(&file) {
                 Ok(bytes) => bytes,

@@ -8,6 +8,7 @@ use shared::aws::{Clients, load_sdk_config, load_tenants};
 use shared::config::{DedupeConfig, Env, TenantsSource};
 use shared::event::EventType;
 use shared::ids::{DocumentId, QuoteId, SiteId};
+use shared::tenant::TenantId;
 use shared::timestamp::Timestamp;
 
 use crate::job_view;
@@ -93,6 +94,9 @@ pub struct ReplayArgs {
     /// Only the requests about this job.
     #[arg(long)]
     pub site: Option<SiteId>,
+    /// Only the requests of this tenant (see `everbright-sync tenants`).
+    #[arg(long, value_parser = parse_tenant)]
+    pub tenant: Option<TenantId>,
     /// Apply bodies even if they were applied before (the ordering guards still keep newer state).
     #[arg(long)]
     pub force: bool,
@@ -118,6 +122,10 @@ pub struct DriftArgs {
     pub stack: Stack,
 }
 
+fn parse_tenant(id: &str) -> Result<TenantId, String> {
+    TenantId::parse(id)
+}
+
 fn parse_event(slug: &str) -> Result<EventType, String> {
     EventType::from_slug(slug).ok_or_else(|| {
         let known: Vec<&str> = EventType::ALL.iter().map(|event| event.slug()).collect();
@@ -136,6 +144,9 @@ pub struct RefetchArgs {
     /// Every FAILED document of the site instead of one.
     #[arg(long, conflicts_with = "document")]
     pub failed: bool,
+    /// Refuse unless the site is this tenant's job.
+    #[arg(long, value_parser = parse_tenant)]
+    pub tenant: Option<TenantId>,
     #[command(flatten)]
     pub stack: Stack,
 }
@@ -145,6 +156,9 @@ pub struct DlqArgs {
     /// `redrive` sends every message back to the fetch queue; without it, the messages are listed.
     #[arg(value_parser = ["redrive"])]
     pub action: Option<String>,
+    /// Only this tenant's messages (to list, or to redrive once its token is put right).
+    #[arg(long, value_parser = parse_tenant)]
+    pub tenant: Option<TenantId>,
     #[command(flatten)]
     pub stack: Stack,
 }
@@ -167,6 +181,7 @@ pub async fn replay(args: &ReplayArgs) -> Result<String, OpsError> {
         since: args.since,
         until: args.until,
         site: args.site,
+        tenant: args.tenant.clone(),
     };
     let records = ops.select(&selection).await?;
     let mode = match (args.dry_run, args.force) {
@@ -213,16 +228,17 @@ fn progress_bar() -> impl FnMut(usize, usize) {
 
 pub async fn refetch(args: &RefetchArgs) -> Result<String, OpsError> {
     let ops = args.stack.ops().await?;
+    let tenant = ops.check_tenant(args.site, args.tenant.as_ref()).await?;
     match args.document {
         Some(document) => {
             ops.refetch(args.site, document).await?;
-            Ok(format!("document {document} of site {} queued for download", args.site))
+            Ok(format!("document {document} of site {} (tenant {tenant}) queued for download", args.site))
         }
         None => {
             let queued = ops.refetch_failed(args.site).await?;
             let ids: Vec<String> = queued.iter().map(ToString::to_string).collect();
             Ok(format!(
-                "{} FAILED document(s) of site {} queued for download: {}",
+                "{} FAILED document(s) of site {} (tenant {tenant}) queued for download: {}",
                 ids.len(),
                 args.site,
                 ids.join(", ")
@@ -234,15 +250,16 @@ pub async fn refetch(args: &RefetchArgs) -> Result<String, OpsError> {
 pub async fn dlq(args: &DlqArgs) -> Result<String, OpsError> {
     let ops = args.stack.ops().await?;
     if args.action.is_some() {
-        let moved = ops.redrive().await?;
+        let moved = ops.redrive_of(args.tenant.as_ref()).await?;
         return Ok(format!("{moved} message(s) moved from the DLQ back to the fetch queue"));
     }
-    let letters = ops.dead_letters().await?;
+    let letters = ops.dead_letters_of(args.tenant.as_ref()).await?;
     let mut out = String::new();
     for letter in &letters {
         out.push_str(&format!(
-            "{}  received {} time(s)  document status {}  reason: {}\n    {}\n",
+            "{}  tenant {}  received {} time(s)  document status {}  reason: {}\n    {}\n",
             letter.message_id,
+            letter.tenant,
             letter.receive_count.as_deref().unwrap_or("?"),
             letter.status.as_deref().unwrap_or("-"),
             letter.reason.as_deref().unwrap_or("-"),

@@ -206,6 +206,10 @@ async fn answer(host: Host, state: Shared, request: Request<Incoming>) -> Result
     if host == Host::Api && authorization.as_deref() != Some(&format!("Token {}", state_guard.token)) {
         return Ok(full(StatusCode::UNAUTHORIZED, "application/json", r#"{"detail":"Invalid token."}"#));
     }
+    if host == Host::Api && path == "/api/data/" {
+        let options = r#"{"data": ["site", "quote", "system", "product", "credit_qualification", "workflow"]}"#;
+        return Ok(full(StatusCode::OK, "application/json", options));
+    }
     if host == Host::Api && path == "/api/data/workflow/" {
         let quote = query.split('&').find_map(|pair| pair.strip_prefix("quote_id=")).and_then(|q| q.parse().ok());
         if let Some(answer) = quote.and_then(|q| state_guard.data_answers.get(&q)) {

@@ -176,6 +176,12 @@ impl EverBright {
         Ok(find_signed_quote(&json))
     }
 
+    /// One harmless call that needs the token: `GET /api/data/`, the data API's list of options.
+    /// `Ok` when EverBright accepts the token.
+    pub async fn check_token(&self, deadline: Instant) -> Result<(), FetchError> {
+        self.get(self.url("api/data/"), deadline).await.map(drop)
+    }
+
     fn url(&self, path: &str) -> Url {
         self.base.join(path).expect("a relative path of ids joins onto an http(s) base")
     }

@@ -7,6 +7,8 @@ use super::*;
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeadLetter {
     pub message_id: String,
+    /// The tenant the message names (the default tenant for a message without one).
+    pub tenant: TenantId,
     pub receive_count: Option<String>,
     pub body: String,
     /// The document's status and the last error recorded for it, when the message names one.
@@ -58,6 +60,15 @@ impl Ops {
         Ok(queued)
     }
 
+    /// The job's tenant, checked against the one the operator named, if named.
+    pub async fn check_tenant(&self, site: SiteId, named: Option<&TenantId>) -> Result<TenantId, OpsError> {
+        let tenant = self.tenant_of_site(site).await?;
+        match named {
+            Some(named) if *named != tenant => Err(format!("site {site} is tenant {tenant}'s, not {named}'s").into()),
+            _ => Ok(tenant),
+        }
+    }
+
     fn dlq(&self) -> Result<&str, OpsError> {
         self.dlq_url.as_deref().ok_or_else(|| "the DLQ's URL is needed: --dlq-url or FETCH_DLQ_URL".into())
     }
@@ -65,6 +76,11 @@ impl Ops {
     /// Every message in the DLQ, with its document's status and last error. They are hidden
     /// while being read, then made visible again.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, OpsError> {
+        self.dead_letters_of(None).await
+    }
+
+    /// The DLQ's messages of `tenant` (all, with `None`).
+    pub async fn dead_letters_of(&self, tenant: Option<&TenantId>) -> Result<Vec<DeadLetter>, OpsError> {
         let dlq = self.dlq()?;
         let mut letters = Vec::new();
         let mut handles = Vec::new();
@@ -74,9 +90,15 @@ impl Ops {
                 break;
             }
             for message in &messages {
+                handles.extend(message.receipt_handle().map(str::to_owned));
                 let body = message.body().unwrap_or_default().to_owned();
+                let of = message_tenant(&body);
+                if tenant.is_some_and(|wanted| *wanted != of) {
+                    continue;
+                }
                 let (status, reason) = self.document_state(&body).await?;
                 letters.push(DeadLetter {
+                    tenant: of,
                     message_id: message.message_id().unwrap_or_default().to_owned(),
                     receive_count: message
                         .attributes()
@@ -86,9 +108,14 @@ impl Ops {
                     status,
                     reason,
                 });
-                handles.extend(message.receipt_handle().map(str::to_owned));
             }
         }
+        self.show_again(dlq, handles).await?;
+        Ok(letters)
+    }
+
+    /// Makes the DLQ messages received under `handles` visible again.
+    async fn show_again(&self, dlq: &str, handles: Vec<String>) -> Result<(), OpsError> {
         for handle in handles {
             self.sqs
                 .change_message_visibility()
@@ -99,7 +126,7 @@ impl Ops {
                 .await
                 .map_err(|e| BackendError::new("SQS ChangeMessageVisibility (DLQ)", e))?;
         }
-        Ok(letters)
+        Ok(())
     }
 
     /// Up to ten DLQ messages, hidden from other readers for a minute.
@@ -131,14 +158,26 @@ impl Ops {
 
     /// Moves every message from the DLQ back to the fetch queue; answers how many.
     pub async fn redrive(&self) -> Result<usize, OpsError> {
+        self.redrive_of(None).await
+    }
+
+    /// Moves the DLQ's messages of `tenant` (all, with `None`) back to the fetch queue, say after
+    /// that tenant's token was put right; the others stay. Answers how many moved.
+    pub async fn redrive_of(&self, tenant: Option<&TenantId>) -> Result<usize, OpsError> {
         let dlq = self.dlq()?;
         let mut moved = 0;
+        let mut kept = Vec::new();
         loop {
             let messages = self.receive_dead_letters(dlq).await?;
             if messages.is_empty() {
+                self.show_again(dlq, kept).await?;
                 return Ok(moved);
             }
             for message in &messages {
+                if tenant.is_some_and(|wanted| *wanted != message_tenant(message.body().unwrap_or_default())) {
+                    kept.extend(message.receipt_handle().map(str::to_owned));
+                    continue;
+                }
                 self.sqs
                     .send_message()
                     .queue_url(&self.queue_url)
@@ -157,4 +196,9 @@ impl Ops {
             }
         }
     }
+}
+
+/// The tenant a queued message names; the default tenant for one without (or not a message).
+fn message_tenant(body: &str) -> TenantId {
+    serde_json::from_str::<FetchMessage>(body).map(|message| message.tenant().clone()).unwrap_or_default()
 }

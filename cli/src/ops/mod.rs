@@ -64,6 +64,8 @@ pub struct Selection {
     pub until: Option<Timestamp>,
     /// Only the requests about this job.
     pub site: Option<SiteId>,
+    /// Only the requests of this tenant (a request archived before tenants is the default's).
+    pub tenant: Option<TenantId>,
 }
 
 /// The tenant a job's items name on its summary.

@@ -68,7 +68,8 @@ impl Ops {
             let of_site = selection.site.is_none_or(|site| {
                 self.receiver.preview(&raw).is_ok_and(|(_, plan)| plan.is_some_and(|plan| plan.site == site))
             });
-            if in_range && of_site {
+            let of_tenant = selection.tenant.as_ref().is_none_or(|tenant| *tenant == archived_tenant(&raw));
+            if in_range && of_site && of_tenant {
                 records.push((key, raw));
             }
         }
@@ -99,7 +100,11 @@ impl Ops {
                         Ok(accepted) => {
                             let kind = if accepted.stale { "stale" } else { "applied" };
                             let site = accepted.site.map(|site| site.to_string()).unwrap_or_default();
-                            let detail = format!("{kind}: site {site}, {} document(s) queued", accepted.queued.len());
+                            let detail = format!(
+                                "{kind}: tenant {}, site {site}, {} document(s) queued",
+                                accepted.tenant,
+                                accepted.queued.len()
+                            );
                             report.add(key, kind, detail);
                         }
                         Err(refusal) if refusal.status().is_server_error() => {
@@ -158,6 +163,11 @@ impl Ops {
         report.add(key, "would apply", detail);
         Ok(())
     }
+}
+
+/// The tenant an archived request was received for.
+pub fn archived_tenant(raw: &RawRequest) -> TenantId {
+    raw.caller.tenant.as_deref().and_then(|t| TenantId::parse(t).ok()).unwrap_or_default()
 }
 
 /// The day in an archive key `raw/<event>/<yyyy>/<mm>/<dd>/<id>.json`.
