@@ -33,6 +33,44 @@ async fn the_demo_stores_every_signed_document_of_the_sample_contract_and_change
     assert_summary_shows_the_truth(&rendered, &resources.bucket);
 }
 
+#[tokio::test]
+async fn the_demo_runs_three_tenants_each_job_under_its_tenant_with_its_documents_from_its_own_everbright() {
+    let backend = Backend::new().await;
+    let resources = backend.resources();
+    let onboard = StandIn::start(demo::ONBOARD_TOKEN).await.unwrap();
+    let engine = StandIn::start(demo::ENGINE_TOKEN).await.unwrap();
+    let report = demo::run_tenants_on(&root(), &backend.clients, &resources, &onboard, &engine).await.unwrap();
+    assert_eq!(report.refused(), 5, "the four bad sample requests and the one without a credential");
+    assert_eq!((report.failed(), report.drained.dead_lettered), (0, 0));
+    let unsigned = report.deliveries.last().unwrap();
+    assert_eq!(unsigned.status, 401, "{:?}", unsigned.answer);
+
+    let rendered = demo::render(&report);
+    let jobs: Vec<&str> = rendered.split("\nJob ").skip(1).collect();
+    let tenant_of = |site: &str| {
+        let job = jobs.iter().find(|job| job.starts_with(site)).unwrap_or_else(|| panic!("{site}: {rendered}"));
+        job.lines().find_map(|line| line.trim().strip_prefix("tenant")).unwrap().trim().to_owned()
+    };
+    assert_eq!(tenant_of(demo::SAMPLE_SITE), "installer-test");
+    assert_eq!(tenant_of(demo::ENGINE_SITE), "installer-prod");
+    assert_eq!(tenant_of(demo::PARTNER_SITE), "partner-prod");
+    assert_eq!(jobs.iter().filter(|job| job.contains("tenant          installer-test")).count(), 4, "{rendered}");
+
+    // Each stand-in served its own tenants' documents: the Engine one the two copies of the
+    // signed contract (nine each), Onboard every sample's.
+    let stored = |site: &str| {
+        report.items[&format!("SITE#{site}")].iter().filter(|i| i.get("status").is_some_and(|s| s == "STORED")).count()
+    };
+    assert_eq!((stored(demo::ENGINE_SITE), stored(demo::PARTNER_SITE)), (9, 9));
+    let downloads = |stand_in: &StandIn| {
+        stand_in.seen().iter().filter(|s| s.path.ends_with("/download/") && s.authorization.is_some()).count()
+    };
+    assert_eq!(downloads(&engine), 18);
+    let onboard_stored = report.documents().filter(|d| d["status"] == "STORED").count() - 18;
+    assert_eq!(downloads(&onboard), onboard_stored);
+    assert!(engine.seen().iter().all(|s| s.authorization.as_deref() != Some("Token local-demo-token")));
+}
+
 /// The demo's summary, job by job: what each sample payload says, and where each document went.
 fn assert_summary_shows_the_truth(rendered: &str, bucket: &str) {
     let jobs: Vec<&str> = rendered.split("\nJob ").skip(1).collect();

@@ -1,10 +1,14 @@
 //! The demo: the whole pipeline on the sample events, on the embedded local backend.
 //!
-//! It starts moto and a stand-in for EverBright's API, creates the table, bucket and queues,
-//! starts the local gateway in front of the real receiver handler, sends every sample request in
-//! `events/` to it signed with the signing client (and one unsigned request), runs the real
-//! fetcher handler on the queue (as the SQS event source mapping would) until it is drained, and
-//! prints what each job ended up as. Everything it started stops when it returns, or is interrupted.
+//! It starts moto and two stand-ins for EverBright's API (Onboard and Engine, each checking its
+//! tenants' tokens), creates the table, bucket and queues, starts the local gateway in front of the
+//! real receiver handler with three tenants (an installer on Onboard and on Engine signing with
+//! AWS4, a partner sending a shared header), sends every sample request in `events/` signed with
+//! the signing client, the signed contract again as each other tenant, and one request without a
+//! credential, runs the real fetcher handler on the queue (as the SQS event source mapping would)
+//! until it is drained, and prints what each job ended up as, with its tenant. Everything it
+//! started stops when it returns, or is interrupted. [`run_on`] is the same pipeline for one
+//! tenant behind the gateway's `AWS_IAM` auth.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -44,6 +48,11 @@ pub struct Delivery {
 }
 
 impl Report {
+    fn record(&mut self, file: String, status: u16, text: &str) {
+        let answer = serde_json::from_str(text).unwrap_or(Value::Null);
+        self.deliveries.push(Delivery { file, status, answer });
+    }
+
     fn count(&self, f: impl Fn(&Delivery) -> bool) -> usize {
         self.deliveries.iter().filter(|d| f(d)).count()
     }
@@ -94,8 +103,9 @@ pub async fn run(root: &Path) -> Result<Report, SetupError> {
     let moto = tokio::task::spawn_blocking(Moto::start).await??;
     let clients = Clients::new(&moto.sdk_config().await);
     let resources = Resources::create(&clients, "demo").await?;
-    let stand_in = StandIn::start(LOCAL_TOKEN).await?;
-    let report = run_on(root, &clients, &resources, &stand_in).await?;
+    let onboard = StandIn::start(ONBOARD_TOKEN).await?;
+    let engine = StandIn::start(ENGINE_TOKEN).await?;
+    let report = run_tenants_on(root, &clients, &resources, &onboard, &engine).await?;
     drop(moto);
     Ok(report)
 }
@@ -120,14 +130,25 @@ pub fn functions_with(
     settings: &[(&'static str, String)],
 ) -> Result<(AwsReceiver, Fetcher), SetupError> {
     let mut vars = HashMap::from([
-        ("JOBS_TABLE", resources.table.clone()),
-        ("DOCUMENTS_BUCKET", resources.bucket.clone()),
-        ("FETCH_QUEUE_URL", resources.queue_url.clone()),
         ("ALLOWED_PRINCIPALS", principal.arn.clone()),
         ("EVERBRIGHT_BASE_URL", everbright.to_owned()),
         ("EVERBRIGHT_API_TOKEN", LOCAL_TOKEN.to_owned()),
     ]);
     vars.extend(settings.iter().cloned());
+    functions_from(clients, resources, vars)
+}
+
+/// The receiver and the fetcher with `vars` and the local backend's resources.
+fn functions_from(
+    clients: &Clients,
+    resources: &Resources,
+    mut vars: HashMap<&'static str, String>,
+) -> Result<(AwsReceiver, Fetcher), SetupError> {
+    vars.extend([
+        ("JOBS_TABLE", resources.table.clone()),
+        ("DOCUMENTS_BUCKET", resources.bucket.clone()),
+        ("FETCH_QUEUE_URL", resources.queue_url.clone()),
+    ]);
     let env = Env::new(move |name| vars.get(name).cloned());
     // The metric lines (EMF) are for CloudWatch; the local output is for people.
     Ok((
@@ -148,9 +169,9 @@ fn sample(path: &Path) -> Result<(String, String, Vec<u8>), SetupError> {
     Ok((method.to_owned(), slug.to_owned(), body.as_bytes().to_vec()))
 }
 
-/// Runs the demo's deliveries and fetches on an existing backend: every sample request in
-/// `events/` signed by the signing client and sent to the local gateway, one unsigned request,
-/// then the queue drained by the fetcher.
+/// Runs the demo's deliveries and fetches on an existing backend, for one tenant behind the
+/// local gateway's `AWS_IAM` auth: every sample request in `events/` signed by the signing
+/// client, one unsigned request, then the queue drained by the fetcher.
 pub async fn run_on(
     root: &Path,
     clients: &Clients,
@@ -160,32 +181,130 @@ pub async fn run_on(
     let principal = LocalPrincipal::default();
     let (receiver, fetcher) = functions(clients, resources, stand_in, &principal)?;
     let gateway = Gateway::start(receiver, principal.clone()).await?;
-    let aws4 = principal.aws4(&gateway.endpoint);
-
     let mut report = Report { bucket: resources.bucket.clone(), ..Report::default() };
+    deliver_samples(root, &principal.aws4(&gateway.endpoint), &mut report).await?;
+    send_unsigned(&gateway.endpoint, &mut report).await?;
+    finish(report, &fetcher, clients, resources).await
+}
+
+/// Every sample request in `events/`, signed with `aws4`.
+async fn deliver_samples(root: &Path, aws4: &send::Aws4, report: &mut Report) -> Result<(), SetupError> {
     for path in sample_requests(&root.join("events"))? {
         let (method, slug, body) = sample(&path)?;
-        let (status, text) = send::deliver(&aws4, &method, &slug, body).await?;
-        let answer = serde_json::from_str(&text).unwrap_or(Value::Null);
         let file = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-        report.deliveries.push(Delivery { file, status, answer });
+        let (status, text) = send::deliver(aws4, &method, &slug, body).await?;
+        report.record(file, status, &text);
     }
-    shared::tls::install_crypto_provider();
-    let unsigned = reqwest::Client::new()
-        .post(format!("{}/webhooks/stage-transition", gateway.endpoint))
-        .body("{}")
-        .send()
-        .await?;
-    let status = unsigned.status().as_u16();
-    let answer = serde_json::from_str(&unsigned.text().await?).unwrap_or(Value::Null);
-    report.deliveries.push(Delivery { file: "(an unsigned request)".into(), status, answer });
-    report.drained = drain(&fetcher, clients, resources).await?;
+    Ok(())
+}
 
+/// One request without a credential.
+async fn send_unsigned(endpoint: &str, report: &mut Report) -> Result<(), SetupError> {
+    shared::tls::install_crypto_provider();
+    let unsigned =
+        reqwest::Client::new().post(format!("{endpoint}/webhooks/stage-transition")).body("{}").send().await?;
+    let status = unsigned.status().as_u16();
+    report.record("(an unsigned request)".into(), status, &unsigned.text().await?);
+    Ok(())
+}
+
+/// Drains the queue through the fetcher, then reads every item of the table.
+async fn finish(
+    mut report: Report,
+    fetcher: &Fetcher,
+    clients: &Clients,
+    resources: &Resources,
+) -> Result<Report, SetupError> {
+    report.drained = drain(fetcher, clients, resources).await?;
     for item in scan_all(&clients.dynamodb, &resources.table).await? {
         let pk = item["pk"].as_str().unwrap_or_default().to_owned();
         report.items.entry(pk).or_default().push(item);
     }
     Ok(report)
+}
+
+/// The API tokens of the demo's tenants, each accepted only by its tenant's stand-in.
+pub const ONBOARD_TOKEN: &str = LOCAL_TOKEN;
+pub const ENGINE_TOKEN: &str = "local-engine-token";
+pub const PARTNER_TOKEN: &str = "local-partner-token";
+/// The Engine tenant's AWS4 key.
+pub const ENGINE_KEY: (&str, &str) = ("AKIAEVERBRIGHTENGINE", "everbright-local-engine-secret");
+/// The partner's shared secret (EverBright's "Headers" type).
+pub const PARTNER_HEADER: &str = "X-EverBright-Webhook-Key";
+pub const PARTNER_VALUE: &str = "local-partner-shared-value";
+/// The sample signed contract's site, and the sites it is sent as for the other two tenants.
+pub const SAMPLE_SITE: &str = "34b6b5ee-f997-4044-86ae-0abbf611fc4d";
+const SAMPLE_QUOTE: &str = "042e6753-6b06-457d-9efd-70f047f4d348";
+pub const ENGINE_SITE: &str = "e1e1e1e1-0000-4000-8000-000000000001";
+pub const PARTNER_SITE: &str = "e2e2e2e2-0000-4000-8000-000000000002";
+
+/// The demo's tenants document: an installer on Onboard (test) and on Engine (production), each
+/// signing with its own AWS4 key, and a partner on Engine sending a shared header.
+pub fn tenants_document(onboard: &str, engine: &str, principal: &LocalPrincipal) -> String {
+    serde_json::json!({ "tenants": [
+        { "id": "installer-test", "name": "Installer (Onboard)", "environment": "test", "base_url": onboard,
+          "api_token": ONBOARD_TOKEN, "organizations": ["825bca13-d78e-483a-96b3-6a18fb5779b4"],
+          "webhooks": [{ "type": "aws4", "access_key_id": principal.access_key, "secret_access_key": principal.secret_key }] },
+        { "id": "installer-prod", "name": "Installer (Engine)", "environment": "production", "base_url": engine,
+          "api_token": ENGINE_TOKEN,
+          "webhooks": [{ "type": "aws4", "access_key_id": ENGINE_KEY.0, "secret_access_key": ENGINE_KEY.1 }] },
+        { "id": "partner-prod", "name": "Partner (Engine, shared secret)", "environment": "production",
+          "base_url": engine, "api_token": PARTNER_TOKEN,
+          "webhooks": [{ "type": "headers", "header": PARTNER_HEADER, "value": PARTNER_VALUE }] },
+    ]})
+    .to_string()
+}
+
+/// The demo with three tenants in one deployment (`AUTH_MODE=shared-secret`, behind a gateway
+/// without the IAM authorizer, as a Function URL): every sample request signed with the Onboard
+/// tenant's key; the signed contract again, for another site, signed with the Engine tenant's key
+/// and sent with the partner's header; one request without a credential; then the queue drained,
+/// each tenant's documents fetched from its stand-in with its token.
+pub async fn run_tenants_on(
+    root: &Path,
+    clients: &Clients,
+    resources: &Resources,
+    onboard: &StandIn,
+    engine: &StandIn,
+) -> Result<Report, SetupError> {
+    engine.accept_token(PARTNER_TOKEN);
+    let principal = LocalPrincipal::default();
+    let vars = HashMap::from([
+        ("AUTH_MODE", "shared-secret".to_owned()),
+        ("AWS_REGION", principal.region.clone()),
+        ("TENANTS", tenants_document(&onboard.base_url, &engine.base_url, &principal)),
+    ]);
+    let (receiver, fetcher) = functions_from(clients, resources, vars)?;
+    let gateway = Gateway::start_open(receiver).await?;
+    let mut report = Report { bucket: resources.bucket.clone(), ..Report::default() };
+    deliver_samples(root, &principal.aws4(&gateway.endpoint), &mut report).await?;
+
+    let contract = root.join("events/rest-contract-signed.json");
+    let (method, slug, body) = sample(&contract)?;
+    // Another site, and another quote (ids are EverBright's, unique across organizations).
+    let for_site = |site: &str| {
+        let text = String::from_utf8_lossy(&body).replace(SAMPLE_SITE, site);
+        text.replace(SAMPLE_QUOTE, &format!("{}{}", &site[..9], &SAMPLE_QUOTE[9..])).into_bytes()
+    };
+    let engine_key = send::Aws4 {
+        access_key: ENGINE_KEY.0.into(),
+        secret_key: ENGINE_KEY.1.into(),
+        ..principal.aws4(&gateway.endpoint)
+    };
+    let (status, text) = send::deliver(&engine_key, &method, &slug, for_site(ENGINE_SITE)).await?;
+    report.record("rest-contract-signed.json, Engine key".into(), status, &text);
+    shared::tls::install_crypto_provider();
+    let partner = reqwest::Client::new()
+        .post(format!("{}/webhooks/{slug}", gateway.endpoint))
+        .header(PARTNER_HEADER, PARTNER_VALUE)
+        .header("content-type", "application/json")
+        .body(for_site(PARTNER_SITE))
+        .send()
+        .await?;
+    let status = partner.status().as_u16();
+    report.record("rest-contract-signed.json, partner header".into(), status, &partner.text().await?);
+    send_unsigned(&gateway.endpoint, &mut report).await?;
+    finish(report, &fetcher, clients, resources).await
 }
 
 /// The report, readable.
@@ -200,7 +319,8 @@ pub fn render(report: &Report) -> String {
         let detail = match d.status {
             200 if d.answer["duplicate"] == true => "duplicate: nothing changed".to_owned(),
             200 => format!(
-                "applied{}, {} document(s) queued",
+                "applied for {}{}, {} document(s) queued",
+                everbright_sync::job_view::text(&d.answer["tenant"]),
                 if d.answer["stale"] == true { " (stale)" } else { "" },
                 d.answer["queued"].as_array().map_or(0, Vec::len)
             ),
@@ -210,7 +330,7 @@ pub fn render(report: &Report) -> String {
                 &d.answer["message"]
             }),
         };
-        line(format!("  {:<36} {}  {detail}", d.file, d.status));
+        line(format!("  {:<42} {}  {detail}", d.file, d.status));
     }
     line(format!(
         "  {} applied, {} duplicate, {} stale, {} refused, {} failed",

@@ -78,8 +78,9 @@ impl Drop for Gateway {
 
 struct State {
     receiver: AwsReceiver,
-    principal: LocalPrincipal,
-    verifier: Verifier,
+    /// The principal IAM knows and its verifier (`AWS_IAM` auth); `None`: a REST API without
+    /// the IAM authorizer (or a Function URL with auth `NONE`), where the function checks.
+    iam: Option<(LocalPrincipal, Verifier)>,
 }
 
 impl Gateway {
@@ -90,12 +91,22 @@ impl Gateway {
 
     /// Serves `receiver` on `port` of 127.0.0.1 (0: a free one).
     pub async fn start_on(receiver: AwsReceiver, principal: LocalPrincipal, port: u16) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
-        let endpoint = format!("http://{}/{STAGE}", listener.local_addr()?);
         let keys =
             std::collections::HashMap::from([(principal.access_key.clone(), SecretKey::new(&principal.secret_key))]);
         let verifier = Verifier::new(&principal.region, "execute-api", keys);
-        let state = Arc::new(State { receiver, principal, verifier });
+        Self::serve(State { receiver, iam: Some((principal, verifier)) }, port).await
+    }
+
+    /// Serves `receiver` without the IAM authorizer, on a free loopback port: every request
+    /// reaches the function, which checks its credential (`AUTH_MODE=sigv4` or `shared-secret`).
+    pub async fn start_open(receiver: AwsReceiver) -> std::io::Result<Self> {
+        Self::serve(State { receiver, iam: None }, 0).await
+    }
+
+    async fn serve(state: State, port: u16) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let endpoint = format!("http://{}/{STAGE}", listener.local_addr()?);
+        let state = Arc::new(state);
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let state = state.clone();
@@ -143,7 +154,9 @@ impl State {
             headers: &headers,
             body: &body,
         };
-        if let Err(refusal) = self.verifier.verify(&signed, SystemTime::now()) {
+        let verified =
+            self.iam.as_ref().map_or(Ok(()), |(_, verifier)| verifier.verify(&signed, SystemTime::now()).map(drop));
+        if let Err(refusal) = verified {
             tracing::warn!(reason = %refusal, path, "local gateway: refused");
             return match refusal {
                 sigv4::Refusal::Missing => message(StatusCode::FORBIDDEN, "Missing Authentication Token"),
@@ -224,11 +237,14 @@ impl State {
                 "protocol": "HTTP/1.1",
                 "requestTimeEpoch": now_ms,
                 "requestId": uuid::Uuid::new_v4().to_string(),
-                "identity": {
-                    "accessKey": self.principal.access_key,
-                    "accountId": "000000000000",
-                    "userArn": self.principal.arn,
-                    "sourceIp": "127.0.0.1",
+                "identity": match &self.iam {
+                    Some((principal, _)) => json!({
+                        "accessKey": principal.access_key,
+                        "accountId": "000000000000",
+                        "userArn": principal.arn,
+                        "sourceIp": "127.0.0.1",
+                    }),
+                    None => json!({ "sourceIp": "127.0.0.1" }),
                 },
             },
             "body": body,

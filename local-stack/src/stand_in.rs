@@ -82,7 +82,8 @@ pub struct Seen {
 
 #[derive(Default)]
 struct State {
-    token: String,
+    /// The API tokens accepted (each tenant's, when tenants share a stand-in).
+    tokens: Vec<String>,
     behaviours: HashMap<DocumentId, Behaviour>,
     failures_served: HashMap<DocumentId, u32>,
     signed_quotes: HashMap<QuoteId, QuoteId>,
@@ -122,7 +123,7 @@ impl StandIn {
         let base_url = format!("http://{}", api.local_addr()?);
         let storage_url = format!("http://{}", storage.local_addr()?);
         let state: Shared = Arc::new(Mutex::new(State {
-            token: token.to_owned(),
+            tokens: vec![token.to_owned()],
             storage_base: storage_url.clone(),
             ..State::default()
         }));
@@ -141,7 +142,12 @@ impl StandIn {
 
     /// The API token accepted from now on (a rotation at EverBright).
     pub fn set_token(&self, token: &str) {
-        lock(&self.state).token = token.to_owned();
+        lock(&self.state).tokens = vec![token.to_owned()];
+    }
+
+    /// Accepts `token` too (another organization's, at the same EverBright).
+    pub fn accept_token(&self, token: &str) {
+        lock(&self.state).tokens.push(token.to_owned());
     }
 
     /// What the data API answers for `quote`, as it is (an error, say).
@@ -203,7 +209,8 @@ async fn answer(host: Host, state: Shared, request: Request<Incoming>) -> Result
     let query = request.uri().query().unwrap_or_default().to_owned();
     let mut state_guard = lock(&state);
     state_guard.seen.push(Seen { host, path: path.clone(), authorization: authorization.clone() });
-    if host == Host::Api && authorization.as_deref() != Some(&format!("Token {}", state_guard.token)) {
+    let known = |token: &String| authorization.as_deref() == Some(&format!("Token {token}"));
+    if host == Host::Api && !state_guard.tokens.iter().any(known) {
         return Ok(full(StatusCode::UNAUTHORIZED, "application/json", r#"{"detail":"Invalid token."}"#));
     }
     if host == Host::Api && path == "/api/data/" {
