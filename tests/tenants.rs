@@ -225,8 +225,13 @@ async fn a_payload_naming_another_tenants_organization_or_site_is_refused_and_ch
     assert_eq!(response.status(), StatusCode::FORBIDDEN, "{:?}", json_body(&response));
     assert!(json_body(&response)["error"].as_str().unwrap().contains("another tenant"));
     assert_eq!(backend.items().await, before, "nothing changed");
+    // A receiver that has not seen the site (another container) is refused by the table's condition.
+    let fresh =
+        AwsReceiver::on_aws(&receiver_config(&backend, &tenants("http://a", "http://b", TOKEN_A)), &backend.clients);
+    assert_eq!(fresh.handle(request(&b)).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(backend.items().await, before, "nothing changed");
     assert!(backend.take_records().await.is_empty());
-    assert_eq!(backend.keys("raw/").await.len(), 3, "each archived");
+    assert_eq!(backend.keys("raw/").await.len(), 4, "each archived");
 }
 
 #[tokio::test]

@@ -528,4 +528,49 @@ mod tests {
         assert!(matches!(FetcherConfig::from(&env(&pairs)).unwrap().token, TokenConfig::Secret(_)));
         assert_eq!(config.part_mib, 8);
     }
+
+    const TENANTS: &str = r#"{"tenants": [{"id": "acme", "environment": "test", "api_token": "t",
+        "webhooks": [{"type": "headers", "header": "X-K", "value": "v"}]}]}"#;
+
+    #[test]
+    fn with_tenants_the_single_tenant_credentials_are_optional_and_without_them_required() {
+        let base = [FULL[0], FULL[1], FULL[2], ("AWS_REGION", "us-east-1")];
+        for mode in ["iam", "sigv4", "shared-secret"] {
+            let mut pairs = base.to_vec();
+            pairs.push(("AUTH_MODE", mode));
+            let missing = ReceiverConfig::from(&env(&pairs)).unwrap_err();
+            assert!(matches!(missing, ConfigError::Missing(_)), "{mode}: {missing}");
+            pairs.push(("TENANTS", TENANTS));
+            let config = ReceiverConfig::from(&env(&pairs)).unwrap_or_else(|e| panic!("{mode}: {e}"));
+            assert!(matches!(config.tenants, Some(TenantsSource::Inline(_))));
+        }
+        let mut pairs = base.to_vec();
+        pairs.extend([("AUTH_MODE", "shared-secret"), ("WEBHOOK_CREDENTIAL_SECRET", "arn:x")]);
+        let config = ReceiverConfig::from(&env(&pairs)).unwrap();
+        assert_eq!(config.webhook_credential_secret.as_deref(), Some("arn:x"));
+        assert!(matches!(config.auth, AuthConfig::SharedSecret { .. }));
+    }
+
+    #[test]
+    fn a_bad_tenants_document_is_refused_naming_the_variable_and_the_entry() {
+        let mut pairs = FULL.to_vec();
+        pairs.push(("TENANTS", r#"{"tenants": [{"id": "acme", "environment": "staging"}]}"#));
+        let ConfigError::Invalid { name, reason } = ReceiverConfig::from(&env(&pairs)).unwrap_err() else {
+            panic!("invalid");
+        };
+        assert_eq!(name, "TENANTS");
+        assert!(reason.starts_with(r#"tenants[0] ("acme"): environment "staging""#), "{reason}");
+    }
+
+    #[test]
+    fn the_fetcher_with_tenants_has_a_default_tenant_only_when_its_variables_are_set() {
+        let base = [("JOBS_TABLE", "jobs"), ("DOCUMENTS_BUCKET", "docs"), ("TENANTS", TENANTS)];
+        assert!(!FetcherConfig::from(&env(&base)).unwrap().default_tenant);
+        let mut pairs = base.to_vec();
+        pairs.push(("EVERBRIGHT_BASE_URL", "https://engine.goeverbright.com"));
+        let err = FetcherConfig::from(&env(&pairs)).unwrap_err();
+        assert_eq!(err, ConfigError::Missing("EVERBRIGHT_API_TOKEN_SECRET"), "half a default tenant is named");
+        pairs.push(("EVERBRIGHT_API_TOKEN", "t"));
+        assert!(FetcherConfig::from(&env(&pairs)).unwrap().default_tenant);
+    }
 }

@@ -59,6 +59,29 @@ pub struct Receiver<S, A, Q> {
     /// Where each request's metric line (EMF) goes, and its `Function` dimension.
     metrics: MetricsSink,
     function: String,
+    /// Sites whose job this container has seen held by a tenant: a site's tenant never changes,
+    /// so a repeat needs no write to know it.
+    owners: Owners,
+}
+
+/// The sites known to be held, and by whom; forgotten all at once when full.
+#[derive(Default)]
+struct Owners(std::sync::Mutex<std::collections::HashMap<SiteId, TenantId>>);
+
+impl Owners {
+    const MOST: usize = 4096;
+
+    fn get(&self, site: SiteId) -> Option<TenantId> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&site).cloned()
+    }
+
+    fn insert(&self, site: SiteId, tenant: TenantId) {
+        let mut owners = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if owners.len() >= Self::MOST {
+            owners.clear();
+        }
+        owners.insert(site, tenant);
+    }
 }
 
 /// The receiver on DynamoDB, S3 and SQS.
@@ -167,7 +190,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
     /// A receiver whose metric lines go to standard output (CloudWatch Logs, in Lambda).
     pub fn new(settings: Settings, store: S, archive: A, queue: Q) -> Self {
         let function = function_name("webhook-receiver");
-        Self { settings, store, archive, queue, metrics: stdout_sink(), function }
+        Self { settings, store, archive, queue, metrics: stdout_sink(), function, owners: Owners::default() }
     }
 
     /// Sends the metric lines elsewhere (tests, local runs).
@@ -214,6 +237,9 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
             .property("status", status);
         if let Some(site) = accepted.and_then(|a| a.site) {
             emf.property("site", site.to_string());
+        }
+        if let Some(accepted) = accepted {
+            emf.property("tenant", accepted.tenant.as_str());
         }
         (self.metrics)(emf.to_line(now));
     }
@@ -341,9 +367,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
             {
                 return Err(Refusal::ForeignOrganization(reason));
             }
-            if !self.store.claim_site(plan.site, &tenant).await.map_err(Refusal::NotApplied)? {
-                return Err(Refusal::OtherTenantsSite { site: plan.site, tenant: tenant.to_string() });
-            }
+            self.claim_site(plan.site, &tenant).await?;
             if mode == Replay::Forced || remember_until.is_none() {
                 // Forced, or idempotent by itself (no delivery record).
                 let (stale, queued) = self.apply(&plan, &delivery, &tenant).await.map_err(Refusal::NotApplied)?;
@@ -385,6 +409,22 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
         }
         .instrument(span)
         .await
+    }
+
+    /// Whether the job of `site` is the tenant's: from what this container saw, else by writing
+    /// the tenant on the job unless another tenant's is there.
+    async fn claim_site(&self, site: SiteId, tenant: &TenantId) -> Result<(), Refusal> {
+        let held = match self.owners.get(site) {
+            Some(owner) => owner == *tenant,
+            None => {
+                let held = self.store.claim_site(site, tenant).await.map_err(Refusal::NotApplied)?;
+                if held {
+                    self.owners.insert(site, tenant.clone());
+                }
+                held
+            }
+        };
+        if held { Ok(()) } else { Err(Refusal::OtherTenantsSite { site, tenant: tenant.to_string() }) }
     }
 
     /// Gives the delivery's claim up, if it is still ours; a failure only logs (the claim frees
