@@ -73,6 +73,9 @@ pub struct JobArgs {
     /// The job as JSON, for scripts.
     #[arg(long)]
     pub json: bool,
+    /// Refuse unless the job is this tenant's.
+    #[arg(long, value_parser = parse_tenant)]
+    pub tenant: Option<TenantId>,
     #[command(flatten)]
     pub stack: Stack,
 }
@@ -165,6 +168,10 @@ pub struct DlqArgs {
 
 pub async fn job(args: &JobArgs) -> Result<String, OpsError> {
     let (site, items) = args.stack.ops().await?.job(args.site, args.quote).await?;
+    let tenant = crate::ops::job_tenant(&items);
+    if let Some(named) = args.tenant.as_ref().filter(|named| **named != tenant) {
+        return Err(format!("site {site} is tenant {tenant}'s, not {named}'s").into());
+    }
     let site = site.to_string();
     Ok(if args.json {
         serde_json::to_string_pretty(&job_view::to_json(&site, &items))?

@@ -153,8 +153,9 @@ impl Ops {
             plan.changes.iter().flat_map(|change| DynamoJobStore::items_changed(plan.site, change)).collect();
         let fetch: Vec<String> = plan.documents.iter().filter(|d| d.fetch).map(|d| d.id.to_string()).collect();
         let detail = format!(
-            "would apply {event} to site {}: update {} (each unless newer state is stored); record {} document(s); queue {} for download unless already known{}",
+            "would apply {event} to site {} for tenant {}: update {} (each unless newer state is stored); record {} document(s); queue {} for download unless already known{}",
             plan.site,
+            archived_tenant(raw),
             items.join(", "),
             plan.documents.len(),
             if fetch.is_empty() { "none".to_owned() } else { fetch.join(", ") },
