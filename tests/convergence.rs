@@ -68,7 +68,7 @@ fn deliver(events: &[Event], order: &[usize]) -> (State, BTreeSet<String>) {
         .into_iter()
         .filter_map(|message| match message {
             FetchMessage::FetchDocument { document, .. } => Some(document.to_string()),
-            FetchMessage::ResolveSignedQuote { .. } => None,
+            FetchMessage::ResolveSignedQuote { .. } | FetchMessage::Enrich { .. } => None,
         })
         .collect();
     (store.state(), queued)

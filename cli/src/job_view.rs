@@ -102,6 +102,11 @@ pub fn render(site: &str, bucket: &str, items: &[Map<String, Value>], detailed: 
             ));
         }
     }
+    for details in with_prefix(items, "DETAILS#") {
+        for detail in render_details(&details) {
+            line(detail);
+        }
+    }
     for doc in with_prefix(items, "DOC#") {
         let status = text(&doc["status"]);
         let mark = doc.as_object().map_or("", |document| envelope_mark(items, document));
@@ -133,6 +138,45 @@ pub fn render(site: &str, bucket: &str, items: &[Map<String, Value>], detailed: 
     out
 }
 
+/// What the demo and `job` show of a signature's details from the data API: system size,
+/// contract date, signer names, price, and how many values, absences and warnings there are;
+/// or, before they are in, whether they are requested or failed.
+fn render_details(details: &Value) -> Vec<String> {
+    let quote = text(&details["sk"]).trim_start_matches("DETAILS#").to_owned();
+    let Some(values) = details.get("values").and_then(Value::as_object) else {
+        let state = match details.get("last_error").filter(|e| !e.is_null()) {
+            Some(error) => format!("failed: {}", text(error)),
+            None => "requested".to_owned(),
+        };
+        return vec![format!("  details  quote {quote} {state}")];
+    };
+    let value = |name: &str| values.get(name).map_or_else(|| "-".to_owned(), text);
+    let signers: Vec<String> = ["contract_contact_name_1", "contract_contact_name_2"]
+        .iter()
+        .filter_map(|name| values.get(*name).map(text))
+        .collect();
+    let count = |name: &str| {
+        details.get(name).map_or(0, |v| v.as_object().map_or_else(|| v.as_array().map_or(0, Vec::len), |o| o.len()))
+    };
+    vec![
+        format!("  details  quote {quote} signed as {}", text(&details["signed_quote"])),
+        format!(
+            "           system {} kW, contract date {}, signers {}, price {}",
+            value("system_capacity_kw"),
+            value("initial_contract_date"),
+            if signers.is_empty() { "-".to_owned() } else { signers.join(" and ") },
+            value("system_retail_price"),
+        ),
+        format!(
+            "           {} values ({} personal), {} absent, {} warnings",
+            values.len(),
+            count("personal"),
+            count("absent"),
+            count("warnings")
+        ),
+    ]
+}
+
 /// The job as JSON: its summary, and its tasks, milestones, documents (each with the status of
 /// its envelope, `envelope_status`) and quotes as arrays.
 pub fn to_json(site: &str, items: &[Map<String, Value>]) -> Value {
@@ -153,5 +197,6 @@ pub fn to_json(site: &str, items: &[Map<String, Value>]) -> Value {
         "milestones": list("MILESTONE#"),
         "documents": documents,
         "quotes": list("QUOTE#"),
+        "details": list("DETAILS#"),
     })
 }

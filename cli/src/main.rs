@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use everbright_sync::operate::{self, DlqArgs, DriftArgs, JobArgs, RefetchArgs, ReplayArgs};
+use everbright_sync::operate::{self, DlqArgs, DriftArgs, EnrichArgs, JobArgs, RefetchArgs, ReplayArgs};
 use everbright_sync::send::{self, Aws4};
 use everbright_sync::tenants::{self, TenantsArgs};
 
@@ -25,6 +25,8 @@ enum Command {
     Drift(DriftArgs),
     /// Queue a document for download again (or every FAILED one of a site).
     Refetch(RefetchArgs),
+    /// Queue the reading of a job's signed quote details from EverBright's data API.
+    Enrich(EnrichArgs),
     /// List the fetch DLQ's messages with their reasons, or `dlq redrive` them to the fetch queue.
     Dlq(DlqArgs),
     /// List the configured tenants with the identities that speak for each (never a secret), and
@@ -74,6 +76,7 @@ async fn main() -> ExitCode {
         Command::Job(args) => report(operate::job(&args).await),
         Command::Replay(args) => report(operate::replay(&args).await),
         Command::Refetch(args) => report(operate::refetch(&args).await),
+        Command::Enrich(args) => report(operate::enrich(&args).await),
         Command::Drift(args) => report(operate::drift(&args).await),
         Command::Dlq(args) => report(operate::dlq(&args).await),
         Command::Tenants(args) => report(tenants::tenants(&args).await),

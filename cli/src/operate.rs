@@ -155,6 +155,18 @@ pub struct RefetchArgs {
 }
 
 #[derive(Args, Clone, Debug)]
+pub struct EnrichArgs {
+    /// The job's site id.
+    pub site: SiteId,
+    /// The quote whose details to read (default: the one the job's contract or change order was
+    /// signed on).
+    #[arg(long)]
+    pub quote: Option<QuoteId>,
+    #[command(flatten)]
+    pub stack: Stack,
+}
+
+#[derive(Args, Clone, Debug)]
 pub struct DlqArgs {
     /// `redrive` sends every message back to the fetch queue; without it, the messages are listed.
     #[arg(value_parser = ["redrive"])]
@@ -252,6 +264,11 @@ pub async fn refetch(args: &RefetchArgs) -> Result<String, OpsError> {
             ))
         }
     }
+}
+
+pub async fn enrich(args: &EnrichArgs) -> Result<String, OpsError> {
+    let quote = args.stack.ops().await?.enrich(args.site, args.quote).await?;
+    Ok(format!("the details of quote {quote} (site {}) queued for the data API", args.site))
 }
 
 pub async fn dlq(args: &DlqArgs) -> Result<String, OpsError> {

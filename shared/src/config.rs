@@ -5,6 +5,7 @@ use std::fmt;
 
 use std::collections::HashMap;
 
+use crate::dal::Profile;
 use crate::everbright::ApiToken;
 use crate::job::Identity;
 use crate::sigv4::{SecretKey, parse_keys};
@@ -358,7 +359,18 @@ pub struct FetcherConfig {
     /// Whether `EVERBRIGHT_BASE_URL` and the token make the default tenant (always, without
     /// `tenants`; with them, only when both are set).
     pub default_tenant: bool,
+    /// `DAL_PROFILE`: a file of the data API metrics to read after a SIGN; the one shipped with
+    /// the function (`functions/contract-fetcher/dal-profile.txt`) unless given.
+    pub dal_profile: Profile,
+    /// `DAL_PAGE_SIZE` (default 100): the `limit` of each data API request; a full page asks for
+    /// the next, ten pages at most.
+    pub dal_page_size: u32,
+    /// `FETCH_QUEUE_URL` (optional): where the enrichment of a re-signed quote is queued.
+    pub fetch_queue_url: Option<String>,
 }
+
+/// The profile shipped with the fetcher.
+pub const DEFAULT_DAL_PROFILE: &str = include_str!("../../functions/contract-fetcher/dal-profile.txt");
 
 impl FetcherConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -397,6 +409,15 @@ impl FetcherConfig {
             read_timeout_seconds: env.number("EVERBRIGHT_READ_TIMEOUT_SECONDS", 30, 1..=900)? as u64,
             tenants,
             default_tenant,
+            dal_profile: match env.required("DAL_PROFILE") {
+                Ok(path) => std::fs::read_to_string(&path)
+                    .map_err(|e| format!("{path}: {e}"))
+                    .and_then(|text| Profile::parse(&text).map_err(|reason| format!("{path}: {reason}")))
+                    .map_err(|reason| ConfigError::Invalid { name: "DAL_PROFILE", reason })?,
+                Err(_) => Profile::parse(DEFAULT_DAL_PROFILE).expect("the shipped profile reads (a test checks it)"),
+            },
+            dal_page_size: env.number("DAL_PAGE_SIZE", 100, 1..=1000)? as u32,
+            fetch_queue_url: env.required("FETCH_QUEUE_URL").ok(),
         })
     }
 }

@@ -16,7 +16,7 @@ use reqwest::{StatusCode, Url};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use crate::ids::{DocumentId, QuoteId};
+use crate::ids::{DocumentId, QuoteId, SiteId};
 
 /// Production: `https://engine.goeverbright.com`; test: `https://onboard.goeverbright.com`.
 pub const PRODUCTION_BASE_URL: &str = "https://engine.goeverbright.com";
@@ -153,6 +153,42 @@ impl EverBright {
     pub async fn signed_quote(&self, quote: QuoteId, deadline: Instant) -> Result<Option<QuoteId>, FetchError> {
         let mut url = self.url("api/data/workflow/");
         url.query_pairs_mut().append_pair("metrics", "s_quote_id").append_pair("quote_id", &quote.to_string());
+        let json = self.get_json(url, deadline).await?.1;
+        if let Some(errors) = data_api_errors(&json) {
+            return Err(FetchError::Permanent(format!("the data API answered with an error: {errors}")));
+        }
+        Ok(find_signed_quote(&json))
+    }
+
+    /// `GET /api/data/{option}/?{filter}&metrics=...&baseline=s&limit=..&page=..`: one page of
+    /// the data API's answer for `metrics`, with the signed baseline, and the URL asked (it
+    /// holds no secret: the token goes in a header).
+    pub async fn data_page(
+        &self,
+        option: &str,
+        filter: (&str, &str),
+        metrics: &[&str],
+        page: (u32, u32),
+        deadline: Instant,
+    ) -> Result<(String, serde_json::Value), FetchError> {
+        let mut url = self.url(&format!("api/data/{option}/"));
+        url.query_pairs_mut()
+            .append_pair(filter.0, filter.1)
+            .append_pair("metrics", &metrics.join(","))
+            .append_pair("baseline", "s")
+            .append_pair("limit", &page.1.to_string())
+            .append_pair("page", &page.0.to_string());
+        self.get_json(url, deadline).await
+    }
+
+    /// `GET /api/v1/site/{id}/`: the site, with its contacts and address.
+    pub async fn site(&self, site: SiteId, deadline: Instant) -> Result<(String, serde_json::Value), FetchError> {
+        self.get_json(self.url(&format!("api/v1/site/{site}/")), deadline).await
+    }
+
+    /// A JSON answer, at most [`MAX_DATA_ANSWER_BYTES`] read, with the URL asked.
+    async fn get_json(&self, url: Url, deadline: Instant) -> Result<(String, serde_json::Value), FetchError> {
+        let shown = url.to_string();
         let mut response = self.get(url, deadline).await?;
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| {
@@ -168,12 +204,9 @@ impl EverBright {
             }
             body.extend_from_slice(&chunk);
         }
-        let json: serde_json::Value = serde_json::from_slice(&body)
+        let json = serde_json::from_slice(&body)
             .map_err(|e| FetchError::Permanent(format!("the data API answer is not JSON: {e}")))?;
-        if let Some(errors) = data_api_errors(&json) {
-            return Err(FetchError::Permanent(format!("the data API answered with an error: {errors}")));
-        }
-        Ok(find_signed_quote(&json))
+        Ok((shown, json))
     }
 
     /// One harmless call that needs the token: `GET /api/data/`, the data API's list of options.
@@ -289,7 +322,8 @@ fn redact(url: &Url) -> String {
     shown.to_string()
 }
 
-/// The largest data API answer read: a look-up of one metric for one quote is a few hundred bytes.
+/// The largest data API answer read: a look-up of one metric for one quote is a few hundred bytes,
+/// a profile's page a few kilobytes.
 const MAX_DATA_ANSWER_BYTES: usize = 1024 * 1024;
 
 /// The data API's `messages.error` (and `messages.critical`), joined, when it has any.

@@ -5,6 +5,7 @@ pub mod archive;
 pub mod aws;
 pub mod config;
 pub mod contract;
+pub mod dal;
 pub mod drift;
 pub mod error;
 pub mod event;

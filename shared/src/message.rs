@@ -34,12 +34,25 @@ pub enum FetchMessage {
         #[serde(default)]
         version: i64,
     },
+    /// Read the signed quote's details from the data API (see [`crate::job::Enrichment`]).
+    Enrich {
+        #[serde(default)]
+        tenant: TenantId,
+        site: SiteId,
+        /// The quote the contract names (the data API resolves the one it was signed as).
+        quote: QuoteId,
+        /// The signature's time, in microseconds: an older enrichment never overwrites a newer.
+        version: i64,
+        event_id: String,
+    },
 }
 
 impl FetchMessage {
     pub fn tenant(&self) -> &TenantId {
         match self {
-            Self::FetchDocument { tenant, .. } | Self::ResolveSignedQuote { tenant, .. } => tenant,
+            Self::FetchDocument { tenant, .. }
+            | Self::ResolveSignedQuote { tenant, .. }
+            | Self::Enrich { tenant, .. } => tenant,
         }
     }
 

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use crate::event::EventType;
 use crate::ids::{DocumentId, QuoteId, SiteId};
-use crate::job::{Change, PlannedDocument, SignedQuoteLookup};
+use crate::job::{Change, Enrichment, PlannedDocument, SignedQuoteLookup};
 use crate::message::FetchMessage;
 use crate::tenant::TenantId;
 use crate::timestamp::Timestamp;
@@ -68,6 +68,19 @@ pub trait DeliveryLedger: Send + Sync {
     fn release_delivery(&self, delivery: &Delivery) -> impl Future<Output = Result<(), BackendError>> + Send;
 }
 
+/// A signature's details, as recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetailsRecord {
+    /// The quote the contract names (the item's key), and the one the data API says it was signed as.
+    pub quote: QuoteId,
+    pub signed_quote: QuoteId,
+    /// The signature's version (see [`crate::job::Enrichment`]).
+    pub version: i64,
+    pub details: crate::dal::Details,
+    /// The S3 keys of the raw answers.
+    pub raw_keys: Vec<String>,
+}
+
 /// The receiver's writes to a job.
 pub trait JobStore: Send + Sync {
     /// Makes the job of `site` the tenant's, if no tenant holds it yet; answers whether it is the
@@ -83,6 +96,16 @@ pub trait JobStore: Send + Sync {
         site: SiteId,
         document: &PlannedDocument,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Marks the enrichment of a signature requested (`DETAILS#<quote>`), unless that signature's
+    /// (or a newer one's) was requested by another delivery. Returns whether this delivery
+    /// requested it (a retry of the delivery that did gets `true` again), so its message is sent.
+    fn queue_enrichment(
+        &self,
+        site: SiteId,
+        enrichment: &Enrichment,
+        delivery: &Delivery,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send;
 
     /// Marks a document `QUEUED` unless it is already known (queued by another delivery, being
     /// fetched, stored or failed). Returns whether this delivery queued it; a retry of the
@@ -174,6 +197,25 @@ pub trait DocumentLedger: Send + Sync {
         reason: &str,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
+    /// Records a signature's details from the data API on `DETAILS#<quote>` (`quote` as the
+    /// contract names it), unless a newer signature's are there, and points the job's summary at
+    /// them; the raw answers are in S3 under `raw_keys`.
+    fn record_details(
+        &self,
+        site: SiteId,
+        record: &DetailsRecord,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// An enrichment that failed this time: the reason on its `DETAILS#` item, as `last_error`.
+    fn record_enrichment_error(
+        &self,
+        site: SiteId,
+        quote: QuoteId,
+        reason: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
     /// Records what a re-sign look-up answered (`None`: no signed baseline); see
     /// [`crate::job::plan_signed_quote`].
     fn record_signed_quote(
@@ -216,6 +258,9 @@ pub mod inert {
             Ok(())
         }
         async fn queue_document(&self, _: SiteId, _: &PlannedDocument, _: &Delivery) -> Result<bool, BackendError> {
+            Ok(true)
+        }
+        async fn queue_enrichment(&self, _: SiteId, _: &Enrichment, _: &Delivery) -> Result<bool, BackendError> {
             Ok(true)
         }
     }

@@ -9,7 +9,7 @@ use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Map, Value};
 use shared::ids::{DocumentId, MilestoneId, QuoteId, SiteId, TaskId};
-use shared::job::{Change, DeliveryState, FetchStatus, Part, PlannedDocument};
+use shared::job::{Change, DeliveryState, Enrichment, FetchStatus, Part, PlannedDocument};
 use shared::message::FetchMessage;
 use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, FetchQueue, JobStore};
 use shared::tenant::TenantId;
@@ -37,6 +37,8 @@ pub struct Job {
     pub documents: BTreeMap<DocumentId, Document>,
     /// The tenant that first sent the site.
     pub tenant: Option<TenantId>,
+    /// Each quote's requested enrichment: the signature's version and the body that asked.
+    pub enrichments: BTreeMap<QuoteId, (i64, String)>,
 }
 
 /// A delivery's record.
@@ -55,7 +57,8 @@ pub struct State {
 
 impl State {
     /// What the jobs are, without what says when or by which request something happened: the
-    /// last event, a stage's time and version, who queued a document, who claimed a delivery.
+    /// last event, a stage's time and version, who queued a document or asked for an enrichment,
+    /// who claimed a delivery.
     pub fn without_volatile(mut self) -> Self {
         for job in self.jobs.values_mut() {
             job.summary.remove(&Part::LastEvent);
@@ -64,6 +67,9 @@ impl State {
             }
             for document in job.documents.values_mut() {
                 document.queued_by = None;
+            }
+            for (_, requested_by) in job.enrichments.values_mut() {
+                requested_by.clear();
             }
         }
         for record in self.deliveries.values_mut() {
@@ -183,6 +189,23 @@ impl DeliveryLedger for MemoryStore {
 }
 
 impl JobStore for MemoryStore {
+    async fn queue_enrichment(
+        &self,
+        site: SiteId,
+        enrichment: &Enrichment,
+        delivery: &Delivery,
+    ) -> Result<bool, BackendError> {
+        let mut state = self.lock();
+        let requested =
+            state.jobs.entry(site).or_default().enrichments.entry(enrichment.quote).or_insert((0, String::new()));
+        let queued =
+            requested.0 < enrichment.version || *requested == (enrichment.version, delivery.body_sha256.clone());
+        if queued {
+            *requested = (enrichment.version, delivery.body_sha256.clone());
+        }
+        Ok(queued)
+    }
+
     async fn claim_site(&self, site: SiteId, tenant: &TenantId) -> Result<bool, BackendError> {
         let mut state = self.lock();
         let owner = state.jobs.entry(site).or_default().tenant.get_or_insert_with(|| tenant.clone());

@@ -45,6 +45,39 @@ impl Ops {
         Ok(())
     }
 
+    /// Queues the enrichment of a job's signed quote by hand (`quote`, or the one the job's
+    /// contract or change order was signed on), as the receiver does after a SIGN; answers the
+    /// quote.
+    pub async fn enrich(&self, site: SiteId, quote: Option<QuoteId>) -> Result<QuoteId, OpsError> {
+        let items = self.store.job_items(site).await?;
+        let job = items.iter().find(|item| item.get("sk").and_then(Value::as_str) == Some(shared::aws::schema::JOB));
+        let job = job.ok_or_else(|| format!("no job for site {site} in the table"))?;
+        let signed = |part: &str, field: &str| {
+            let part = job.get(part)?;
+            let quote = part.get(field)?.as_str()?.parse::<QuoteId>().ok()?;
+            let at = part.get("signed_at")?.as_str()?.parse::<Timestamp>().ok()?;
+            Some((quote, at))
+        };
+        let found = signed("change_order", "new_quote").or_else(|| signed("contract", "quote"));
+        let (quote, version) = match (quote, found) {
+            (Some(quote), Some((signed, at))) if quote == signed => (quote, at.micros()),
+            (Some(quote), _) => (quote, Timestamp::now().micros()),
+            (None, Some((signed, at))) => (signed, at.micros()),
+            (None, None) => {
+                return Err(format!("site {site} has no signed contract or change order: name --quote").into());
+            }
+        };
+        let message = FetchMessage::Enrich {
+            tenant: job_tenant(&items),
+            site,
+            quote,
+            version,
+            event_id: format!("enrich-{}", uuid::Uuid::new_v4()),
+        };
+        self.queue.send(&[message]).await?;
+        Ok(quote)
+    }
+
     /// Re-queues every `FAILED` document of a site; answers their ids.
     pub async fn refetch_failed(&self, site: SiteId) -> Result<Vec<DocumentId>, OpsError> {
         let mut queued = Vec::new();
@@ -146,10 +179,13 @@ impl Ops {
 
     /// What the job records about the document a message names: its status and last error.
     async fn document_state(&self, body: &str) -> Result<(Option<String>, Option<String>), OpsError> {
-        let Ok(FetchMessage::FetchDocument { site, document, .. }) = serde_json::from_str(body) else {
-            return Ok((None, None));
+        let (site, sk) = match serde_json::from_str(body) {
+            Ok(FetchMessage::FetchDocument { site, document, .. }) => {
+                (site, shared::aws::schema::document_sk(document))
+            }
+            Ok(FetchMessage::Enrich { site, quote, .. }) => (site, shared::aws::schema::details_sk(quote)),
+            _ => return Ok((None, None)),
         };
-        let sk = shared::aws::schema::document_sk(document);
         let items = self.store.job_items(site).await?;
         let item = items.iter().find(|item| item.get("sk").and_then(Value::as_str) == Some(sk.as_str()));
         let field = |name: &str| item.and_then(|i| i.get(name)).and_then(Value::as_str).map(str::to_owned);

@@ -1,11 +1,14 @@
 //! The contract fetcher: for each SQS message the receiver queued, copy one signed document from
-//! EverBright into S3 (streamed, verified, recorded, exactly once), or record which quote a
-//! milestone's quote was finally signed as.
+//! EverBright into S3 (streamed, verified, recorded, exactly once), record which quote a
+//! milestone's quote was finally signed as, or read a signed quote's details from the data API
+//! (the enrichment: `enrich.rs`).
 //!
 //! A batch's messages are handled concurrently, with a bound. Messages that may succeed later are
 //! returned in `batchItemFailures` (so SQS redelivers them, and its redrive policy sends the ones
 //! that keep failing to the DLQ); permanent failures are recorded as `FAILED` with the reason and
 //! acknowledged. One message never fails the whole batch.
+
+mod enrich;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -16,13 +19,18 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use futures_util::StreamExt;
 use futures_util::stream;
 use lambda_runtime::{Error, LambdaEvent};
-use shared::aws::{Clients, DynamoJobStore, S3Documents, SecretsClient, UploadSettings, load_tenants, read_token};
+use shared::aws::{
+    Clients, DynamoJobStore, S3Archive, S3Documents, SecretsClient, SqsFetchQueue, UploadSettings, load_tenants,
+    read_token,
+};
 use shared::config::{ConfigError, FetcherConfig, TenantsSource, TokenConfig};
+use shared::dal::Profile;
 use shared::everbright::{ApiToken, ClientSettings, EverBright, FetchError};
 use shared::ids::{DocumentId, QuoteId, SiteId};
 use shared::job::{self, SignedQuoteLookup};
 use shared::message::FetchMessage;
 use shared::metrics::{Emf, MetricsSink, Unit, function_name, stdout_sink};
+use shared::ports::FetchQueue;
 use shared::ports::{DocumentLedger, FetchClaim};
 use shared::refresh::Refreshable;
 use shared::tenant::{TenantId, Tenants};
@@ -58,6 +66,13 @@ struct TenantApi {
 pub struct Fetcher {
     ledger: DynamoJobStore,
     documents: S3Documents,
+    /// The data API's raw answers (`dal/`), in the documents bucket.
+    raw: S3Archive,
+    /// The metrics to read after a SIGN, and the page size.
+    profile: Profile,
+    page_size: u32,
+    /// Where a re-signed quote's enrichment is queued (`FETCH_QUEUE_URL`), if set.
+    queue: Option<SqsFetchQueue>,
     /// Each tenant's API, by the tenant its messages name.
     apis: HashMap<TenantId, TenantApi>,
     client_settings: ClientSettings,
@@ -122,6 +137,10 @@ impl Fetcher {
         Self {
             ledger: DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table),
             documents: S3Documents::new(clients.s3.clone(), &config.documents_bucket, upload),
+            raw: S3Archive::new(clients.s3.clone(), &config.documents_bucket),
+            profile: config.dal_profile.clone(),
+            page_size: config.dal_page_size,
+            queue: config.fetch_queue_url.as_ref().map(|url| SqsFetchQueue::new(clients.sqs.clone(), url)),
             apis,
             client_settings: ClientSettings {
                 connect_timeout: Duration::from_secs(config.connect_timeout_seconds),
@@ -222,6 +241,10 @@ impl Fetcher {
                 );
                 self.fetch_document(api, site, quote, document, name.as_deref(), deadline).instrument(span).await
             }
+            FetchMessage::Enrich { tenant, site, quote, version, event_id } => {
+                let span = info_span!("enrich", tenant = %tenant, site = %site, quote = %quote, event_id = %event_id);
+                self.enrich(api, &tenant, site, quote, version, deadline).instrument(span).await
+            }
             FetchMessage::ResolveSignedQuote { tenant, site, quote, milestone, version } => {
                 let milestone_text = milestone.map(|m| m.to_string());
                 let span = info_span!(
@@ -232,7 +255,7 @@ impl Fetcher {
                     milestone = milestone_text.as_deref()
                 );
                 let lookup = SignedQuoteLookup { quote, milestone, version };
-                self.resolve_signed_quote(api, site, &lookup, deadline).instrument(span).await
+                self.resolve_signed_quote(api, &tenant, site, &lookup, deadline).instrument(span).await
             }
         };
         if let Outcome::Retry(reason) = &outcome {
@@ -388,6 +411,7 @@ impl Fetcher {
     async fn resolve_signed_quote(
         &self,
         api: &TenantApi,
+        tenant: &TenantId,
         site: SiteId,
         lookup: &SignedQuoteLookup,
         deadline: Instant,
@@ -402,11 +426,25 @@ impl Fetcher {
             }
             Err(FetchError::Retryable(reason) | FetchError::Unauthorized(reason)) => return Outcome::Retry(reason),
         };
-        match self.ledger.record_signed_quote(site, lookup, signed, Timestamp::now()).await {
-            Ok(()) => {
-                info!(signed = ?signed, "signed quote recorded");
-                Outcome::Done
-            }
+        if let Err(error) = self.ledger.record_signed_quote(site, lookup, signed, Timestamp::now()).await {
+            return Outcome::Retry(error.to_string());
+        }
+        info!(signed = ?signed, "signed quote recorded");
+        // Signed as another quote: that quote's details too.
+        let Some(signed) = signed.filter(|signed| *signed != lookup.quote) else { return Outcome::Done };
+        let Some(queue) = &self.queue else {
+            warn!("FETCH_QUEUE_URL is not set: the re-signed quote's details are not queued");
+            return Outcome::Done;
+        };
+        let message = FetchMessage::Enrich {
+            tenant: tenant.clone(),
+            site,
+            quote: signed,
+            version: lookup.version,
+            event_id: format!("re-sign-{}", lookup.quote),
+        };
+        match queue.send(&[message]).await {
+            Ok(()) => Outcome::Done,
             Err(error) => Outcome::Retry(error.to_string()),
         }
     }

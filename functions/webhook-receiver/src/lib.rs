@@ -480,6 +480,17 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
                 event_id: delivery.event_id.clone(),
             })
             .collect();
+        if let Some(enrichment) = plan.enrichment.as_ref().filter(|_| !stale)
+            && self.store.queue_enrichment(plan.site, enrichment, delivery).await?
+        {
+            messages.push(FetchMessage::Enrich {
+                tenant: tenant.clone(),
+                site: plan.site,
+                quote: enrichment.quote,
+                version: enrichment.version,
+                event_id: delivery.event_id.clone(),
+            });
+        }
         if let Some(lookup) = plan.lookup.as_ref().filter(|_| !stale) {
             messages.push(FetchMessage::ResolveSignedQuote {
                 tenant: tenant.clone(),

@@ -34,6 +34,8 @@ pub enum Part {
     CurrentQuote,
     /// The answer of the last re-sign look-up.
     SignedQuote,
+    /// Where the signed quote's details from the data API are (`DETAILS#<quote>`).
+    Details,
     Archived,
     LastEvent,
 }
@@ -47,6 +49,7 @@ impl Part {
             Self::Milestone(milestone) => format!("milestone:{milestone}"),
             Self::CurrentQuote => "current_quote".into(),
             Self::SignedQuote => "signed_quote".into(),
+            Self::Details => "details".into(),
             Self::Archived => "archived".into(),
             Self::LastEvent => "last_event".into(),
         }
@@ -148,9 +151,22 @@ pub struct Plan {
     pub identity: Identity,
     pub documents: Vec<PlannedDocument>,
     pub lookup: Option<SignedQuoteLookup>,
+    /// The details to read from the data API, when the event signs a contract or change order.
+    pub enrichment: Option<Enrichment>,
     /// The organization the payload says owns the site (`site_owned_by_organization`), if it
     /// says: the receiver refuses it when it is not the calling tenant's.
     pub owner_organization: Option<String>,
+}
+
+/// An enrichment: the signed quote's details from the data API, after a SIGN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enrichment {
+    /// The quote the contract (or change order) names; the data API says which quote it was
+    /// finally signed as.
+    pub quote: QuoteId,
+    /// The signature's time (microseconds): every delivery of one signature has the same, so it
+    /// is enriched once; a re-sign is a newer one.
+    pub version: i64,
 }
 
 /// What planning needs besides the payload.
@@ -189,6 +205,7 @@ pub fn plan(payload: &Payload, cx: &PlanContext) -> Option<Plan> {
         identity: Identity::Body,
         documents: Vec::new(),
         lookup: None,
+        enrichment: None,
         owner_organization,
     };
     let mut quotes = Vec::new();
@@ -295,6 +312,15 @@ fn plan_task(plan: &mut Plan, quotes: &mut Vec<QuoteId>, task: &Task, kind: Task
         let rank = if task.is_executed() { SIGNED_RANK } else { 0 };
         let value = json!({ "quote": quote.to_string(), "source": kind_name, "task": task.uuid.to_string() });
         plan.changes.push(Change::Summary { part: Part::CurrentQuote, version: version + rank, value: object(value) });
+    }
+
+    if task.is_executed() {
+        let signed = match kind {
+            TaskKind::Contract => task.quote,
+            TaskKind::ChangeOrder => task.new_quote,
+        };
+        let version = signed_at.map_or(version, Timestamp::micros);
+        plan.enrichment = signed.map(|quote| Enrichment { quote, version });
     }
 
     if kind == TaskKind::Contract && task.is_signed_again_after_a_void() {

@@ -9,12 +9,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use futures_util::future::try_join_all;
 use serde_json::{Map, Value};
 
-use super::expression::Expression;
+use super::expression::{Clauses, Expression};
 use super::schema;
-use super::{DynamoJobStore, conditional_failed, item_to_json, n, s, string_attribute};
+use super::{DynamoJobStore, conditional_failed, item_to_json, n, s, string_attribute, to_attribute};
 use crate::ids::{DocumentId, QuoteId, SiteId};
-use crate::job::{self, FetchStatus, SignedQuoteLookup};
-use crate::ports::{BackendError, DocumentLedger, FetchClaim, JobStore, StoredDocument};
+use crate::job::{self, Change, FetchStatus, Part, SignedQuoteLookup};
+use crate::ports::{BackendError, DetailsRecord, DocumentLedger, FetchClaim, JobStore, StoredDocument};
 use crate::timestamp::Timestamp;
 
 impl DynamoJobStore {
@@ -253,6 +253,79 @@ impl DocumentLedger for DynamoJobStore {
         self.update_leased_document("DynamoDB UpdateItem (release document)", site, document, lease, update)
             .await
             .map(drop)
+    }
+
+    async fn record_details(&self, site: SiteId, record: &DetailsRecord, now: Timestamp) -> Result<(), BackendError> {
+        let mut expr = Expression::default();
+        let mut clauses = Clauses::default();
+        let details = serde_json::to_value(&record.details).unwrap_or_default();
+        let fields = [
+            ("site", Value::from(site.to_string())),
+            ("quote_named", Value::from(record.quote.to_string())),
+            ("signed_quote", Value::from(record.signed_quote.to_string())),
+            ("values", details["values"].clone()),
+            ("absent", details["absent"].clone()),
+            ("warnings", details["warnings"].clone()),
+            ("personal", details["personal"].clone()),
+            ("raw", Value::from(record.raw_keys.clone())),
+            ("enriched_at", Value::from(now.to_string())),
+            ("status", Value::from("ENRICHED")),
+            ("version", Value::from(record.version)),
+        ];
+        for (name, value) in fields {
+            clauses.set_or_remove(&mut expr, name, to_attribute(&value));
+        }
+        clauses.remove.push(expr.name("last_error"));
+        let version = expr.name("version");
+        let condition = format!("attribute_not_exists({version}) OR {version} <= {}", expr.value(n(record.version)));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(schema::site_pk(site)))
+            .key("sk", s(schema::details_sk(record.quote)))
+            .update_expression(clauses.expression())
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(error) if conditional_failed(&error) => return Ok(()),
+            Err(error) => return Err(BackendError::new("DynamoDB UpdateItem (details)", error)),
+        }
+        let pointer = serde_json::json!({
+            "item": schema::details_sk(record.quote),
+            "quote": record.quote.to_string(),
+            "signed_quote": record.signed_quote.to_string(),
+        });
+        let Value::Object(pointer) = pointer else { unreachable!("an object") };
+        self.apply(site, &Change::Summary { part: Part::Details, version: record.version, value: pointer }).await?;
+        Ok(())
+    }
+
+    async fn record_enrichment_error(
+        &self,
+        site: SiteId,
+        quote: QuoteId,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<(), BackendError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(schema::site_pk(site)))
+            .key("sk", s(schema::details_sk(quote)))
+            .update_expression("SET #error = :error, #at = :at")
+            .expression_attribute_names("#error", "last_error")
+            .expression_attribute_names("#at", "last_error_at")
+            .expression_attribute_values(":error", s(reason))
+            .expression_attribute_values(":at", s(now.to_string()))
+            .send()
+            .await
+            .map_err(|e| BackendError::new("DynamoDB UpdateItem (enrichment error)", e))?;
+        Ok(())
     }
 
     async fn record_signed_quote(

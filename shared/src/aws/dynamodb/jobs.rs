@@ -11,7 +11,7 @@ use super::expression::{Clauses, Expression};
 use super::schema;
 use super::{DynamoJobStore, conditional_failed, n, s, to_attribute};
 use crate::ids::SiteId;
-use crate::job::{Change, FetchStatus, PlannedDocument};
+use crate::job::{Change, Enrichment, FetchStatus, PlannedDocument};
 use crate::ports::{Applied, BackendError, Delivery, JobStore};
 use crate::tenant::TenantId;
 
@@ -168,6 +168,49 @@ impl JobStore for DynamoJobStore {
         let updates = item_updates(site, change);
         let applied = try_join_all(updates.iter().map(|update| self.update_item(site, update))).await?;
         Ok(applied.first().copied().unwrap_or(Applied::Landed))
+    }
+
+    /// `DETAILS#<quote>`: `requested_version` raised to the signature's, by this delivery.
+    async fn queue_enrichment(
+        &self,
+        site: SiteId,
+        enrichment: &Enrichment,
+        delivery: &Delivery,
+    ) -> Result<bool, BackendError> {
+        let mut expr = Expression::default();
+        let requested = expr.name("requested_version");
+        let requested_by = expr.name("requested_by");
+        let version = expr.value(n(enrichment.version));
+        let me = expr.value(s(&delivery.body_sha256));
+        let update = format!(
+            "SET {requested} = {version}, {requested_by} = {me}, {} = {}, {} = {}, {} = {}",
+            expr.name("site"),
+            expr.value(s(site.to_string())),
+            expr.name("quote_named"),
+            expr.value(s(enrichment.quote.to_string())),
+            expr.name("requested_at"),
+            expr.value(s(delivery.now.to_string())),
+        );
+        let condition = format!(
+            "attribute_not_exists({requested}) OR {requested} < {version} OR ({requested} = {version} AND {requested_by} = {me})"
+        );
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(schema::site_pk(site)))
+            .key("sk", s(schema::details_sk(enrichment.quote)))
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if conditional_failed(&error) => Ok(false),
+            Err(error) => Err(BackendError::new("DynamoDB UpdateItem (queue enrichment)", error)),
+        }
     }
 
     async fn record_document(&self, site: SiteId, document: &PlannedDocument) -> Result<(), BackendError> {

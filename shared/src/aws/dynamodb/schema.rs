@@ -35,6 +35,11 @@ pub fn document_sk(document: DocumentId) -> String {
     format!("DOC#{document}")
 }
 
+/// The signed quote's details from the data API (and, before them, the enrichment's request).
+pub fn details_sk(quote: QuoteId) -> String {
+    format!("DETAILS#{quote}")
+}
+
 pub fn quote_sk(quote: QuoteId) -> String {
     format!("QUOTE#{quote}")
 }
