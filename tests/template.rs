@@ -226,7 +226,7 @@ fn every_prefix_that_holds_personal_data_loses_its_old_versions_and_incomplete_u
     let template = template();
     let rules = resource(&template, "DocumentsBucket")["LifecycleConfiguration"]["Rules"].clone();
     let rules = rules.as_sequence().expect("lifecycle rules");
-    for prefix in ["raw/", "contracts/"] {
+    for prefix in ["raw/", "contracts/", "dal/"] {
         let rule = rules
             .iter()
             .find(|rule| rule["Prefix"] == prefix && rule["Status"] == "Enabled")

@@ -151,13 +151,15 @@ impl EverBright {
     /// `GET /api/data/workflow/?metrics=s_quote_id&quote_id={quote}`: the quote the given
     /// (original) quote was finally signed as, or `None` when there is no signed baseline.
     pub async fn signed_quote(&self, quote: QuoteId, deadline: Instant) -> Result<Option<QuoteId>, FetchError> {
+        let json = self.workflow(quote, deadline).await?.1;
+        signed_quote_in(&json).map_err(FetchError::Permanent)
+    }
+
+    /// The workflow answer [`Self::signed_quote`] reads, as it came, with the URL asked.
+    pub async fn workflow(&self, quote: QuoteId, deadline: Instant) -> Result<(String, serde_json::Value), FetchError> {
         let mut url = self.url("api/data/workflow/");
         url.query_pairs_mut().append_pair("metrics", "s_quote_id").append_pair("quote_id", &quote.to_string());
-        let json = self.get_json(url, deadline).await?.1;
-        if let Some(errors) = data_api_errors(&json) {
-            return Err(FetchError::Permanent(format!("the data API answered with an error: {errors}")));
-        }
-        Ok(find_signed_quote(&json))
+        self.get_json(url, deadline).await
     }
 
     /// `GET /api/data/{option}/?{filter}&metrics=...&baseline=s&limit=..&page=..`: one page of
@@ -339,6 +341,15 @@ fn data_api_errors(json: &serde_json::Value) -> Option<String> {
         })
         .collect();
     (!texts.is_empty()).then(|| texts.join("; "))
+}
+
+/// The signed quote a workflow answer names (`None`: no signed baseline), or the text of its error
+/// messages.
+pub fn signed_quote_in(json: &serde_json::Value) -> Result<Option<QuoteId>, String> {
+    match data_api_errors(json) {
+        Some(errors) => Err(format!("the data API answered with an error: {errors}")),
+        None => Ok(find_signed_quote(json)),
+    }
 }
 
 /// The data API's answer format is not published: take the first `s_quote_id` anywhere in it

@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use futures_util::stream;
 use serde_json::{Value, json};
 use shared::dal::{self, Details, Entry};
-use shared::everbright::FetchError;
+use shared::everbright::{self, FetchError};
 use shared::ids::{QuoteId, SiteId};
 use shared::ports::{Archive, DetailsRecord, DocumentLedger};
 use shared::tenant::TenantId;
@@ -92,10 +92,13 @@ impl Fetcher {
         version: i64,
         deadline: Instant,
     ) -> Result<DetailsRecord, FetchError> {
-        let signed = self.with_client(api, |client| async move { client.signed_quote(quote, deadline).await }).await?;
-        let signed_quote = signed.unwrap_or(quote);
         let stamp = Timestamp::now().micros();
         let prefix = format!("dal/{site}/{quote}/{stamp}");
+        let (url, workflow) =
+            self.with_client(api, |client| async move { client.workflow(quote, deadline).await }).await?;
+        let mut raw_keys = vec![self.keep_raw(&format!("{prefix}-workflow.json"), &url, &workflow).await?];
+        let signed = everbright::signed_quote_in(&workflow).map_err(FetchError::Retryable)?;
+        let signed_quote = signed.unwrap_or(quote);
 
         let reading = Reading { site, quote: signed_quote, prefix: &prefix, deadline };
         let requests = self.profile.requests();
@@ -105,7 +108,6 @@ impl Fetcher {
             .collect()
             .await;
         let mut details = Details::default();
-        let mut raw_keys = Vec::new();
         for answer in answers {
             let answer = answer?;
             details.add(&answer.entries, &answer.rows);

@@ -1,0 +1,233 @@
+//! The enrichment after a SIGN, on moto with the stand-in speaking the data API: the receiver
+//! requests it once per signature, the fetcher reads the profile's metrics and the site's people
+//! and place, keeps every raw answer in S3 and records the details, typed, on `DETAILS#<quote>`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use contract_fetcher::Fetcher;
+use integration_tests::{Backend, event, event_json};
+use lambda_http::http::StatusCode;
+use local_stack::stand_in::{Host, StandIn};
+use serde_json::{Value, json};
+use shared::config::{Env, FetcherConfig};
+use tokio::time::Instant;
+use webhook_receiver::AwsReceiver;
+
+const TOKEN: &str = "enrichment-token-0123456789";
+const SITE: &str = "34b6b5ee-f997-4044-86ae-0abbf611fc4d";
+const QUOTE: &str = "042e6753-6b06-457d-9efd-70f047f4d348";
+
+struct World {
+    backend: Backend,
+    stand_in: StandIn,
+    fetcher: Fetcher,
+}
+
+impl World {
+    async fn new(settings: &[(&'static str, &str)]) -> Self {
+        let backend = Backend::new().await;
+        let stand_in = StandIn::start(TOKEN).await.unwrap();
+        let mut pairs = backend.fetcher_env(&stand_in.base_url, TOKEN);
+        pairs.push(("FETCH_QUEUE_URL", backend.queue_url.clone()));
+        pairs.extend(settings.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let env = Env::new(move |name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()));
+        let fetcher = Fetcher::on_aws(&FetcherConfig::from(&env).unwrap(), &backend.clients);
+        Self { backend, stand_in, fetcher }
+    }
+
+    /// Delivers a request and takes the enrichment messages it queued (documents are left out).
+    async fn deliver(&self, request: lambda_http::Request) -> Vec<SqsMessage> {
+        let receiver = AwsReceiver::on_aws(&self.backend.receiver_config(), &self.backend.clients);
+        assert_eq!(receiver.handle(request).await.status(), StatusCode::OK);
+        self.backend.take_records().await.into_iter().filter(|r| kind(r) == "enrich").collect()
+    }
+
+    async fn fetch(&self, records: &[SqsMessage]) -> Vec<String> {
+        let response = self.fetcher.handle_batch(records, Instant::now() + Duration::from_secs(60)).await;
+        response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
+    }
+
+    async fn details(&self, quote: &str) -> Option<serde_json::Map<String, Value>> {
+        self.backend.item(&format!("SITE#{SITE}"), &format!("DETAILS#{quote}")).await
+    }
+
+    fn data_requests(&self, option: &str) -> Vec<String> {
+        let path = format!("/api/data/{option}/");
+        self.stand_in.seen().into_iter().filter(|s| s.host == Host::Api && s.path == path).map(|s| s.path).collect()
+    }
+}
+
+fn kind(record: &SqsMessage) -> String {
+    let body: Value = serde_json::from_str(record.body.as_deref().unwrap()).unwrap();
+    body["kind"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_signed_contract_gets_one_details_item_with_typed_values_and_one_raw_answer_per_request() {
+    let world = World::new(&[]).await;
+    let records = world.deliver(event("rest-contract-signed")).await;
+    assert_eq!(records.len(), 1, "one enrichment for the signature");
+    assert!(world.details(QUOTE).await.unwrap().get("values").is_none(), "requested, not read yet");
+    assert!(world.fetch(&records).await.is_empty());
+
+    let details = world.details(QUOTE).await.unwrap();
+    assert_eq!(details["status"], "ENRICHED");
+    assert_eq!(details["signed_quote"], QUOTE, "no signed baseline: the quote itself");
+    let values = &details["values"];
+    assert_eq!(values["system_capacity_kw"], json!(7.2), "a number stays a number");
+    assert_eq!(values["array_module_count"], json!(18));
+    assert_eq!(values["initial_contract_date"], "2023-07-12");
+    assert_eq!(values["contacts"][0]["last_name"], "Owner");
+    assert_eq!(values["address"]["zipcode"], "92101", "a zip code stays text");
+    assert!(values.get("monthly_payment_ignoring_grace_period").is_none());
+    assert_eq!(details["absent"]["monthly_payment_ignoring_grace_period"], "APPROVED_BASELINE_NONEXISTANT");
+    let personal: Vec<&str> = details["personal"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    for field in ["contract_contact_name_1", "contacts", "address"] {
+        assert!(personal.contains(&field), "{field} is marked personal: {personal:?}");
+    }
+    // Every request's raw answer, and only those: the workflow, one per option of the profile,
+    // the site.
+    let raw = world.backend.keys(&format!("dal/{SITE}/{QUOTE}/")).await;
+    let requests = world.stand_in.seen().iter().filter(|s| s.path.starts_with("/api/")).count();
+    assert_eq!((raw.len(), requests), (4, 4), "{raw:?}");
+    assert_eq!(details["raw"].as_array().unwrap().len(), 4);
+    let answer: Value = serde_json::from_slice(&world.backend.object(&raw[0]).await).unwrap();
+    assert!(answer["url"].as_str().unwrap().starts_with(&world.stand_in.base_url));
+    // The summary points at them.
+    let job = world.backend.item(&format!("SITE#{SITE}"), "JOB").await.unwrap();
+    assert_eq!(job["details"]["item"], format!("DETAILS#{QUOTE}"));
+}
+
+#[tokio::test]
+async fn two_sign_deliveries_of_one_signature_enrich_once() {
+    let world = World::new(&[]).await;
+    assert_eq!(world.deliver(event("rest-contract-signed")).await.len(), 1);
+    // The same signature, told by another event (a body of its own, so not a duplicate).
+    let mut again = event_json("rest-contract-signed");
+    let mut body: Value = serde_json::from_str(again["body"].as_str().unwrap()).unwrap();
+    body["description"] = json!("told again");
+    again["body"] = json!(body.to_string());
+    again["requestContext"]["requestId"] = json!(uuid::Uuid::new_v4().to_string());
+    let records = world.deliver(lambda_http::request::from_str(&again.to_string()).unwrap()).await;
+    assert!(records.is_empty(), "the signature's enrichment is already requested");
+}
+
+#[tokio::test]
+async fn an_error_message_fails_the_enrichment_with_its_text_into_the_dlq_and_redrive_completes_it() {
+    let world = World::new(&[]).await;
+    world.stand_in.dal(|dal| {
+        dal.errors.insert("system".into(), "Invalid metric degradation_percent".into());
+    });
+    let records = world.deliver(event("rest-contract-signed")).await;
+    assert_eq!(world.fetch(&records).await.len(), 1, "retried");
+    let details = world.details(QUOTE).await.unwrap();
+    assert!(details["last_error"].as_str().unwrap().contains("Invalid metric degradation_percent"), "{details:?}");
+    assert!(details.get("values").is_none());
+
+    // After its receives, SQS's redrive policy moves it to the DLQ.
+    let body = records[0].body.clone().unwrap();
+    let sqs = &world.backend.clients.sqs;
+    sqs.send_message().queue_url(&world.backend.dlq_url).message_body(body).send().await.unwrap();
+    let ops = world.backend.ops();
+    let letters = ops.dead_letters().await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert!(letters[0].reason.as_deref().unwrap().contains("Invalid metric"), "{letters:?}");
+
+    world.stand_in.dal(|dal| dal.errors.clear());
+    assert_eq!(ops.redrive().await.unwrap(), 1);
+    let redriven = world.backend.take_records().await;
+    assert!(world.fetch(&redriven).await.is_empty());
+    let details = world.details(QUOTE).await.unwrap();
+    assert_eq!(details["status"], "ENRICHED");
+    assert!(details.get("last_error").is_none(), "the error is cleared once it works");
+}
+
+#[tokio::test]
+async fn a_429_is_waited_out_and_a_full_page_asks_for_the_next() {
+    let world = World::new(&[("DAL_PAGE_SIZE", "2")]).await;
+    world.stand_in.dal(|dal| {
+        dal.throttle_once.push("quote".into());
+        let row = |kw: f64, model: &str| {
+            let Value::Object(row) = json!({"system_capacity_kw": kw, "module_model": model}) else { unreachable!() };
+            row
+        };
+        dal.rows.insert("system".into(), vec![row(3.6, "A"), row(2.4, "B"), row(1.2, "C")]);
+    });
+    let records = world.deliver(event("rest-contract-signed")).await;
+    assert!(world.fetch(&records).await.is_empty());
+    assert_eq!(world.data_requests("quote").len(), 2, "the 429, then the answer");
+    assert_eq!(world.data_requests("system").len(), 2, "page 1 was full: page 2 was asked");
+    let details = world.details(QUOTE).await.unwrap();
+    assert_eq!(details["values"]["system_capacity_kw"], json!([3.6, 2.4, 1.2]), "three rows, a list");
+    assert_eq!(details["values"]["module_model"], json!(["A", "B", "C"]));
+}
+
+#[tokio::test]
+async fn a_re_sign_enriches_the_quote_it_was_signed_as() {
+    let world = World::new(&[]).await;
+    let (original, signed) = ("8ba871ae-3282-420c-af3f-ddc41ac50273", "1d7b2c3e-4f50-4a61-8b72-93a4b5c6d7e8");
+    world.stand_in.set_signed_quote(original.parse().unwrap(), signed.parse().unwrap());
+    let receiver = AwsReceiver::on_aws(&world.backend.receiver_config(), &world.backend.clients);
+    assert_eq!(receiver.handle(integration_tests::re_signed_milestone()).await.status(), StatusCode::OK);
+    let lookups: Vec<SqsMessage> =
+        world.backend.take_records().await.into_iter().filter(|r| kind(r) == "resolve_signed_quote").collect();
+    assert_eq!(lookups.len(), 1);
+    assert!(world.fetch(&lookups).await.is_empty());
+    let enrich = world.backend.take_records().await;
+    assert_eq!(enrich.len(), 1, "the look-up found another quote: its enrichment is queued");
+    let message: Value = serde_json::from_str(enrich[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!((message["kind"].as_str(), message["quote"].as_str()), (Some("enrich"), Some(signed)));
+    assert!(world.fetch(&enrich).await.is_empty());
+    let site = message["site"].as_str().unwrap();
+    let details = world.backend.item(&format!("SITE#{site}"), &format!("DETAILS#{signed}")).await.unwrap();
+    assert_eq!(details["status"], "ENRICHED");
+    assert_eq!(details["values"]["system_capacity_kw"], json!(7.2));
+}
+
+/// Every log line of the test, as the functions write them.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn neither_the_token_nor_personal_data_reaches_a_log_line_and_the_token_is_in_no_object_or_item() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .finish();
+    // The global subscriber: a callsite first hit by another test's thread would otherwise be
+    // cached as uninteresting. The other tests of this binary log into it too, which only widens
+    // what is checked.
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this binary");
+
+    let world = World::new(&[]).await;
+    world.stand_in.dal(|dal| dal.throttle_once.push("system".into()));
+    let records = world.deliver(event("rest-contract-signed")).await;
+    assert!(world.fetch(&records).await.is_empty());
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("details recorded"), "the log is captured");
+    for secret in [TOKEN, "Ever Bright", "Home Owner", "homeowner@example.com", "555-0100", "1 Main St"] {
+        assert!(!logs.contains(secret), "{secret:?} is in the log");
+    }
+    for key in world.backend.keys("dal/").await {
+        let object = String::from_utf8(world.backend.object(&key).await).unwrap();
+        assert!(!object.contains(TOKEN), "{key} holds the token");
+    }
+    for item in world.backend.items().await {
+        assert!(!Value::Object(item).to_string().contains(TOKEN));
+    }
+}
