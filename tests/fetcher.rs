@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use contract_fetcher::Fetcher;
-use integration_tests::{Backend, event};
+use integration_tests::{Backend, event, kind_of};
 use lambda_http::http::StatusCode;
 use local_stack::stand_in::{Behaviour, Host, StandIn, pdf_sha256};
 use serde_json::{Value, json};
@@ -37,10 +37,12 @@ impl World {
         self.deliver_request(event(name)).await
     }
 
+    /// The messages are the documents' and look-ups'; a SIGN's enrichment is taken off the queue
+    /// and left out (its tests are in `tests/enrichment.rs`).
     async fn deliver_request(&self, request: lambda_http::Request) -> Vec<SqsMessage> {
         let receiver = AwsReceiver::on_aws(&self.backend.receiver_config(), &self.backend.clients);
         assert_eq!(receiver.handle(request).await.status(), StatusCode::OK);
-        self.backend.take_records().await
+        self.backend.take_records().await.into_iter().filter(|record| kind_of(record) != "enrich").collect()
     }
 
     /// Runs the fetcher on `records`; answers the ids it asked to retry.

@@ -152,11 +152,21 @@ async fn each_tenants_webhooks_land_on_its_own_jobs_and_its_documents_come_from_
     }
 
     let records = backend.take_records().await;
-    assert_eq!(records.len(), 18, "nine documents each");
-    assert_eq!(records.iter().filter(|r| tenant_of(r) == "acme-test").count(), 9);
+    assert_eq!(records.len(), 20, "nine documents and the signature's enrichment each");
+    assert_eq!(records.iter().filter(|r| tenant_of(r) == "acme-test").count(), 10);
     let fetcher = Fetcher::on_aws(&fetcher_config(&backend, &document), &backend.clients);
-    assert!(fetch(&fetcher, &records).await.is_empty(), "every document stored");
+    assert!(fetch(&fetcher, &records).await.is_empty(), "every document stored, each signature enriched");
     assert_eq!((downloads(&onboard), downloads(&engine)), (9, 9), "each tenant's from its own EverBright");
+    for (stand_in, site) in [(&onboard, SITE_A), (&engine, SITE_B)] {
+        let site_reads = stand_in.seen().iter().filter(|s| s.path.starts_with("/api/v1/site/")).count();
+        assert_eq!(site_reads, 1, "each tenant's details from its own EverBright");
+        let details = backend
+            .items()
+            .await
+            .into_iter()
+            .find(|i| i["pk"] == format!("SITE#{site}") && i["sk"].as_str().unwrap().starts_with("DETAILS#"));
+        assert_eq!(details.unwrap()["status"], "ENRICHED");
+    }
     assert_eq!(backend.keys(&format!("contracts/{SITE_A}/")).await.len(), 9);
     assert_eq!(backend.keys(&format!("contracts/{SITE_B}/")).await.len(), 9);
 }
@@ -180,7 +190,7 @@ async fn a_wrong_token_for_one_tenant_retries_only_that_tenants_documents_toward
     let retried = fetch(&fetcher, &records).await;
     let acme: Vec<String> =
         records.iter().filter(|r| tenant_of(r) == "acme-test").map(|r| r.message_id.clone().unwrap()).collect();
-    assert_eq!(retried.len(), 9);
+    assert_eq!(retried.len(), 10, "acme's nine documents and its enrichment");
     assert!(retried.iter().all(|id| acme.contains(id)), "only acme's messages are retried (then go to the DLQ)");
     assert_eq!(backend.keys(&format!("contracts/{SITE_B}/")).await.len(), 9, "sunco's documents are stored");
     assert!(backend.keys(&format!("contracts/{SITE_A}/")).await.is_empty());
@@ -442,13 +452,13 @@ async fn replay_and_the_dlq_filter_by_tenant_and_redrive_moves_only_that_tenants
         backend.clients.sqs.send_message().queue_url(&backend.dlq_url).message_body(body).send().await.unwrap();
     }
     let letters = ops.dead_letters_of(Some(&sunco)).await.unwrap();
-    assert_eq!(letters.len(), 9);
+    assert_eq!(letters.len(), 10, "nine documents and an enrichment");
     assert!(letters.iter().all(|l| l.tenant == sunco));
-    assert_eq!(ops.redrive_of(Some(&sunco)).await.unwrap(), 9);
+    assert_eq!(ops.redrive_of(Some(&sunco)).await.unwrap(), 10);
     let left = ops.dead_letters().await.unwrap();
-    assert_eq!(left.len(), 9, "acme's stay in the DLQ");
+    assert_eq!(left.len(), 10, "acme's stay in the DLQ");
     assert!(left.iter().all(|l| l.tenant.as_str() == "acme-test"));
     let moved = backend.take_records().await;
-    assert_eq!(moved.len(), 9);
+    assert_eq!(moved.len(), 10);
     assert!(moved.iter().all(|r| tenant_of(r) == "sunco"));
 }

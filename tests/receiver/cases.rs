@@ -1,7 +1,7 @@
 //! The receiver's cases, run by `receiver.rs` on moto and by `receiver_strict.rs` with DynamoDB on
 //! dynalite: the real handler, the sample events in `events/` and the payloads the seeds allow.
 
-use integration_tests::{Backend, event, event_json, json_body, signed_event_as};
+use integration_tests::{Backend, event, event_json, json_body, kinds, signed_contract_messages, signed_event_as};
 use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
 use shared::config::{AuthConfig, KeysConfig};
@@ -23,10 +23,11 @@ fn with_body(name: &str, payload: &Value) -> lambda_http::Request {
     lambda_http::request::from_str(&json.to_string()).unwrap()
 }
 
-/// Delivers the signed contract and takes its nine messages off the queue.
+/// Delivers the signed contract and takes its nine document messages and its enrichment off the
+/// queue.
 async fn deliver_signed_contract(backend: &Backend, receiver: &AwsReceiver) {
     assert_eq!(receiver.handle(event("rest-contract-signed")).await.status(), StatusCode::OK);
-    assert_eq!(backend.drain_queue().await.len(), 9);
+    assert_eq!(kinds(&backend.drain_queue().await), signed_contract_messages());
 }
 
 fn payload(name: &str) -> Value {
@@ -61,16 +62,16 @@ async fn the_signed_contract_creates_the_job_and_queues_one_message_per_uploaded
     assert_eq!(documents.iter().filter(|d| d["status"] == "RECORDED").count(), 1);
 
     let messages = backend.drain_queue().await;
-    assert_eq!(messages.len(), 9);
-    let mut queued: Vec<_> = messages.iter().map(|m| m["document"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds(&messages), signed_contract_messages());
+    let mut queued: Vec<_> = messages.iter().filter_map(|m| m["document"].as_str()).map(str::to_owned).collect();
     let mut answered: Vec<_> =
         answer["queued"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().to_owned()).collect();
     queued.sort();
     answered.sort();
     assert_eq!(queued, answered);
-    assert!(
-        messages.iter().all(|m| m["kind"] == "fetch_document" && m["site"] == "34b6b5ee-f997-4044-86ae-0abbf611fc4d")
-    );
+    assert!(messages.iter().all(|m| m["site"] == "34b6b5ee-f997-4044-86ae-0abbf611fc4d"));
+    let enrich = messages.iter().find(|m| m["kind"] == "enrich").unwrap();
+    assert_eq!(enrich["quote"], "042e6753-6b06-457d-9efd-70f047f4d348", "the signed contract's quote");
 }
 
 #[tokio::test]
@@ -96,7 +97,7 @@ async fn a_function_url_request_is_applied_like_a_rest_one() {
     let response = receiver(&backend).handle(event("url-contract-signed")).await;
     assert_eq!(response.status(), StatusCode::OK, "{:?}", json_body(&response));
     assert_eq!(json_body(&response)["queued"].as_array().unwrap().len(), 9);
-    assert_eq!(backend.drain_queue().await.len(), 9);
+    assert_eq!(kinds(&backend.drain_queue().await), signed_contract_messages());
 }
 
 #[tokio::test]
@@ -160,7 +161,11 @@ async fn an_older_contract_event_after_a_newer_one_leaves_the_state_as_it_was() 
     for attribute in ["contract", "current_quote", "quotes", "site"] {
         assert_eq!(job_after[attribute], job_before[attribute], "{attribute}");
     }
-    assert!(backend.drain_queue().await.len() == 9, "only the first delivery queued documents");
+    assert_eq!(
+        kinds(&backend.drain_queue().await),
+        signed_contract_messages(),
+        "only the first delivery queued documents (and the signature's enrichment)"
+    );
 }
 
 #[tokio::test]
@@ -284,7 +289,7 @@ async fn a_delivery_that_failed_half_way_is_applied_when_retried() {
     let answer = json_body(&response);
     assert_eq!(answer["duplicate"], false);
     assert_eq!(answer["queued"].as_array().unwrap().len(), 9, "the retry queues what the failed attempt could not");
-    assert_eq!(backend.drain_queue().await.len(), 9);
+    assert_eq!(kinds(&backend.drain_queue().await), signed_contract_messages());
 }
 
 #[tokio::test]

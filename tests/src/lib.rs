@@ -327,3 +327,25 @@ pub fn signed_json(mut json: Value, endpoint: &str, key: &str, secret: &str) -> 
     }
     json
 }
+
+/// How many queued messages there are of each kind (`fetch_document`, `resolve_signed_quote`,
+/// `enrich`).
+pub fn kinds(messages: &[Value]) -> std::collections::BTreeMap<String, usize> {
+    let mut kinds = std::collections::BTreeMap::new();
+    for message in messages {
+        *kinds.entry(message["kind"].as_str().unwrap_or("?").to_owned()).or_insert(0) += 1;
+    }
+    kinds
+}
+
+/// What the sample signed contract queues: its nine uploaded documents, and the enrichment of
+/// its signature (whose own tests are in `tests/enrichment.rs`).
+pub fn signed_contract_messages() -> std::collections::BTreeMap<String, usize> {
+    [("enrich".to_owned(), 1), ("fetch_document".to_owned(), 9)].into()
+}
+
+/// The kind of a queued message, as the fetcher gets it.
+pub fn kind_of(record: &aws_lambda_events::event::sqs::SqsMessage) -> String {
+    let body: Value = serde_json::from_str(record.body.as_deref().unwrap_or_default()).unwrap_or_default();
+    body["kind"].as_str().unwrap_or_default().to_owned()
+}

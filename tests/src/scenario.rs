@@ -313,7 +313,7 @@ fn site_events(t: &Templates, rng: &mut fastrand::Rng, index: usize, out: &mut G
 /// Attributes that say when or by which request something happened, not what the job is: they
 /// differ between any two runs. `last_event` and a stage's `at`/`version` follow the order of
 /// receipt by design (a stage transition carries no timestamp).
-const VOLATILE: [&str; 15] = [
+const VOLATILE: [&str; 20] = [
     "last_event",
     "event_id",
     "queued_at",
@@ -329,6 +329,13 @@ const VOLATILE: [&str; 15] = [
     "done_at",
     "expires_at",
     "failure",
+    // A signature's details: when they were asked for and read, by which delivery, and the raw
+    // answers' keys (named by the time of reading).
+    "requested_at",
+    "requested_by",
+    "enriched_at",
+    "raw",
+    "last_error_at",
 ];
 
 /// The state of the jobs in `items`, without [`VOLATILE`] attributes; delivery records keep
