@@ -69,6 +69,14 @@ async fn the_demo_runs_three_tenants_each_job_under_its_tenant_with_its_document
     let onboard_stored = report.documents().filter(|d| d["status"] == "STORED").count() - 18;
     assert_eq!(downloads(&onboard), onboard_stored);
     assert!(engine.seen().iter().all(|s| s.authorization.as_deref() != Some("Token local-demo-token")));
+
+    // Each signed job shows its signature's details from the data API, read with its tenant's token.
+    let signed = ["34b6b5ee", "b0c16879", "dc6ca696", demo::ENGINE_SITE, demo::PARTNER_SITE];
+    for site in signed {
+        let job = jobs.iter().find(|job| job.starts_with(site)).unwrap();
+        assert!(job.contains("system 7.2 kW, contract date 2023-07-12"), "{site}: {job}");
+    }
+    assert_eq!(rendered.matches("  details  quote").count(), signed.len(), "{rendered}");
 }
 
 /// The demo's summary, job by job: what each sample payload says, and where each document went.
