@@ -77,7 +77,7 @@ async fn the_signed_contract_gets_one_details_item_with_typed_values_and_one_raw
     assert_eq!(details["signed_quote"], QUOTE, "no signed baseline: the quote itself");
     let values = &details["values"];
     assert_eq!(values["system_capacity_kw"], json!(7.2), "a number stays a number");
-    assert_eq!(values["array_module_count"], json!(18));
+    assert_eq!(values["array_module_count"], json!([12, 6]), "a list metric stays a list");
     assert_eq!(values["initial_contract_date"], "2023-07-12");
     assert_eq!(values["contacts"][0]["last_name"], "Owner");
     assert_eq!(values["address"]["zipcode"], "92101", "a zip code stays text");
@@ -98,6 +98,27 @@ async fn the_signed_contract_gets_one_details_item_with_typed_values_and_one_raw
     // The summary points at them.
     let job = world.backend.item(&format!("SITE#{SITE}"), "JOB").await.unwrap();
     assert_eq!(job["details"]["item"], format!("DETAILS#{QUOTE}"));
+}
+
+#[tokio::test]
+async fn the_enrich_command_queues_the_signed_quotes_enrichment_again_by_hand() {
+    let world = World::new(&[]).await;
+    let records = world.deliver(event("rest-contract-signed")).await;
+    assert!(world.fetch(&records).await.is_empty());
+    let first = world.details(QUOTE).await.unwrap();
+
+    let ops = world.backend.ops();
+    let quote = ops.enrich(SITE.parse().unwrap(), None).await.unwrap();
+    assert_eq!(quote.to_string(), QUOTE, "the quote the contract was signed on");
+    let queued = world.backend.take_records().await;
+    let message: Value = serde_json::from_str(queued[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(message["version"], first["version"], "the signature's own version: it rewrites, never outranks");
+    assert!(world.fetch(&queued).await.is_empty());
+    let again = world.details(QUOTE).await.unwrap();
+    assert_ne!(again["enriched_at"], first["enriched_at"], "read again");
+    assert_eq!(again["values"], first["values"]);
+    let none = ops.enrich("157802b4-99aa-4437-b250-934df337766a".parse().unwrap(), None).await.unwrap_err();
+    assert!(none.to_string().contains("no job"), "{none}");
 }
 
 #[tokio::test]

@@ -114,7 +114,8 @@ impl Default for Dal {
     fn default() -> Self {
         let values = serde_json::json!({
             "system_capacity_kw": 7.2,
-            "array_module_count": 18,
+            // An array-level metric: one value per array of the system, a list.
+            "array_module_count": [12, 6],
             "module_model": "Q.PEAK DUO BLK ML-G10+ 400",
             "inverter_model": "IQ8PLUS-72-2-US",
             "degradation_percent": 0.5,
