@@ -30,7 +30,6 @@ impl World {
         let backend = Backend::new().await;
         let stand_in = StandIn::start(TOKEN).await.unwrap();
         let mut pairs = backend.fetcher_env(&stand_in.base_url, TOKEN);
-        pairs.push(("FETCH_QUEUE_URL", backend.queue_url.clone()));
         pairs.extend(settings.iter().map(|(k, v)| (*k, (*v).to_owned())));
         let env = Env::new(move |name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()));
         let fetcher = Fetcher::on_aws(&FetcherConfig::from(&env).unwrap(), &backend.clients);
@@ -195,16 +194,22 @@ async fn a_re_sign_enriches_the_quote_it_was_signed_as() {
     let lookups: Vec<SqsMessage> =
         world.backend.take_records().await.into_iter().filter(|r| kind(r) == "resolve_signed_quote").collect();
     assert_eq!(lookups.len(), 1);
+    let site = serde_json::from_str::<Value>(lookups[0].body.as_deref().unwrap()).unwrap()["site"].clone();
+    // The look-up found another quote: its details are read in the same invocation.
+    world.stand_in.dal(|dal| {
+        dal.errors.insert("quote".into(), "temporarily unavailable".into());
+    });
+    assert_eq!(world.fetch(&lookups).await.len(), 1, "the details failed: the look-up is retried");
+    world.stand_in.dal(|dal| dal.errors.clear());
     assert!(world.fetch(&lookups).await.is_empty());
-    let enrich = world.backend.take_records().await;
-    assert_eq!(enrich.len(), 1, "the look-up found another quote: its enrichment is queued");
-    let message: Value = serde_json::from_str(enrich[0].body.as_deref().unwrap()).unwrap();
-    assert_eq!((message["kind"].as_str(), message["quote"].as_str()), (Some("enrich"), Some(signed)));
-    assert!(world.fetch(&enrich).await.is_empty());
-    let site = message["site"].as_str().unwrap();
-    let details = world.backend.item(&format!("SITE#{site}"), &format!("DETAILS#{signed}")).await.unwrap();
+    assert!(world.backend.take_records().await.is_empty(), "nothing queued: done in the look-up");
+    let key = format!("SITE#{}", site.as_str().unwrap());
+    let details = world.backend.item(&key, &format!("DETAILS#{signed}")).await.unwrap();
     assert_eq!(details["status"], "ENRICHED");
+    assert_eq!(details["signed_quote"], signed);
     assert_eq!(details["values"]["system_capacity_kw"], json!(7.2));
+    let job = world.backend.item(&key, "JOB").await.unwrap();
+    assert_eq!(job["signed_quote"]["signed"], signed);
 }
 
 /// Every log line of the test, as the functions write them.

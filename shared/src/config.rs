@@ -365,8 +365,6 @@ pub struct FetcherConfig {
     /// `DAL_PAGE_SIZE` (default 100): the `limit` of each data API request; a full page asks for
     /// the next, ten pages at most.
     pub dal_page_size: u32,
-    /// `FETCH_QUEUE_URL` (optional): where the enrichment of a re-signed quote is queued.
-    pub fetch_queue_url: Option<String>,
 }
 
 /// The profile shipped with the fetcher.
@@ -417,7 +415,6 @@ impl FetcherConfig {
                 Err(_) => Profile::parse(DEFAULT_DAL_PROFILE).expect("the shipped profile reads (a test checks it)"),
             },
             dal_page_size: env.number("DAL_PAGE_SIZE", 100, 1..=1000)? as u32,
-            fetch_queue_url: env.required("FETCH_QUEUE_URL").ok(),
         })
     }
 }

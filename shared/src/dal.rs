@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::ids::{QuoteId, SiteId};
@@ -118,7 +117,7 @@ pub fn parse_page(answer: &Value) -> Result<Page, String> {
 
 /// The details of a signed quote: the profile's values, typed, and what is known of the site's
 /// people and place.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Details {
     /// Each metric's value as the data API typed it: numbers as numbers, lists as lists (an
     /// option answered with several rows gives each metric the list of its rows' values).

@@ -41,6 +41,8 @@ struct OptionAnswer {
 }
 
 impl Fetcher {
+    /// Reads and records the details; a failure is recorded on the item too, and retried unless
+    /// it is for good.
     pub(crate) async fn enrich(
         &self,
         api: &TenantApi,

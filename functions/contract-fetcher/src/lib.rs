@@ -20,8 +20,7 @@ use futures_util::StreamExt;
 use futures_util::stream;
 use lambda_runtime::{Error, LambdaEvent};
 use shared::aws::{
-    Clients, DynamoJobStore, S3Archive, S3Documents, SecretsClient, SqsFetchQueue, UploadSettings, load_tenants,
-    read_token,
+    Clients, DynamoJobStore, S3Archive, S3Documents, SecretsClient, UploadSettings, load_tenants, read_token,
 };
 use shared::config::{ConfigError, FetcherConfig, TenantsSource, TokenConfig};
 use shared::dal::Profile;
@@ -30,7 +29,6 @@ use shared::ids::{DocumentId, QuoteId, SiteId};
 use shared::job::{self, SignedQuoteLookup};
 use shared::message::FetchMessage;
 use shared::metrics::{Emf, MetricsSink, Unit, function_name, stdout_sink};
-use shared::ports::FetchQueue;
 use shared::ports::{DocumentLedger, FetchClaim};
 use shared::refresh::Refreshable;
 use shared::tenant::{TenantId, Tenants};
@@ -71,8 +69,6 @@ pub struct Fetcher {
     /// The metrics to read after a SIGN, and the page size.
     profile: Profile,
     page_size: u32,
-    /// Where a re-signed quote's enrichment is queued (`FETCH_QUEUE_URL`), if set.
-    queue: Option<SqsFetchQueue>,
     /// Each tenant's API, by the tenant its messages name.
     apis: HashMap<TenantId, TenantApi>,
     client_settings: ClientSettings,
@@ -140,7 +136,6 @@ impl Fetcher {
             raw: S3Archive::new(clients.s3.clone(), &config.documents_bucket),
             profile: config.dal_profile.clone(),
             page_size: config.dal_page_size,
-            queue: config.fetch_queue_url.as_ref().map(|url| SqsFetchQueue::new(clients.sqs.clone(), url)),
             apis,
             client_settings: ClientSettings {
                 connect_timeout: Duration::from_secs(config.connect_timeout_seconds),
@@ -430,22 +425,11 @@ impl Fetcher {
             return Outcome::Retry(error.to_string());
         }
         info!(signed = ?signed, "signed quote recorded");
-        // Signed as another quote: that quote's details too.
-        let Some(signed) = signed.filter(|signed| *signed != lookup.quote) else { return Outcome::Done };
-        let Some(queue) = &self.queue else {
-            warn!("FETCH_QUEUE_URL is not set: the re-signed quote's details are not queued");
-            return Outcome::Done;
-        };
-        let message = FetchMessage::Enrich {
-            tenant: tenant.clone(),
-            site,
-            quote: signed,
-            version: lookup.version,
-            event_id: format!("re-sign-{}", lookup.quote),
-        };
-        match queue.send(&[message]).await {
-            Ok(()) => Outcome::Done,
-            Err(error) => Outcome::Retry(error.to_string()),
+        // Signed as another quote: that quote's details too, now. If they cannot be read, the
+        // look-up is retried (its record is versioned: recording it again changes nothing).
+        match signed.filter(|signed| *signed != lookup.quote) {
+            Some(signed) => self.enrich(api, tenant, site, signed, lookup.version, deadline).await,
+            None => Outcome::Done,
         }
     }
 }

@@ -258,15 +258,16 @@ impl DocumentLedger for DynamoJobStore {
     async fn record_details(&self, site: SiteId, record: &DetailsRecord, now: Timestamp) -> Result<(), BackendError> {
         let mut expr = Expression::default();
         let mut clauses = Clauses::default();
-        let details = serde_json::to_value(&record.details).unwrap_or_default();
+        let details = &record.details;
+        let absent = details.absent.iter().map(|(metric, reason)| (metric.clone(), Value::from(reason.as_str())));
         let fields = [
             ("site", Value::from(site.to_string())),
             ("quote_named", Value::from(record.quote.to_string())),
             ("signed_quote", Value::from(record.signed_quote.to_string())),
-            ("values", details["values"].clone()),
-            ("absent", details["absent"].clone()),
-            ("warnings", details["warnings"].clone()),
-            ("personal", details["personal"].clone()),
+            ("values", Value::Object(details.values.clone().into_iter().collect())),
+            ("absent", Value::Object(absent.collect())),
+            ("warnings", Value::from(details.warnings.clone())),
+            ("personal", Value::from(details.personal.clone())),
             ("raw", Value::from(record.raw_keys.clone())),
             ("enriched_at", Value::from(now.to_string())),
             ("status", Value::from("ENRICHED")),
