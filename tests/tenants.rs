@@ -401,14 +401,15 @@ async fn the_tenants_command_lists_identities_without_secrets_and_finds_the_toke
         ("ALLOWED_PRINCIPALS", "arn:aws:iam::123456789012:user/everbright".to_owned()),
     ]);
     let listed = everbright_sync::tenants::configured(&env, &backend.clients).await.unwrap();
-    let ids: Vec<&str> = listed.iter().map(|t| t.id.as_str()).collect();
+    let ids: Vec<&str> = listed.iter().map(|t| t.tenant.id.as_str()).collect();
     assert_eq!(ids, ["default", "acme-test", "sunco", "basic-co", "token-co"]);
     let mut checked = Vec::new();
     for tenant in listed {
         let answer = everbright_sync::tenants::check(&tenant, &backend.clients).await;
         checked.push((tenant, Some(answer)));
     }
-    let works: Vec<(&str, bool)> = checked.iter().map(|(t, c)| (t.id.as_str(), c.as_ref().unwrap().is_ok())).collect();
+    let works: Vec<(&str, bool)> =
+        checked.iter().map(|(t, c)| (t.tenant.id.as_str(), c.as_ref().unwrap().is_ok())).collect();
     assert_eq!(
         works,
         [("default", true), ("acme-test", false), ("sunco", true), ("basic-co", false), ("token-co", false)]

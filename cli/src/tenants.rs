@@ -9,7 +9,7 @@ use clap::Args;
 use shared::aws::{Clients, load_sdk_config, load_tenants, read_token};
 use shared::config::{Env, TenantsSource, TokenConfig};
 use shared::everbright::{ClientSettings, EverBright, FetchError};
-use shared::tenant::{Environment, Tenant};
+use shared::tenant::{Environment, Tenant, TenantId};
 use tokio::time::Instant;
 
 use crate::ops::OpsError;
@@ -21,29 +21,18 @@ pub struct TenantsArgs {
     pub no_check: bool,
 }
 
-/// One configured tenant, as listed.
+/// One configured tenant, with what speaks for it as listed (the `default` tenant's credentials
+/// are the receiver's variables, some of them secrets named, not read).
 #[derive(Clone, Debug)]
 pub struct Listed {
-    pub id: String,
-    pub name: String,
-    pub environment: Environment,
-    pub base_url: String,
-    pub organizations: Vec<String>,
+    pub tenant: Tenant,
     pub identities: Vec<String>,
-    pub token: Option<TokenConfig>,
 }
 
 impl Listed {
     fn of(tenant: &Tenant) -> Self {
-        Self {
-            id: tenant.id.to_string(),
-            name: tenant.name.clone(),
-            environment: tenant.environment,
-            base_url: tenant.base_url.clone(),
-            organizations: tenant.organizations.clone(),
-            identities: tenant.webhooks.iter().map(|credential| credential.describe()).collect(),
-            token: tenant.token.clone(),
-        }
+        let identities = tenant.webhooks.iter().map(|credential| credential.describe()).collect();
+        Self { tenant: tenant.clone(), identities }
     }
 
     /// The default tenant, from the single-tenant variables both functions read, if they are set.
@@ -68,15 +57,16 @@ impl Listed {
             return None;
         }
         let base_url = base_url.unwrap_or_default();
-        Some(Self {
-            id: shared::tenant::TenantId::DEFAULT.to_owned(),
+        let tenant = Tenant {
+            id: TenantId::default_tenant(),
             name: "the single-tenant variables".to_owned(),
             environment: Environment::of_base_url(&base_url),
             base_url,
             organizations: Vec::new(),
-            identities,
             token,
-        })
+            webhooks: Vec::new(),
+        };
+        Some(Self { tenant, identities })
     }
 }
 
@@ -96,7 +86,8 @@ pub async fn configured<F: Fn(&str) -> Option<String>>(
 }
 
 /// Whether the tenant's token works against its base URL: `Err` says why not.
-pub async fn check(tenant: &Listed, clients: &Clients) -> Result<(), String> {
+pub async fn check(listed: &Listed, clients: &Clients) -> Result<(), String> {
+    let tenant = &listed.tenant;
     let token = match &tenant.token {
         None => return Err("no API token is configured".into()),
         Some(TokenConfig::Plain(token)) => token.clone(),
@@ -118,13 +109,13 @@ pub async fn check(tenant: &Listed, clients: &Clients) -> Result<(), String> {
 /// The listing, with each check's answer when checked.
 pub fn render(listed: &[(Listed, Option<Result<(), String>>)]) -> String {
     let mut out = String::new();
-    for (tenant, checked) in listed {
+    for (Listed { tenant, identities }, checked) in listed {
         out.push_str(&format!("{}  {}\n", tenant.id, tenant.name));
         out.push_str(&format!("  environment     {}  {}\n", tenant.environment.name(), tenant.base_url));
         if !tenant.organizations.is_empty() {
             out.push_str(&format!("  organizations   {}\n", tenant.organizations.join(", ")));
         }
-        for identity in &tenant.identities {
+        for identity in identities {
             out.push_str(&format!("  webhook         {identity}\n"));
         }
         match checked {

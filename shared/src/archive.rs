@@ -7,6 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
+use crate::tenant::TenantId;
 use crate::timestamp::Timestamp;
 
 /// Headers never archived: they carry credentials.
@@ -41,6 +42,13 @@ pub struct Caller {
     /// The credential that matched, as `<type> <public part>` (`basic everbright`), never its secret.
     #[serde(default)]
     pub credential: Option<String>,
+}
+
+impl Caller {
+    /// The tenant the caller spoke for: a record made before tenants is the default tenant's.
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant.as_deref().and_then(|t| TenantId::parse(t).ok()).unwrap_or_default()
+    }
 }
 
 impl RawRequest {

@@ -68,7 +68,7 @@ impl Ops {
             let of_site = selection.site.is_none_or(|site| {
                 self.receiver.preview(&raw).is_ok_and(|(_, plan)| plan.is_some_and(|plan| plan.site == site))
             });
-            let of_tenant = selection.tenant.as_ref().is_none_or(|tenant| *tenant == archived_tenant(&raw));
+            let of_tenant = selection.tenant.as_ref().is_none_or(|tenant| *tenant == raw.caller.tenant_id());
             if in_range && of_site && of_tenant {
                 records.push((key, raw));
             }
@@ -155,7 +155,7 @@ impl Ops {
         let detail = format!(
             "would apply {event} to site {} for tenant {}: update {} (each unless newer state is stored); record {} document(s); queue {} for download unless already known{}",
             plan.site,
-            archived_tenant(raw),
+            raw.caller.tenant_id(),
             items.join(", "),
             plan.documents.len(),
             if fetch.is_empty() { "none".to_owned() } else { fetch.join(", ") },
@@ -164,11 +164,6 @@ impl Ops {
         report.add(key, "would apply", detail);
         Ok(())
     }
-}
-
-/// The tenant an archived request was received for.
-pub fn archived_tenant(raw: &RawRequest) -> TenantId {
-    raw.caller.tenant.as_deref().and_then(|t| TenantId::parse(t).ok()).unwrap_or_default()
 }
 
 /// The day in an archive key `raw/<event>/<yyyy>/<mm>/<dd>/<id>.json`.

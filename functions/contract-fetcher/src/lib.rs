@@ -95,9 +95,12 @@ enum Outcome {
 }
 
 impl Fetcher {
-    /// The fetcher with the default tenant and those of an inline `TENANTS` (see [`Self::load`]
-    /// for a `TENANTS_SECRET`).
+    /// The fetcher with the default tenant and those of an inline `TENANTS`.
+    ///
+    /// # Panics
+    /// When the tenants are in a secret: [`Self::load`] reads it.
     pub fn on_aws(config: &FetcherConfig, clients: &Clients) -> Self {
+        assert!(!matches!(config.tenants, Some(TenantsSource::Secret(_))), "TENANTS_SECRET is read by Fetcher::load");
         Self::with_tenants(config, &TenantsSource::inline(config.tenants.as_ref()), clients)
     }
 

@@ -92,8 +92,13 @@ impl AwsReceiver {
     /// inline `TENANTS` (see [`Self::load`] for the secrets read at start-up).
     ///
     /// # Panics
-    /// When a tenant's credential does not fit `AUTH_MODE`; [`Self::load`] answers that as an error.
+    /// When a tenant's credential does not fit `AUTH_MODE`, or the tenants are in a secret;
+    /// [`Self::load`] answers the first as an error and reads the second.
     pub fn on_aws(config: &ReceiverConfig, clients: &Clients) -> Self {
+        assert!(
+            !matches!(config.tenants, Some(TenantsSource::Secret(_))),
+            "TENANTS_SECRET is read by AwsReceiver::load"
+        );
         let tenants = TenantsSource::inline(config.tenants.as_ref());
         Self::with_tenants(config, tenants, None, clients).unwrap_or_else(|error| panic!("{error}"))
     }
@@ -247,7 +252,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
     /// The edge's part: authenticate, archive, check the limits; then the core's ([`Self::settle`]).
     async fn receive(&self, inbound: http::Inbound, now: Timestamp) -> Result<Accepted, Refusal> {
         let caller = self.settings.auth.check(&inbound, std::time::SystemTime::now()).await?;
-        let tenant = tenant_of(&caller);
+        let tenant = caller.tenant_id();
 
         let raw = inbound.raw_request(caller, self.settings.auth.secret_headers());
         let archived = serde_json::to_vec(&raw).map_err(|e| BackendError::new("archive encoding", e));
@@ -274,7 +279,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
     pub async fn replay(&self, raw: &RawRequest, mode: Replay) -> Result<Accepted, Refusal> {
         let body = raw_body(raw)?;
         let delivered = Delivered {
-            tenant: tenant_of(&raw.caller),
+            tenant: raw.caller.tenant_id(),
             route: route(&raw_method(raw)?, &raw.path),
             content_type: raw.header("content-type").map(str::to_owned),
             body: &body,
@@ -505,12 +510,6 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
         }
         Ok((stale, queued.iter().map(|document| document.id).collect()))
     }
-}
-
-/// The tenant an archived or live caller spoke for: a record made before tenants is the default
-/// tenant's.
-fn tenant_of(caller: &shared::archive::Caller) -> TenantId {
-    caller.tenant.as_deref().and_then(|t| TenantId::parse(t).ok()).unwrap_or_default()
 }
 
 /// Every event slug, for messages that list them.

@@ -20,11 +20,7 @@ use crate::timestamp::Timestamp;
 impl DynamoJobStore {
     /// An `UpdateItem` of the `DOC#` item of `document`.
     pub(super) fn update_document(&self, site: SiteId, document: DocumentId) -> UpdateItemFluentBuilder {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(schema::site_pk(site)))
-            .key("sk", s(schema::document_sk(document)))
+        self.update_job_item(site, &schema::document_sk(document))
     }
 
     /// An update of one `DOC#` item held under `lease`: `update` writes the update expression.
@@ -39,17 +35,8 @@ impl DynamoJobStore {
         let mut expr = Expression::default();
         let update = update(&mut expr);
         let condition = format!("{} = {}", expr.name("lease_owner"), expr.value(s(lease)));
-        let request = self
-            .update_document(site, document)
-            .update_expression(update)
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(expr.names))
-            .set_expression_attribute_values(Some(expr.values));
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(error) if conditional_failed(&error) => Ok(false),
-            Err(error) => Err(BackendError::new(operation, error)),
-        }
+        let item = schema::document_sk(document);
+        self.write_job_item(operation, (site, &item), expr, update, Some(condition)).await
     }
 }
 
@@ -279,22 +266,11 @@ impl DocumentLedger for DynamoJobStore {
         clauses.remove.push(expr.name("last_error"));
         let version = expr.name("version");
         let condition = format!("attribute_not_exists({version}) OR {version} <= {}", expr.value(n(record.version)));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(schema::site_pk(site)))
-            .key("sk", s(schema::details_sk(record.quote)))
-            .update_expression(clauses.expression())
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(expr.names))
-            .set_expression_attribute_values(Some(expr.values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => {}
-            Err(error) if conditional_failed(&error) => return Ok(()),
-            Err(error) => return Err(BackendError::new("DynamoDB UpdateItem (details)", error)),
+        let item = schema::details_sk(record.quote);
+        let update = clauses.expression();
+        // A newer signature's details are there: this older enrichment changes nothing.
+        if !self.write_job_item("DynamoDB UpdateItem (details)", (site, &item), expr, update, Some(condition)).await? {
+            return Ok(());
         }
         let pointer = serde_json::json!({
             "item": schema::details_sk(record.quote),
@@ -313,19 +289,16 @@ impl DocumentLedger for DynamoJobStore {
         reason: &str,
         now: Timestamp,
     ) -> Result<(), BackendError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(schema::site_pk(site)))
-            .key("sk", s(schema::details_sk(quote)))
-            .update_expression("SET #error = :error, #at = :at")
-            .expression_attribute_names("#error", "last_error")
-            .expression_attribute_names("#at", "last_error_at")
-            .expression_attribute_values(":error", s(reason))
-            .expression_attribute_values(":at", s(now.to_string()))
-            .send()
-            .await
-            .map_err(|e| BackendError::new("DynamoDB UpdateItem (enrichment error)", e))?;
+        let mut expr = Expression::default();
+        let update = format!(
+            "SET {} = {}, {} = {}",
+            expr.name("last_error"),
+            expr.value(s(reason)),
+            expr.name("last_error_at"),
+            expr.value(s(now.to_string()))
+        );
+        let item = schema::details_sk(quote);
+        self.write_job_item("DynamoDB UpdateItem (enrichment error)", (site, &item), expr, update, None).await?;
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::expression::{Clauses, Expression};
 use super::schema;
-use super::{DynamoJobStore, conditional_failed, n, s, to_attribute};
+use super::{DynamoJobStore, n, s, to_attribute};
 use crate::ids::SiteId;
 use crate::job::{Change, Enrichment, FetchStatus, PlannedDocument};
 use crate::ports::{Applied, BackendError, Delivery, JobStore};
@@ -119,48 +119,23 @@ impl DynamoJobStore {
                 }
             }
         });
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(schema::site_pk(site)))
-            .key("sk", s(&update.sk))
-            .update_expression(update_expression)
-            .set_condition_expression(condition)
-            .set_expression_attribute_names(Some(expr.names))
-            .set_expression_attribute_values(Some(expr.values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Applied::Landed),
-            Err(error) if conditional_failed(&error) => Ok(Applied::Stale),
-            Err(error) => Err(BackendError::new("DynamoDB UpdateItem (job)", error)),
-        }
+        let landed = self
+            .write_job_item("DynamoDB UpdateItem (job)", (site, &update.sk), expr, update_expression, condition)
+            .await?;
+        Ok(if landed { Applied::Landed } else { Applied::Stale })
     }
 }
 
 impl JobStore for DynamoJobStore {
     /// Sets `tenant` on the job's summary unless another tenant's is there.
     async fn claim_site(&self, site: SiteId, tenant: &TenantId) -> Result<bool, BackendError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(schema::site_pk(site)))
-            .key("sk", s(schema::JOB))
-            .update_expression("SET #tenant = :tenant, #site = :site")
-            .condition_expression("attribute_not_exists(#tenant) OR #tenant = :tenant")
-            .expression_attribute_names("#tenant", schema::TENANT_ATTRIBUTE)
-            .expression_attribute_names("#site", "site")
-            .expression_attribute_values(":tenant", s(tenant.as_str()))
-            .expression_attribute_values(":site", s(site.to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if conditional_failed(&error) => Ok(false),
-            Err(error) => Err(BackendError::new("DynamoDB UpdateItem (job tenant)", error)),
-        }
+        let mut expr = Expression::default();
+        let name = expr.name(schema::TENANT_ATTRIBUTE);
+        let value = expr.value(s(tenant.as_str()));
+        let update = format!("SET {name} = {value}, {} = {}", expr.name("site"), expr.value(s(site.to_string())));
+        let condition = format!("attribute_not_exists({name}) OR {name} = {value}");
+        self.write_job_item("DynamoDB UpdateItem (job tenant)", (site, schema::JOB), expr, update, Some(condition))
+            .await
     }
 
     /// Stale when the change's first item update is refused (the others are unconditional).
@@ -194,23 +169,9 @@ impl JobStore for DynamoJobStore {
         let condition = format!(
             "attribute_not_exists({requested}) OR {requested} < {version} OR ({requested} = {version} AND {requested_by} = {me})"
         );
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(schema::site_pk(site)))
-            .key("sk", s(schema::details_sk(enrichment.quote)))
-            .update_expression(update)
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(expr.names))
-            .set_expression_attribute_values(Some(expr.values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if conditional_failed(&error) => Ok(false),
-            Err(error) => Err(BackendError::new("DynamoDB UpdateItem (queue enrichment)", error)),
-        }
+        let item = (site, schema::details_sk(enrichment.quote));
+        let operation = "DynamoDB UpdateItem (queue enrichment)";
+        self.write_job_item(operation, (item.0, &item.1), expr, update, Some(condition)).await
     }
 
     async fn record_document(&self, site: SiteId, document: &PlannedDocument) -> Result<(), BackendError> {
@@ -249,19 +210,9 @@ impl JobStore for DynamoJobStore {
         let condition = format!(
             "attribute_not_exists({status}) OR {status} = {recorded} OR ({status} = {queued} AND {queued_by} = {me})"
         );
-        let result = self
-            .update_document(site, document.id)
-            .update_expression(clauses.expression())
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(expr.names))
-            .set_expression_attribute_values(Some(expr.values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if conditional_failed(&error) => Ok(false),
-            Err(error) => Err(BackendError::new("DynamoDB UpdateItem (queue document)", error)),
-        }
+        let item = schema::document_sk(document.id);
+        let update = clauses.expression();
+        self.write_job_item("DynamoDB UpdateItem (queue document)", (site, &item), expr, update, Some(condition)).await
     }
 }
 

@@ -14,10 +14,13 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Number, Value};
 
+use crate::ids::SiteId;
 use crate::ports::BackendError;
+use expression::Expression;
 
 pub use admin::scan_all;
 pub use documents::Requeued;
@@ -32,6 +35,34 @@ pub struct DynamoJobStore {
 impl DynamoJobStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
+    }
+
+    /// An `UpdateItem` of the item `sk` of the job of `site`.
+    fn update_job_item(&self, site: SiteId, sk: &str) -> UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).key("pk", s(schema::site_pk(site))).key("sk", s(sk))
+    }
+
+    /// `update` of the item `sk` of the job of `site`, under `condition` when there is one, every
+    /// name and value through `expr`: `false` when the condition refused it.
+    async fn write_job_item(
+        &self,
+        operation: &'static str,
+        (site, sk): (SiteId, &str),
+        expr: Expression,
+        update: String,
+        condition: Option<String>,
+    ) -> Result<bool, BackendError> {
+        let request = self
+            .update_job_item(site, sk)
+            .update_expression(update)
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values));
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(error) if conditional_failed(&error) => Ok(false),
+            Err(error) => Err(BackendError::new(operation, error)),
+        }
     }
 }
 
