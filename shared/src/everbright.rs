@@ -2,12 +2,19 @@
 //!
 //! The URL of every call is built from the configured base and a validated id, never from a
 //! string in a payload. Redirects are followed by hand, a few hops at most, only to `https` (or to
-//! loopback addresses when the base is a local stand-in), and the `Authorization` header goes only to the
-//! configured base's origin: a download that redirects to a pre-signed storage URL works and the
-//! storage host never sees the token. Connection errors, timeouts, 429 (after its `Retry-After`)
+//! `http` on a private address when the base is a local stand-in), and the `Authorization` header
+//! goes only to the configured base's origin: a download that redirects to a pre-signed storage
+//! URL works and the storage host never sees the token. No request goes to a loopback, private,
+//! link-local, unique-local or unspecified address, given as such or resolved from a name, unless
+//! the configured base is itself one (a local run): a redirect there is refused for good before
+//! any connection is made ([`is_public`], [`HostLookup`]). Connection errors, timeouts, 429 (after its `Retry-After`)
 //! and 5xx are retried with jittered exponential backoff, within the caller's deadline.
 
 use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -62,6 +69,136 @@ impl FetchError {
     }
 }
 
+/// How host names become addresses: the system's resolver, or one a test controls.
+#[derive(Clone)]
+pub struct HostLookup(Arc<dyn Fn(String) -> LookingUp + Send + Sync>);
+
+/// A look-up under way.
+pub type LookingUp = Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send>>;
+
+impl HostLookup {
+    /// The system's resolver (`getaddrinfo`, off the async threads).
+    pub fn system() -> Self {
+        Self(Arc::new(|host: String| {
+            Box::pin(async move {
+                let found = tokio::task::spawn_blocking(move || (host.as_str(), 0).to_socket_addrs()).await;
+                let addrs = found.map_err(std::io::Error::other)??;
+                Ok(addrs.map(|addr| addr.ip()).collect())
+            })
+        }))
+    }
+
+    /// Fixed answers, for tests: a name not listed is not found.
+    pub fn fixed(answers: impl IntoIterator<Item = (String, Vec<IpAddr>)>) -> Self {
+        let answers: std::collections::HashMap<String, Vec<IpAddr>> = answers.into_iter().collect();
+        Self(Arc::new(move |host: String| {
+            let found = answers.get(&host).cloned();
+            Box::pin(async move {
+                found.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{host} is not known")))
+            })
+        }))
+    }
+}
+
+impl Default for HostLookup {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl fmt::Debug for HostLookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HostLookup")
+    }
+}
+
+/// Whether `ip` is an address on the internet: not loopback, private, link-local, unique-local,
+/// unspecified, shared (carrier-grade NAT), broadcast or multicast; an IPv4 address inside IPv6
+/// (mapped, or NAT64's `64:ff9b::/96`) is judged as the IPv4 address.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let segments = v6.segments();
+            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                let [.., hi, lo] = segments;
+                return is_public(IpAddr::V4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))));
+            }
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (segments[0] & 0xfe00) == 0xfc00
+                || (segments[0] & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// A name resolved to an address that is not public: refused before any connection.
+#[derive(Debug, thiserror::Error)]
+#[error("{host} resolves to {ip}, which is not a public address; refused")]
+pub struct RefusedAddress {
+    pub host: String,
+    pub ip: IpAddr,
+}
+
+/// The client's resolver: `lookup`, then every address must be public, except for the base's own
+/// host or when the base is itself on a private address (a local run).
+struct GuardedResolver {
+    lookup: HostLookup,
+    base_host: String,
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        let exempt = self.allow_private || host.eq_ignore_ascii_case(&self.base_host);
+        let looking_up = (self.lookup.0)(host.clone());
+        Box::pin(async move {
+            let ips = looking_up.await?;
+            if let Some(ip) = ips.iter().copied().find(|ip| !exempt && !is_public(*ip)) {
+                return Err(Box::new(RefusedAddress { host, ip }) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)));
+            Ok(addrs)
+        })
+    }
+}
+
+/// The address a URL's host names literally (`localhost` counts as loopback), if it does.
+fn literal_address(url: &Url) -> Option<IpAddr> {
+    let host = url.host_str()?.to_ascii_lowercase();
+    if host == "localhost" || host.ends_with(".localhost") {
+        return Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    }
+    host.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
+
+/// Whether a refusal of [`GuardedResolver`] is somewhere in `error`'s chain.
+fn refused_address<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a RefusedAddress> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(refused) = error.downcast_ref::<RefusedAddress>() {
+            return Some(refused);
+        }
+        current = error.source();
+    }
+    None
+}
+
 /// Timeouts, redirects and retries.
 #[derive(Clone, Debug)]
 pub struct ClientSettings {
@@ -72,6 +209,8 @@ pub struct ClientSettings {
     pub max_attempts: u32,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    /// How host names are resolved (the system's resolver unless a test gives its own).
+    pub lookup: HostLookup,
 }
 
 impl Default for ClientSettings {
@@ -83,6 +222,7 @@ impl Default for ClientSettings {
             max_attempts: 5,
             backoff_base: Duration::from_millis(200),
             backoff_cap: Duration::from_secs(10),
+            lookup: HostLookup::system(),
         }
     }
 }
@@ -123,7 +263,13 @@ impl EverBright {
             base.set_path(&format!("{}/", base.path()));
         }
         crate::tls::install_crypto_provider();
+        let resolver = GuardedResolver {
+            lookup: settings.lookup.clone(),
+            base_host: base.host_str().unwrap_or_default().to_owned(),
+            allow_private: literal_address(&base).is_some_and(|ip| !is_public(ip)),
+        };
         let http = reqwest::Client::builder()
+            .dns_resolver(resolver)
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.connect_timeout)
             .read_timeout(settings.read_timeout)
@@ -221,14 +367,21 @@ impl EverBright {
         self.base.join(path).expect("a relative path of ids joins onto an http(s) base")
     }
 
-    /// May a redirect go to `url`? Only to `https`, or, when the base itself is plain `http` on
-    /// a loopback address (a local run against a stand-in), to another loopback `http` address.
-    fn allowed_target(&self, url: &Url) -> bool {
-        let loopback = |url: &Url| {
-            let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
-            host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-        };
-        url.scheme() == "https" || (url.scheme() == "http" && loopback(&self.base) && loopback(url))
+    /// Why a redirect may not go to `url`, if it may not: only `https`, or, when the base itself
+    /// is plain `http` on a private address (a local run against a stand-in), another `http`
+    /// address of that kind; never a private address given literally unless the base is one too
+    /// (a name is checked when it is resolved, by [`GuardedResolver`]).
+    fn refused_target(&self, url: &Url) -> Option<String> {
+        let private = |url: &Url| literal_address(url).is_some_and(|ip| !is_public(ip));
+        let local_run = private(&self.base);
+        match url.scheme() {
+            "https" if private(url) && !local_run => {
+                Some(format!("{} is not a public address", url.host_str().unwrap_or_default()))
+            }
+            "https" => None,
+            "http" if self.base.scheme() == "http" && local_run && private(url) => None,
+            _ => Some("only https is followed".to_owned()),
+        }
     }
 
     /// GET with redirects and retries; answers the first 2xx response.
@@ -241,11 +394,8 @@ impl EverBright {
                 let next = location.and_then(|location| url.join(location).ok()).ok_or_else(|| {
                     FetchError::Permanent(format!("{status} from {} without a usable Location", redact(&url)))
                 })?;
-                if !self.allowed_target(&next) {
-                    return Err(FetchError::Permanent(format!(
-                        "refused a redirect to {}: only https is followed",
-                        redact(&next)
-                    )));
+                if let Some(reason) = self.refused_target(&next) {
+                    return Err(FetchError::Permanent(format!("refused a redirect to {}: {reason}", redact(&next))));
                 }
                 debug!(from = %redact(&url), to = %redact(&next), "following a redirect");
                 url = next;
@@ -282,6 +432,10 @@ impl EverBright {
                     (format!("{} from {}", response.status(), redact(url)), retry_after)
                 }
                 Ok(response) => return Ok(response),
+                Err(error) if refused_address(&error).is_some() => {
+                    let refused = refused_address(&error).map(ToString::to_string).unwrap_or_default();
+                    return Err(FetchError::Permanent(format!("refused GET {}: {refused}", redact(url))));
+                }
                 // reqwest's message ends with the full URL: a pre-signed one's query is a credential.
                 Err(error) => {
                     (format!("GET {} failed: {}", redact(url), crate::error::chain(&error.without_url())), None)
@@ -416,14 +570,65 @@ mod tests {
 
     #[test]
     fn redirects_go_only_to_https_or_the_base() {
+        let allowed = |client: &EverBright, url: &str| client.refused_target(&Url::parse(url).unwrap()).is_none();
         let client = EverBright::new("http://127.0.0.1:9000", ApiToken::new("t"), ClientSettings::default()).unwrap();
-        assert!(client.allowed_target(&Url::parse("https://bucket.s3.amazonaws.com/doc.pdf").unwrap()));
-        assert!(client.allowed_target(&Url::parse("http://127.0.0.1:9001/doc.pdf").unwrap()));
-        assert!(!client.allowed_target(&Url::parse("http://203.0.113.7/doc.pdf").unwrap()));
-        assert!(!client.allowed_target(&Url::parse("file:///etc/passwd").unwrap()));
+        assert!(allowed(&client, "https://bucket.s3.amazonaws.com/doc.pdf"));
+        assert!(allowed(&client, "http://127.0.0.1:9001/doc.pdf"));
+        assert!(!allowed(&client, "http://203.0.113.7/doc.pdf"));
+        assert!(!allowed(&client, "file:///etc/passwd"));
         let production = EverBright::new(PRODUCTION_BASE_URL, ApiToken::new("t"), ClientSettings::default()).unwrap();
-        assert!(!production.allowed_target(&Url::parse("http://127.0.0.1:9001/doc.pdf").unwrap()));
-        assert!(!production.allowed_target(&Url::parse("http://storage.example.com/doc.pdf").unwrap()));
+        assert!(!allowed(&production, "http://127.0.0.1:9001/doc.pdf"));
+        assert!(!allowed(&production, "http://storage.example.com/doc.pdf"));
+    }
+
+    #[test]
+    fn a_redirect_to_a_private_address_given_literally_is_refused_unless_the_base_is_one() {
+        let production = EverBright::new(PRODUCTION_BASE_URL, ApiToken::new("t"), ClientSettings::default()).unwrap();
+        for target in [
+            "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+            "https://10.0.0.1/doc.pdf",
+            "https://172.16.5.4/doc.pdf",
+            "https://192.168.1.1/doc.pdf",
+            "https://127.0.0.1/doc.pdf",
+            "https://localhost/doc.pdf",
+            "https://0.0.0.0/doc.pdf",
+            "https://100.64.0.1/doc.pdf",
+            "https://[::1]/doc.pdf",
+            "https://[fd00:ec2::254]/latest/meta-data/",
+            "https://[fe80::1]/doc.pdf",
+            "https://[::]/doc.pdf",
+            "https://[::ffff:169.254.169.254]/latest/meta-data/",
+            "https://[64:ff9b::a00:1]/doc.pdf",
+        ] {
+            let reason = production.refused_target(&Url::parse(target).unwrap());
+            assert!(reason.as_deref().is_some_and(|r| r.contains("not a public address")), "{target}: {reason:?}");
+        }
+        assert_eq!(production.refused_target(&Url::parse("https://203.0.113.7/doc.pdf").unwrap()), None);
+        assert_eq!(production.refused_target(&Url::parse("https://[2001:db8::1]/doc.pdf").unwrap()), None);
+        // A local run: the base is itself on loopback.
+        let local = EverBright::new("http://127.0.0.1:9000", ApiToken::new("t"), ClientSettings::default()).unwrap();
+        assert_eq!(local.refused_target(&Url::parse("https://10.0.0.1/doc.pdf").unwrap()), None);
+    }
+
+    #[test]
+    fn the_resolver_refuses_a_name_with_any_private_address_but_the_bases_own() {
+        use reqwest::dns::Resolve;
+        let lookup = HostLookup::fixed([
+            ("metadata.test".to_owned(), vec!["169.254.169.254".parse().unwrap()]),
+            ("mixed.test".to_owned(), vec!["203.0.113.7".parse().unwrap(), "10.1.2.3".parse().unwrap()]),
+            ("storage.test".to_owned(), vec!["203.0.113.7".parse().unwrap()]),
+            ("everbright.test".to_owned(), vec!["127.0.0.1".parse().unwrap()]),
+        ]);
+        let resolver = GuardedResolver { lookup, base_host: "everbright.test".into(), allow_private: false };
+        let resolve = |host: &str| futures_util::FutureExt::now_or_never(resolver.resolve(host.parse().unwrap()));
+        for host in ["metadata.test", "mixed.test"] {
+            let error = resolve(host).unwrap().err().unwrap();
+            let refused = refused_address(error.as_ref()).expect("a refusal the client recognises");
+            assert_eq!(refused.host, host);
+        }
+        assert_eq!(resolve("storage.test").unwrap().ok().unwrap().count(), 1);
+        assert_eq!(resolve("everbright.test").unwrap().ok().unwrap().count(), 1, "the configured base is trusted");
+        assert!(refused_address(resolve("unknown.test").unwrap().err().unwrap().as_ref()).is_none());
     }
 
     #[test]
