@@ -58,10 +58,12 @@ async fn the_demo_runs_three_tenants_each_job_under_its_tenant_with_its_document
 
     // Each stand-in served its own tenants' documents: the Engine one the two copies of the
     // signed contract (nine each), Onboard every sample's.
-    let stored = |site: &str| {
-        report.items[&format!("SITE#{site}")].iter().filter(|i| i.get("status").is_some_and(|s| s == "STORED")).count()
+    let stored = |site: &str, tenant: &str| {
+        let job = shared::job::JobKey::new(shared::tenant::TenantId::parse(tenant).unwrap(), site.parse().unwrap());
+        let items = &report.items[&shared::aws::schema::job_pk(&job)];
+        items.iter().filter(|i| i.get("status").is_some_and(|s| s == "STORED")).count()
     };
-    assert_eq!((stored(demo::ENGINE_SITE), stored(demo::PARTNER_SITE)), (9, 9));
+    assert_eq!((stored(demo::ENGINE_SITE, "installer-prod"), stored(demo::PARTNER_SITE, "partner-prod")), (9, 9));
     let downloads = |stand_in: &StandIn| {
         stand_in.seen().iter().filter(|s| s.path.ends_with("/download/") && s.authorization.is_some()).count()
     };

@@ -363,13 +363,14 @@ async fn a_data_api_error_fails_the_look_up_for_good_with_its_message() {
 }
 
 #[tokio::test]
-async fn a_malformed_message_is_acknowledged_not_retried() {
+async fn a_malformed_message_is_retried_towards_the_dlq_and_writes_nothing() {
     let world = World::new().await;
     let mut record = SqsMessage::default();
     record.message_id = Some("bad".into());
     record.body = Some("{\"kind\":\"fetch_document\",\"document\":\"../etc\"}".into());
-    assert!(world.fetch(&[record]).await.is_empty());
+    assert_eq!(world.fetch(&[record]).await, ["bad"], "left for the DLQ (tests/isolation.rs reads it there)");
     assert!(world.backend.items().await.is_empty());
+    assert!(world.stand_in.seen().is_empty(), "nothing asked of EverBright");
 }
 
 #[tokio::test]

@@ -32,6 +32,10 @@ fn site() -> SiteId {
     SITE.parse().unwrap()
 }
 
+fn job() -> shared::job::JobKey {
+    shared::job::JobKey::default_tenant(site())
+}
+
 /// The signed contract arrives while the table cannot be written: 503, archived, not applied.
 async fn contract_during_an_outage(backend: &Backend) -> String {
     let mut config: ReceiverConfig = backend.receiver_config();
@@ -160,17 +164,17 @@ async fn refetch_of_a_failed_document_leads_to_stored() {
 
     let ops = ops(&backend);
     let stored = backend.keys("contracts/").await.len();
-    let refused = ops.refetch(site(), backend_stored_document(&backend).await).await.unwrap_err();
+    let refused = ops.refetch(&job(), backend_stored_document(&backend).await).await.unwrap_err();
     assert!(refused.to_string().contains("STORED"), "{refused}");
 
     stand_in.set(document, Behaviour::Pdf { size: 20_000 });
-    ops.refetch(site(), document).await.unwrap();
+    ops.refetch(&job(), document).await.unwrap();
     assert_eq!(status_of(&backend, INSTALLATION_AGREEMENT).await, "QUEUED");
     assert_eq!(fetch_all(&backend, &fetcher).await, 0);
     assert_eq!(status_of(&backend, INSTALLATION_AGREEMENT).await, "STORED");
     assert_eq!(backend.keys("contracts/").await.len(), stored + 1, "one more object, no other");
 
-    let none = ops.refetch_failed(site()).await.unwrap();
+    let none = ops.refetch_failed(&job()).await.unwrap();
     assert!(none.is_empty(), "no FAILED document left");
 }
 
@@ -182,7 +186,7 @@ async fn refetch_of_every_failed_document_of_a_site_leads_to_stored() {
     deliver_and_fetch(&backend, &fetcher).await;
     stand_in.set(document, Behaviour::Pdf { size: 1_000 });
 
-    let queued = ops(&backend).refetch_failed(site()).await.unwrap();
+    let queued = ops(&backend).refetch_failed(&job()).await.unwrap();
     assert_eq!(queued, [document]);
     fetch_all(&backend, &fetcher).await;
     assert_eq!(status_of(&backend, INSTALLATION_AGREEMENT).await, "STORED");
@@ -239,10 +243,10 @@ async fn job_prints_what_the_store_holds_found_by_site_or_by_quote() {
     deliver_and_fetch(&backend, &fetcher).await;
     let ops = ops(&backend);
 
-    let (found, items) = ops.job(Some(site()), None).await.unwrap();
-    assert_eq!(found, site());
-    let (by_quote, _) = ops.job(None, Some(QUOTE.parse().unwrap())).await.unwrap();
-    assert_eq!(by_quote, site());
+    let (found, items) = ops.job(Some(site()), None, None).await.unwrap();
+    assert_eq!(found, job());
+    let (by_quote, _) = ops.job(None, Some(QUOTE.parse().unwrap()), None).await.unwrap();
+    assert_eq!(by_quote, job());
 
     let all = backend.items().await;
     let of_job: Vec<_> = all.iter().filter(|i| i["pk"] == format!("SITE#{SITE}")).cloned().collect();
@@ -265,7 +269,7 @@ async fn job_prints_what_the_store_holds_found_by_site_or_by_quote() {
     assert_eq!(json["job"]["contract"]["status"], "SIGN");
 
     let unknown: SiteId = "00000000-0000-4000-8000-000000000000".parse().unwrap();
-    let missing = ops.job(Some(unknown), None).await.unwrap_err();
+    let missing = ops.job(Some(unknown), None, None).await.unwrap_err();
     assert!(missing.to_string().contains("no job for site"), "{missing}");
 }
 

@@ -64,8 +64,8 @@ async fn the_operators_job_and_replays_work_on_dynalite() {
     let ops = ops(&backend);
 
     let site: SiteId = SITE.parse().unwrap();
-    let (by_quote, items) = ops.job(None, Some(QUOTE.parse().unwrap())).await.unwrap();
-    assert_eq!(by_quote, site, "found through the quote index");
+    let (by_quote, items) = ops.job(None, Some(QUOTE.parse().unwrap()), None).await.unwrap();
+    assert_eq!(by_quote.site, site, "found through the quote index");
     assert_eq!(items.iter().filter(|i| i["sk"].as_str().unwrap().starts_with("DOC#")).count(), 10);
 
     let records = ops.select(&Selection::default()).await.unwrap();
@@ -103,7 +103,8 @@ async fn documents_that_fail_are_recorded_and_refetched_on_dynalite() {
     // return the item with a failed condition) and is acknowledged.
     assert!(fetcher.handle_batch(&records[..1], deadline).await.batch_item_failures.is_empty());
 
-    let queued = ops(&backend).refetch_failed(SITE.parse().unwrap()).await.unwrap();
+    let queued =
+        ops(&backend).refetch_failed(&shared::job::JobKey::default_tenant(SITE.parse().unwrap())).await.unwrap();
     assert_eq!(queued.len(), 9);
     assert_eq!(failed(&backend.items().await), 0, "all queued again");
     assert_eq!(backend.take_records().await.len(), 9);

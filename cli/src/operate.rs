@@ -73,7 +73,7 @@ pub struct JobArgs {
     /// The job as JSON, for scripts.
     #[arg(long)]
     pub json: bool,
-    /// Refuse unless the job is this tenant's.
+    /// The tenant whose job it is (needed when two tenants sent the same site).
     #[arg(long, value_parser = parse_tenant)]
     pub tenant: Option<TenantId>,
     #[command(flatten)]
@@ -147,7 +147,7 @@ pub struct RefetchArgs {
     /// Every FAILED document of the site instead of one.
     #[arg(long, conflicts_with = "document")]
     pub failed: bool,
-    /// Refuse unless the site is this tenant's job.
+    /// The tenant whose job it is (needed when two tenants sent the same site).
     #[arg(long, value_parser = parse_tenant)]
     pub tenant: Option<TenantId>,
     #[command(flatten)]
@@ -162,6 +162,9 @@ pub struct EnrichArgs {
     /// signed on).
     #[arg(long)]
     pub quote: Option<QuoteId>,
+    /// The tenant whose job it is (needed when two tenants sent the same site).
+    #[arg(long, value_parser = parse_tenant)]
+    pub tenant: Option<TenantId>,
     #[command(flatten)]
     pub stack: Stack,
 }
@@ -179,12 +182,8 @@ pub struct DlqArgs {
 }
 
 pub async fn job(args: &JobArgs) -> Result<String, OpsError> {
-    let (site, items) = args.stack.ops().await?.job(args.site, args.quote).await?;
-    let tenant = crate::ops::job_tenant(&items);
-    if let Some(named) = args.tenant.as_ref().filter(|named| **named != tenant) {
-        return Err(format!("site {site} is tenant {tenant}'s, not {named}'s").into());
-    }
-    let site = site.to_string();
+    let (job, items) = args.stack.ops().await?.job(args.site, args.quote, args.tenant.as_ref()).await?;
+    let site = job.site.to_string();
     Ok(if args.json {
         serde_json::to_string_pretty(&job_view::to_json(&site, &items))?
     } else {
@@ -247,14 +246,15 @@ fn progress_bar() -> impl FnMut(usize, usize) {
 
 pub async fn refetch(args: &RefetchArgs) -> Result<String, OpsError> {
     let ops = args.stack.ops().await?;
-    let tenant = ops.check_tenant(args.site, args.tenant.as_ref()).await?;
+    let (job, _) = ops.job(Some(args.site), None, args.tenant.as_ref()).await?;
+    let tenant = &job.tenant;
     match args.document {
         Some(document) => {
-            ops.refetch(args.site, document).await?;
+            ops.refetch(&job, document).await?;
             Ok(format!("document {document} of site {} (tenant {tenant}) queued for download", args.site))
         }
         None => {
-            let queued = ops.refetch_failed(args.site).await?;
+            let queued = ops.refetch_failed(&job).await?;
             let ids: Vec<String> = queued.iter().map(ToString::to_string).collect();
             Ok(format!(
                 "{} FAILED document(s) of site {} (tenant {tenant}) queued for download: {}",
@@ -267,8 +267,10 @@ pub async fn refetch(args: &RefetchArgs) -> Result<String, OpsError> {
 }
 
 pub async fn enrich(args: &EnrichArgs) -> Result<String, OpsError> {
-    let quote = args.stack.ops().await?.enrich(args.site, args.quote).await?;
-    Ok(format!("the details of quote {quote} (site {}) queued for the data API", args.site))
+    let ops = args.stack.ops().await?;
+    let (job, _) = ops.job(Some(args.site), None, args.tenant.as_ref()).await?;
+    let quote = ops.enrich(&job, args.quote).await?;
+    Ok(format!("the details of quote {quote} ({job}) queued for the data API"))
 }
 
 pub async fn dlq(args: &DlqArgs) -> Result<String, OpsError> {

@@ -17,7 +17,7 @@ fuzz_target!(|body: &[u8]| {
         };
         let Some(plan) = job::plan(&payload, &cx) else { continue };
         for document in &plan.documents {
-            let key = job::document_key(plan.site, document.quote, document.id, document.name.as_deref());
+            let key = job::document_key(&job::JobKey::default_tenant(plan.site), document.quote, document.id, document.name.as_deref());
             let segments: Vec<&str> = key.split('/').collect();
             assert_eq!(segments.len(), 5, "{key:?}");
             assert!(segments.iter().all(|s| !s.is_empty() && *s != "." && *s != ".."), "{key:?}");

@@ -346,12 +346,12 @@ pub fn render(report: &Report) -> String {
         d.batches, d.handled, d.retried, d.dead_lettered
     ));
     for (pk, items) in &report.items {
-        let Some(site) = pk.strip_prefix("SITE#") else {
+        let Some(job) = shared::aws::schema::job_of_pk(pk) else {
             continue;
         };
         if items.iter().any(|i| i["sk"] == "JOB") {
             line(String::new());
-            line(everbright_sync::job_view::render(site, &report.bucket, items, false));
+            line(everbright_sync::job_view::render(&job.site.to_string(), &report.bucket, items, false));
         }
     }
     out

@@ -45,6 +45,10 @@ pub enum Behaviour {
     RedirectTo {
         port: u16,
     },
+    /// 302 to any URL (where nothing must connect: a refused target).
+    RedirectToUrl {
+        url: String,
+    },
     /// 500 `failures` times, then the PDF.
     FailThen {
         failures: u32,
@@ -322,6 +326,11 @@ async fn answer(host: Host, state: Shared, request: Request<Incoming>) -> Result
             );
             let mut response = full(StatusCode::FOUND, "text/plain", "");
             response.headers_mut().insert(LOCATION, location.parse().expect("a valid header value"));
+            response
+        }
+        Some(Behaviour::RedirectToUrl { url }) => {
+            let mut response = full(StatusCode::FOUND, "text/plain", "");
+            response.headers_mut().insert(LOCATION, url.parse().expect("a valid header value"));
             response
         }
         Some(Behaviour::FailThen { failures, size }) => {

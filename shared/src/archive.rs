@@ -45,9 +45,13 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// The tenant the caller spoke for: a record made before tenants is the default tenant's.
-    pub fn tenant_id(&self) -> TenantId {
-        self.tenant.as_deref().and_then(|t| TenantId::parse(t).ok()).unwrap_or_default()
+    /// The tenant the caller spoke for: a record made before tenants (none recorded) is the
+    /// default tenant's; one that names no valid tenant is an error, never the default.
+    pub fn tenant_id(&self) -> Result<TenantId, String> {
+        match self.tenant.as_deref() {
+            None => Ok(TenantId::default_tenant()),
+            Some(text) => TenantId::parse(text).map_err(|reason| format!("its recorded tenant {reason}")),
+        }
     }
 }
 

@@ -170,12 +170,38 @@ impl AuthConfig {
     /// The mode and the single-tenant credentials. With `tenants` configured, those are optional:
     /// without them there is no default tenant.
     pub fn from<F: Fn(&str) -> Option<String>>(env: &Env<F>, tenants: bool) -> Result<Self, ConfigError> {
-        let mode = env.required("AUTH_MODE").unwrap_or_else(|_| "iam".to_owned());
+        let mode = env.required("AUTH_MODE").unwrap_or_else(|_| "iam".to_owned()).to_ascii_lowercase();
+        // A variable another mode reads would be ignored in this one: refused, so that what is
+        // configured is what runs.
+        let unused = |names: &[&'static str], reason: &str| -> Result<(), ConfigError> {
+            match names.iter().find(|name| env.required(name).is_ok()) {
+                Some(name) => Err(ConfigError::Invalid {
+                    name,
+                    reason: format!("is set, but AUTH_MODE={mode} does not read it: {reason}"),
+                }),
+                None => Ok(()),
+            }
+        };
+        match mode.as_str() {
+            "iam" => unused(
+                &["SIGV4_CREDENTIALS", "SIGV4_CREDENTIALS_SECRET", "WEBHOOK_CREDENTIAL_SECRET"],
+                "API Gateway checks the AWS4 signature against ALLOWED_PRINCIPALS",
+            )?,
+            "sigv4" => unused(
+                &["ALLOWED_PRINCIPALS", "WEBHOOK_CREDENTIAL_SECRET"],
+                "the function admits AWS4 signatures with SIGV4_CREDENTIALS[_SECRET] alone",
+            )?,
+            "shared-secret" => unused(
+                &["ALLOWED_PRINCIPALS", "SIGV4_CREDENTIALS", "SIGV4_CREDENTIALS_SECRET"],
+                "the default tenant's credential is WEBHOOK_CREDENTIAL_SECRET (AWS4 keys go in a tenant's webhooks)",
+            )?,
+            _ => {}
+        }
         let scope = || -> Result<(String, String), ConfigError> {
             let region = env.required("SIGV4_REGION").or_else(|_| env.required("AWS_REGION"))?;
             Ok((region, env.required("SIGV4_SERVICE").unwrap_or_else(|_| "execute-api".to_owned())))
         };
-        match mode.to_ascii_lowercase().as_str() {
+        match mode.as_str() {
             "iam" => match env.required("ALLOWED_PRINCIPALS") {
                 Err(_) if tenants => Ok(Self::Iam(AllowedPrincipals::nobody())),
                 principals => AllowedPrincipals::parse(&principals?)
@@ -526,6 +552,28 @@ mod tests {
         pairs.push(("AUTH_MODE", "hmac"));
         let err = ReceiverConfig::from(&env(&[FULL[0], FULL[1], FULL[2], ("AUTH_MODE", "hmac")])).unwrap_err();
         assert!(err.to_string().contains("AUTH_MODE"), "{err}");
+    }
+
+    #[test]
+    fn a_variable_the_mode_does_not_read_is_refused_naming_it() {
+        let base = [FULL[0], FULL[1], FULL[2], ("AWS_REGION", "us-east-1")];
+        for (mode, own, foreign) in [
+            ("iam", ("ALLOWED_PRINCIPALS", "arn:aws:iam::123456789012:user/e"), "WEBHOOK_CREDENTIAL_SECRET"),
+            ("iam", ("ALLOWED_PRINCIPALS", "arn:aws:iam::123456789012:user/e"), "SIGV4_CREDENTIALS"),
+            ("sigv4", ("SIGV4_CREDENTIALS", "AKID:s"), "WEBHOOK_CREDENTIAL_SECRET"),
+            ("sigv4", ("SIGV4_CREDENTIALS", "AKID:s"), "ALLOWED_PRINCIPALS"),
+            ("shared-secret", ("WEBHOOK_CREDENTIAL_SECRET", "arn:x"), "SIGV4_CREDENTIALS"),
+        ] {
+            let mut pairs = base.to_vec();
+            pairs.extend([("AUTH_MODE", mode), own]);
+            assert!(ReceiverConfig::from(&env(&pairs)).is_ok(), "{mode} alone");
+            pairs.push((foreign, "x"));
+            let ConfigError::Invalid { name, reason } = ReceiverConfig::from(&env(&pairs)).unwrap_err() else {
+                panic!("{mode}: {foreign} is refused");
+            };
+            assert_eq!(name, foreign);
+            assert!(reason.contains(&format!("AUTH_MODE={mode} does not read it")), "{reason}");
+        }
     }
 
     #[test]

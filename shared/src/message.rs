@@ -56,6 +56,15 @@ impl FetchMessage {
         }
     }
 
+    /// The site whose job it is about.
+    pub fn site(&self) -> SiteId {
+        match self {
+            Self::FetchDocument { site, .. } | Self::ResolveSignedQuote { site, .. } | Self::Enrich { site, .. } => {
+                *site
+            }
+        }
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a message of ids and strings always serialises")
     }

@@ -4,8 +4,8 @@
 use std::future::Future;
 
 use crate::event::EventType;
-use crate::ids::{DocumentId, QuoteId, SiteId};
-use crate::job::{Change, Enrichment, PlannedDocument, SignedQuoteLookup};
+use crate::ids::{DocumentId, QuoteId};
+use crate::job::{Change, Enrichment, JobKey, PlannedDocument, SignedQuoteLookup};
 use crate::message::FetchMessage;
 use crate::tenant::TenantId;
 use crate::timestamp::Timestamp;
@@ -25,9 +25,10 @@ impl BackendError {
     }
 }
 
-/// A delivery, identified by its event (the route) and the SHA-256 of its body.
+/// A delivery, identified by its tenant, its event (the route) and the SHA-256 of its body.
 #[derive(Clone, Debug)]
 pub struct Delivery {
+    pub tenant: TenantId,
     pub event: EventType,
     pub body_sha256: String,
     pub event_id: String,
@@ -57,6 +58,10 @@ pub enum Applied {
 
 /// The receiver's delivery ledger: what has been applied, and what is being applied.
 pub trait DeliveryLedger: Send + Sync {
+    /// Whether the delivery is remembered as applied at `delivery.now` (what a claim would answer
+    /// `Duplicate`), without claiming it: for dry runs.
+    fn was_applied(&self, delivery: &Delivery) -> impl Future<Output = Result<bool, BackendError>> + Send;
+
     /// Claims a delivery for applying. A delivery counts as seen only once [`finish_delivery`]
     /// has run; a claim that is released or whose lease runs out lets a retry apply it.
     fn claim_delivery(&self, delivery: &Delivery) -> impl Future<Output = Result<Claim, BackendError>> + Send;
@@ -83,17 +88,13 @@ pub struct DetailsRecord {
 
 /// The receiver's writes to a job.
 pub trait JobStore: Send + Sync {
-    /// Makes the job of `site` the tenant's, if no tenant holds it yet; answers whether it is the
-    /// tenant's now (`false`: another tenant's, and nothing was written).
-    fn claim_site(&self, site: SiteId, tenant: &TenantId) -> impl Future<Output = Result<bool, BackendError>> + Send;
-
     /// Applies one change to the job; `Stale` when the job holds a newer version of what it changes.
-    fn apply(&self, site: SiteId, change: &Change) -> impl Future<Output = Result<Applied, BackendError>> + Send;
+    fn apply(&self, job: &JobKey, change: &Change) -> impl Future<Output = Result<Applied, BackendError>> + Send;
 
     /// Records a document the job names, without changing its download status.
     fn record_document(
         &self,
-        site: SiteId,
+        job: &JobKey,
         document: &PlannedDocument,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
@@ -102,7 +103,7 @@ pub trait JobStore: Send + Sync {
     /// requested it (a retry of the delivery that did gets `true` again), so its message is sent.
     fn queue_enrichment(
         &self,
-        site: SiteId,
+        job: &JobKey,
         enrichment: &Enrichment,
         delivery: &Delivery,
     ) -> impl Future<Output = Result<bool, BackendError>> + Send;
@@ -112,7 +113,7 @@ pub trait JobStore: Send + Sync {
     /// delivery that queued it gets `true` again, so its message is sent again.
     fn queue_document(
         &self,
-        site: SiteId,
+        job: &JobKey,
         document: &PlannedDocument,
         delivery: &Delivery,
     ) -> impl Future<Output = Result<bool, BackendError>> + Send;
@@ -141,6 +142,9 @@ pub enum FetchClaim {
     Busy,
     /// The document is known but not queued (say, only recorded): acknowledge.
     NotQueued { status: String },
+    /// No webhook of the message's tenant queued it on that job (there is no such item, or it is
+    /// another tenant's): refused for good, acknowledged and counted.
+    Refused { reason: String },
 }
 
 /// A document in S3.
@@ -160,7 +164,7 @@ pub trait DocumentLedger: Send + Sync {
     /// Claims the document under `lease` (a new unique token), which holds until `lease_until`.
     fn claim_fetch(
         &self,
-        site: SiteId,
+        job: &JobKey,
         document: DocumentId,
         lease: &str,
         now: Timestamp,
@@ -171,7 +175,7 @@ pub trait DocumentLedger: Send + Sync {
     /// lost to another invocation (which then records it).
     fn mark_stored(
         &self,
-        site: SiteId,
+        job: &JobKey,
         document: DocumentId,
         lease: &str,
         stored: &StoredDocument,
@@ -181,7 +185,7 @@ pub trait DocumentLedger: Send + Sync {
     /// A permanent failure: `FAILED` with the reason.
     fn mark_failed(
         &self,
-        site: SiteId,
+        job: &JobKey,
         document: DocumentId,
         lease: &str,
         reason: &str,
@@ -191,7 +195,7 @@ pub trait DocumentLedger: Send + Sync {
     /// A retryable failure: back to `QUEUED`, the reason kept as `last_error`.
     fn release_fetch(
         &self,
-        site: SiteId,
+        job: &JobKey,
         document: DocumentId,
         lease: &str,
         reason: &str,
@@ -202,7 +206,7 @@ pub trait DocumentLedger: Send + Sync {
     /// them; the raw answers are in S3 under `raw_keys`.
     fn record_details(
         &self,
-        site: SiteId,
+        job: &JobKey,
         record: &DetailsRecord,
         now: Timestamp,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
@@ -210,7 +214,7 @@ pub trait DocumentLedger: Send + Sync {
     /// An enrichment that failed this time: the reason on its `DETAILS#` item, as `last_error`.
     fn record_enrichment_error(
         &self,
-        site: SiteId,
+        job: &JobKey,
         quote: QuoteId,
         reason: &str,
         now: Timestamp,
@@ -220,7 +224,7 @@ pub trait DocumentLedger: Send + Sync {
     /// [`crate::job::plan_signed_quote`].
     fn record_signed_quote(
         &self,
-        site: SiteId,
+        job: &JobKey,
         lookup: &SignedQuoteLookup,
         signed: Option<QuoteId>,
         now: Timestamp,
@@ -236,6 +240,9 @@ pub mod inert {
     pub struct Inert;
 
     impl DeliveryLedger for Inert {
+        async fn was_applied(&self, _: &Delivery) -> Result<bool, BackendError> {
+            Ok(false)
+        }
         async fn claim_delivery(&self, _: &Delivery) -> Result<Claim, BackendError> {
             Ok(Claim::New)
         }
@@ -248,19 +255,16 @@ pub mod inert {
     }
 
     impl JobStore for Inert {
-        async fn claim_site(&self, _: SiteId, _: &TenantId) -> Result<bool, BackendError> {
-            Ok(true)
-        }
-        async fn apply(&self, _: SiteId, _: &Change) -> Result<Applied, BackendError> {
+        async fn apply(&self, _: &JobKey, _: &Change) -> Result<Applied, BackendError> {
             Ok(Applied::Landed)
         }
-        async fn record_document(&self, _: SiteId, _: &PlannedDocument) -> Result<(), BackendError> {
+        async fn record_document(&self, _: &JobKey, _: &PlannedDocument) -> Result<(), BackendError> {
             Ok(())
         }
-        async fn queue_document(&self, _: SiteId, _: &PlannedDocument, _: &Delivery) -> Result<bool, BackendError> {
+        async fn queue_document(&self, _: &JobKey, _: &PlannedDocument, _: &Delivery) -> Result<bool, BackendError> {
             Ok(true)
         }
-        async fn queue_enrichment(&self, _: SiteId, _: &Enrichment, _: &Delivery) -> Result<bool, BackendError> {
+        async fn queue_enrichment(&self, _: &JobKey, _: &Enrichment, _: &Delivery) -> Result<bool, BackendError> {
             Ok(true)
         }
     }

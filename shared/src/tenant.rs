@@ -44,6 +44,10 @@ impl TenantId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    pub fn is_default(&self) -> bool {
+        self.0 == Self::DEFAULT
+    }
 }
 
 impl Default for TenantId {
@@ -211,10 +215,14 @@ impl Credential {
         match kind.as_str() {
             "iam" => {
                 let principals = match object.get("principals") {
-                    Some(Value::Array(list)) => {
-                        list.iter().map(|p| p.as_str().unwrap_or_default()).collect::<Vec<_>>().join(",")
-                    }
-                    _ => text("principal")?,
+                    Some(Value::Array(list)) => list
+                        .iter()
+                        .enumerate()
+                        .map(|(index, p)| p.as_str().ok_or(format!("principals[{index}] is not a string: {p}")))
+                        .collect::<Result<Vec<_>, _>>()?
+                        .join(","),
+                    Some(other) => return Err(format!("principals is not a list of ARNs: {other}")),
+                    None => text("principal")?,
                 };
                 AllowedPrincipals::parse(&principals).map(Self::Iam).map_err(|reason| format!("principals: {reason}"))
             }
@@ -337,6 +345,24 @@ impl Tenants {
         Ok(())
     }
 
+    /// Whether a credential of the default tenant (named by `source`, the variable it comes from)
+    /// could match a request that one of the tenants' does: a request must decide one tenant, so
+    /// the error names both.
+    pub fn check_default(&self, credential: &Credential, source: &str) -> Result<(), String> {
+        for tenant in &self.0 {
+            if let Some(theirs) = tenant.webhooks.iter().find(|theirs| overlap(credential, theirs)) {
+                return Err(format!(
+                    "the default tenant's credential {} ({source}) and tenant {:?}'s {} overlap; a request must decide \
+                     one tenant",
+                    credential.describe(),
+                    tenant.id.as_str(),
+                    theirs.describe()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Tenant> {
         self.0.iter()
     }
@@ -358,15 +384,16 @@ impl Tenants {
 
     /// Why a webhook of `tenant` naming `organization` as its site's owner is refused, if it is:
     /// the organization is not one of the tenant's (when it lists any), or is another tenant's.
+    /// The default tenant (never in the document) lists none: it takes any but a tenant's.
     pub fn foreign_organization(&self, tenant: &TenantId, organization: &str) -> Option<String> {
-        let this = self.get(tenant)?;
-        if this.organizations.iter().any(|o| o.eq_ignore_ascii_case(organization)) {
+        let own = self.get(tenant).map_or(&[][..], |this| this.organizations.as_slice());
+        if own.iter().any(|o| o.eq_ignore_ascii_case(organization)) {
             return None;
         }
         let elsewhere = self.0.iter().any(|other| {
             other.id != *tenant && other.organizations.iter().any(|o| o.eq_ignore_ascii_case(organization))
         });
-        (elsewhere || !this.organizations.is_empty()).then(|| {
+        (elsewhere || !own.is_empty()).then(|| {
             format!(
                 "the payload's site_owned_by_organization {organization} is not an organization of the tenant whose \
                  credential signed it ({tenant})"
@@ -534,6 +561,26 @@ mod tests {
         assert_eq!(tenants.foreign_organization(&sunco, "b7534251-dd34-4ab2-994d-3cdd6d83ec8f"), None);
         let refused = tenants.foreign_organization(&sunco, acme_org).unwrap();
         assert!(refused.contains(acme_org) && refused.contains("sunco"), "{refused}");
+        // So does the default tenant, which is never in the document.
+        let default = TenantId::default_tenant();
+        assert_eq!(tenants.foreign_organization(&default, "b7534251-dd34-4ab2-994d-3cdd6d83ec8f"), None);
+        let refused = tenants.foreign_organization(&default, acme_org).unwrap();
+        assert!(refused.contains(acme_org) && refused.contains("default"), "{refused}");
+    }
+
+    #[test]
+    fn a_principal_that_is_not_a_string_is_an_error_not_dropped() {
+        for (principals, expected) in [
+            (r#"["arn:aws:iam::123456789012:user/a", 42]"#, "principals[1] is not a string: 42"),
+            (r#""arn:aws:iam::123456789012:user/a""#, "principals is not a list"),
+        ] {
+            let document = format!(
+                r#"{{"tenants": [{{"id": "a", "environment": "test", "api_token": "t",
+                   "webhooks": [{{"type": "iam", "principals": {principals}}}]}}]}}"#
+            );
+            let err = Tenants::parse(&document).unwrap_err();
+            assert!(err.contains(expected), "{err}");
+        }
     }
 
     #[test]

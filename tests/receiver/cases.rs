@@ -612,6 +612,7 @@ async fn a_copy_arriving_while_the_first_is_being_applied_answers_503_with_retry
     let body = event_json("rest-site-archived")["body"].as_str().unwrap().to_owned();
     let now = shared::timestamp::Timestamp::now();
     let other = shared::ports::Delivery {
+        tenant: shared::tenant::TenantId::default_tenant(),
         event: shared::event::EventType::SiteArchived,
         body_sha256: hex::encode(Sha256::digest(body.as_bytes())),
         event_id: "the-first-copy".into(),

@@ -20,6 +20,7 @@ pub mod fault_proxy;
 pub mod memory;
 pub mod runtime_api;
 pub mod scenario;
+pub mod tenants;
 
 /// The caller every sample event in `events/` carries.
 pub const EVERBRIGHT_ARN: &str = "arn:aws:iam::123456789012:user/everbright-webhooks";
@@ -125,6 +126,15 @@ impl Backend {
 
     /// The operator's commands on this backend, with the receiver's default settings.
     pub fn ops(&self) -> everbright_sync::ops::Ops {
+        self.ops_of(shared::tenant::Tenants::default())
+    }
+
+    /// The operator's commands with the tenants of a tenants document.
+    pub fn ops_with_tenants(&self, document: &str) -> everbright_sync::ops::Ops {
+        self.ops_of(shared::tenant::Tenants::parse(document).expect("a valid tenants document"))
+    }
+
+    fn ops_of(&self, tenants: shared::tenant::Tenants) -> everbright_sync::ops::Ops {
         let config = everbright_sync::ops::OpsConfig {
             table: self.table.clone(),
             bucket: self.bucket.clone(),
@@ -132,7 +142,7 @@ impl Backend {
             dlq_url: Some(self.dlq_url.clone()),
             fetch_milestone_documents: true,
             dedupe: shared::config::DedupeConfig::default(),
-            tenants: shared::tenant::Tenants::default(),
+            tenants,
         };
         everbright_sync::ops::Ops::new(&config, &self.clients)
     }

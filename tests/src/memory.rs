@@ -8,11 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Map, Value};
-use shared::ids::{DocumentId, MilestoneId, QuoteId, SiteId, TaskId};
-use shared::job::{Change, DeliveryState, Enrichment, FetchStatus, Part, PlannedDocument};
+use shared::ids::{DocumentId, MilestoneId, QuoteId, TaskId};
+use shared::job::{Change, DeliveryState, Enrichment, FetchStatus, JobKey, Part, PlannedDocument};
 use shared::message::FetchMessage;
 use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, FetchQueue, JobStore};
-use shared::tenant::TenantId;
 
 /// A part of a job with the version of the event that last changed it.
 pub type Versioned = (i64, Map<String, Value>);
@@ -35,8 +34,6 @@ pub struct Job {
     pub tasks: BTreeMap<TaskId, Versioned>,
     pub milestones: BTreeMap<MilestoneId, Versioned>,
     pub documents: BTreeMap<DocumentId, Document>,
-    /// The tenant that first sent the site.
-    pub tenant: Option<TenantId>,
     /// Each quote's requested enrichment: the signature's version and the body that asked.
     pub enrichments: BTreeMap<QuoteId, (i64, String)>,
 }
@@ -48,11 +45,11 @@ pub struct DeliveryRecord {
     pub event_id: String,
 }
 
-/// Every job, and every delivery by its event and body's SHA-256.
+/// Every job, and every delivery by its tenant, event and body's SHA-256.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct State {
-    pub jobs: BTreeMap<SiteId, Job>,
-    pub deliveries: BTreeMap<(String, String), DeliveryRecord>,
+    pub jobs: BTreeMap<JobKey, Job>,
+    pub deliveries: BTreeMap<(String, String, String), DeliveryRecord>,
 }
 
 impl State {
@@ -142,11 +139,16 @@ fn update_document<'a>(
     document
 }
 
-fn delivery_key(delivery: &Delivery) -> (String, String) {
-    (delivery.event.slug().to_owned(), delivery.body_sha256.clone())
+fn delivery_key(delivery: &Delivery) -> (String, String, String) {
+    (delivery.tenant.to_string(), delivery.event.slug().to_owned(), delivery.body_sha256.clone())
 }
 
 impl DeliveryLedger for MemoryStore {
+    async fn was_applied(&self, delivery: &Delivery) -> Result<bool, BackendError> {
+        let state = self.lock();
+        Ok(state.deliveries.get(&delivery_key(delivery)).is_some_and(|record| record.state == DeliveryState::Done))
+    }
+
     async fn claim_delivery(&self, delivery: &Delivery) -> Result<Claim, BackendError> {
         let mut state = self.lock();
         let record = state.deliveries.get(&delivery_key(delivery));
@@ -191,13 +193,18 @@ impl DeliveryLedger for MemoryStore {
 impl JobStore for MemoryStore {
     async fn queue_enrichment(
         &self,
-        site: SiteId,
+        job: &JobKey,
         enrichment: &Enrichment,
         delivery: &Delivery,
     ) -> Result<bool, BackendError> {
         let mut state = self.lock();
-        let requested =
-            state.jobs.entry(site).or_default().enrichments.entry(enrichment.quote).or_insert((0, String::new()));
+        let requested = state
+            .jobs
+            .entry(job.clone())
+            .or_default()
+            .enrichments
+            .entry(enrichment.quote)
+            .or_insert((0, String::new()));
         let queued =
             requested.0 < enrichment.version || *requested == (enrichment.version, delivery.body_sha256.clone());
         if queued {
@@ -206,15 +213,9 @@ impl JobStore for MemoryStore {
         Ok(queued)
     }
 
-    async fn claim_site(&self, site: SiteId, tenant: &TenantId) -> Result<bool, BackendError> {
+    async fn apply(&self, job: &JobKey, change: &Change) -> Result<Applied, BackendError> {
         let mut state = self.lock();
-        let owner = state.jobs.entry(site).or_default().tenant.get_or_insert_with(|| tenant.clone());
-        Ok(owner == tenant)
-    }
-
-    async fn apply(&self, site: SiteId, change: &Change) -> Result<Applied, BackendError> {
-        let mut state = self.lock();
-        let job = state.jobs.entry(site).or_default();
+        let job = state.jobs.entry(job.clone()).or_default();
         Ok(match change {
             Change::Job { quotes } => {
                 job.quotes.extend(quotes.iter().copied());
@@ -246,21 +247,21 @@ impl JobStore for MemoryStore {
         })
     }
 
-    async fn record_document(&self, site: SiteId, document: &PlannedDocument) -> Result<(), BackendError> {
+    async fn record_document(&self, job: &JobKey, document: &PlannedDocument) -> Result<(), BackendError> {
         let mut state = self.lock();
-        update_document(&mut state.jobs.entry(site).or_default().documents, document);
+        update_document(&mut state.jobs.entry(job.clone()).or_default().documents, document);
         Ok(())
     }
 
     /// Queues when the document is new, only recorded, or queued by this same body.
     async fn queue_document(
         &self,
-        site: SiteId,
+        job: &JobKey,
         planned: &PlannedDocument,
         delivery: &Delivery,
     ) -> Result<bool, BackendError> {
         let mut state = self.lock();
-        let documents = &mut state.jobs.entry(site).or_default().documents;
+        let documents = &mut state.jobs.entry(job.clone()).or_default().documents;
         let queueable = match documents.get(&planned.id) {
             None => true,
             Some(document) => match document.status {

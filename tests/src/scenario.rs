@@ -179,7 +179,7 @@ fn site_events(t: &Templates, rng: &mut fastrand::Rng, index: usize, out: &mut G
             let hopeless = ids.0.u8(..100) < 4;
             let document: DocumentId = uuid.parse().expect("a uuid");
             let quote: QuoteId = quote.parse().expect("a uuid");
-            let key = job::document_key(site_id, Some(quote), document, Some(name));
+            let key = job::document_key(&job::JobKey::default_tenant(site_id), Some(quote), document, Some(name));
             out.documents.push(ExpectedDocument { site: site_id, document, key, hopeless });
             documents.push(crate::scenario::document(&doc_template, &uuid, name, "UPLOADED", created));
         }

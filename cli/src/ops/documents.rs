@@ -17,11 +17,11 @@ pub struct DeadLetter {
 }
 
 impl Ops {
-    /// Re-queues one document of a site: marks it `QUEUED` and sends its fetch message.
-    pub async fn refetch(&self, site: SiteId, document: DocumentId) -> Result<(), OpsError> {
-        let item = match self.store.requeue_document(site, document, Timestamp::now()).await? {
+    /// Re-queues one document of a job: marks it `QUEUED` and sends its fetch message.
+    pub async fn refetch(&self, job: &JobKey, document: DocumentId) -> Result<(), OpsError> {
+        let item = match self.store.requeue_document(job, document, Timestamp::now()).await? {
             Requeued::Queued(item) => item,
-            Requeued::Refused { status: None } => return Err(format!("site {site} has no document {document}").into()),
+            Requeued::Refused { status: None } => return Err(format!("{job} has no document {document}").into()),
             Requeued::Refused { status: Some(status) } => {
                 return Err(format!(
                     "document {document} is {status}: only FAILED, QUEUED or RECORDED documents are re-queued"
@@ -33,8 +33,8 @@ impl Ops {
         let task =
             field("task").and_then(|t| t.parse().ok()).ok_or_else(|| format!("document {document} has no task"))?;
         let message = FetchMessage::FetchDocument {
-            tenant: self.tenant_of_site(site).await?,
-            site,
+            tenant: job.tenant.clone(),
+            site: job.site,
             quote: field("quote").and_then(|q| q.parse().ok()),
             task,
             document,
@@ -48,10 +48,10 @@ impl Ops {
     /// Queues the enrichment of a job's signed quote by hand (`quote`, or the one the job's
     /// contract or change order was signed on), as the receiver does after a SIGN; answers the
     /// quote.
-    pub async fn enrich(&self, site: SiteId, quote: Option<QuoteId>) -> Result<QuoteId, OpsError> {
-        let items = self.store.job_items(site).await?;
+    pub async fn enrich(&self, key: &JobKey, quote: Option<QuoteId>) -> Result<QuoteId, OpsError> {
+        let items = self.store.job_items(key).await?;
         let job = items.iter().find(|item| item.get("sk").and_then(Value::as_str) == Some(shared::aws::schema::JOB));
-        let job = job.ok_or_else(|| format!("no job for site {site} in the table"))?;
+        let job = job.ok_or_else(|| format!("no job for {key} in the table"))?;
         let signed = |part: &str, field: &str| {
             let part = job.get(part)?;
             let quote = part.get(field)?.as_str()?.parse::<QuoteId>().ok()?;
@@ -64,12 +64,12 @@ impl Ops {
             (Some(quote), _) => (quote, Timestamp::now().micros()),
             (None, Some((signed, at))) => (signed, at.micros()),
             (None, None) => {
-                return Err(format!("site {site} has no signed contract or change order: name --quote").into());
+                return Err(format!("{key} has no signed contract or change order: name --quote").into());
             }
         };
         let message = FetchMessage::Enrich {
-            tenant: job_tenant(&items),
-            site,
+            tenant: key.tenant.clone(),
+            site: key.site,
             quote,
             version,
             event_id: format!("enrich-{}", uuid::Uuid::new_v4()),
@@ -78,28 +78,19 @@ impl Ops {
         Ok(quote)
     }
 
-    /// Re-queues every `FAILED` document of a site; answers their ids.
-    pub async fn refetch_failed(&self, site: SiteId) -> Result<Vec<DocumentId>, OpsError> {
+    /// Re-queues every `FAILED` document of a job; answers their ids.
+    pub async fn refetch_failed(&self, job: &JobKey) -> Result<Vec<DocumentId>, OpsError> {
         let mut queued = Vec::new();
-        for item in self.store.job_items(site).await? {
+        for item in self.store.job_items(job).await? {
             let is_failed =
                 item.get("status").and_then(Value::as_str).and_then(|s| s.parse().ok()) == Some(FetchStatus::Failed);
             let document = item.get("document").and_then(Value::as_str).and_then(|d| d.parse().ok());
             if let (true, Some(document)) = (is_failed, document) {
-                self.refetch(site, document).await?;
+                self.refetch(job, document).await?;
                 queued.push(document);
             }
         }
         Ok(queued)
-    }
-
-    /// The job's tenant, checked against the one the operator named, if named.
-    pub async fn check_tenant(&self, site: SiteId, named: Option<&TenantId>) -> Result<TenantId, OpsError> {
-        let tenant = self.tenant_of_site(site).await?;
-        match named {
-            Some(named) if *named != tenant => Err(format!("site {site} is tenant {tenant}'s, not {named}'s").into()),
-            _ => Ok(tenant),
-        }
     }
 
     fn dlq(&self) -> Result<&str, OpsError> {
@@ -179,14 +170,17 @@ impl Ops {
 
     /// What the job records about the document a message names: its status and last error.
     async fn document_state(&self, body: &str) -> Result<(Option<String>, Option<String>), OpsError> {
-        let (site, sk) = match serde_json::from_str(body) {
-            Ok(FetchMessage::FetchDocument { site, document, .. }) => {
-                (site, shared::aws::schema::document_sk(document))
+        let (job, sk) = match serde_json::from_str::<FetchMessage>(body) {
+            Ok(FetchMessage::FetchDocument { tenant, site, document, .. }) => {
+                (JobKey::new(tenant, site), shared::aws::schema::document_sk(document))
             }
-            Ok(FetchMessage::Enrich { site, quote, .. }) => (site, shared::aws::schema::details_sk(quote)),
-            _ => return Ok((None, None)),
+            Ok(FetchMessage::Enrich { tenant, site, quote, .. }) => {
+                (JobKey::new(tenant, site), shared::aws::schema::details_sk(quote))
+            }
+            Ok(FetchMessage::ResolveSignedQuote { .. }) => return Ok((None, None)),
+            Err(error) => return Ok((None, Some(format!("malformed: not a fetch message: {error}")))),
         };
-        let items = self.store.job_items(site).await?;
+        let items = self.store.job_items(&job).await?;
         let item = items.iter().find(|item| item.get("sk").and_then(Value::as_str) == Some(sk.as_str()));
         let field = |name: &str| item.and_then(|i| i.get(name)).and_then(Value::as_str).map(str::to_owned);
         Ok((field("status"), field("failure").or_else(|| field("last_error"))))

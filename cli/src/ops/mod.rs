@@ -5,19 +5,18 @@
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use shared::archive::RawRequest;
 use shared::aws::{Clients, DynamoJobStore, Requeued, S3Archive, SqsFetchQueue};
 use shared::config::DedupeConfig;
 use shared::drift::Drift;
 use shared::event::EventType;
 use shared::ids::{DocumentId, QuoteId, SiteId};
-use shared::job::{DeliveryState, FetchStatus};
+use shared::job::{FetchStatus, JobKey};
 use shared::message::FetchMessage;
 use shared::ports::{BackendError, FetchQueue};
 use shared::tenant::{TenantId, Tenants};
 use shared::timestamp::Timestamp;
-use webhook_receiver::{Authenticator, AwsReceiver, Receiver, Replay, Settings};
+use webhook_receiver::{Authenticator, AwsReceiver, Preview, Receiver, Replay, Settings};
 
 mod documents;
 mod replay;
@@ -51,6 +50,8 @@ pub struct Ops {
     dlq_url: Option<String>,
     /// The receiver's logic, for replays; it accepts no live request.
     receiver: AwsReceiver,
+    /// The configured tenants, where a site's jobs are looked for.
+    tenants: Tenants,
 }
 
 /// Which archived requests to replay.
@@ -66,15 +67,6 @@ pub struct Selection {
     pub site: Option<SiteId>,
     /// Only the requests of this tenant (a request archived before tenants is the default's).
     pub tenant: Option<TenantId>,
-}
-
-/// The tenant a job's items name on its summary.
-pub fn job_tenant(items: &[Map<String, Value>]) -> TenantId {
-    items
-        .iter()
-        .find(|item| item.get("sk").and_then(Value::as_str) == Some(shared::aws::schema::JOB))
-        .and_then(|job| job.get(shared::aws::schema::TENANT_ATTRIBUTE)?.as_str().and_then(|t| TenantId::parse(t).ok()))
-        .unwrap_or_default()
 }
 
 impl Ops {
@@ -97,33 +89,57 @@ impl Ops {
             queue_url: config.queue_url.clone(),
             dlq_url: config.dlq_url.clone(),
             receiver,
+            tenants: config.tenants.clone(),
         }
     }
 
-    /// A job's items, by site or through the quote index.
+    /// A job and its items, by site or through the quote index: the job of `tenant` when named,
+    /// else the one job found among the default tenant's and the configured tenants' (two
+    /// tenants that sent the same site keep two jobs: then name one).
     pub async fn job(
         &self,
         site: Option<SiteId>,
         quote: Option<QuoteId>,
-    ) -> Result<(SiteId, Vec<Map<String, Value>>), OpsError> {
-        let site = match (site, quote) {
-            (Some(site), _) => site,
+        tenant: Option<&TenantId>,
+    ) -> Result<(JobKey, Vec<Map<String, Value>>), OpsError> {
+        let tenants: Vec<TenantId> = match tenant {
+            Some(tenant) => vec![tenant.clone()],
+            None => {
+                std::iter::once(TenantId::default_tenant()).chain(self.tenants.iter().map(|t| t.id.clone())).collect()
+            }
+        };
+        let candidates: Vec<JobKey> = match (site, quote) {
+            (Some(site), _) => tenants.into_iter().map(|tenant| JobKey::new(tenant, site)).collect(),
             (None, Some(quote)) => {
-                self.store.site_of_quote(quote).await?.ok_or_else(|| format!("no job holds quote {quote}"))?
+                let jobs = self.store.jobs_of_quote(quote).await?;
+                if jobs.is_empty() {
+                    return Err(format!("no job holds quote {quote}").into());
+                }
+                jobs.into_iter().filter(|job| tenants.contains(&job.tenant)).collect()
             }
             (None, None) => return Err("name a site, or a quote with --quote".into()),
         };
-        let items = self.store.job_items(site).await?;
-        if items.is_empty() {
-            return Err(format!("no job for site {site} in the table").into());
+        let mut found = Vec::new();
+        for job in candidates {
+            let items = self.store.job_items(&job).await?;
+            if !items.is_empty() {
+                found.push((job, items));
+            }
         }
-        Ok((site, items))
-    }
-
-    /// The tenant a job's summary names (a job written before tenants: the default tenant).
-    pub async fn tenant_of_site(&self, site: SiteId) -> Result<TenantId, OpsError> {
-        let items = self.store.job_items(site).await?;
-        Ok(job_tenant(&items))
+        let what = match (site, quote) {
+            (Some(site), _) => format!("site {site}"),
+            (None, quote) => format!("quote {}", quote.map(|q| q.to_string()).unwrap_or_default()),
+        };
+        let of = tenant.map_or_else(String::new, |tenant| format!(" of tenant {tenant}"));
+        match found.len() {
+            0 => Err(format!("no job for {what}{of} in the table").into()),
+            1 => Ok(found.remove(0)),
+            _ => {
+                let names: Vec<String> = found.iter().map(|(job, _)| job.tenant.to_string()).collect();
+                Err(format!("{what} has a job of each of the tenants {}: name one with --tenant", names.join(", "))
+                    .into())
+            }
+        }
     }
 
     /// The drift of the archived bodies a selection names from the shapes the project knows

@@ -66,9 +66,10 @@ impl Ops {
             let in_range = selection.since.is_none_or(|since| raw.received_at >= since)
                 && selection.until.is_none_or(|until| raw.received_at <= until);
             let of_site = selection.site.is_none_or(|site| {
-                self.receiver.preview(&raw).is_ok_and(|(_, plan)| plan.is_some_and(|plan| plan.site == site))
+                self.receiver.planned(&raw).is_ok_and(|(_, plan)| plan.is_some_and(|plan| plan.site == site))
             });
-            let of_tenant = selection.tenant.as_ref().is_none_or(|tenant| *tenant == raw.caller.tenant_id());
+            let of_tenant =
+                selection.tenant.as_ref().is_none_or(|tenant| raw.caller.tenant_id().as_ref() == Ok(tenant));
             if in_range && of_site && of_tenant {
                 records.push((key, raw));
             }
@@ -121,6 +122,8 @@ impl Ops {
         Ok(report)
     }
 
+    /// What replaying `raw` would do: the receiver's own decision ([`Receiver::preview`]), read,
+    /// not written.
     async fn preview(
         &self,
         key: &str,
@@ -128,40 +131,36 @@ impl Ops {
         force: bool,
         report: &mut ReplayReport,
     ) -> Result<(), OpsError> {
-        let (event, plan) = match self.receiver.preview(raw) {
-            Ok(preview) => preview,
+        let mode = if force { Replay::Forced } else { Replay::Deduplicated };
+        match self.receiver.preview(raw, mode).await {
+            Err(refusal) if refusal.status().is_server_error() => {
+                report.add(key, "failed", format!("failed: {refusal}: {}", source_of(&refusal)));
+            }
             Err(refusal) => {
                 report.add(key, "refused", format!("would be refused ({}): {refusal}", refusal.status()));
-                return Ok(());
             }
-        };
-        let Some(plan) = plan else {
-            report.add(key, "unattributed", format!("would change nothing: this {event} names no site"));
-            return Ok(());
-        };
-        let body = raw.body().map_err(|e| format!("{key}: {e}"))?;
-        let state = self.store.delivery_state(event, &hex::encode(Sha256::digest(&body))).await?;
-        if state == Some(DeliveryState::Done) && !force {
-            report.add(
-                key,
-                "duplicate",
-                format!("would change nothing: {event} for site {} was applied before", plan.site),
-            );
-            return Ok(());
+            Ok(Preview::Unattributed { event }) => {
+                report.add(key, "unattributed", format!("would change nothing: this {event} names no site"));
+            }
+            Ok(Preview::Duplicate { event, job }) => {
+                report.add(key, "duplicate", format!("would change nothing: {event} for {job} was applied before"));
+            }
+            Ok(Preview::WouldApply { event, job, plan }) => {
+                let items: Vec<String> =
+                    plan.changes.iter().flat_map(|change| DynamoJobStore::items_changed(&job, change)).collect();
+                let fetch: Vec<String> = plan.documents.iter().filter(|d| d.fetch).map(|d| d.id.to_string()).collect();
+                let detail = format!(
+                    "would apply {event} to site {} for tenant {}: update {} (each unless newer state is stored); record {} document(s); queue {} for download unless already known{}",
+                    job.site,
+                    job.tenant,
+                    items.join(", "),
+                    plan.documents.len(),
+                    if fetch.is_empty() { "none".to_owned() } else { fetch.join(", ") },
+                    if plan.lookup.is_some() { "; look up the signed quote" } else { "" },
+                );
+                report.add(key, "would apply", detail);
+            }
         }
-        let items: Vec<String> =
-            plan.changes.iter().flat_map(|change| DynamoJobStore::items_changed(plan.site, change)).collect();
-        let fetch: Vec<String> = plan.documents.iter().filter(|d| d.fetch).map(|d| d.id.to_string()).collect();
-        let detail = format!(
-            "would apply {event} to site {} for tenant {}: update {} (each unless newer state is stored); record {} document(s); queue {} for download unless already known{}",
-            plan.site,
-            raw.caller.tenant_id(),
-            items.join(", "),
-            plan.documents.len(),
-            if fetch.is_empty() { "none".to_owned() } else { fetch.join(", ") },
-            if plan.lookup.is_some() { "; look up the signed quote" } else { "" },
-        );
-        report.add(key, "would apply", detail);
         Ok(())
     }
 }

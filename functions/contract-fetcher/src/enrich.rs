@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use shared::dal::{self, Details, Entry};
 use shared::everbright::{self, FetchError};
 use shared::ids::{QuoteId, SiteId};
+use shared::job::{self, JobKey};
 use shared::ports::{Archive, DetailsRecord, DocumentLedger};
-use shared::tenant::TenantId;
 use shared::timestamp::Timestamp;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
@@ -46,20 +46,19 @@ impl Fetcher {
     pub(crate) async fn enrich(
         &self,
         api: &TenantApi,
-        tenant: &TenantId,
-        site: SiteId,
+        job: &JobKey,
         quote: QuoteId,
         version: i64,
         deadline: Instant,
     ) -> Outcome {
-        let record = match self.read_details(api, site, quote, version, deadline).await {
+        let record = match self.read_details(api, job, quote, version, deadline).await {
             Ok(record) => record,
             Err(failure) => {
                 let (reason, permanent) = match failure {
                     FetchError::Permanent(reason) => (reason, true),
                     FetchError::Retryable(reason) | FetchError::Unauthorized(reason) => (reason, false),
                 };
-                if let Err(error) = self.ledger.record_enrichment_error(site, quote, &reason, Timestamp::now()).await {
+                if let Err(error) = self.ledger.record_enrichment_error(job, quote, &reason, Timestamp::now()).await {
                     warn!(error = %error, "the enrichment's error could not be recorded");
                 }
                 if permanent {
@@ -69,10 +68,10 @@ impl Fetcher {
                 return Outcome::Retry(reason);
             }
         };
-        match self.ledger.record_details(site, &record, Timestamp::now()).await {
+        match self.ledger.record_details(job, &record, Timestamp::now()).await {
             Ok(()) => {
                 info!(
-                    tenant = %tenant,
+                    tenant = %job.tenant,
                     signed_quote = %record.signed_quote,
                     values = record.details.values.len(),
                     absent = record.details.absent.len(),
@@ -89,13 +88,13 @@ impl Fetcher {
     async fn read_details(
         &self,
         api: &TenantApi,
-        site: SiteId,
+        job: &JobKey,
         quote: QuoteId,
         version: i64,
         deadline: Instant,
     ) -> Result<DetailsRecord, FetchError> {
-        let stamp = Timestamp::now().micros();
-        let prefix = format!("dal/{site}/{quote}/{stamp}");
+        let site = job.site;
+        let prefix = job::dal_prefix(job, quote, Timestamp::now().micros());
         let (url, workflow) =
             self.with_client(api, |client| async move { client.workflow(quote, deadline).await }).await?;
         let mut raw_keys = vec![self.keep_raw(&format!("{prefix}-workflow.json"), &url, &workflow).await?];

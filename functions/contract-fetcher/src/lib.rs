@@ -25,8 +25,8 @@ use shared::aws::{
 use shared::config::{ConfigError, FetcherConfig, TenantsSource, TokenConfig};
 use shared::dal::Profile;
 use shared::everbright::{ApiToken, ClientSettings, EverBright, FetchError};
-use shared::ids::{DocumentId, QuoteId, SiteId};
-use shared::job::{self, SignedQuoteLookup};
+use shared::ids::{DocumentId, QuoteId};
+use shared::job::{self, JobKey, SignedQuoteLookup};
 use shared::message::FetchMessage;
 use shared::metrics::{Emf, MetricsSink, Unit, function_name, stdout_sink};
 use shared::ports::{DocumentLedger, FetchClaim};
@@ -43,6 +43,8 @@ const DEFAULT_BUDGET: Duration = Duration::from_secs(120);
 /// How long one attempt of an AWS call may take: room for a 64 MiB part (`UPLOAD_PART_MIB`'s
 /// largest) at about 1 MiB/s.
 const AWS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How a malformed message's retry reason begins (counted as `MalformedMessages`).
+const MALFORMED: &str = "malformed message";
 /// How long a claim outlives the invocation's deadline before another may take the document.
 const LEASE_MARGIN_SECONDS: i64 = 60;
 
@@ -90,6 +92,9 @@ enum Outcome {
     Stored(u64),
     /// It can never succeed; the reason is recorded: acknowledge.
     FailedForGood,
+    /// It names a document no webhook of its tenant queued (or another tenant's): refused for
+    /// good, acknowledged, counted.
+    Refused,
     /// Try again later: report it in `batchItemFailures`.
     Retry(String),
 }
@@ -157,6 +162,13 @@ impl Fetcher {
         self
     }
 
+    /// Resolves EverBright's and storage's host names with `lookup` (tests: a resolver they
+    /// control); the clients are built on first use, so this comes before any message.
+    pub fn with_lookup(mut self, lookup: shared::everbright::HostLookup) -> Self {
+        self.client_settings.lookup = lookup;
+        self
+    }
+
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = FetcherConfig::from_env()?;
         let sdk = shared::aws::load_sdk_config_with(AWS_ATTEMPT_TIMEOUT).await;
@@ -165,7 +177,7 @@ impl Fetcher {
 
     /// The Lambda handler.
     pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-        let deadline = deadline_of(event.context.deadline);
+        let deadline = deadline_of(event.context.deadline)?;
         Ok(self.handle_batch(&event.payload.records, deadline).await)
     }
 
@@ -204,7 +216,12 @@ impl Fetcher {
             .count("Stored", count(|outcome| matches!(outcome, Outcome::Stored(_))))
             .metric("BytesStored", Unit::Bytes, bytes as f64)
             .count("Retries", count(|outcome| matches!(outcome, Outcome::Retry(_))))
-            .count("PermanentFailures", count(|outcome| *outcome == Outcome::FailedForGood));
+            .count("PermanentFailures", count(|outcome| *outcome == Outcome::FailedForGood))
+            .count("RefusedMessages", count(|outcome| *outcome == Outcome::Refused))
+            .count(
+                "MalformedMessages",
+                count(|outcome| matches!(outcome, Outcome::Retry(r) if r.starts_with(MALFORMED))),
+            );
         (self.metrics)(emf.to_line(Timestamp::now()));
     }
 
@@ -213,8 +230,10 @@ impl Fetcher {
         let message = match serde_json::from_str::<FetchMessage>(body) {
             Ok(message) => message,
             Err(error) => {
-                error!(error = %error, "malformed message: not a fetch message; acknowledged, not retried");
-                return Outcome::FailedForGood;
+                // Not acknowledged: after its receives it waits in the DLQ, where `dlq` shows it.
+                let prefix: String = body.chars().take(200).collect();
+                error!(error = %error, body_prefix = prefix, "malformed message: not a fetch message; left for the DLQ");
+                return Outcome::Retry(format!("{MALFORMED}: {error}"));
             }
         };
         let Some(api) = self.apis.get(message.tenant()) else {
@@ -225,6 +244,7 @@ impl Fetcher {
             error!(reason, "unknown tenant");
             return Outcome::Retry(reason);
         };
+        let job = JobKey::new(message.tenant().clone(), message.site());
         let outcome = match message {
             FetchMessage::FetchDocument { tenant, site, quote, task, document, name, event_id } => {
                 let quote_text = quote.map(|q| q.to_string());
@@ -237,11 +257,11 @@ impl Fetcher {
                     document = %document,
                     event_id = %event_id,
                 );
-                self.fetch_document(api, site, quote, document, name.as_deref(), deadline).instrument(span).await
+                self.fetch_document(api, &job, quote, document, name.as_deref(), deadline).instrument(span).await
             }
             FetchMessage::Enrich { tenant, site, quote, version, event_id } => {
                 let span = info_span!("enrich", tenant = %tenant, site = %site, quote = %quote, event_id = %event_id);
-                self.enrich(api, &tenant, site, quote, version, deadline).instrument(span).await
+                self.enrich(api, &job, quote, version, deadline).instrument(span).await
             }
             FetchMessage::ResolveSignedQuote { tenant, site, quote, milestone, version } => {
                 let milestone_text = milestone.map(|m| m.to_string());
@@ -253,7 +273,7 @@ impl Fetcher {
                     milestone = milestone_text.as_deref()
                 );
                 let lookup = SignedQuoteLookup { quote, milestone, version };
-                self.resolve_signed_quote(api, &tenant, site, &lookup, deadline).instrument(span).await
+                self.resolve_signed_quote(api, &job, &lookup, deadline).instrument(span).await
             }
         };
         if let Outcome::Retry(reason) = &outcome {
@@ -304,7 +324,7 @@ impl Fetcher {
     async fn fetch_document(
         &self,
         api: &TenantApi,
-        site: SiteId,
+        job: &JobKey,
         quote: Option<QuoteId>,
         document: DocumentId,
         name: Option<&str>,
@@ -314,7 +334,7 @@ impl Fetcher {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let lease_until = now.plus_seconds(remaining.as_secs() as i64 + LEASE_MARGIN_SECONDS);
         let lease = uuid::Uuid::new_v4().to_string();
-        let claim = self.ledger.claim_fetch(site, document, &lease, now, lease_until).await;
+        let claim = self.ledger.claim_fetch(job, document, &lease, now, lease_until).await;
         let lease = match claim {
             Ok(FetchClaim::Claimed { lease }) => lease,
             Ok(FetchClaim::Stored) => {
@@ -329,22 +349,26 @@ impl Fetcher {
                 warn!(status, "the document is not queued; acknowledged");
                 return Outcome::Done;
             }
+            Ok(FetchClaim::Refused { reason }) => {
+                error!(reason, "refused: the message's word is not the job's; acknowledged, nothing fetched");
+                return Outcome::Refused;
+            }
             Ok(FetchClaim::Busy) => {
                 return Outcome::Retry("another invocation is fetching it".into());
             }
             Err(error) => {
                 // The claim may have landed with its answer lost: give it back, in case.
                 let reason = error.to_string();
-                self.give_back(site, document, &lease, &reason).await;
+                self.give_back(job, document, &lease, &reason).await;
                 return Outcome::Retry(reason);
             }
         };
 
-        let key = job::document_key(site, quote, document, name);
-        let stored = self.download_into(api, &key, site, quote, document, deadline).await;
+        let key = job::document_key(job, quote, document, name);
+        let stored = self.download_into(api, &key, job, quote, document, deadline).await;
         let recorded = match stored {
             Ok(stored) => {
-                let recorded = self.ledger.mark_stored(site, document, &lease, &stored, Timestamp::now()).await;
+                let recorded = self.ledger.mark_stored(job, document, &lease, &stored, Timestamp::now()).await;
                 match recorded {
                     Ok(true) => {
                         info!(key = %stored.key, size = stored.size, sha256 = %stored.sha256, "stored");
@@ -359,11 +383,11 @@ impl Fetcher {
             }
             Err(FetchError::Permanent(reason)) => {
                 error!(reason, "failed for good");
-                let failed = self.ledger.mark_failed(site, document, &lease, &reason, Timestamp::now()).await;
+                let failed = self.ledger.mark_failed(job, document, &lease, &reason, Timestamp::now()).await;
                 failed.map(|()| Outcome::FailedForGood)
             }
             Err(FetchError::Retryable(reason) | FetchError::Unauthorized(reason)) => {
-                self.ledger.release_fetch(site, document, &lease, &reason).await.map(|()| Outcome::Retry(reason))
+                self.ledger.release_fetch(job, document, &lease, &reason).await.map(|()| Outcome::Retry(reason))
             }
         };
         match recorded {
@@ -372,7 +396,7 @@ impl Fetcher {
                 // The outcome could not be recorded: give the claim back so that the retry need
                 // not wait for the lease to run out (if this fails too, the lease does run out).
                 let reason = error.to_string();
-                self.give_back(site, document, &lease, &reason).await;
+                self.give_back(job, document, &lease, &reason).await;
                 Outcome::Retry(reason)
             }
         }
@@ -380,8 +404,8 @@ impl Fetcher {
 
     /// Releases the claim under `lease`, if it is still held; a failure only logs (the lease
     /// frees the document when it ends).
-    async fn give_back(&self, site: SiteId, document: DocumentId, lease: &str, reason: &str) {
-        if let Err(error) = self.ledger.release_fetch(site, document, lease, reason).await {
+    async fn give_back(&self, job: &JobKey, document: DocumentId, lease: &str, reason: &str) {
+        if let Err(error) = self.ledger.release_fetch(job, document, lease, reason).await {
             warn!(error = %error, "could not give the claim back; it frees itself when its lease ends");
         }
     }
@@ -390,7 +414,7 @@ impl Fetcher {
         &self,
         api: &TenantApi,
         key: &str,
-        site: SiteId,
+        job: &JobKey,
         quote: Option<QuoteId>,
         document: DocumentId,
         deadline: Instant,
@@ -398,7 +422,8 @@ impl Fetcher {
         let mut download =
             self.with_client(api, |client| async move { client.download(document, deadline).await }).await?;
         let metadata = HashMap::from([
-            ("site".to_owned(), site.to_string()),
+            ("site".to_owned(), job.site.to_string()),
+            ("tenant".to_owned(), job.tenant.to_string()),
             ("quote".to_owned(), quote.map_or_else(String::new, |q| q.to_string())),
             ("document".to_owned(), document.to_string()),
         ]);
@@ -409,8 +434,7 @@ impl Fetcher {
     async fn resolve_signed_quote(
         &self,
         api: &TenantApi,
-        tenant: &TenantId,
-        site: SiteId,
+        job: &JobKey,
         lookup: &SignedQuoteLookup,
         deadline: Instant,
     ) -> Outcome {
@@ -424,22 +448,52 @@ impl Fetcher {
             }
             Err(FetchError::Retryable(reason) | FetchError::Unauthorized(reason)) => return Outcome::Retry(reason),
         };
-        if let Err(error) = self.ledger.record_signed_quote(site, lookup, signed, Timestamp::now()).await {
+        if let Err(error) = self.ledger.record_signed_quote(job, lookup, signed, Timestamp::now()).await {
             return Outcome::Retry(error.to_string());
         }
         info!(signed = ?signed, "signed quote recorded");
         // Signed as another quote: that quote's details too, now. If they cannot be read, the
         // look-up is retried (its record is versioned: recording it again changes nothing).
         match signed.filter(|signed| *signed != lookup.quote) {
-            Some(signed) => self.enrich(api, tenant, site, signed, lookup.version, deadline).await,
+            Some(signed) => self.enrich(api, job, signed, lookup.version, deadline).await,
             None => Outcome::Done,
         }
     }
 }
 
-/// The invocation's deadline (milliseconds since the epoch) as an instant, less a margin.
-fn deadline_of(deadline_ms: u64) -> Instant {
+/// The invocation's deadline (milliseconds since the epoch) as an instant, less a margin; 0 (no
+/// deadline: a local runtime) gives [`DEFAULT_BUDGET`]. A deadline already past (or within the
+/// margin) is an error: nothing could finish, and a fresh budget would outlive the invocation.
+fn deadline_of(deadline_ms: u64) -> Result<Instant, String> {
+    if deadline_ms == 0 {
+        return Ok(Instant::now() + DEFAULT_BUDGET.saturating_sub(DEADLINE_MARGIN));
+    }
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let budget = if deadline_ms > now_ms { Duration::from_millis(deadline_ms - now_ms) } else { DEFAULT_BUDGET };
-    Instant::now() + budget.saturating_sub(DEADLINE_MARGIN)
+    let budget = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    if budget <= DEADLINE_MARGIN {
+        return Err(format!(
+            "the invocation's deadline ({deadline_ms} ms since the epoch) leaves {} ms, less than the {} ms kept to \
+             record outcomes; the batch is not started",
+            budget.as_millis(),
+            DEADLINE_MARGIN.as_millis()
+        ));
+    }
+    Ok(Instant::now() + (budget - DEADLINE_MARGIN))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_already_past_is_an_error_not_a_fresh_budget() {
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        let err = deadline_of(now_ms - 1_000).unwrap_err();
+        assert!(err.contains("deadline") && err.contains("not started"), "{err}");
+        assert!(deadline_of(now_ms + 2_000).is_err(), "within the margin");
+        let left = deadline_of(now_ms + 60_000).unwrap().saturating_duration_since(Instant::now());
+        assert!(left <= Duration::from_secs(55) && left > Duration::from_secs(50), "{left:?}");
+        let local = deadline_of(0).unwrap().saturating_duration_since(Instant::now());
+        assert!(local > Duration::from_secs(100), "no deadline: the default budget, {local:?}");
+    }
 }

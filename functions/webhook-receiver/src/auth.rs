@@ -75,6 +75,13 @@ impl Sigv4 {
             KeySource::Plain(keys) => keys.clone(),
             KeySource::Secret { client, secret_id } => read_sigv4_keys(client, secret_id).await?,
         };
+        if let Some((id, (_, tenant))) = self.tenant_keys.iter().find(|(id, _)| keys.contains_key(*id)) {
+            let reason = format!(
+                "the default tenant's access key {id} (SIGV4_CREDENTIALS_SECRET) is also tenant {tenant:?}'s; a \
+                 request must decide one tenant"
+            );
+            return Err(BackendError::new("reading the AWS4 keys", reason));
+        }
         keys.extend(self.tenant_keys.iter().map(|(id, (secret, _))| (id.clone(), secret.clone())));
         Ok(Verifier::new(&self.region, &self.service, keys))
     }
@@ -136,15 +143,22 @@ impl Authenticator {
         clients: &Clients,
     ) -> Result<Self, String> {
         let credentials = tenants.iter().flat_map(|t| t.webhooks.iter().map(move |c| (c, t.id.clone())));
+        let sigv4_mode = matches!(auth, AuthConfig::Sigv4 { .. });
         let mode = match auth {
             AuthConfig::Iam(principals) => {
+                tenants.check_default(&Credential::Iam(principals.clone()), "ALLOWED_PRINCIPALS")?;
                 let mut allowed = vec![(principals.clone(), TenantId::default_tenant())];
                 for (credential, tenant) in credentials {
                     match credential {
                         Credential::Iam(principals) => allowed.push((principals.clone(), tenant)),
-                        other => {
-                            return Err(wrong_mode(&tenant, other, "sigv4 or shared-secret (the function checks it)"));
+                        Credential::Aws4 { .. } => {
+                            return Err(wrong_mode(
+                                &tenant,
+                                credential,
+                                "sigv4 or shared-secret (the function checks it)",
+                            ));
                         }
+                        other => return Err(wrong_mode(&tenant, other, "shared-secret (the function checks it)")),
                     }
                 }
                 Mode::Iam(allowed)
@@ -157,6 +171,23 @@ impl Authenticator {
                     }
                     _ => KeySource::Plain(HashMap::new()),
                 };
+                if let KeySource::Plain(keys) = &keys {
+                    for (access_key_id, secret) in keys {
+                        let credential =
+                            Credential::Aws4 { access_key_id: access_key_id.clone(), secret: secret.clone() };
+                        tenants.check_default(&credential, "SIGV4_CREDENTIALS")?;
+                    }
+                }
+                if let Some(shared) = &shared {
+                    if sigv4_mode {
+                        return Err(format!(
+                            "the default tenant's credential {} (WEBHOOK_CREDENTIAL_SECRET) is a shared secret, which \
+                             AUTH_MODE=sigv4 does not admit; use AUTH_MODE=shared-secret",
+                            shared.describe()
+                        ));
+                    }
+                    tenants.check_default(shared, "WEBHOOK_CREDENTIAL_SECRET")?;
+                }
                 let mut tenant_keys = HashMap::new();
                 let mut shared_credentials: Vec<_> =
                     shared.into_iter().map(|c| (c, TenantId::default_tenant())).collect();
@@ -168,6 +199,9 @@ impl Authenticator {
                         Credential::Aws4 { access_key_id, secret } => {
                             tenant_keys.insert(access_key_id.clone(), (secret.clone(), tenant));
                         }
+                        // sigv4 admits AWS4 signatures alone: a shared secret is weaker, and is
+                        // the shared-secret mode's.
+                        other if sigv4_mode => return Err(wrong_mode(&tenant, other, "shared-secret")),
                         other => shared_credentials.push((other.clone(), tenant)),
                     }
                 }
@@ -185,6 +219,21 @@ impl Authenticator {
         Ok(Self { mode, tenants })
     }
 
+    /// Reads the AWS4 keys of a `SIGV4_CREDENTIALS_SECRET` now (they are read on first use
+    /// otherwise), so that a secret that cannot be read, or that names a tenant's key, stops the
+    /// start-up with the reason.
+    pub async fn read_keys(&self) -> Result<(), String> {
+        match &self.mode {
+            Mode::Function(check) => match &check.sigv4 {
+                Some(sigv4 @ Sigv4 { keys: KeySource::Secret { .. }, .. }) => {
+                    sigv4.verifier.get(|| sigv4.read_verifier()).await.map(drop)
+                }
+                _ => Ok(()),
+            },
+            Mode::Iam(_) => Ok(()),
+        }
+    }
+
     /// The tenants, for the checks after the archive.
     pub fn tenants(&self) -> &Tenants {
         &self.tenants
@@ -199,8 +248,8 @@ impl Authenticator {
         shared.iter().filter_map(|(credential, _)| credential.secret_header())
     }
 
-    /// Checks `request`; answers who called, as the archive records it, with the tenant.
-    pub(crate) async fn check(&self, request: &Inbound, now: SystemTime) -> Result<Caller, Refusal> {
+    /// Checks `request`; answers who called, as the archive records it, and the tenant.
+    pub(crate) async fn check(&self, request: &Inbound, now: SystemTime) -> Result<(Caller, TenantId), Refusal> {
         let reported = &request.caller;
         let (tenant, credential, access_key) = match &self.mode {
             Mode::Iam(allowed) => {
@@ -238,12 +287,13 @@ impl Authenticator {
                 }
             }
         };
-        Ok(Caller {
+        let caller = Caller {
             access_key: access_key.or_else(|| reported.access_key.clone()),
             tenant: Some(tenant.to_string()),
             credential: Some(credential),
             ..reported.clone()
-        })
+        };
+        Ok((caller, tenant))
     }
 }
 

@@ -21,7 +21,7 @@ use shared::aws::{Clients, DynamoJobStore, S3Archive, SqsFetchQueue, load_creden
 use shared::config::{ConfigError, DedupeConfig, ReceiverConfig, TenantsSource};
 use shared::event::EventType;
 use shared::ids::{DocumentId, SiteId};
-use shared::job::{self, Identity, Plan, PlanContext};
+use shared::job::{self, Identity, JobKey, Plan, PlanContext};
 use shared::message::FetchMessage;
 use shared::metrics::{Emf, MetricsSink, function_name, stdout_sink};
 use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, FetchQueue, JobStore};
@@ -59,29 +59,6 @@ pub struct Receiver<S, A, Q> {
     /// Where each request's metric line (EMF) goes, and its `Function` dimension.
     metrics: MetricsSink,
     function: String,
-    /// Sites whose job this container has seen held by a tenant: a site's tenant never changes,
-    /// so a repeat needs no write to know it.
-    owners: Owners,
-}
-
-/// The sites known to be held, and by whom; forgotten all at once when full.
-#[derive(Default)]
-struct Owners(std::sync::Mutex<std::collections::HashMap<SiteId, TenantId>>);
-
-impl Owners {
-    const MOST: usize = 4096;
-
-    fn get(&self, site: SiteId) -> Option<TenantId> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&site).cloned()
-    }
-
-    fn insert(&self, site: SiteId, tenant: TenantId) {
-        let mut owners = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if owners.len() >= Self::MOST {
-            owners.clear();
-        }
-        owners.insert(site, tenant);
-    }
 }
 
 /// The receiver on DynamoDB, S3 and SQS.
@@ -128,7 +105,14 @@ impl AwsReceiver {
             Some(secret_id) => Some(load_credential(&clients.secrets, secret_id).await?),
             None => None,
         };
-        Self::with_tenants(config, tenants, shared, clients)
+        let receiver = Self::with_tenants(config, tenants, shared, clients)?;
+        receiver
+            .settings
+            .auth
+            .read_keys()
+            .await
+            .map_err(|reason| ConfigError::Invalid { name: "SIGV4_CREDENTIALS_SECRET", reason })?;
+        Ok(receiver)
     }
 
     /// Reads the configuration from the environment and builds the clients once.
@@ -159,6 +143,48 @@ struct Delivered<'a> {
     body_sha256: String,
     event_id: String,
     received_at: Timestamp,
+}
+
+impl<'a> Delivered<'a> {
+    /// An archived request as the logic after the archive takes it: its recorded tenant (a
+    /// record made before tenants is the default's; one naming no valid tenant is refused) and
+    /// the SHA-256 it was received with (an older record without one is hashed again).
+    fn archived(raw: &RawRequest, body: &'a [u8]) -> Result<Self, Refusal> {
+        Ok(Self {
+            tenant: raw.caller.tenant_id().map_err(Refusal::BadArchive)?,
+            route: route(&raw_method(raw)?, &raw.path),
+            content_type: raw.header("content-type").map(str::to_owned),
+            body,
+            body_sha256: if raw.body_sha256.is_empty() {
+                hex::encode(Sha256::digest(body))
+            } else {
+                raw.body_sha256.clone()
+            },
+            event_id: raw.event_id.clone(),
+            received_at: raw.received_at,
+        })
+    }
+}
+
+/// What [`Receiver::decide`] found.
+struct Decided {
+    event: EventType,
+    /// `None`: the event names no site.
+    plan: Option<Plan>,
+    delivery: Delivery,
+    /// `None`: the event keeps no delivery record (see [`DedupeConfig::remember_until`]).
+    remember_until: Option<Timestamp>,
+}
+
+/// What a replay of an archived request would do ([`Receiver::preview`]).
+#[derive(Debug)]
+pub enum Preview {
+    /// It names no site: nothing would change.
+    Unattributed { event: EventType },
+    /// The delivery is remembered as applied: nothing would change.
+    Duplicate { event: EventType, job: JobKey },
+    /// It would apply `plan` to `job` (each write unless newer state is stored).
+    WouldApply { event: EventType, job: JobKey, plan: Plan },
 }
 
 /// The body of an archived request.
@@ -195,7 +221,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
     /// A receiver whose metric lines go to standard output (CloudWatch Logs, in Lambda).
     pub fn new(settings: Settings, store: S, archive: A, queue: Q) -> Self {
         let function = function_name("webhook-receiver");
-        Self { settings, store, archive, queue, metrics: stdout_sink(), function, owners: Owners::default() }
+        Self { settings, store, archive, queue, metrics: stdout_sink(), function }
     }
 
     /// Sends the metric lines elsewhere (tests, local runs).
@@ -251,8 +277,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
 
     /// The edge's part: authenticate, archive, check the limits; then the core's ([`Self::settle`]).
     async fn receive(&self, inbound: http::Inbound, now: Timestamp) -> Result<Accepted, Refusal> {
-        let caller = self.settings.auth.check(&inbound, std::time::SystemTime::now()).await?;
-        let tenant = caller.tenant_id();
+        let (caller, tenant) = self.settings.auth.check(&inbound, std::time::SystemTime::now()).await?;
 
         let raw = inbound.raw_request(caller, self.settings.auth.secret_headers());
         let archived = serde_json::to_vec(&raw).map_err(|e| BackendError::new("archive encoding", e));
@@ -278,27 +303,28 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
     /// keep newer state) and leaves the delivery's record as it is.
     pub async fn replay(&self, raw: &RawRequest, mode: Replay) -> Result<Accepted, Refusal> {
         let body = raw_body(raw)?;
-        let delivered = Delivered {
-            tenant: raw.caller.tenant_id(),
-            route: route(&raw_method(raw)?, &raw.path),
-            content_type: raw.header("content-type").map(str::to_owned),
-            body: &body,
-            // The archive keeps the SHA-256 it was received with; an older record without one is
-            // hashed again.
-            body_sha256: if raw.body_sha256.is_empty() {
-                hex::encode(Sha256::digest(&body))
-            } else {
-                raw.body_sha256.clone()
-            },
-            event_id: raw.event_id.clone(),
-            received_at: raw.received_at,
-        };
-        self.settle(delivered, Timestamp::now(), mode).await
+        self.settle(Delivered::archived(raw, &body)?, Timestamp::now(), mode).await
     }
 
-    /// What an archived request would do, without doing it: its event and the plan (`None`: it
-    /// names no site).
-    pub fn preview(&self, raw: &RawRequest) -> Result<(EventType, Option<Plan>), Refusal> {
+    /// What replaying an archived request would do now, without writing: the same decisions as
+    /// [`Self::replay`] (its tenant, its identity from the archived SHA-256, the organization
+    /// rule, whether the delivery is remembered as applied), read, not claimed.
+    pub async fn preview(&self, raw: &RawRequest, mode: Replay) -> Result<Preview, Refusal> {
+        let body = raw_body(raw)?;
+        let now = Timestamp::now();
+        let Decided { event, plan, delivery, remember_until } = self.decide(Delivered::archived(raw, &body)?, now)?;
+        let Some(plan) = plan else { return Ok(Preview::Unattributed { event }) };
+        let job = JobKey::new(delivery.tenant.clone(), plan.site);
+        let deduplicated = mode == Replay::Deduplicated && remember_until.is_some();
+        if deduplicated && self.store.was_applied(&delivery).await.map_err(Refusal::NotApplied)? {
+            return Ok(Preview::Duplicate { event, job });
+        }
+        Ok(Preview::WouldApply { event, job, plan })
+    }
+
+    /// The event and plan of an archived request, its body checked and parsed (`None`: it names
+    /// no site); for choosing requests by site.
+    pub fn planned(&self, raw: &RawRequest) -> Result<(EventType, Option<Plan>), Refusal> {
         let content_type = raw.header("content-type");
         self.plan(route(&raw_method(raw)?, &raw.path), content_type, &raw_body(raw)?, raw.received_at)
     }
@@ -318,14 +344,34 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
         Ok((event, job::plan(&payload, &cx)))
     }
 
-    /// Everything after the archive: parse, plan, claim the delivery, apply, queue, finish.
-    async fn settle(&self, delivered: Delivered<'_>, now: Timestamp, mode: Replay) -> Result<Accepted, Refusal> {
+    /// Everything decided before a write, for a live request, a replay and a dry run alike: the
+    /// event and plan, the tenant's organization rule, and the delivery (tenant, route, the
+    /// body's SHA-256) with how long it is remembered.
+    fn decide(&self, delivered: Delivered<'_>, now: Timestamp) -> Result<Decided, Refusal> {
         let Delivered { tenant, route, content_type, body, body_sha256, event_id, received_at } = delivered;
         let (event, plan) = self.plan(route, content_type.as_deref(), body, received_at)?;
+        // A payload naming another tenant's organization as its site's owner changes nothing.
+        if let Some(reason) = plan
+            .as_ref()
+            .and_then(|plan| plan.owner_organization.as_deref())
+            .and_then(|o| self.settings.auth.tenants().foreign_organization(&tenant, o))
+        {
+            return Err(Refusal::ForeignOrganization(reason));
+        }
+        let remember_until = plan.as_ref().and_then(|plan| self.settings.dedupe.remember_until(plan.identity, now));
+        let delivery =
+            Delivery { tenant, event, body_sha256, event_id, now, remember_until: remember_until.unwrap_or(now) };
+        Ok(Decided { event, plan, delivery, remember_until })
+    }
+
+    /// Everything after the archive: parse, plan, claim the delivery, apply, queue, finish.
+    async fn settle(&self, delivered: Delivered<'_>, now: Timestamp, mode: Replay) -> Result<Accepted, Refusal> {
+        let Decided { event, plan, delivery, remember_until } = self.decide(delivered, now)?;
+        let tenant = delivery.tenant.clone();
         let Some(plan) = plan else {
-            info!(event_id, event = %event, "unattributed: the event names no site; archived, nothing changed");
+            info!(event_id = delivery.event_id, event = %event, "unattributed: the event names no site; archived, nothing changed");
             let unattributed = Accepted {
-                event_id,
+                event_id: delivery.event_id,
                 event: event.slug(),
                 tenant: tenant.to_string(),
                 site: None,
@@ -336,8 +382,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
             };
             return Ok(unattributed);
         };
-        let remember_until = self.settings.dedupe.remember_until(plan.identity, now);
-        let delivery = Delivery { event, body_sha256, event_id, now, remember_until: remember_until.unwrap_or(now) };
+        let job = JobKey::new(tenant.clone(), plan.site);
         let accepted = |duplicate, stale, queued| Accepted {
             event_id: delivery.event_id.clone(),
             event: event.slug(),
@@ -363,19 +408,9 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
             quote = quote.map(|q| q.to_string()),
         );
         async {
-            // Whose job it is, before anything of it is written: a payload naming another
-            // tenant's organization, or a site another tenant holds, changes nothing.
-            if let Some(reason) = plan
-                .owner_organization
-                .as_deref()
-                .and_then(|o| self.settings.auth.tenants().foreign_organization(&tenant, o))
-            {
-                return Err(Refusal::ForeignOrganization(reason));
-            }
-            self.claim_site(plan.site, &tenant).await?;
             if mode == Replay::Forced || remember_until.is_none() {
                 // Forced, or idempotent by itself (no delivery record).
-                let (stale, queued) = self.apply(&plan, &delivery, &tenant).await.map_err(Refusal::NotApplied)?;
+                let (stale, queued) = self.apply(&plan, &delivery, &job).await.map_err(Refusal::NotApplied)?;
                 info!(stale, queued = queued.len(), forced = mode == Replay::Forced, "applied");
                 return Ok(accepted(false, stale, queued));
             }
@@ -397,7 +432,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
                 Claim::InProgress => return Err(Refusal::InProgress),
             }
 
-            let applied = match self.apply(&plan, &delivery, &tenant).await {
+            let applied = match self.apply(&plan, &delivery, &job).await {
                 Ok(applied) => self.store.finish_delivery(&delivery).await.map(|()| applied),
                 Err(error) => Err(error),
             };
@@ -416,22 +451,6 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
         .await
     }
 
-    /// Whether the job of `site` is the tenant's: from what this container saw, else by writing
-    /// the tenant on the job unless another tenant's is there.
-    async fn claim_site(&self, site: SiteId, tenant: &TenantId) -> Result<(), Refusal> {
-        let held = match self.owners.get(site) {
-            Some(owner) => owner == *tenant,
-            None => {
-                let held = self.store.claim_site(site, tenant).await.map_err(Refusal::NotApplied)?;
-                if held {
-                    self.owners.insert(site, tenant.clone());
-                }
-                held
-            }
-        };
-        if held { Ok(()) } else { Err(Refusal::OtherTenantsSite { site, tenant: tenant.to_string() }) }
-    }
-
     /// Gives the delivery's claim up, if it is still ours; a failure only logs (the claim frees
     /// itself when its lease ends).
     async fn release(&self, delivery: &Delivery) {
@@ -440,16 +459,17 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
         }
     }
 
-    /// Applies the plan; returns whether the event was stale and which documents it queued. A
-    /// plan told apart by its chain ([`Identity::Chain`]) applies its primary change first, and
-    /// the rest only if that landed: a transition that does not follow on changes nothing.
+    /// Applies the plan to `job`; returns whether the event was stale and which documents it
+    /// queued. A plan told apart by its chain ([`Identity::Chain`]) applies its primary change
+    /// first, and the rest only if that landed: a transition that does not follow on changes
+    /// nothing.
     async fn apply(
         &self,
         plan: &Plan,
         delivery: &Delivery,
-        tenant: &TenantId,
+        job: &JobKey,
     ) -> Result<(bool, Vec<DocumentId>), BackendError> {
-        let apply = |change| self.store.apply(plan.site, change);
+        let apply = |change| self.store.apply(job, change);
         let gate = plan.changes.get(plan.primary).filter(|_| plan.identity == Identity::Chain);
         let stale = if let Some(primary) = gate {
             if apply(primary).await? == Applied::Stale {
@@ -465,14 +485,15 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
 
         let queued = try_join_all(plan.documents.iter().map(|document| async move {
             if document.fetch {
-                self.store.queue_document(plan.site, document, delivery).await.map(|queued| queued.then_some(document))
+                self.store.queue_document(job, document, delivery).await.map(|queued| queued.then_some(document))
             } else {
-                self.store.record_document(plan.site, document).await.map(|()| None)
+                self.store.record_document(job, document).await.map(|()| None)
             }
         }))
         .await?;
         let queued: Vec<_> = queued.into_iter().flatten().collect();
 
+        let tenant = &job.tenant;
         let mut messages: Vec<FetchMessage> = queued
             .iter()
             .map(|document| FetchMessage::FetchDocument {
@@ -486,7 +507,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
             })
             .collect();
         if let Some(enrichment) = plan.enrichment.as_ref().filter(|_| !stale)
-            && self.store.queue_enrichment(plan.site, enrichment, delivery).await?
+            && self.store.queue_enrichment(job, enrichment, delivery).await?
         {
             messages.push(FetchMessage::Enrich {
                 tenant: tenant.clone(),

@@ -22,12 +22,6 @@ pub enum Refusal {
     /// The payload names a site-owning organization that is not the calling tenant's.
     #[error("{0}")]
     ForeignOrganization(String),
-    /// The site's job was first written by another tenant.
-    #[error(
-        "site {site} belongs to another tenant's jobs; a site is kept under the tenant that first sent it, and this \
-         credential speaks for {tenant}"
-    )]
-    OtherTenantsSite { site: shared::ids::SiteId, tenant: String },
     #[error("the request could not be authenticated right now; retry later")]
     AuthUnavailable(#[source] BackendError),
     #[error("the path {path} has {reason}; a webhook URL is <base>/webhooks/<event>")]
@@ -65,10 +59,7 @@ impl Refusal {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Forbidden { .. }
-            | Self::CredentialRefused
-            | Self::ForeignOrganization(_)
-            | Self::OtherTenantsSite { .. } => StatusCode::FORBIDDEN,
+            Self::Forbidden { .. } | Self::CredentialRefused | Self::ForeignOrganization(_) => StatusCode::FORBIDDEN,
             Self::NoCredential => StatusCode::UNAUTHORIZED,
             Self::Unauthenticated(reason) => StatusCode::from_u16(reason.status()).unwrap_or(StatusCode::FORBIDDEN),
             Self::UnknownEvent { .. } => StatusCode::NOT_FOUND,

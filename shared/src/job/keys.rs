@@ -1,14 +1,60 @@
-//! Where a job's document is stored in the bucket: `contracts/<site>/<quote>/<document>/<name>`,
-//! the name made safe as one key segment.
+//! Which job a webhook is about ([`JobKey`]: a site as one tenant sees it), and where its
+//! documents and data-API answers are stored in the bucket: `contracts/<site>/<quote>/<document>/<name>`
+//! (another tenant's under `contracts/tenant/<tenant>/`), the name made safe as one key segment.
+
+use std::fmt;
 
 use crate::ids::{DocumentId, QuoteId, SiteId};
+use crate::tenant::TenantId;
 
-/// Where a document is stored: `contracts/<site>/<quote>/<document uuid>/<file name>`, the quote
-/// being `no-quote` when the event named none and the name sanitised ([`sanitize_file_name`]).
-pub fn document_key(site: SiteId, quote: Option<QuoteId>, document: DocumentId, name: Option<&str>) -> String {
+/// A job: one site as one tenant sees it. Two tenants that send the same site keep two jobs, so
+/// one tenant can neither write into another's job nor lock it out by writing first.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobKey {
+    pub tenant: TenantId,
+    pub site: SiteId,
+}
+
+impl JobKey {
+    pub fn new(tenant: TenantId, site: SiteId) -> Self {
+        Self { tenant, site }
+    }
+
+    /// The default tenant's job of `site` (single-tenant deployments, tests).
+    pub fn default_tenant(site: SiteId) -> Self {
+        Self::new(TenantId::default_tenant(), site)
+    }
+
+    /// The bucket prefix of the job's tenant: empty for the default tenant (whose keys are as
+    /// before tenants), `tenant/<id>/` for another.
+    pub fn tenant_prefix(&self) -> String {
+        if self.tenant.is_default() { String::new() } else { format!("tenant/{}/", self.tenant) }
+    }
+}
+
+impl fmt::Display for JobKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.tenant.is_default() {
+            write!(f, "site {}", self.site)
+        } else {
+            write!(f, "site {} of tenant {}", self.site, self.tenant)
+        }
+    }
+}
+
+/// Where a document is stored: `contracts/<site>/<quote>/<document uuid>/<file name>` (another
+/// tenant's: `contracts/tenant/<tenant>/<site>/...`), the quote being `no-quote` when the event
+/// named none and the name sanitised ([`sanitize_file_name`]).
+pub fn document_key(job: &JobKey, quote: Option<QuoteId>, document: DocumentId, name: Option<&str>) -> String {
     let quote = quote.map_or_else(|| "no-quote".to_owned(), |q| q.to_string());
     let name = sanitize_file_name(name.unwrap_or_default());
-    format!("contracts/{site}/{quote}/{document}/{name}")
+    format!("contracts/{}{}/{quote}/{document}/{name}", job.tenant_prefix(), job.site)
+}
+
+/// Where a data-API read of a job's quote keeps its raw answers: `dal/<site>/<quote>/<stamp>`
+/// (another tenant's: `dal/tenant/<tenant>/<site>/...`).
+pub fn dal_prefix(job: &JobKey, quote: QuoteId, stamp: i64) -> String {
+    format!("dal/{}{}/{quote}/{stamp}", job.tenant_prefix(), job.site)
 }
 
 /// The longest file name kept, in bytes.
@@ -62,7 +108,7 @@ mod key_tests {
         fn any_name_becomes_one_safe_key_segment(name in proptest::prelude::any::<String>()) {
             let site: SiteId = "34b6b5ee-f997-4044-86ae-0abbf611fc4d".parse().unwrap();
             let document: DocumentId = "3f230ca4-b147-49ae-9187-8b64c7eea62c".parse().unwrap();
-            let key = document_key(site, None, document, Some(&name));
+            let key = document_key(&JobKey::default_tenant(site), None, document, Some(&name));
             let segments: Vec<&str> = key.split('/').collect();
             proptest::prop_assert_eq!(segments.len(), 5, "{:?}", key);
             let file = segments[4];
@@ -86,8 +132,14 @@ mod key_tests {
         let site: SiteId = "34b6b5ee-f997-4044-86ae-0abbf611fc4d".parse().unwrap();
         let document: DocumentId = "3f230ca4-b147-49ae-9187-8b64c7eea62c".parse().unwrap();
         assert_eq!(
-            document_key(site, None, document, Some("a/b.pdf")),
+            document_key(&JobKey::default_tenant(site), None, document, Some("a/b.pdf")),
             "contracts/34b6b5ee-f997-4044-86ae-0abbf611fc4d/no-quote/3f230ca4-b147-49ae-9187-8b64c7eea62c/a_b.pdf"
+        );
+        // Another tenant's job of the same site keeps its own objects.
+        let acme = JobKey::new(TenantId::parse("acme").unwrap(), site);
+        assert_eq!(
+            document_key(&acme, None, document, Some("a.pdf")),
+            "contracts/tenant/acme/34b6b5ee-f997-4044-86ae-0abbf611fc4d/no-quote/3f230ca4-b147-49ae-9187-8b64c7eea62c/a.pdf"
         );
     }
 }

@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 use super::expression::Expression;
 use super::schema;
 use super::{DynamoJobStore, item_to_json, s, string_attribute};
-use crate::ids::{QuoteId, SiteId};
+use crate::ids::QuoteId;
+use crate::job::JobKey;
 use crate::ports::BackendError;
 
 /// Every item of `table`, as JSON objects, page after page.
@@ -17,10 +18,10 @@ pub async fn scan_all(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
 }
 
 impl DynamoJobStore {
-    /// Every item of a job (`SITE#<site>`), sorted by sort key.
-    pub async fn job_items(&self, site: SiteId) -> Result<Vec<Map<String, Value>>, BackendError> {
+    /// Every item of a job, sorted by sort key.
+    pub async fn job_items(&self, job: &JobKey) -> Result<Vec<Map<String, Value>>, BackendError> {
         let mut expr = Expression::default();
-        let key = format!("{} = {}", expr.name("pk"), expr.value(s(schema::site_pk(site))));
+        let key = format!("{} = {}", expr.name("pk"), expr.value(s(schema::job_pk(job))));
         let pages = self
             .client
             .query()
@@ -36,11 +37,11 @@ impl DynamoJobStore {
         Ok(items.iter().map(item_to_json).collect())
     }
 
-    /// The site whose job holds `quote`, through the quote index.
-    pub async fn site_of_quote(&self, quote: QuoteId) -> Result<Option<SiteId>, BackendError> {
+    /// The jobs that hold `quote` (one, unless two tenants sent it), through the quote index.
+    pub async fn jobs_of_quote(&self, quote: QuoteId) -> Result<Vec<JobKey>, BackendError> {
         let mut expr = Expression::default();
         let key = format!("{} = {}", expr.name("quote"), expr.value(s(quote.to_string())));
-        let page = self
+        let pages = self
             .client
             .query()
             .table_name(&self.table)
@@ -48,11 +49,15 @@ impl DynamoJobStore {
             .key_condition_expression(key)
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values))
-            .limit(1)
-            .send()
-            .await
-            .map_err(|e| BackendError::new("DynamoDB Query (by-quote)", e))?;
-        let pk = page.items().first().and_then(|item| string_attribute(Some(item), "pk"));
-        Ok(pk.and_then(|pk| pk.strip_prefix("SITE#").and_then(|site| site.parse().ok())))
+            .into_paginator()
+            .items()
+            .send();
+        let items: Vec<_> =
+            pages.collect::<Result<_, _>>().await.map_err(|e| BackendError::new("DynamoDB Query (by-quote)", e))?;
+        let mut jobs: Vec<JobKey> =
+            items.iter().filter_map(|item| schema::job_of_pk(&string_attribute(Some(item), "pk")?)).collect();
+        jobs.sort();
+        jobs.dedup();
+        Ok(jobs)
     }
 }

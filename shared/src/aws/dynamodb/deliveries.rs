@@ -1,5 +1,5 @@
-//! The receiver's delivery ledger: one `EVENT#<event>#<sha256>` item per delivery, claimed
-//! before a delivery is applied, marked done after, released when applying it failed.
+//! The receiver's delivery ledger: one `EVENT#<event>#<sha256>` item per delivery (and tenant),
+//! claimed before a delivery is applied, marked done after, released when applying it failed.
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
@@ -7,7 +7,6 @@ use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use super::expression::Expression;
 use super::schema;
 use super::{DynamoJobStore, conditional_failed, n, s, string_attribute};
-use crate::event::EventType;
 use crate::job::DeliveryState;
 use crate::ports::{BackendError, Claim, Delivery, DeliveryLedger};
 
@@ -19,8 +18,17 @@ const APPLYING: &str = DeliveryState::Applying.as_str();
 const DONE: &str = DeliveryState::Done.as_str();
 
 impl DeliveryLedger for DynamoJobStore {
+    async fn was_applied(&self, delivery: &Delivery) -> Result<bool, BackendError> {
+        let (pk, sk) = schema::delivery_key(&delivery.tenant, delivery.event, &delivery.body_sha256);
+        let item = self.read(pk, sk.to_owned(), "DynamoDB GetItem (delivery)").await?;
+        let done = string_attribute(item.as_ref(), "state").as_deref() == Some(DONE);
+        // A record past its expiry counts as gone, as in the claim.
+        let expires = item.as_ref().and_then(|item| item.get(schema::TTL_ATTRIBUTE)?.as_n().ok()?.parse::<i64>().ok());
+        Ok(done && expires.is_none_or(|expires| expires >= delivery.now.unix_seconds()))
+    }
+
     async fn claim_delivery(&self, delivery: &Delivery) -> Result<Claim, BackendError> {
-        let (pk, sk) = schema::delivery_key(delivery.event, &delivery.body_sha256);
+        let (pk, sk) = schema::delivery_key(&delivery.tenant, delivery.event, &delivery.body_sha256);
         let now = delivery.now.unix_seconds();
         let mut expr = Expression::default();
         let (pk_name, state, lease_until, expires) =
@@ -56,7 +64,7 @@ impl DeliveryLedger for DynamoJobStore {
                     Some(PutItemError::ConditionalCheckFailedException(e)) => e.item(),
                     _ => None,
                 };
-                let (pk, sk) = schema::delivery_key(delivery.event, &delivery.body_sha256);
+                let (pk, sk) = schema::delivery_key(&delivery.tenant, delivery.event, &delivery.body_sha256);
                 let item = self.item_behind(returned, pk, sk.to_owned(), "DynamoDB GetItem (claimed delivery)").await?;
                 let field = |name| string_attribute(item.as_ref(), name);
                 Ok(match field("state").as_deref() {
@@ -72,7 +80,7 @@ impl DeliveryLedger for DynamoJobStore {
     }
 
     async fn finish_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
-        let (pk, sk) = schema::delivery_key(delivery.event, &delivery.body_sha256);
+        let (pk, sk) = schema::delivery_key(&delivery.tenant, delivery.event, &delivery.body_sha256);
         let mut expr = Expression::default();
         let update = format!(
             "SET {} = {}, {} = {} REMOVE {}",
@@ -107,7 +115,7 @@ impl DeliveryLedger for DynamoJobStore {
     }
 
     async fn release_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
-        let (pk, sk) = schema::delivery_key(delivery.event, &delivery.body_sha256);
+        let (pk, sk) = schema::delivery_key(&delivery.tenant, delivery.event, &delivery.body_sha256);
         let mut expr = Expression::default();
         let condition = format!(
             "{} = {} AND {} = {}",
@@ -132,19 +140,5 @@ impl DeliveryLedger for DynamoJobStore {
             Err(error) if conditional_failed(&error) => Ok(()),
             Err(error) => Err(BackendError::new("DynamoDB DeleteItem (release delivery)", error)),
         }
-    }
-}
-
-impl DynamoJobStore {
-    /// A delivery's state (`APPLYING` or `DONE`) by its event and body's SHA-256, if it was ever
-    /// claimed.
-    pub async fn delivery_state(
-        &self,
-        event: EventType,
-        body_sha256: &str,
-    ) -> Result<Option<DeliveryState>, BackendError> {
-        let (pk, sk) = schema::delivery_key(event, body_sha256);
-        let item = self.read(pk, sk.to_owned(), "DynamoDB GetItem (delivery)").await?;
-        Ok(string_attribute(item.as_ref(), "state").and_then(|state| state.parse().ok()))
     }
 }

@@ -12,22 +12,23 @@ use serde_json::{Map, Value};
 use super::expression::{Clauses, Expression};
 use super::schema;
 use super::{DynamoJobStore, conditional_failed, item_to_json, n, s, string_attribute, to_attribute};
-use crate::ids::{DocumentId, QuoteId, SiteId};
-use crate::job::{self, Change, FetchStatus, Part, SignedQuoteLookup};
+use crate::ids::{DocumentId, QuoteId};
+use crate::job::{self, Change, FetchStatus, JobKey, Part, SignedQuoteLookup};
 use crate::ports::{BackendError, DetailsRecord, DocumentLedger, FetchClaim, JobStore, StoredDocument};
+use crate::tenant::TenantId;
 use crate::timestamp::Timestamp;
 
 impl DynamoJobStore {
     /// An `UpdateItem` of the `DOC#` item of `document`.
-    pub(super) fn update_document(&self, site: SiteId, document: DocumentId) -> UpdateItemFluentBuilder {
-        self.update_job_item(site, &schema::document_sk(document))
+    pub(super) fn update_document(&self, job: &JobKey, document: DocumentId) -> UpdateItemFluentBuilder {
+        self.update_job_item(job, &schema::document_sk(document))
     }
 
     /// An update of one `DOC#` item held under `lease`: `update` writes the update expression.
     async fn update_leased_document(
         &self,
         operation: &'static str,
-        site: SiteId,
+        job: &JobKey,
         document: DocumentId,
         lease: &str,
         update: impl FnOnce(&mut Expression) -> String,
@@ -36,14 +37,14 @@ impl DynamoJobStore {
         let update = update(&mut expr);
         let condition = format!("{} = {}", expr.name("lease_owner"), expr.value(s(lease)));
         let item = schema::document_sk(document);
-        self.write_job_item(operation, (site, &item), expr, update, Some(condition)).await
+        self.write_job_item(operation, (job, &item), expr, update, Some(condition)).await
     }
 }
 
 impl DocumentLedger for DynamoJobStore {
     async fn claim_fetch(
         &self,
-        site: SiteId,
+        job: &JobKey,
         document: DocumentId,
         lease: &str,
         now: Timestamp,
@@ -61,19 +62,27 @@ impl DocumentLedger for DynamoJobStore {
             expr.name("fetch_started_at"),
             expr.value(s(now.to_string())),
             expr.name("site"),
-            expr.value(s(site.to_string())),
+            expr.value(s(job.site.to_string())),
             expr.name("document"),
             expr.value(s(document.to_string())),
             expr.name("attempts"),
             expr.value(n(1)),
         );
         let now_value = expr.value(n(now.unix_seconds()));
-        let condition = format!(
-            "attribute_not_exists({status}) OR {status} = {queued} \
-             OR ({status} = {fetching} AND {lease_until_name} < {now_value})"
-        );
+        // Only a document a webhook of this tenant queued on this job: never one nobody queued,
+        // never on the word of a message alone. An item queued before tenants were recorded on
+        // documents has no tenant: it is the default tenant's.
+        let tenant_name = expr.name(schema::TENANT_ATTRIBUTE);
+        let tenant = expr.value(s(job.tenant.as_str()));
+        let ours = if job.tenant.is_default() {
+            format!("({tenant_name} = {tenant} OR attribute_not_exists({tenant_name}))")
+        } else {
+            format!("{tenant_name} = {tenant}")
+        };
+        let condition =
+            format!("{ours} AND ({status} = {queued} OR ({status} = {fetching} AND {lease_until_name} < {now_value}))");
         let result = self
-            .update_document(site, document)
+            .update_document(job, document)
             .update_expression(update)
             .condition_expression(condition)
             .set_expression_attribute_names(Some(expr.names))
@@ -92,10 +101,21 @@ impl DocumentLedger for DynamoJobStore {
             Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item(),
             _ => None,
         };
-        let (pk, sk) = (schema::site_pk(site), schema::document_sk(document));
+        let (pk, sk) = (schema::job_pk(job), schema::document_sk(document));
         let item = self.item_behind(returned, pk, sk, "DynamoDB GetItem (claimed document)").await?;
         let field = |name| string_attribute(item.as_ref(), name);
         let status = field("status").unwrap_or_default();
+        if item.is_none() {
+            return Ok(FetchClaim::Refused {
+                reason: format!("no webhook of tenant {} queued document {document} on {job}", job.tenant),
+            });
+        }
+        let tenant = field(schema::TENANT_ATTRIBUTE).unwrap_or_else(|| TenantId::DEFAULT.to_owned());
+        if tenant != job.tenant.as_str() {
+            return Ok(FetchClaim::Refused {
+                reason: format!("document {document} of {job} was queued for tenant {tenant}, not {}", job.tenant),
+            });
+        }
         Ok(match status.parse() {
             Ok(FetchStatus::Stored) => FetchClaim::Stored,
             Ok(FetchStatus::Failed) => FetchClaim::Failed { reason: field("failure").unwrap_or_default() },
@@ -110,7 +130,7 @@ impl DocumentLedger for DynamoJobStore {
 
     async fn mark_stored(
         &self,
-        site: SiteId,
+        job: &JobKey,
         document: DocumentId,
         lease: &str,
         stored: &StoredDocument,
@@ -145,7 +165,7 @@ impl DocumentLedger for DynamoJobStore {
         );
         let document_update = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(schema::site_pk(site)))
+            .key("pk", s(schema::job_pk(job)))
             .key("sk", s(schema::document_sk(document)))
             .update_expression(update)
             .condition_expression(condition)
@@ -157,13 +177,13 @@ impl DocumentLedger for DynamoJobStore {
         let update = format!(
             "SET {} = {} ADD {} {}",
             expr.name("site"),
-            expr.value(s(site.to_string())),
+            expr.value(s(job.site.to_string())),
             expr.name("documents_stored"),
             expr.value(n(1))
         );
         let job_update = Update::builder()
             .table_name(&self.table)
-            .key("pk", s(schema::site_pk(site)))
+            .key("pk", s(schema::job_pk(job)))
             .key("sk", s(schema::JOB))
             .update_expression(update)
             .set_expression_attribute_names(Some(expr.names))
@@ -195,7 +215,7 @@ impl DocumentLedger for DynamoJobStore {
 
     async fn mark_failed(
         &self,
-        site: SiteId,
+        job: &JobKey,
         document: DocumentId,
         lease: &str,
         reason: &str,
@@ -214,14 +234,14 @@ impl DocumentLedger for DynamoJobStore {
                 expr.name("lease_until"),
             )
         };
-        self.update_leased_document("DynamoDB UpdateItem (document failed)", site, document, lease, update)
+        self.update_leased_document("DynamoDB UpdateItem (document failed)", job, document, lease, update)
             .await
             .map(drop)
     }
 
     async fn release_fetch(
         &self,
-        site: SiteId,
+        job: &JobKey,
         document: DocumentId,
         lease: &str,
         reason: &str,
@@ -237,18 +257,18 @@ impl DocumentLedger for DynamoJobStore {
                 expr.name("lease_until"),
             )
         };
-        self.update_leased_document("DynamoDB UpdateItem (release document)", site, document, lease, update)
+        self.update_leased_document("DynamoDB UpdateItem (release document)", job, document, lease, update)
             .await
             .map(drop)
     }
 
-    async fn record_details(&self, site: SiteId, record: &DetailsRecord, now: Timestamp) -> Result<(), BackendError> {
+    async fn record_details(&self, job: &JobKey, record: &DetailsRecord, now: Timestamp) -> Result<(), BackendError> {
         let mut expr = Expression::default();
         let mut clauses = Clauses::default();
         let details = &record.details;
         let absent = details.absent.iter().map(|(metric, reason)| (metric.clone(), Value::from(reason.as_str())));
         let fields = [
-            ("site", Value::from(site.to_string())),
+            ("site", Value::from(job.site.to_string())),
             ("quote_named", Value::from(record.quote.to_string())),
             ("signed_quote", Value::from(record.signed_quote.to_string())),
             ("values", Value::Object(details.values.clone().into_iter().collect())),
@@ -269,7 +289,7 @@ impl DocumentLedger for DynamoJobStore {
         let item = schema::details_sk(record.quote);
         let update = clauses.expression();
         // A newer signature's details are there: this older enrichment changes nothing.
-        if !self.write_job_item("DynamoDB UpdateItem (details)", (site, &item), expr, update, Some(condition)).await? {
+        if !self.write_job_item("DynamoDB UpdateItem (details)", (job, &item), expr, update, Some(condition)).await? {
             return Ok(());
         }
         let pointer = serde_json::json!({
@@ -278,13 +298,13 @@ impl DocumentLedger for DynamoJobStore {
             "signed_quote": record.signed_quote.to_string(),
         });
         let Value::Object(pointer) = pointer else { unreachable!("an object") };
-        self.apply(site, &Change::Summary { part: Part::Details, version: record.version, value: pointer }).await?;
+        self.apply(job, &Change::Summary { part: Part::Details, version: record.version, value: pointer }).await?;
         Ok(())
     }
 
     async fn record_enrichment_error(
         &self,
-        site: SiteId,
+        job: &JobKey,
         quote: QuoteId,
         reason: &str,
         now: Timestamp,
@@ -298,19 +318,19 @@ impl DocumentLedger for DynamoJobStore {
             expr.value(s(now.to_string()))
         );
         let item = schema::details_sk(quote);
-        self.write_job_item("DynamoDB UpdateItem (enrichment error)", (site, &item), expr, update, None).await?;
+        self.write_job_item("DynamoDB UpdateItem (enrichment error)", (job, &item), expr, update, None).await?;
         Ok(())
     }
 
     async fn record_signed_quote(
         &self,
-        site: SiteId,
+        job: &JobKey,
         lookup: &SignedQuoteLookup,
         signed: Option<QuoteId>,
         now: Timestamp,
     ) -> Result<(), BackendError> {
         let changes = job::plan_signed_quote(lookup, signed, now);
-        try_join_all(changes.iter().map(|change| self.apply(site, change))).await?;
+        try_join_all(changes.iter().map(|change| self.apply(job, change))).await?;
         Ok(())
     }
 }
@@ -329,7 +349,7 @@ impl DynamoJobStore {
     /// `STORED` one, nor one being fetched): the caller then sends its fetch message.
     pub async fn requeue_document(
         &self,
-        site: SiteId,
+        job: &JobKey,
         document: DocumentId,
         now: Timestamp,
     ) -> Result<Requeued, BackendError> {
@@ -349,7 +369,7 @@ impl DynamoJobStore {
             expr.value(s(FetchStatus::Recorded.as_str()))
         );
         let result = self
-            .update_document(site, document)
+            .update_document(job, document)
             .update_expression(update)
             .condition_expression(condition)
             .set_expression_attribute_names(Some(expr.names))
@@ -365,7 +385,7 @@ impl DynamoJobStore {
                     Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item(),
                     _ => None,
                 };
-                let (pk, sk) = (schema::site_pk(site), schema::document_sk(document));
+                let (pk, sk) = (schema::job_pk(job), schema::document_sk(document));
                 let item = self.item_behind(returned, pk, sk, "DynamoDB GetItem (requeued document)").await?;
                 Ok(Requeued::Refused { status: string_attribute(item.as_ref(), "status") })
             }

@@ -10,10 +10,8 @@ use serde_json::{Map, Value};
 use super::expression::{Clauses, Expression};
 use super::schema;
 use super::{DynamoJobStore, n, s, to_attribute};
-use crate::ids::SiteId;
-use crate::job::{Change, Enrichment, FetchStatus, PlannedDocument};
+use crate::job::{Change, Enrichment, FetchStatus, JobKey, PlannedDocument};
 use crate::ports::{Applied, BackendError, Delivery, JobStore};
-use crate::tenant::TenantId;
 
 /// One conditional update of one item of the job.
 struct ItemUpdate {
@@ -54,13 +52,14 @@ impl ItemUpdate {
     }
 }
 
-/// The item updates of `change` to the job of `site`. The first is the one whose refusal means
-/// the change is stale.
-fn item_updates(site: SiteId, change: &Change) -> Vec<ItemUpdate> {
-    let site_value = || Value::from(site.to_string());
+/// The item updates of `change` to `job`. The first is the one whose refusal means the change is
+/// stale.
+fn item_updates(job: &JobKey, change: &Change) -> Vec<ItemUpdate> {
+    let site_value = || Value::from(job.site.to_string());
     match change {
         Change::Job { quotes } => {
-            let mut job = ItemUpdate::new(schema::JOB, vec![("site".into(), site_value())]);
+            let tenant = (schema::TENANT_ATTRIBUTE.to_owned(), Value::from(job.tenant.as_str()));
+            let mut job = ItemUpdate::new(schema::JOB, vec![("site".into(), site_value()), tenant]);
             if !quotes.is_empty() {
                 job.add_to_set = Some(("quotes".into(), quotes.iter().map(ToString::to_string).collect()));
             }
@@ -91,11 +90,11 @@ fn item_updates(site: SiteId, change: &Change) -> Vec<ItemUpdate> {
 
 impl DynamoJobStore {
     /// The keys (`sk`) of the items `change` updates, for the operator's dry runs.
-    pub fn items_changed(site: SiteId, change: &Change) -> Vec<String> {
-        item_updates(site, change).into_iter().map(|update| update.sk).collect()
+    pub fn items_changed(job: &JobKey, change: &Change) -> Vec<String> {
+        item_updates(job, change).into_iter().map(|update| update.sk).collect()
     }
 
-    async fn update_item(&self, site: SiteId, update: &ItemUpdate) -> Result<Applied, BackendError> {
+    async fn update_item(&self, job: &JobKey, update: &ItemUpdate) -> Result<Applied, BackendError> {
         let mut expr = Expression::default();
         let mut clauses = Clauses::default();
         for (name, value) in &update.set {
@@ -120,35 +119,24 @@ impl DynamoJobStore {
             }
         });
         let landed = self
-            .write_job_item("DynamoDB UpdateItem (job)", (site, &update.sk), expr, update_expression, condition)
+            .write_job_item("DynamoDB UpdateItem (job)", (job, &update.sk), expr, update_expression, condition)
             .await?;
         Ok(if landed { Applied::Landed } else { Applied::Stale })
     }
 }
 
 impl JobStore for DynamoJobStore {
-    /// Sets `tenant` on the job's summary unless another tenant's is there.
-    async fn claim_site(&self, site: SiteId, tenant: &TenantId) -> Result<bool, BackendError> {
-        let mut expr = Expression::default();
-        let name = expr.name(schema::TENANT_ATTRIBUTE);
-        let value = expr.value(s(tenant.as_str()));
-        let update = format!("SET {name} = {value}, {} = {}", expr.name("site"), expr.value(s(site.to_string())));
-        let condition = format!("attribute_not_exists({name}) OR {name} = {value}");
-        self.write_job_item("DynamoDB UpdateItem (job tenant)", (site, schema::JOB), expr, update, Some(condition))
-            .await
-    }
-
     /// Stale when the change's first item update is refused (the others are unconditional).
-    async fn apply(&self, site: SiteId, change: &Change) -> Result<Applied, BackendError> {
-        let updates = item_updates(site, change);
-        let applied = try_join_all(updates.iter().map(|update| self.update_item(site, update))).await?;
+    async fn apply(&self, job: &JobKey, change: &Change) -> Result<Applied, BackendError> {
+        let updates = item_updates(job, change);
+        let applied = try_join_all(updates.iter().map(|update| self.update_item(job, update))).await?;
         Ok(applied.first().copied().unwrap_or(Applied::Landed))
     }
 
     /// `DETAILS#<quote>`: `requested_version` raised to the signature's, by this delivery.
     async fn queue_enrichment(
         &self,
-        site: SiteId,
+        job: &JobKey,
         enrichment: &Enrichment,
         delivery: &Delivery,
     ) -> Result<bool, BackendError> {
@@ -160,7 +148,7 @@ impl JobStore for DynamoJobStore {
         let update = format!(
             "SET {requested} = {version}, {requested_by} = {me}, {} = {}, {} = {}, {} = {}",
             expr.name("site"),
-            expr.value(s(site.to_string())),
+            expr.value(s(job.site.to_string())),
             expr.name("quote_named"),
             expr.value(s(enrichment.quote.to_string())),
             expr.name("requested_at"),
@@ -169,18 +157,18 @@ impl JobStore for DynamoJobStore {
         let condition = format!(
             "attribute_not_exists({requested}) OR {requested} < {version} OR ({requested} = {version} AND {requested_by} = {me})"
         );
-        let item = (site, schema::details_sk(enrichment.quote));
+        let item = schema::details_sk(enrichment.quote);
         let operation = "DynamoDB UpdateItem (queue enrichment)";
-        self.write_job_item(operation, (item.0, &item.1), expr, update, Some(condition)).await
+        self.write_job_item(operation, (job, &item), expr, update, Some(condition)).await
     }
 
-    async fn record_document(&self, site: SiteId, document: &PlannedDocument) -> Result<(), BackendError> {
+    async fn record_document(&self, job: &JobKey, document: &PlannedDocument) -> Result<(), BackendError> {
         let mut expr = Expression::default();
-        let mut clauses = Self::document_fields(&mut expr, site, document);
+        let mut clauses = Self::document_fields(&mut expr, job, document);
         let status = expr.name("status");
         let recorded = expr.value(s(FetchStatus::Recorded.as_str()));
         clauses.set.push(format!("{status} = if_not_exists({status}, {recorded})"));
-        self.update_document(site, document.id)
+        self.update_document(job, document.id)
             .update_expression(clauses.expression())
             .set_expression_attribute_names(Some(expr.names))
             .set_expression_attribute_values(Some(expr.values))
@@ -192,12 +180,12 @@ impl JobStore for DynamoJobStore {
 
     async fn queue_document(
         &self,
-        site: SiteId,
+        job: &JobKey,
         document: &PlannedDocument,
         delivery: &Delivery,
     ) -> Result<bool, BackendError> {
         let mut expr = Expression::default();
-        let mut clauses = Self::document_fields(&mut expr, site, document);
+        let mut clauses = Self::document_fields(&mut expr, job, document);
         let status = expr.name("status");
         let queued_by = expr.name("queued_by");
         let queued = expr.value(s(FetchStatus::Queued.as_str()));
@@ -212,15 +200,16 @@ impl JobStore for DynamoJobStore {
         );
         let item = schema::document_sk(document.id);
         let update = clauses.expression();
-        self.write_job_item("DynamoDB UpdateItem (queue document)", (site, &item), expr, update, Some(condition)).await
+        self.write_job_item("DynamoDB UpdateItem (queue document)", (job, &item), expr, update, Some(condition)).await
     }
 }
 
 impl DynamoJobStore {
-    pub(super) fn document_fields(expr: &mut Expression, site: SiteId, document: &PlannedDocument) -> Clauses {
+    pub(super) fn document_fields(expr: &mut Expression, job: &JobKey, document: &PlannedDocument) -> Clauses {
         let fields = [
             ("document", s(document.id.to_string())),
-            ("site", s(site.to_string())),
+            ("site", s(job.site.to_string())),
+            (schema::TENANT_ATTRIBUTE, s(job.tenant.as_str())),
             ("task", s(document.task.to_string())),
             ("quote", document.quote.map_or(AttributeValue::Null(true), |q| s(q.to_string()))),
             ("name", document.name.clone().map_or(AttributeValue::Null(true), s)),

@@ -18,7 +18,7 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Number, Value};
 
-use crate::ids::SiteId;
+use crate::job::JobKey;
 use crate::ports::BackendError;
 use expression::Expression;
 
@@ -37,23 +37,23 @@ impl DynamoJobStore {
         Self { client, table: table.into() }
     }
 
-    /// An `UpdateItem` of the item `sk` of the job of `site`.
-    fn update_job_item(&self, site: SiteId, sk: &str) -> UpdateItemFluentBuilder {
-        self.client.update_item().table_name(&self.table).key("pk", s(schema::site_pk(site))).key("sk", s(sk))
+    /// An `UpdateItem` of the item `sk` of `job`.
+    fn update_job_item(&self, job: &JobKey, sk: &str) -> UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).key("pk", s(schema::job_pk(job))).key("sk", s(sk))
     }
 
-    /// `update` of the item `sk` of the job of `site`, under `condition` when there is one, every
+    /// `update` of the item `sk` of `job`, under `condition` when there is one, every
     /// name and value through `expr`: `false` when the condition refused it.
     async fn write_job_item(
         &self,
         operation: &'static str,
-        (site, sk): (SiteId, &str),
+        (job, sk): (&JobKey, &str),
         expr: Expression,
         update: String,
         condition: Option<String>,
     ) -> Result<bool, BackendError> {
         let request = self
-            .update_job_item(site, sk)
+            .update_job_item(job, sk)
             .update_expression(update)
             .set_condition_expression(condition)
             .set_expression_attribute_names(Some(expr.names))
