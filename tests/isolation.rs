@@ -79,10 +79,7 @@ async fn the_default_tenant_keeps_the_organization_rule_and_a_tenants_site_stays
 
 #[tokio::test]
 async fn one_tenant_writing_a_site_first_neither_locks_out_nor_writes_into_anothers_job() {
-    let backend = Backend::new().await;
-    let (onboard, engine) = (StandIn::start(TOKEN_A).await.unwrap(), StandIn::start(TOKEN_B).await.unwrap());
-    let document = tenants(&onboard.base_url, &engine.base_url, TOKEN_A);
-    let receiver = AwsReceiver::on_aws(&receiver_config(&backend, &document), &backend.clients);
+    let Deployment { backend, onboard, engine, document, receiver } = Deployment::start().await;
 
     // sunco sends acme's site first (a contract names no owning organization).
     let b = with_header(event_json("rest-contract-signed"), HEADER_B, VALUE_B);
@@ -117,10 +114,7 @@ async fn one_tenant_writing_a_site_first_neither_locks_out_nor_writes_into_anoth
 
 #[tokio::test]
 async fn a_message_naming_another_tenant_or_a_document_nobody_queued_is_refused_for_good_and_counted() {
-    let backend = Backend::new().await;
-    let (onboard, engine) = (StandIn::start(TOKEN_A).await.unwrap(), StandIn::start(TOKEN_B).await.unwrap());
-    let document = tenants(&onboard.base_url, &engine.base_url, TOKEN_A);
-    let receiver = AwsReceiver::on_aws(&receiver_config(&backend, &document), &backend.clients);
+    let Deployment { backend, onboard, engine, document, receiver } = Deployment::start().await;
     assert_eq!(receiver.handle(signed_a(event_json("rest-contract-signed"))).await.status(), StatusCode::OK);
     let records = backend.take_records().await;
     let original = records.iter().find(|r| integration_tests::kind_of(r) == "fetch_document").unwrap();

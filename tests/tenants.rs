@@ -14,10 +14,7 @@ use webhook_receiver::AwsReceiver;
 
 #[tokio::test]
 async fn each_tenants_webhooks_land_on_its_own_jobs_and_its_documents_come_from_its_own_everbright() {
-    let backend = Backend::new().await;
-    let (onboard, engine) = (StandIn::start(TOKEN_A).await.unwrap(), StandIn::start(TOKEN_B).await.unwrap());
-    let document = tenants(&onboard.base_url, &engine.base_url, TOKEN_A);
-    let receiver = AwsReceiver::on_aws(&receiver_config(&backend, &document), &backend.clients);
+    let Deployment { backend, onboard, engine, document, receiver } = Deployment::start().await;
 
     let response = receiver.handle(signed_a(event_json("rest-contract-signed"))).await;
     assert_eq!(response.status(), StatusCode::OK, "{:?}", json_body(&response));
@@ -59,12 +56,7 @@ async fn each_tenants_webhooks_land_on_its_own_jobs_and_its_documents_come_from_
 
 #[tokio::test]
 async fn a_wrong_token_for_one_tenant_retries_only_that_tenants_documents_towards_the_dlq() {
-    let backend = Backend::new().await;
-    let (onboard, engine) = (StandIn::start(TOKEN_A).await.unwrap(), StandIn::start(TOKEN_B).await.unwrap());
-    let receiver = AwsReceiver::on_aws(
-        &receiver_config(&backend, &tenants(&onboard.base_url, &engine.base_url, TOKEN_A)),
-        &backend.clients,
-    );
+    let Deployment { backend, onboard, engine, receiver, .. } = Deployment::start().await;
     assert_eq!(receiver.handle(signed_a(event_json("rest-contract-signed"))).await.status(), StatusCode::OK);
     let b = with_header(for_site_b(event_json("rest-contract-signed")), HEADER_B, VALUE_B);
     assert_eq!(receiver.handle(request(&b)).await.status(), StatusCode::OK);

@@ -13,6 +13,32 @@ use tokio::time::Instant;
 
 use crate::{Backend, signed_json};
 
+/// A deployment of the four tenants on a fresh backend, with acme's and sunco's EverBright
+/// stand-ins (each accepting its own token) and the receiver in `shared-secret` mode.
+pub struct Deployment {
+    pub backend: Backend,
+    pub onboard: StandIn,
+    pub engine: StandIn,
+    /// The tenants document.
+    pub document: String,
+    pub receiver: webhook_receiver::AwsReceiver,
+}
+
+impl Deployment {
+    pub async fn start() -> Self {
+        let backend = Backend::new().await;
+        let (onboard, engine) = (StandIn::start(TOKEN_A).await.unwrap(), StandIn::start(TOKEN_B).await.unwrap());
+        let document = tenants(&onboard.base_url, &engine.base_url, TOKEN_A);
+        let receiver = webhook_receiver::AwsReceiver::on_aws(&receiver_config(&backend, &document), &backend.clients);
+        Self { backend, onboard, engine, document, receiver }
+    }
+
+    /// The fetcher of the same tenants.
+    pub fn fetcher(&self) -> Fetcher {
+        Fetcher::on_aws(&fetcher_config(&self.backend, &self.document), &self.backend.clients)
+    }
+}
+
 pub const ENDPOINT: &str = "https://a1b2c3d4e5.execute-api.us-east-1.amazonaws.com/prod";
 pub const URL_ENDPOINT: &str = "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-east-1.on.aws";
 /// The sample events' site, and a second site for the other tenant.
