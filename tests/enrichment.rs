@@ -3,65 +3,13 @@
 //! and place, keeps every raw answer in S3 and records the details, typed, on `DETAILS#<quote>`.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
-use contract_fetcher::Fetcher;
-use integration_tests::{Backend, event, event_json};
+use integration_tests::enrichment::*;
+use integration_tests::{event, event_json};
 use lambda_http::http::StatusCode;
-use local_stack::stand_in::{Host, StandIn};
 use serde_json::{Value, json};
-use shared::config::{Env, FetcherConfig};
-use tokio::time::Instant;
 use webhook_receiver::AwsReceiver;
-
-const TOKEN: &str = "enrichment-token-0123456789";
-const SITE: &str = "34b6b5ee-f997-4044-86ae-0abbf611fc4d";
-const QUOTE: &str = "042e6753-6b06-457d-9efd-70f047f4d348";
-
-struct World {
-    backend: Backend,
-    stand_in: StandIn,
-    fetcher: Fetcher,
-}
-
-impl World {
-    async fn new(settings: &[(&'static str, &str)]) -> Self {
-        let backend = Backend::new().await;
-        let stand_in = StandIn::start(TOKEN).await.unwrap();
-        let mut pairs = backend.fetcher_env(&stand_in.base_url, TOKEN);
-        pairs.extend(settings.iter().map(|(k, v)| (*k, (*v).to_owned())));
-        let env = Env::new(move |name| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()));
-        let fetcher = Fetcher::on_aws(&FetcherConfig::from(&env).unwrap(), &backend.clients);
-        Self { backend, stand_in, fetcher }
-    }
-
-    /// Delivers a request and takes the enrichment messages it queued (documents are left out).
-    async fn deliver(&self, request: lambda_http::Request) -> Vec<SqsMessage> {
-        let receiver = AwsReceiver::on_aws(&self.backend.receiver_config(), &self.backend.clients);
-        assert_eq!(receiver.handle(request).await.status(), StatusCode::OK);
-        self.backend.take_records().await.into_iter().filter(|r| kind(r) == "enrich").collect()
-    }
-
-    async fn fetch(&self, records: &[SqsMessage]) -> Vec<String> {
-        let response = self.fetcher.handle_batch(records, Instant::now() + Duration::from_secs(60)).await;
-        response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
-    }
-
-    async fn details(&self, quote: &str) -> Option<serde_json::Map<String, Value>> {
-        self.backend.item(&format!("SITE#{SITE}"), &format!("DETAILS#{quote}")).await
-    }
-
-    fn data_requests(&self, option: &str) -> Vec<String> {
-        let path = format!("/api/data/{option}/");
-        self.stand_in.seen().into_iter().filter(|s| s.host == Host::Api && s.path == path).map(|s| s.path).collect()
-    }
-}
-
-fn kind(record: &SqsMessage) -> String {
-    let body: Value = serde_json::from_str(record.body.as_deref().unwrap()).unwrap();
-    body["kind"].as_str().unwrap().to_owned()
-}
 
 #[tokio::test]
 async fn the_signed_contract_gets_one_details_item_with_typed_values_and_one_raw_answer_per_request() {
@@ -92,8 +40,9 @@ async fn the_signed_contract_gets_one_details_item_with_typed_values_and_one_raw
     let requests = world.stand_in.seen().iter().filter(|s| s.path.starts_with("/api/")).count();
     assert_eq!((raw.len(), requests), (4, 4), "{raw:?}");
     assert_eq!(details["raw"].as_array().unwrap().len(), 4);
-    let answer: Value = serde_json::from_slice(&world.backend.object(&raw[0]).await).unwrap();
-    assert!(answer["url"].as_str().unwrap().starts_with(&world.stand_in.base_url));
+    let metadata = world.backend.metadata(&raw[0]).await;
+    assert!(metadata["url"].starts_with(&world.stand_in.base_url), "{metadata:?}");
+    assert_eq!(metadata["status"], "200");
     // The summary points at them.
     let job = world.backend.item(&format!("SITE#{SITE}"), "JOB").await.unwrap();
     assert_eq!(job["details"]["item"], format!("DETAILS#{QUOTE}"));
@@ -172,19 +121,22 @@ async fn a_429_is_waited_out_and_a_full_page_asks_for_the_next() {
     let world = World::new(&[("DAL_PAGE_SIZE", "2")]).await;
     world.stand_in.dal(|dal| {
         dal.throttle_once.push("quote".into());
-        let row = |kw: f64, model: &str| {
-            let Value::Object(row) = json!({"system_capacity_kw": kw, "module_model": model}) else { unreachable!() };
+        let row = |count: u32, model: &str| {
+            let row = json!({"array_module_count": count, "system_capacity_kw": 7.2, "module_model": model});
+            let Value::Object(row) = row else { unreachable!() };
             row
         };
-        dal.rows.insert("system".into(), vec![row(3.6, "A"), row(2.4, "B"), row(1.2, "C")]);
+        dal.rows.insert("system".into(), vec![row(12, "A"), row(6, "B"), row(4, "C")]);
     });
     let records = world.deliver(event("rest-contract-signed")).await;
     assert!(world.fetch(&records).await.is_empty());
     assert_eq!(world.data_requests("quote").len(), 2, "the 429, then the answer");
     assert_eq!(world.data_requests("system").len(), 2, "page 1 was full: page 2 was asked");
     let details = world.details(QUOTE).await.unwrap();
-    assert_eq!(details["values"]["system_capacity_kw"], json!([3.6, 2.4, 1.2]), "three rows, a list");
-    assert_eq!(details["values"]["module_model"], json!(["A", "B", "C"]));
+    assert_eq!(details["values"]["array_module_count"], json!([12, 6, 4]), "three rows of a list metric");
+    assert_eq!(details["values"]["system_capacity_kw"], json!(7.2), "one value, as every row says");
+    assert!(details["values"].get("module_model").is_none(), "three values for one: absent, warned");
+    assert!(details["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().starts_with("module_model")));
 }
 
 #[tokio::test]

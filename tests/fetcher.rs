@@ -340,7 +340,7 @@ async fn a_re_sign_look_up_answered_out_of_order_leaves_the_newer_signed_quote()
 }
 
 #[tokio::test]
-async fn a_data_api_error_fails_the_look_up_for_good_with_its_message() {
+async fn a_data_api_error_fails_the_look_up_with_its_message_recorded_and_retried_towards_the_dlq() {
     let world = World::new().await;
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let kept = lines.clone();
@@ -351,15 +351,19 @@ async fn a_data_api_error_fails_the_look_up_for_good_with_its_message() {
         json!({"data": [], "messages": {"warning": [], "error": ["Quote not found"], "info": [], "critical": []}});
     world.stand_in.set_data_answer(MILESTONE_QUOTE.parse().unwrap(), answer.to_string());
     let response = fetcher.handle_batch(&[look_up(1_000)], Instant::now() + Duration::from_secs(60)).await;
-    assert!(response.batch_item_failures.is_empty(), "not retried");
+    assert_eq!(response.batch_item_failures.len(), 1, "retried, then the DLQ, where it can be redriven");
     let line = integration_tests::emf::parse(&lines.lock().unwrap()[0]).unwrap();
-    assert_eq!(line.metric("PermanentFailures"), 1.0);
-    assert!(world.backend.items().await.is_empty(), "nothing recorded");
+    assert_eq!((line.metric("DetailsFailed"), line.metric("PermanentFailures")), (1.0, 0.0));
+    let job = world.backend.item(MILESTONE_SITE, "JOB").await.expect("the look-up's error is on the job");
+    assert!(job["lookup_error"]["reason"].as_str().unwrap().contains("Quote not found"), "{job:?}");
+    assert_eq!(job["lookup_error"]["quote"], MILESTONE_QUOTE);
+    assert!(job.get("signed_quote").is_none(), "nothing recorded as the answer");
 
     let huge = format!(r#"{{"data": [{{"s_quote_id": "{}"}}]}}"#, "x".repeat(2 * 1024 * 1024));
     world.stand_in.set_data_answer(MILESTONE_QUOTE.parse().unwrap(), huge);
-    assert!(world.fetch(&[look_up(1_000)]).await.is_empty(), "an answer over the bound fails for good too");
-    assert!(world.backend.items().await.is_empty());
+    assert_eq!(world.fetch(&[look_up(1_000)]).await.len(), 1, "an answer over the bound is retried too");
+    let job = world.backend.item(MILESTONE_SITE, "JOB").await.unwrap();
+    assert!(job["lookup_error"]["reason"].as_str().unwrap().contains("larger than"), "{job:?}");
 }
 
 #[tokio::test]

@@ -236,6 +236,10 @@ fn every_prefix_that_holds_personal_data_loses_its_old_versions_and_incomplete_u
     }
     let parameter = &template["Parameters"]["NoncurrentVersionRetentionDays"];
     assert_eq!(parameter["Default"], 30);
+    // The data API's answers (the homeowner's contacts and address) expire too, current or not.
+    let dal = rules.iter().find(|rule| rule["Prefix"] == "dal/").unwrap();
+    assert_eq!(strings(&dal["ExpirationInDays"]), ["DalRetentionDays"], "{dal:?}");
+    assert_eq!(template["Parameters"]["DalRetentionDays"]["Default"], 365);
     let abort = rules.iter().find(|rule| !rule["AbortIncompleteMultipartUpload"].is_null()).expect("an abort rule");
     assert_eq!(abort["Status"], "Enabled");
 }

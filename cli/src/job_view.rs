@@ -131,6 +131,9 @@ pub fn render(site: &str, bucket: &str, items: &[Map<String, Value>], detailed: 
             if let Some(error) = doc.get("last_error").filter(|e| !e.is_null()) {
                 about.push_str(&format!(", last error: {}", text(error)));
             }
+            if let Some(preview) = doc.get("preview").filter(|p| !p.is_null()) {
+                about.push_str(&format!(", preview {}", text(preview)));
+            }
             line(format!("                    {about}"));
         }
     }
@@ -168,11 +171,15 @@ fn render_details(details: &Value) -> Vec<String> {
             value("system_retail_price"),
         ),
         format!(
-            "           {} values ({} personal), {} absent, {} warnings",
+            "           {} values ({} personal), {} absent, {} warnings{}",
             values.len(),
             count("personal"),
             count("absent"),
-            count("warnings")
+            count("warnings"),
+            match count("incomplete") {
+                0 => String::new(),
+                cut => format!(", incomplete ({cut} option(s) cut short)"),
+            }
         ),
     ]
 }

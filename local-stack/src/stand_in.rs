@@ -81,6 +81,8 @@ pub enum Host {
 pub struct Seen {
     pub host: Host,
     pub path: String,
+    /// The query string, as sent (percent-encoded).
+    pub query: String,
     pub authorization: Option<String>,
 }
 
@@ -100,14 +102,17 @@ struct State {
 }
 
 /// How the stand-in's data API answers `GET /api/data/<option>/?metrics=...&limit=..&page=..`:
-/// one row of the metrics asked, from `values` (a metric it has no value for is left out), in
-/// EverBright's envelope; an option with `rows` answers those, page by page; an option with an
-/// error answers it in `messages.error`; an option to throttle answers 429 once.
+/// one row of the metrics asked, from `values` (a metric it has no value for is left out; one
+/// asked as `s_<name>`, the signed baseline, is `<name>`'s value, answered under the name asked),
+/// in EverBright's envelope; an option with `rows` answers those, page by page; an option with an
+/// error answers it in `messages.error`; an option with an `answer` answers that HTTP status and
+/// body as they are; an option to throttle answers 429 once.
 #[derive(Clone, Debug)]
 pub struct Dal {
     pub values: serde_json::Map<String, serde_json::Value>,
     pub rows: HashMap<String, Vec<serde_json::Map<String, serde_json::Value>>>,
     pub errors: HashMap<String, String>,
+    pub answers: HashMap<String, (u16, String)>,
     pub throttle_once: Vec<String>,
     /// `GET /api/v1/site/<id>/`.
     pub site: serde_json::Value,
@@ -144,7 +149,14 @@ impl Default for Dal {
                         "zipcode": "92101"},
         });
         let serde_json::Value::Object(values) = values else { unreachable!("an object") };
-        Self { values, rows: HashMap::new(), errors: HashMap::new(), throttle_once: Vec::new(), site }
+        Self {
+            values,
+            rows: HashMap::new(),
+            errors: HashMap::new(),
+            answers: HashMap::new(),
+            throttle_once: Vec::new(),
+            site,
+        }
     }
 }
 
@@ -268,7 +280,12 @@ async fn answer(host: Host, state: Shared, request: Request<Incoming>) -> Result
     let authorization = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let query = request.uri().query().unwrap_or_default().to_owned();
     let mut state_guard = lock(&state);
-    state_guard.seen.push(Seen { host, path: path.clone(), authorization: authorization.clone() });
+    state_guard.seen.push(Seen {
+        host,
+        path: path.clone(),
+        query: query.clone(),
+        authorization: authorization.clone(),
+    });
     let known = |token: &String| authorization.as_deref() == Some(&format!("Token {token}"));
     if host == Host::Api && !state_guard.tokens.iter().any(known) {
         return Ok(full(StatusCode::UNAUTHORIZED, "application/json", r#"{"detail":"Invalid token."}"#));
@@ -389,19 +406,26 @@ fn dal_answer(dal: &mut Dal, option: &str, query: &str) -> Response<Body> {
             "status_code": status})
         .to_string()
     };
+    if let Some((status, body)) = dal.answers.get(option) {
+        let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
+        return full(status, "application/json", body.clone());
+    }
     if let Some(error) = dal.errors.get(option) {
         return full(StatusCode::OK, "application/json", envelope(Vec::new(), vec![error.clone()]));
     }
+    // Each metric asked, with the name its value is kept under.
+    let asked: Vec<(&String, &str)> = metrics.iter().map(|m| (m, m.strip_prefix("s_").unwrap_or(m))).collect();
     let rows: Vec<serde_json::Map<String, serde_json::Value>> = match dal.rows.get(option) {
         Some(rows) => rows.iter().skip((page - 1) * limit).take(limit).cloned().collect(),
-        None if page == 1 => {
-            vec![metrics.iter().filter_map(|m| dal.values.get(m).map(|v| (m.clone(), v.clone()))).collect()]
-        }
+        None if page == 1 => vec![dal.values.clone()],
         None => Vec::new(),
     };
     let data = rows
         .into_iter()
-        .map(|row| serde_json::Value::Object(row.into_iter().filter(|(k, _)| metrics.contains(k)).collect()))
+        .map(|row| {
+            let answered = asked.iter().filter_map(|(name, kept)| row.get(*kept).map(|v| ((*name).clone(), v.clone())));
+            serde_json::Value::Object(answered.collect())
+        })
         .collect();
     full(StatusCode::OK, "application/json", envelope(data, Vec::new()))
 }

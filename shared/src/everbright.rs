@@ -1,4 +1,5 @@
-//! EverBright's API: document downloads and the data API's signed-quote look-up.
+//! EverBright's API: document downloads, and the data API's and the site's answers as they come
+//! (what they mean is [`crate::dal`]'s to say).
 //!
 //! The URL of every call is built from the configured base and a validated id, never from a
 //! string in a payload. Redirects are followed by hand, a few hops at most, only to `https` (or to
@@ -23,6 +24,7 @@ use reqwest::{StatusCode, Url};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use crate::dal::DataAnswer;
 use crate::ids::{DocumentId, QuoteId, SiteId};
 
 /// Production: `https://engine.goeverbright.com`; test: `https://onboard.goeverbright.com`.
@@ -294,50 +296,46 @@ impl EverBright {
         Ok(Download { response, content_length, content_type })
     }
 
-    /// `GET /api/data/workflow/?metrics=s_quote_id&quote_id={quote}`: the quote the given
-    /// (original) quote was finally signed as, or `None` when there is no signed baseline.
-    pub async fn signed_quote(&self, quote: QuoteId, deadline: Instant) -> Result<Option<QuoteId>, FetchError> {
-        let json = self.workflow(quote, deadline).await?.1;
-        signed_quote_in(&json).map_err(FetchError::Permanent)
-    }
-
-    /// The workflow answer [`Self::signed_quote`] reads, as it came, with the URL asked.
-    pub async fn workflow(&self, quote: QuoteId, deadline: Instant) -> Result<(String, serde_json::Value), FetchError> {
+    /// `GET /api/data/workflow/?metrics=s_quote_id&quote_id={quote}`: which quote the given
+    /// (original) quote was finally signed as ([`crate::dal::signed_quote`] reads it).
+    pub async fn workflow(&self, quote: QuoteId, deadline: Instant) -> Result<DataAnswer, FetchError> {
         let mut url = self.url("api/data/workflow/");
         url.query_pairs_mut().append_pair("metrics", "s_quote_id").append_pair("quote_id", &quote.to_string());
-        self.get_json(url, deadline).await
+        self.get_answer(url, deadline).await
     }
 
-    /// `GET /api/data/{option}/?{filter}&metrics=...&baseline=s&limit=..&page=..`: one page of
-    /// the data API's answer for `metrics`, with the signed baseline, and the URL asked (it
-    /// holds no secret: the token goes in a header).
+    /// `GET /api/data/{option}/?{filter}&metrics=...&limit=..&page=..`: one page of the data
+    /// API's answer for `metrics` (as asked: `s_` for the signed baseline).
     pub async fn data_page(
         &self,
         option: &str,
         filter: (&str, &str),
-        metrics: &[&str],
+        metrics: &[String],
         page: (u32, u32),
         deadline: Instant,
-    ) -> Result<(String, serde_json::Value), FetchError> {
+    ) -> Result<DataAnswer, FetchError> {
         let mut url = self.url(&format!("api/data/{option}/"));
         url.query_pairs_mut()
             .append_pair(filter.0, filter.1)
             .append_pair("metrics", &metrics.join(","))
-            .append_pair("baseline", "s")
             .append_pair("limit", &page.1.to_string())
             .append_pair("page", &page.0.to_string());
-        self.get_json(url, deadline).await
+        self.get_answer(url, deadline).await
     }
 
     /// `GET /api/v1/site/{id}/`: the site, with its contacts and address.
-    pub async fn site(&self, site: SiteId, deadline: Instant) -> Result<(String, serde_json::Value), FetchError> {
-        self.get_json(self.url(&format!("api/v1/site/{site}/")), deadline).await
+    pub async fn site(&self, site: SiteId, deadline: Instant) -> Result<DataAnswer, FetchError> {
+        self.get_answer(self.url(&format!("api/v1/site/{site}/")), deadline).await
     }
 
-    /// A JSON answer, at most [`MAX_DATA_ANSWER_BYTES`] read, with the URL asked.
-    async fn get_json(&self, url: Url, deadline: Instant) -> Result<(String, serde_json::Value), FetchError> {
+    /// The answer as it came, whatever its status (but a 401, which is the token's), at most
+    /// [`MAX_DATA_ANSWER_BYTES`] read: [`DataAnswer::json`] says what it means, so that an error
+    /// answer keeps EverBright's words and is kept as evidence like any other.
+    async fn get_answer(&self, url: Url, deadline: Instant) -> Result<DataAnswer, FetchError> {
         let shown = url.to_string();
-        let mut response = self.get(url, deadline).await?;
+        let mut response = self.get_final(url, deadline).await?;
+        let status = response.status().as_u16();
+        let content_type = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| {
             FetchError::Retryable(format!(
@@ -346,15 +344,13 @@ impl EverBright {
             ))
         })? {
             if body.len() + chunk.len() > MAX_DATA_ANSWER_BYTES {
-                return Err(FetchError::Permanent(format!(
+                return Err(FetchError::Retryable(format!(
                     "the data API answer is larger than {MAX_DATA_ANSWER_BYTES} bytes"
                 )));
             }
             body.extend_from_slice(&chunk);
         }
-        let json = serde_json::from_slice(&body)
-            .map_err(|e| FetchError::Permanent(format!("the data API answer is not JSON: {e}")))?;
-        Ok((shown, json))
+        Ok(DataAnswer { url: shown, status, content_type, body })
     }
 
     /// One harmless call that needs the token: `GET /api/data/`, the data API's list of options.
@@ -385,7 +381,17 @@ impl EverBright {
     }
 
     /// GET with redirects and retries; answers the first 2xx response.
-    async fn get(&self, mut url: Url, deadline: Instant) -> Result<reqwest::Response, FetchError> {
+    async fn get(&self, url: Url, deadline: Instant) -> Result<reqwest::Response, FetchError> {
+        let response = self.get_final(url, deadline).await?;
+        match response.status() {
+            status if status.is_success() => Ok(response),
+            status => Err(classify(status, response.url())),
+        }
+    }
+
+    /// GET with redirects and retries; answers the final response, whatever its status, but a
+    /// 401 (the token's, see [`FetchError::Unauthorized`]).
+    async fn get_final(&self, mut url: Url, deadline: Instant) -> Result<reqwest::Response, FetchError> {
         for _ in 0..=self.settings.max_redirects {
             let response = self.get_once_with_retries(&url, deadline).await?;
             let status = response.status();
@@ -401,10 +407,10 @@ impl EverBright {
                 url = next;
                 continue;
             }
-            if status.is_success() {
-                return Ok(response);
+            if status == StatusCode::UNAUTHORIZED {
+                return Err(classify(status, &url));
             }
-            return Err(classify(status, &url));
+            return Ok(response);
         }
         Err(FetchError::Permanent(format!("more than {} redirects", self.settings.max_redirects)))
     }
@@ -482,72 +488,10 @@ fn redact(url: &Url) -> String {
 /// a profile's page a few kilobytes.
 const MAX_DATA_ANSWER_BYTES: usize = 1024 * 1024;
 
-/// The data API's `messages.error` (and `messages.critical`), joined, when it has any.
-fn data_api_errors(json: &serde_json::Value) -> Option<String> {
-    let messages = json.get("messages")?;
-    let texts: Vec<String> = ["critical", "error"]
-        .iter()
-        .filter_map(|level| messages.get(*level)?.as_array())
-        .flatten()
-        .map(|message| match message {
-            serde_json::Value::String(text) => text.chars().take(500).collect(),
-            other => other.to_string().chars().take(500).collect(),
-        })
-        .collect();
-    (!texts.is_empty()).then(|| texts.join("; "))
-}
-
-/// The signed quote a workflow answer names (`None`: no signed baseline), or the text of its error
-/// messages.
-pub fn signed_quote_in(json: &serde_json::Value) -> Result<Option<QuoteId>, String> {
-    match data_api_errors(json) {
-        Some(errors) => Err(format!("the data API answered with an error: {errors}")),
-        None => Ok(find_signed_quote(json)),
-    }
-}
-
-/// The data API's answer format is not published: take the first `s_quote_id` anywhere in it
-/// that is a UUID. `APPROVED_BASELINE_NONEXISTANT` (or any other non-UUID) means absent.
-fn find_signed_quote(json: &serde_json::Value) -> Option<QuoteId> {
-    match json {
-        serde_json::Value::Object(map) => map
-            .get("s_quote_id")
-            .and_then(|v| v.as_str())
-            .and_then(|v| v.parse().ok())
-            .or_else(|| map.values().find_map(find_signed_quote)),
-        serde_json::Value::Array(items) => items.iter().find_map(find_signed_quote),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
 
     use super::*;
-
-    #[test]
-    fn the_data_apis_error_messages_are_read_and_warnings_are_not_errors() {
-        let answer = json!({"data": [], "messages": {"warning": ["slow"], "error": ["Invalid metric s_quote_idx"], "info": [], "critical": []}, "status_code": 400});
-        assert_eq!(data_api_errors(&answer).as_deref(), Some("Invalid metric s_quote_idx"));
-        let fine = json!({"data": [{"s_quote_id": "x"}], "messages": {"warning": ["slow"], "error": [], "info": [], "critical": []}});
-        assert_eq!(data_api_errors(&fine), None);
-        assert_eq!(data_api_errors(&json!({"data": []})), None);
-    }
-
-    #[test]
-    fn the_signed_quote_is_found_wherever_the_answer_puts_it() {
-        let quote = "8ba871ae-3282-420c-af3f-ddc41ac50273";
-        for answer in [
-            json!({"s_quote_id": quote}),
-            json!({"data": [{"quote_id": "x", "s_quote_id": quote}]}),
-            json!([{"metrics": {"s_quote_id": quote}}]),
-        ] {
-            assert_eq!(find_signed_quote(&answer).unwrap().to_string(), quote, "{answer}");
-        }
-        assert_eq!(find_signed_quote(&json!({"s_quote_id": "APPROVED_BASELINE_NONEXISTANT"})), None);
-        assert_eq!(find_signed_quote(&json!({})), None);
-    }
 
     #[test]
     fn the_token_never_prints() {

@@ -44,6 +44,10 @@ pub enum FetchMessage {
         /// The signature's time, in microseconds: an older enrichment never overwrites a newer.
         version: i64,
         event_id: String,
+        /// Read again even if this signature's details are recorded (the operator's `enrich`);
+        /// otherwise a redelivery of a recorded signature reads nothing.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        force: bool,
     },
 }
 

@@ -21,8 +21,18 @@ pub const RECEIVER_METRICS: [&str; 7] =
 
 /// The fetcher's metrics, one line per batch: messages handled, documents stored and their bytes,
 /// messages handed back for a retry, messages that can never succeed.
-pub const FETCHER_METRICS: [&str; 7] =
-    ["Messages", "Stored", "BytesStored", "Retries", "PermanentFailures", "RefusedMessages", "MalformedMessages"];
+pub const FETCHER_METRICS: [&str; 10] = [
+    "Messages",
+    "Stored",
+    "BytesStored",
+    "Retries",
+    "PermanentFailures",
+    "RefusedMessages",
+    "MalformedMessages",
+    "DetailsRecorded",
+    "DetailsIncomplete",
+    "DetailsFailed",
+];
 
 /// Where a function's metric lines go: standard output in Lambda, a buffer in tests.
 pub type MetricsSink = Arc<dyn Fn(String) + Send + Sync>;

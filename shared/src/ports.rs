@@ -37,6 +37,15 @@ pub struct Delivery {
     pub remember_until: Timestamp,
 }
 
+impl Delivery {
+    /// What tells this delivery apart from another (its route and body; the tenant is the job's):
+    /// a queued document or enrichment records it, so that a retry of the same delivery queues
+    /// again and the same body on another route does not.
+    pub fn identity(&self) -> String {
+        format!("{}#{}", self.event.slug(), self.body_sha256)
+    }
+}
+
 /// What claiming a delivery found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -213,6 +222,24 @@ pub trait DocumentLedger: Send + Sync {
 
     /// An enrichment that failed this time: the reason on its `DETAILS#` item, as `last_error`.
     fn record_enrichment_error(
+        &self,
+        job: &JobKey,
+        quote: QuoteId,
+        reason: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// The version of the signature whose details `DETAILS#<quote>` records (`None`: none
+    /// recorded yet), read consistently: a redelivered enrichment of it reads nothing.
+    fn details_version(
+        &self,
+        job: &JobKey,
+        quote: QuoteId,
+    ) -> impl Future<Output = Result<Option<i64>, BackendError>> + Send;
+
+    /// A re-sign look-up that failed this time: the reason on the job's summary, as
+    /// `lookup_error` (the quote looked up, the reason, the time), where `dlq` finds it.
+    fn record_lookup_error(
         &self,
         job: &JobKey,
         quote: QuoteId,

@@ -16,6 +16,7 @@ use shared::config::{Env, FetcherConfig, ReceiverConfig};
 pub mod bench;
 pub mod counting_proxy;
 pub mod emf;
+pub mod enrichment;
 pub mod fault_proxy;
 pub mod memory;
 pub mod runtime_api;

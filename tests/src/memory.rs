@@ -205,10 +205,9 @@ impl JobStore for MemoryStore {
             .enrichments
             .entry(enrichment.quote)
             .or_insert((0, String::new()));
-        let queued =
-            requested.0 < enrichment.version || *requested == (enrichment.version, delivery.body_sha256.clone());
+        let queued = requested.0 < enrichment.version || *requested == (enrichment.version, delivery.identity());
         if queued {
-            *requested = (enrichment.version, delivery.body_sha256.clone());
+            *requested = (enrichment.version, delivery.identity());
         }
         Ok(queued)
     }
@@ -266,14 +265,14 @@ impl JobStore for MemoryStore {
             None => true,
             Some(document) => match document.status {
                 FetchStatus::Recorded => true,
-                FetchStatus::Queued => document.queued_by.as_deref() == Some(delivery.body_sha256.as_str()),
+                FetchStatus::Queued => document.queued_by.as_deref() == Some(delivery.identity().as_str()),
                 _ => false,
             },
         };
         if queueable {
             let document = update_document(documents, planned);
             document.status = FetchStatus::Queued;
-            document.queued_by = Some(delivery.body_sha256.clone());
+            document.queued_by = Some(delivery.identity());
         }
         Ok(queueable)
     }

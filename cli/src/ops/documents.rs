@@ -73,6 +73,7 @@ impl Ops {
             quote,
             version,
             event_id: format!("enrich-{}", uuid::Uuid::new_v4()),
+            force: true,
         };
         self.queue.send(&[message]).await?;
         Ok(quote)
@@ -177,7 +178,17 @@ impl Ops {
             Ok(FetchMessage::Enrich { tenant, site, quote, .. }) => {
                 (JobKey::new(tenant, site), shared::aws::schema::details_sk(quote))
             }
-            Ok(FetchMessage::ResolveSignedQuote { .. }) => return Ok((None, None)),
+            Ok(FetchMessage::ResolveSignedQuote { tenant, site, quote, .. }) => {
+                let items = self.store.job_items(&JobKey::new(tenant, site)).await?;
+                let job =
+                    items.iter().find(|item| item.get("sk").and_then(Value::as_str) == Some(shared::aws::schema::JOB));
+                let error = job.and_then(|job| job.get("lookup_error"));
+                let reason = error
+                    .filter(|error| error.get("quote").and_then(Value::as_str) == Some(quote.to_string().as_str()))
+                    .and_then(|error| error.get("reason")?.as_str())
+                    .map(|reason| format!("re-sign look-up of {quote}: {reason}"));
+                return Ok((None, reason));
+            }
             Err(error) => return Ok((None, Some(format!("malformed: not a fetch message: {error}")))),
         };
         let items = self.store.job_items(&job).await?;

@@ -95,8 +95,20 @@ enum Outcome {
     /// It names a document no webhook of its tenant queued (or another tenant's): refused for
     /// good, acknowledged, counted.
     Refused,
+    /// A signature's details were recorded now (`incomplete`: an answer was cut): acknowledge.
+    Recorded { incomplete: bool },
     /// Try again later: report it in `batchItemFailures`.
     Retry(String),
+}
+
+/// What a message was about, for the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Work {
+    Document,
+    /// A signature's details: an enrichment, or a re-sign look-up and its enrichment.
+    Details,
+    /// Not read: malformed, or of a tenant this function does not know.
+    Unread,
 }
 
 impl Fetcher {
@@ -183,11 +195,12 @@ impl Fetcher {
 
     /// Handles a batch; the answer lists the messages to retry.
     pub async fn handle_batch(&self, records: &[SqsMessage], deadline: Instant) -> SqsBatchResponse {
-        let outcomes: Vec<(String, Outcome)> = stream::iter(records)
+        let outcomes: Vec<(String, Work, Outcome)> = stream::iter(records)
             .map(|record| async move {
                 let id = record.message_id.clone().unwrap_or_default();
                 let span = info_span!("message", message_id = %id);
-                (id, self.handle_message(record, deadline).instrument(span).await)
+                let (work, outcome) = self.handle_message(record, deadline).instrument(span).await;
+                (id, work, outcome)
             })
             .buffer_unordered(self.concurrency.max(1))
             .collect()
@@ -196,8 +209,8 @@ impl Fetcher {
         let mut response = SqsBatchResponse::default();
         response.batch_item_failures = outcomes
             .into_iter()
-            .filter(|(_, outcome)| matches!(outcome, Outcome::Retry(_)))
-            .map(|(id, _)| {
+            .filter(|(_, _, outcome)| matches!(outcome, Outcome::Retry(_)))
+            .map(|(id, _, _)| {
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = id;
                 failure
@@ -207,25 +220,30 @@ impl Fetcher {
     }
 
     /// One EMF line per batch.
-    fn record_metrics(&self, outcomes: &[(String, Outcome)]) {
-        let count = |wanted: fn(&Outcome) -> bool| outcomes.iter().filter(|(_, outcome)| wanted(outcome)).count();
+    fn record_metrics(&self, outcomes: &[(String, Work, Outcome)]) {
+        let count = |wanted: &dyn Fn(Work, &Outcome) -> bool| {
+            outcomes.iter().filter(|(_, work, outcome)| wanted(*work, outcome)).count()
+        };
         let bytes: u64 =
-            outcomes.iter().map(|(_, outcome)| if let Outcome::Stored(size) = outcome { *size } else { 0 }).sum();
+            outcomes.iter().map(|(_, _, outcome)| if let Outcome::Stored(size) = outcome { *size } else { 0 }).sum();
         let mut emf = Emf::new(&self.function);
         emf.count("Messages", outcomes.len())
-            .count("Stored", count(|outcome| matches!(outcome, Outcome::Stored(_))))
+            .count("Stored", count(&|_, outcome| matches!(outcome, Outcome::Stored(_))))
             .metric("BytesStored", Unit::Bytes, bytes as f64)
-            .count("Retries", count(|outcome| matches!(outcome, Outcome::Retry(_))))
-            .count("PermanentFailures", count(|outcome| *outcome == Outcome::FailedForGood))
-            .count("RefusedMessages", count(|outcome| *outcome == Outcome::Refused))
+            .count("Retries", count(&|_, outcome| matches!(outcome, Outcome::Retry(_))))
+            .count("PermanentFailures", count(&|_, outcome| *outcome == Outcome::FailedForGood))
+            .count("RefusedMessages", count(&|_, outcome| *outcome == Outcome::Refused))
+            .count("MalformedMessages", count(&|_, o| matches!(o, Outcome::Retry(r) if r.starts_with(MALFORMED))))
+            .count("DetailsRecorded", count(&|_, outcome| matches!(outcome, Outcome::Recorded { .. })))
+            .count("DetailsIncomplete", count(&|_, outcome| *outcome == Outcome::Recorded { incomplete: true }))
             .count(
-                "MalformedMessages",
-                count(|outcome| matches!(outcome, Outcome::Retry(r) if r.starts_with(MALFORMED))),
+                "DetailsFailed",
+                count(&|work, outcome| work == Work::Details && matches!(outcome, Outcome::Retry(_))),
             );
         (self.metrics)(emf.to_line(Timestamp::now()));
     }
 
-    async fn handle_message(&self, record: &SqsMessage, deadline: Instant) -> Outcome {
+    async fn handle_message(&self, record: &SqsMessage, deadline: Instant) -> (Work, Outcome) {
         let body = record.body.as_deref().unwrap_or_default();
         let message = match serde_json::from_str::<FetchMessage>(body) {
             Ok(message) => message,
@@ -233,7 +251,7 @@ impl Fetcher {
                 // Not acknowledged: after its receives it waits in the DLQ, where `dlq` shows it.
                 let prefix: String = body.chars().take(200).collect();
                 error!(error = %error, body_prefix = prefix, "malformed message: not a fetch message; left for the DLQ");
-                return Outcome::Retry(format!("{MALFORMED}: {error}"));
+                return (Work::Unread, Outcome::Retry(format!("{MALFORMED}: {error}")));
             }
         };
         let Some(api) = self.apis.get(message.tenant()) else {
@@ -242,9 +260,10 @@ impl Fetcher {
                 message.tenant()
             );
             error!(reason, "unknown tenant");
-            return Outcome::Retry(reason);
+            return (Work::Unread, Outcome::Retry(reason));
         };
         let job = JobKey::new(message.tenant().clone(), message.site());
+        let work = if matches!(message, FetchMessage::FetchDocument { .. }) { Work::Document } else { Work::Details };
         let outcome = match message {
             FetchMessage::FetchDocument { tenant, site, quote, task, document, name, event_id } => {
                 let quote_text = quote.map(|q| q.to_string());
@@ -259,9 +278,9 @@ impl Fetcher {
                 );
                 self.fetch_document(api, &job, quote, document, name.as_deref(), deadline).instrument(span).await
             }
-            FetchMessage::Enrich { tenant, site, quote, version, event_id } => {
+            FetchMessage::Enrich { tenant, site, quote, version, event_id, force } => {
                 let span = info_span!("enrich", tenant = %tenant, site = %site, quote = %quote, event_id = %event_id);
-                self.enrich(api, &job, quote, version, deadline).instrument(span).await
+                self.enrich(api, &job, quote, version, force, deadline).instrument(span).await
             }
             FetchMessage::ResolveSignedQuote { tenant, site, quote, milestone, version } => {
                 let milestone_text = milestone.map(|m| m.to_string());
@@ -279,7 +298,7 @@ impl Fetcher {
         if let Outcome::Retry(reason) = &outcome {
             warn!(reason, "will be retried");
         }
-        outcome
+        (work, outcome)
     }
 
     async fn read_token(api: &TenantApi) -> Result<ApiToken, String> {
@@ -431,6 +450,10 @@ impl Fetcher {
         self.documents.store(key, metadata, &mut download, content_type.as_deref()).await
     }
 
+    /// A re-sign look-up: which quote `lookup.quote` was signed as (its answer kept under
+    /// `dal/` as the enrichment's are), recorded; signed as another quote, that quote's details
+    /// too, now, without asking again. A failure is recorded on the job as `lookup_error`, where
+    /// `dlq` finds it, and the look-up is retried (recording its answer again changes nothing).
     async fn resolve_signed_quote(
         &self,
         api: &TenantApi,
@@ -438,25 +461,41 @@ impl Fetcher {
         lookup: &SignedQuoteLookup,
         deadline: Instant,
     ) -> Outcome {
-        let quote = lookup.quote;
-        let signed = self.with_client(api, |client| async move { client.signed_quote(quote, deadline).await }).await;
-        let signed = match signed {
-            Ok(signed) => signed,
-            Err(FetchError::Permanent(reason)) => {
-                error!(reason, "the signed quote look-up failed for good; acknowledged");
-                return Outcome::FailedForGood;
+        let outcome = self.look_up(api, job, lookup, deadline).await;
+        if let Outcome::Retry(reason) = &outcome {
+            let recorded = self.ledger.record_lookup_error(job, lookup.quote, reason, Timestamp::now()).await;
+            if let Err(error) = recorded {
+                warn!(error = %error, "the look-up's error could not be recorded");
             }
-            Err(FetchError::Retryable(reason) | FetchError::Unauthorized(reason)) => return Outcome::Retry(reason),
+        }
+        outcome
+    }
+
+    async fn look_up(&self, api: &TenantApi, job: &JobKey, lookup: &SignedQuoteLookup, deadline: Instant) -> Outcome {
+        let quote = lookup.quote;
+        let key = format!("{}-workflow.json", job::dal_prefix(job, quote, lookup.version));
+        let answer = match self.ask(api, |client| async move { client.workflow(quote, deadline).await }).await {
+            Ok(answer) => answer,
+            Err(reason) => return Outcome::Retry(reason),
+        };
+        let signed = match self.keep(&key, &answer).await.and_then(|_| answer.json()) {
+            Ok(json) => shared::dal::signed_quote(&json),
+            Err(reason) => return Outcome::Retry(format!("the re-sign look-up: {reason}")),
         };
         if let Err(error) = self.ledger.record_signed_quote(job, lookup, signed, Timestamp::now()).await {
             return Outcome::Retry(error.to_string());
         }
         info!(signed = ?signed, "signed quote recorded");
-        // Signed as another quote: that quote's details too, now. If they cannot be read, the
-        // look-up is retried (its record is versioned: recording it again changes nothing).
-        match signed.filter(|signed| *signed != lookup.quote) {
-            Some(signed) => self.enrich(api, job, signed, lookup.version, deadline).await,
-            None => Outcome::Done,
+        let Some(signed) = signed.filter(|signed| *signed != quote) else {
+            return Outcome::Done;
+        };
+        match self.recorded(job, signed, lookup.version).await {
+            Ok(true) => Outcome::Done,
+            Ok(false) => match self.read_and_record(api, job, (signed, Some(signed)), lookup.version, deadline).await {
+                Outcome::Retry(reason) => Outcome::Retry(format!("the details of {signed}: {reason}")),
+                outcome => outcome,
+            },
+            Err(reason) => Outcome::Retry(reason),
         }
     }
 }

@@ -515,6 +515,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
                 quote: enrichment.quote,
                 version: enrichment.version,
                 event_id: delivery.event_id.clone(),
+                force: false,
             });
         }
         if let Some(lookup) = plan.lookup.as_ref().filter(|_| !stale) {

@@ -51,6 +51,12 @@ pub fn document_key(job: &JobKey, quote: Option<QuoteId>, document: DocumentId, 
     format!("contracts/{}{}/{quote}/{document}/{name}", job.tenant_prefix(), job.site)
 }
 
+/// A document's direct link on its tenant's EverBright, relative to the API's base URL
+/// (`/api/v1/document/{uuid}/preview/`, seeds 000 to 002).
+pub fn preview_path(document: DocumentId) -> String {
+    format!("/api/v1/document/{document}/preview/")
+}
+
 /// Where a data-API read of a job's quote keeps its raw answers: `dal/<site>/<quote>/<stamp>`
 /// (another tenant's: `dal/tenant/<tenant>/<site>/...`).
 pub fn dal_prefix(job: &JobKey, quote: QuoteId, stamp: i64) -> String {

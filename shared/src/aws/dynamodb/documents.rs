@@ -274,6 +274,7 @@ impl DocumentLedger for DynamoJobStore {
             ("values", Value::Object(details.values.clone().into_iter().collect())),
             ("absent", Value::Object(absent.collect())),
             ("warnings", Value::from(details.warnings.clone())),
+            ("incomplete", Value::from(details.incomplete.clone())),
             ("personal", Value::from(details.personal.clone())),
             ("raw", Value::from(record.raw_keys.clone())),
             ("enriched_at", Value::from(now.to_string())),
@@ -319,6 +320,28 @@ impl DocumentLedger for DynamoJobStore {
         );
         let item = schema::details_sk(quote);
         self.write_job_item("DynamoDB UpdateItem (enrichment error)", (job, &item), expr, update, None).await?;
+        Ok(())
+    }
+
+    async fn details_version(&self, job: &JobKey, quote: QuoteId) -> Result<Option<i64>, BackendError> {
+        let (pk, sk) = (schema::job_pk(job), schema::details_sk(quote));
+        let item = self.read(pk, sk, "DynamoDB GetItem (details)").await?;
+        let recorded = string_attribute(item.as_ref(), "status").as_deref() == Some("ENRICHED");
+        let version = item.as_ref().and_then(|item| item.get("version")?.as_n().ok()?.parse().ok());
+        Ok(version.filter(|_| recorded))
+    }
+
+    async fn record_lookup_error(
+        &self,
+        job: &JobKey,
+        quote: QuoteId,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<(), BackendError> {
+        let mut expr = Expression::default();
+        let value = serde_json::json!({ "quote": quote.to_string(), "reason": reason, "at": now.to_string() });
+        let update = format!("SET {} = {}", expr.name("lookup_error"), expr.value(to_attribute(&value)));
+        self.write_job_item("DynamoDB UpdateItem (look-up error)", (job, schema::JOB), expr, update, None).await?;
         Ok(())
     }
 

@@ -144,7 +144,7 @@ impl JobStore for DynamoJobStore {
         let requested = expr.name("requested_version");
         let requested_by = expr.name("requested_by");
         let version = expr.value(n(enrichment.version));
-        let me = expr.value(s(&delivery.body_sha256));
+        let me = expr.value(s(delivery.identity()));
         let update = format!(
             "SET {requested} = {version}, {requested_by} = {me}, {} = {}, {} = {}, {} = {}",
             expr.name("site"),
@@ -190,7 +190,7 @@ impl JobStore for DynamoJobStore {
         let queued_by = expr.name("queued_by");
         let queued = expr.value(s(FetchStatus::Queued.as_str()));
         let recorded = expr.value(s(FetchStatus::Recorded.as_str()));
-        let me = expr.value(s(&delivery.body_sha256));
+        let me = expr.value(s(delivery.identity()));
         clauses.set.push(format!("{status} = {queued}"));
         clauses.set.push(format!("{queued_by} = {me}"));
         clauses.set.push(format!("{} = {}", expr.name("queued_at"), expr.value(s(delivery.now.to_string()))));
@@ -210,6 +210,7 @@ impl DynamoJobStore {
             ("document", s(document.id.to_string())),
             ("site", s(job.site.to_string())),
             (schema::TENANT_ATTRIBUTE, s(job.tenant.as_str())),
+            ("preview", s(crate::job::preview_path(document.id))),
             ("task", s(document.task.to_string())),
             ("quote", document.quote.map_or(AttributeValue::Null(true), |q| s(q.to_string()))),
             ("name", document.name.clone().map_or(AttributeValue::Null(true), s)),

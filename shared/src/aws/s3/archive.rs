@@ -1,11 +1,13 @@
 //! The raw archive: one JSON object per request under `raw/`, written by the receiver, read by
-//! the operator's commands.
+//! the operator's commands; and the data API's answers under `dal/`, each kept as it came.
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::archive::RawRequest;
+use crate::dal::DataAnswer;
 use crate::ports::{Archive, BackendError};
+use crate::timestamp::Timestamp;
 
 /// The raw archive in an S3 bucket.
 #[derive(Clone, Debug)]
@@ -42,6 +44,32 @@ impl S3Archive {
             .map_err(|e| BackendError::new("S3 GetObject (archive)", e))?;
         let bytes = object.body.collect().await.map_err(|e| BackendError::new("S3 GetObject (archive body)", e))?;
         serde_json::from_slice(&bytes.into_bytes()).map_err(|e| BackendError::new("archive record", e))
+    }
+}
+
+impl S3Archive {
+    /// Keeps an answer of EverBright's API as it came: its bytes, to the last one, as the object,
+    /// with its `Content-Type`; the URL asked, the HTTP status and when it was received as the
+    /// object's metadata (`url`, `status`, `received-at`).
+    pub async fn keep_answer(
+        &self,
+        key: &str,
+        answer: &DataAnswer,
+        received_at: Timestamp,
+    ) -> Result<(), BackendError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(answer.content_type.as_deref().unwrap_or("application/octet-stream"))
+            .metadata("url", &answer.url)
+            .metadata("status", answer.status.to_string())
+            .metadata("received-at", received_at.to_string())
+            .body(ByteStream::from(answer.body.clone()))
+            .send()
+            .await
+            .map_err(|e| BackendError::new("S3 PutObject (data API answer)", e))?;
+        Ok(())
     }
 }
 
