@@ -105,12 +105,8 @@ async fn a_failed_enrichment_and_a_failed_re_sign_look_up_show_their_reason_in_t
     let enrich = world.deliver(event("rest-contract-signed")).await;
     assert_eq!(world.fetch(&enrich).await.len(), 1);
     // A re-sign look-up whose details fail the same way.
-    let (original, signed) = ("8ba871ae-3282-420c-af3f-ddc41ac50273", "1d7b2c3e-4f50-4a61-8b72-93a4b5c6d7e8");
-    world.stand_in.set_signed_quote(original.parse().unwrap(), signed.parse().unwrap());
-    let receiver = AwsReceiver::on_aws(&world.backend.receiver_config(), &world.backend.clients);
-    assert_eq!(receiver.handle(integration_tests::re_signed_milestone()).await.status(), StatusCode::OK);
-    let lookups: Vec<SqsMessage> =
-        world.backend.take_records().await.into_iter().filter(|r| kind(r) == "resolve_signed_quote").collect();
+    let (original, signed) = RE_SIGNED;
+    let lookups = world.deliver_re_sign().await;
     assert_eq!(world.fetch(&lookups).await.len(), 1);
 
     // After their receives, both wait in the DLQ, each with its reason.
@@ -135,6 +131,8 @@ async fn a_failed_enrichment_and_a_failed_re_sign_look_up_show_their_reason_in_t
     let milestone_site = serde_json::from_str::<Value>(lookups[0].body.as_deref().unwrap()).unwrap()["site"].clone();
     let (pk, sk) = (format!("SITE#{}", milestone_site.as_str().unwrap()), format!("DETAILS#{signed}"));
     assert_eq!(world.backend.item(&pk, &sk).await.unwrap()["status"], "ENRICHED");
+    let job = world.backend.item(&pk, "JOB").await.unwrap();
+    assert!(job.get("lookup_error").is_none(), "answered now: the look-up's error goes: {job:?}");
 }
 
 #[tokio::test]
@@ -216,12 +214,7 @@ async fn the_signed_baseline_is_asked_by_its_prefix_and_a_re_sign_looks_up_once(
 
     // A re-sign: the look-up asks the workflow once, and its details do not ask again.
     let world = World::new(&[]).await;
-    let (original, signed) = ("8ba871ae-3282-420c-af3f-ddc41ac50273", "1d7b2c3e-4f50-4a61-8b72-93a4b5c6d7e8");
-    world.stand_in.set_signed_quote(original.parse().unwrap(), signed.parse().unwrap());
-    let receiver = AwsReceiver::on_aws(&world.backend.receiver_config(), &world.backend.clients);
-    assert_eq!(receiver.handle(integration_tests::re_signed_milestone()).await.status(), StatusCode::OK);
-    let lookups: Vec<SqsMessage> =
-        world.backend.take_records().await.into_iter().filter(|r| kind(r) == "resolve_signed_quote").collect();
+    let lookups = world.deliver_re_sign().await;
     assert!(world.fetch(&lookups).await.is_empty());
     assert_eq!(world.data_requests("workflow").len(), 1, "one look-up");
 }

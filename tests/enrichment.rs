@@ -4,12 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use aws_lambda_events::event::sqs::SqsMessage;
 use integration_tests::enrichment::*;
 use integration_tests::{event, event_json};
-use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
-use webhook_receiver::AwsReceiver;
 
 #[tokio::test]
 async fn the_signed_contract_gets_one_details_item_with_typed_values_and_one_raw_answer_per_request() {
@@ -142,12 +139,8 @@ async fn a_429_is_waited_out_and_a_full_page_asks_for_the_next() {
 #[tokio::test]
 async fn a_re_sign_enriches_the_quote_it_was_signed_as() {
     let world = World::new(&[]).await;
-    let (original, signed) = ("8ba871ae-3282-420c-af3f-ddc41ac50273", "1d7b2c3e-4f50-4a61-8b72-93a4b5c6d7e8");
-    world.stand_in.set_signed_quote(original.parse().unwrap(), signed.parse().unwrap());
-    let receiver = AwsReceiver::on_aws(&world.backend.receiver_config(), &world.backend.clients);
-    assert_eq!(receiver.handle(integration_tests::re_signed_milestone()).await.status(), StatusCode::OK);
-    let lookups: Vec<SqsMessage> =
-        world.backend.take_records().await.into_iter().filter(|r| kind(r) == "resolve_signed_quote").collect();
+    let signed = RE_SIGNED.1;
+    let lookups = world.deliver_re_sign().await;
     assert_eq!(lookups.len(), 1);
     let site = serde_json::from_str::<Value>(lookups[0].body.as_deref().unwrap()).unwrap()["site"].clone();
     // The look-up found another quote: its details are read in the same invocation.

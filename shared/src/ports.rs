@@ -247,6 +247,10 @@ pub trait DocumentLedger: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
 
+    /// Removes the job's `lookup_error` if it is `quote`'s: the look-up has now succeeded.
+    fn clear_lookup_error(&self, job: &JobKey, quote: QuoteId)
+    -> impl Future<Output = Result<(), BackendError>> + Send;
+
     /// Records what a re-sign look-up answered (`None`: no signed baseline); see
     /// [`crate::job::plan_signed_quote`].
     fn record_signed_quote(

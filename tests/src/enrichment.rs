@@ -17,6 +17,8 @@ use crate::Backend;
 pub const TOKEN: &str = "enrichment-token-0123456789";
 pub const SITE: &str = "34b6b5ee-f997-4044-86ae-0abbf611fc4d";
 pub const QUOTE: &str = "042e6753-6b06-457d-9efd-70f047f4d348";
+/// The re-signed milestone's original quote, and the quote the stand-in says it was signed as.
+pub const RE_SIGNED: (&str, &str) = ("8ba871ae-3282-420c-af3f-ddc41ac50273", "1d7b2c3e-4f50-4a61-8b72-93a4b5c6d7e8");
 
 pub struct World {
     pub backend: Backend,
@@ -42,6 +44,17 @@ impl World {
         let receiver = AwsReceiver::on_aws(&self.backend.receiver_config(), &self.backend.clients);
         assert_eq!(receiver.handle(request).await.status(), StatusCode::OK);
         self.backend.take_records().await.into_iter().filter(|r| kind(r) == "enrich").collect()
+    }
+
+    /// Delivers the re-signed milestone, its original quote signed as another on the stand-in,
+    /// and takes the re-sign look-ups it queued.
+    pub async fn deliver_re_sign(&self) -> Vec<SqsMessage> {
+        let (original, signed) = RE_SIGNED;
+        self.stand_in.set_signed_quote(original.parse().unwrap(), signed.parse().unwrap());
+        let receiver = AwsReceiver::on_aws(&self.backend.receiver_config(), &self.backend.clients);
+        assert_eq!(receiver.handle(crate::re_signed_milestone()).await.status(), StatusCode::OK);
+        let records = self.backend.take_records().await;
+        records.into_iter().filter(|r| kind(r) == "resolve_signed_quote").collect()
     }
 
     pub async fn fetch(&self, records: &[SqsMessage]) -> Vec<String> {

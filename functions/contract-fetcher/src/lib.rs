@@ -453,7 +453,8 @@ impl Fetcher {
     /// A re-sign look-up: which quote `lookup.quote` was signed as (its answer kept under
     /// `dal/` as the enrichment's are), recorded; signed as another quote, that quote's details
     /// too, now, without asking again. A failure is recorded on the job as `lookup_error`, where
-    /// `dlq` finds it, and the look-up is retried (recording its answer again changes nothing).
+    /// `dlq` finds it, and the look-up is retried (recording its answer again changes nothing);
+    /// once it is answered, its `lookup_error` goes.
     async fn resolve_signed_quote(
         &self,
         api: &TenantApi,
@@ -462,11 +463,15 @@ impl Fetcher {
         deadline: Instant,
     ) -> Outcome {
         let outcome = self.look_up(api, job, lookup, deadline).await;
-        if let Outcome::Retry(reason) = &outcome {
-            let recorded = self.ledger.record_lookup_error(job, lookup.quote, reason, Timestamp::now()).await;
-            if let Err(error) = recorded {
-                warn!(error = %error, "the look-up's error could not be recorded");
+        let recorded = match &outcome {
+            Outcome::Retry(reason) => {
+                self.ledger.record_lookup_error(job, lookup.quote, reason, Timestamp::now()).await
             }
+            // Answered now: an error of an earlier attempt is no longer the look-up's state.
+            _ => self.ledger.clear_lookup_error(job, lookup.quote).await,
+        };
+        if let Err(error) = recorded {
+            warn!(error = %error, "the look-up's error could not be recorded or cleared");
         }
         outcome
     }

@@ -345,6 +345,16 @@ impl DocumentLedger for DynamoJobStore {
         Ok(())
     }
 
+    async fn clear_lookup_error(&self, job: &JobKey, quote: QuoteId) -> Result<(), BackendError> {
+        let mut expr = Expression::default();
+        let error = expr.name("lookup_error");
+        let condition = format!("{error}.{} = {}", expr.name("quote"), expr.value(s(quote.to_string())));
+        let update = format!("REMOVE {error}");
+        let operation = "DynamoDB UpdateItem (clear look-up error)";
+        self.write_job_item(operation, (job, schema::JOB), expr, update, Some(condition)).await?;
+        Ok(())
+    }
+
     async fn record_signed_quote(
         &self,
         job: &JobKey,
