@@ -268,6 +268,10 @@ async fn a_malformed_message_is_left_for_the_dlq_with_its_id_and_counted() {
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].body, body);
     assert!(letters[0].reason.as_deref().is_some_and(|r| r.contains("malformed")), "{:?}", letters[0]);
+    assert_eq!(letters[0].tenant, None, "no tenant's: a body that names none");
+    let ops = backend.ops();
+    let default = shared::tenant::TenantId::default_tenant();
+    assert!(ops.dead_letters_of(Some(&default)).await.unwrap().is_empty(), "not listed as the default tenant's");
 }
 
 #[tokio::test]

@@ -285,7 +285,7 @@ pub async fn dlq(args: &DlqArgs) -> Result<String, OpsError> {
         out.push_str(&format!(
             "{}  tenant {}  received {} time(s)  document status {}  reason: {}\n    {}\n",
             letter.message_id,
-            letter.tenant,
+            letter.tenant.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string),
             letter.receive_count.as_deref().unwrap_or("?"),
             letter.status.as_deref().unwrap_or("-"),
             letter.reason.as_deref().unwrap_or("-"),

@@ -7,8 +7,9 @@ use super::*;
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeadLetter {
     pub message_id: String,
-    /// The tenant the message names (the default tenant for a message without one).
-    pub tenant: TenantId,
+    /// The tenant the message names (the default tenant for a message without one); `None` for
+    /// a body that is no fetch message.
+    pub tenant: Option<TenantId>,
     pub receive_count: Option<String>,
     pub body: String,
     /// The document's status and the last error recorded for it, when the message names one.
@@ -118,7 +119,7 @@ impl Ops {
                 handles.extend(message.receipt_handle().map(str::to_owned));
                 let body = message.body().unwrap_or_default().to_owned();
                 let of = message_tenant(&body);
-                if tenant.is_some_and(|wanted| *wanted != of) {
+                if tenant.is_some_and(|wanted| of.as_ref() != Some(wanted)) {
                     continue;
                 }
                 let (status, reason) = self.document_state(&body).await?;
@@ -215,7 +216,9 @@ impl Ops {
                 return Ok(moved);
             }
             for message in &messages {
-                if tenant.is_some_and(|wanted| *wanted != message_tenant(message.body().unwrap_or_default())) {
+                if tenant
+                    .is_some_and(|wanted| message_tenant(message.body().unwrap_or_default()).as_ref() != Some(wanted))
+                {
                     kept.extend(message.receipt_handle().map(str::to_owned));
                     continue;
                 }
@@ -239,7 +242,8 @@ impl Ops {
     }
 }
 
-/// The tenant a queued message names; the default tenant for one without (or not a message).
-fn message_tenant(body: &str) -> TenantId {
-    serde_json::from_str::<FetchMessage>(body).map(|message| message.tenant().clone()).unwrap_or_default()
+/// The tenant a queued message names (the default tenant for one without); `None` for a body
+/// that is no fetch message: it is no tenant's, and only a listing of every tenant shows it.
+fn message_tenant(body: &str) -> Option<TenantId> {
+    serde_json::from_str::<FetchMessage>(body).ok().map(|message| message.tenant().clone())
 }
