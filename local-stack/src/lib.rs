@@ -9,6 +9,7 @@
 //! - [`demo`] and [`serve`]: the pipeline on the sample events, and kept running.
 
 pub mod cli;
+mod data_api;
 pub mod demo;
 pub mod gateway;
 pub mod local;

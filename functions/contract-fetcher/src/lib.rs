@@ -8,12 +8,14 @@
 //! that keep failing to the DLQ); permanent failures are recorded as `FAILED` with the reason and
 //! acknowledged. One message never fails the whole batch.
 
+mod deadline;
 mod enrich;
+mod lookup;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::StreamExt;
@@ -36,10 +38,6 @@ use shared::timestamp::Timestamp;
 use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
 
-/// Time kept back from the invocation's deadline for recording the outcome.
-const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
-/// The budget when the invocation has no deadline (local runs, tests).
-const DEFAULT_BUDGET: Duration = Duration::from_secs(120);
 /// How long one attempt of an AWS call may take: room for a 64 MiB part (`UPLOAD_PART_MIB`'s
 /// largest) at about 1 MiB/s.
 const AWS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -189,7 +187,7 @@ impl Fetcher {
 
     /// The Lambda handler.
     pub async fn handle(&self, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-        let deadline = deadline_of(event.context.deadline)?;
+        let deadline = deadline::deadline_of(event.context.deadline)?;
         Ok(self.handle_batch(&event.payload.records, deadline).await)
     }
 
@@ -448,96 +446,5 @@ impl Fetcher {
         ]);
         let content_type = download.content_type.clone();
         self.documents.store(key, metadata, &mut download, content_type.as_deref()).await
-    }
-
-    /// A re-sign look-up: which quote `lookup.quote` was signed as (its answer kept under
-    /// `dal/` as the enrichment's are), recorded; signed as another quote, that quote's details
-    /// too, now, without asking again. A failure is recorded on the job as `lookup_error`, where
-    /// `dlq` finds it, and the look-up is retried (recording its answer again changes nothing);
-    /// once it is answered, its `lookup_error` goes.
-    async fn resolve_signed_quote(
-        &self,
-        api: &TenantApi,
-        job: &JobKey,
-        lookup: &SignedQuoteLookup,
-        deadline: Instant,
-    ) -> Outcome {
-        let outcome = self.look_up(api, job, lookup, deadline).await;
-        let recorded = match &outcome {
-            Outcome::Retry(reason) => {
-                self.ledger.record_lookup_error(job, lookup.quote, reason, Timestamp::now()).await
-            }
-            // Answered now: an error of an earlier attempt is no longer the look-up's state.
-            _ => self.ledger.clear_lookup_error(job, lookup.quote).await,
-        };
-        if let Err(error) = recorded {
-            warn!(error = %error, "the look-up's error could not be recorded or cleared");
-        }
-        outcome
-    }
-
-    async fn look_up(&self, api: &TenantApi, job: &JobKey, lookup: &SignedQuoteLookup, deadline: Instant) -> Outcome {
-        let quote = lookup.quote;
-        let key = format!("{}-workflow.json", job::dal_prefix(job, quote, lookup.version));
-        let answer = match self.ask(api, |client| async move { client.workflow(quote, deadline).await }).await {
-            Ok(answer) => answer,
-            Err(reason) => return Outcome::Retry(reason),
-        };
-        let signed = match self.keep(&key, &answer).await.and_then(|_| answer.json()) {
-            Ok(json) => shared::dal::signed_quote(&json),
-            Err(reason) => return Outcome::Retry(format!("the re-sign look-up: {reason}")),
-        };
-        if let Err(error) = self.ledger.record_signed_quote(job, lookup, signed, Timestamp::now()).await {
-            return Outcome::Retry(error.to_string());
-        }
-        info!(signed = ?signed, "signed quote recorded");
-        let Some(signed) = signed.filter(|signed| *signed != quote) else {
-            return Outcome::Done;
-        };
-        match self.recorded(job, signed, lookup.version).await {
-            Ok(true) => Outcome::Done,
-            Ok(false) => match self.read_and_record(api, job, (signed, Some(signed)), lookup.version, deadline).await {
-                Outcome::Retry(reason) => Outcome::Retry(format!("the details of {signed}: {reason}")),
-                outcome => outcome,
-            },
-            Err(reason) => Outcome::Retry(reason),
-        }
-    }
-}
-
-/// The invocation's deadline (milliseconds since the epoch) as an instant, less a margin; 0 (no
-/// deadline: a local runtime) gives [`DEFAULT_BUDGET`]. A deadline already past (or within the
-/// margin) is an error: nothing could finish, and a fresh budget would outlive the invocation.
-fn deadline_of(deadline_ms: u64) -> Result<Instant, String> {
-    if deadline_ms == 0 {
-        return Ok(Instant::now() + DEFAULT_BUDGET.saturating_sub(DEADLINE_MARGIN));
-    }
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    let budget = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    if budget <= DEADLINE_MARGIN {
-        return Err(format!(
-            "the invocation's deadline ({deadline_ms} ms since the epoch) leaves {} ms, less than the {} ms kept to \
-             record outcomes; the batch is not started",
-            budget.as_millis(),
-            DEADLINE_MARGIN.as_millis()
-        ));
-    }
-    Ok(Instant::now() + (budget - DEADLINE_MARGIN))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_deadline_already_past_is_an_error_not_a_fresh_budget() {
-        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
-        let err = deadline_of(now_ms - 1_000).unwrap_err();
-        assert!(err.contains("deadline") && err.contains("not started"), "{err}");
-        assert!(deadline_of(now_ms + 2_000).is_err(), "within the margin");
-        let left = deadline_of(now_ms + 60_000).unwrap().saturating_duration_since(Instant::now());
-        assert!(left <= Duration::from_secs(55) && left > Duration::from_secs(50), "{left:?}");
-        let local = deadline_of(0).unwrap().saturating_duration_since(Instant::now());
-        assert!(local > Duration::from_secs(100), "no deadline: the default budget, {local:?}");
     }
 }

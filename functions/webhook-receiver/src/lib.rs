@@ -10,37 +10,34 @@
 mod auth;
 mod event;
 mod http;
+mod on_aws;
 mod refusal;
+mod replay;
 
 use futures_util::future::try_join_all;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
-use shared::archive::RawRequest;
-use shared::aws::{Clients, DynamoJobStore, S3Archive, SqsFetchQueue, load_credential, load_tenants};
-use shared::config::{ConfigError, DedupeConfig, ReceiverConfig, TenantsSource};
+use shared::config::DedupeConfig;
 use shared::event::EventType;
 use shared::ids::{DocumentId, SiteId};
 use shared::job::{self, Identity, JobKey, Plan, PlanContext};
 use shared::message::FetchMessage;
 use shared::metrics::{Emf, MetricsSink, function_name, stdout_sink};
 use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, FetchQueue, JobStore};
-use shared::tenant::{Credential, TenantId, Tenants};
+use shared::tenant::TenantId;
 use shared::timestamp::Timestamp;
 use tracing::{Instrument, info, info_span, warn};
 
 pub use crate::auth::{Authenticator, KeySource};
 pub use crate::event::{keep_repeated_headers, request_from_event, run};
 pub use crate::http::route;
+pub use crate::on_aws::AwsReceiver;
 pub use crate::refusal::Refusal;
+pub use crate::replay::{Preview, Replay};
 
 /// The most headers a request may have (EverBright sends about ten; API Gateway passes at most
 /// 10 KB of them).
 pub const MAX_HEADERS: usize = 100;
-
-/// How long one attempt of an AWS call may take: the receiver's calls are small, and API Gateway
-/// gives up on the whole request after 29 s.
-const AWS_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the receiver needs besides its adapters.
 #[derive(Debug)]
@@ -61,79 +58,8 @@ pub struct Receiver<S, A, Q> {
     function: String,
 }
 
-/// The receiver on DynamoDB, S3 and SQS.
-pub type AwsReceiver = Receiver<DynamoJobStore, S3Archive, SqsFetchQueue>;
-
-impl AwsReceiver {
-    /// Builds the receiver from its configuration and the SDK's clients, with the tenants of an
-    /// inline `TENANTS` (see [`Self::load`] for the secrets read at start-up).
-    ///
-    /// # Panics
-    /// When a tenant's credential does not fit `AUTH_MODE`, or the tenants are in a secret;
-    /// [`Self::load`] answers the first as an error and reads the second.
-    pub fn on_aws(config: &ReceiverConfig, clients: &Clients) -> Self {
-        assert!(
-            !matches!(config.tenants, Some(TenantsSource::Secret(_))),
-            "TENANTS_SECRET is read by AwsReceiver::load"
-        );
-        let tenants = TenantsSource::inline(config.tenants.as_ref());
-        Self::with_tenants(config, tenants, None, clients).unwrap_or_else(|error| panic!("{error}"))
-    }
-
-    /// The receiver with `tenants` and the default tenant's shared credential.
-    pub fn with_tenants(
-        config: &ReceiverConfig,
-        tenants: Tenants,
-        shared: Option<Credential>,
-        clients: &Clients,
-    ) -> Result<Self, ConfigError> {
-        let auth = Authenticator::with_tenants(&config.auth, tenants, shared, clients)
-            .map_err(|reason| ConfigError::Invalid { name: "TENANTS", reason })?;
-        Ok(Receiver::new(
-            Settings { auth, fetch_milestone_documents: config.fetch_milestone_documents, dedupe: config.dedupe },
-            DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table),
-            S3Archive::new(clients.s3.clone(), &config.documents_bucket),
-            SqsFetchQueue::new(clients.sqs.clone(), &config.fetch_queue_url),
-        ))
-    }
-
-    /// The receiver, with the tenants document and the shared credential read from Secrets
-    /// Manager now and checked: an error names the variable and the entry.
-    pub async fn load(config: &ReceiverConfig, clients: &Clients) -> Result<Self, ConfigError> {
-        let tenants = load_tenants(&clients.secrets, config.tenants.as_ref()).await?;
-        let shared = match &config.webhook_credential_secret {
-            Some(secret_id) => Some(load_credential(&clients.secrets, secret_id).await?),
-            None => None,
-        };
-        let receiver = Self::with_tenants(config, tenants, shared, clients)?;
-        receiver
-            .settings
-            .auth
-            .read_keys()
-            .await
-            .map_err(|reason| ConfigError::Invalid { name: "SIGV4_CREDENTIALS_SECRET", reason })?;
-        Ok(receiver)
-    }
-
-    /// Reads the configuration from the environment and builds the clients once.
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        let config = ReceiverConfig::from_env()?;
-        let sdk = shared::aws::load_sdk_config_with(AWS_ATTEMPT_TIMEOUT).await;
-        Self::load(&config, &Clients::new(&sdk)).await
-    }
-}
-
-/// How a replay treats a body that was applied before.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Replay {
-    /// As a live request: a duplicate changes nothing.
-    Deduplicated,
-    /// Applied again, whatever the delivery's record says.
-    Forced,
-}
-
 /// What the logic after the archive works from: a live request, or one read back from the archive.
-struct Delivered<'a> {
+pub(crate) struct Delivered<'a> {
     /// The tenant whose credential sent it.
     tenant: TenantId,
     route: Result<EventType, Refusal>,
@@ -145,56 +71,14 @@ struct Delivered<'a> {
     received_at: Timestamp,
 }
 
-impl<'a> Delivered<'a> {
-    /// An archived request as the logic after the archive takes it: its recorded tenant (a
-    /// record made before tenants is the default's; one naming no valid tenant is refused) and
-    /// the SHA-256 it was received with (an older record without one is hashed again).
-    fn archived(raw: &RawRequest, body: &'a [u8]) -> Result<Self, Refusal> {
-        Ok(Self {
-            tenant: raw.caller.tenant_id().map_err(Refusal::BadArchive)?,
-            route: route(&raw_method(raw)?, &raw.path),
-            content_type: raw.header("content-type").map(str::to_owned),
-            body,
-            body_sha256: if raw.body_sha256.is_empty() {
-                hex::encode(Sha256::digest(body))
-            } else {
-                raw.body_sha256.clone()
-            },
-            event_id: raw.event_id.clone(),
-            received_at: raw.received_at,
-        })
-    }
-}
-
 /// What [`Receiver::decide`] found.
-struct Decided {
+pub(crate) struct Decided {
     event: EventType,
     /// `None`: the event names no site.
     plan: Option<Plan>,
     delivery: Delivery,
     /// `None`: the event keeps no delivery record (see [`DedupeConfig::remember_until`]).
     remember_until: Option<Timestamp>,
-}
-
-/// What a replay of an archived request would do ([`Receiver::preview`]).
-#[derive(Debug)]
-pub enum Preview {
-    /// It names no site: nothing would change.
-    Unattributed { event: EventType },
-    /// The delivery is remembered as applied: nothing would change.
-    Duplicate { event: EventType, job: JobKey },
-    /// It would apply `plan` to `job` (each write unless newer state is stored).
-    WouldApply { event: EventType, job: JobKey, plan: Plan },
-}
-
-/// The body of an archived request.
-fn raw_body(raw: &RawRequest) -> Result<Vec<u8>, Refusal> {
-    raw.body().map_err(|e| Refusal::BadArchive(format!("its body is not base64: {e}")))
-}
-
-/// The method of an archived request.
-fn raw_method(raw: &RawRequest) -> Result<lambda_http::http::Method, Refusal> {
-    raw.method.parse().map_err(|_| Refusal::BadArchive(format!("its method {:?} is not an HTTP method", raw.method)))
 }
 
 /// The 200 answer.
@@ -295,38 +179,6 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
         let http::Inbound { route, body, body_sha256, event_id, received_at, .. } = inbound;
         let delivered = Delivered { tenant, route, content_type, body: &body, body_sha256, event_id, received_at };
         self.settle(delivered, now, Replay::Deduplicated).await
-    }
-
-    /// Re-runs an archived request through the same logic as a live one, after the archive (the
-    /// signature was checked when it came in). With [`Replay::Deduplicated`] a body already
-    /// applied is a duplicate; [`Replay::Forced`] applies it again (the ordering guards still
-    /// keep newer state) and leaves the delivery's record as it is.
-    pub async fn replay(&self, raw: &RawRequest, mode: Replay) -> Result<Accepted, Refusal> {
-        let body = raw_body(raw)?;
-        self.settle(Delivered::archived(raw, &body)?, Timestamp::now(), mode).await
-    }
-
-    /// What replaying an archived request would do now, without writing: the same decisions as
-    /// [`Self::replay`] (its tenant, its identity from the archived SHA-256, the organization
-    /// rule, whether the delivery is remembered as applied), read, not claimed.
-    pub async fn preview(&self, raw: &RawRequest, mode: Replay) -> Result<Preview, Refusal> {
-        let body = raw_body(raw)?;
-        let now = Timestamp::now();
-        let Decided { event, plan, delivery, remember_until } = self.decide(Delivered::archived(raw, &body)?, now)?;
-        let Some(plan) = plan else { return Ok(Preview::Unattributed { event }) };
-        let job = JobKey::new(delivery.tenant.clone(), plan.site);
-        let deduplicated = mode == Replay::Deduplicated && remember_until.is_some();
-        if deduplicated && self.store.was_applied(&delivery).await.map_err(Refusal::NotApplied)? {
-            return Ok(Preview::Duplicate { event, job });
-        }
-        Ok(Preview::WouldApply { event, job, plan })
-    }
-
-    /// The event and plan of an archived request, its body checked and parsed (`None`: it names
-    /// no site); for choosing requests by site.
-    pub fn planned(&self, raw: &RawRequest) -> Result<(EventType, Option<Plan>), Refusal> {
-        let content_type = raw.header("content-type");
-        self.plan(route(&raw_method(raw)?, &raw.path), content_type, &raw_body(raw)?, raw.received_at)
     }
 
     /// The routed event, its body checked and parsed, and what it changes.
