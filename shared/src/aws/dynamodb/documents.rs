@@ -289,10 +289,9 @@ impl DocumentLedger for DynamoJobStore {
         let condition = format!("attribute_not_exists({version}) OR {version} <= {}", expr.value(n(record.version)));
         let item = schema::details_sk(record.quote);
         let update = clauses.expression();
-        // A newer signature's details are there: this older enrichment changes nothing.
-        if !self.write_job_item("DynamoDB UpdateItem (details)", (job, &item), expr, update, Some(condition)).await? {
-            return Ok(());
-        }
+        // The summary's pointer first, the item last: the item is what says "recorded" (a
+        // redelivery reads nothing then), so a failure between the two is retried whole. Each
+        // write is guarded by the signature's version: an older enrichment changes neither.
         let pointer = serde_json::json!({
             "item": schema::details_sk(record.quote),
             "quote": record.quote.to_string(),
@@ -300,6 +299,7 @@ impl DocumentLedger for DynamoJobStore {
         });
         let Value::Object(pointer) = pointer else { unreachable!("an object") };
         self.apply(job, &Change::Summary { part: Part::Details, version: record.version, value: pointer }).await?;
+        self.write_job_item("DynamoDB UpdateItem (details)", (job, &item), expr, update, Some(condition)).await?;
         Ok(())
     }
 
