@@ -11,12 +11,12 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use aws::Clients;
+use config::{AllowedPrincipals, AuthConfig};
+use domain::message::FetchMessage;
 use integration_tests::memory::{MemoryQueue, MemoryStore, NoArchive, State};
 use integration_tests::scenario::{Event, generate};
 use proptest::prelude::*;
-use shared::aws::Clients;
-use shared::config::{AllowedPrincipals, AuthConfig};
-use shared::message::FetchMessage;
 use webhook_receiver::{Authenticator, Receiver, Replay, Settings};
 
 fn payloads() -> PathBuf {
@@ -54,7 +54,7 @@ fn deliver(events: &[Event], order: &[usize]) -> (State, BTreeSet<String>) {
         dedupe: Default::default(),
     };
     let receiver = Receiver::new(settings, MemoryStore::default(), NoArchive, MemoryQueue::default())
-        .with_metrics(shared::metrics::discard_sink());
+        .with_metrics(domain::metrics::discard_sink());
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
     for (position, &index) in order.iter().enumerate() {
         // Bad bodies are refused (400) and change nothing; everything else is accepted.

@@ -8,16 +8,16 @@
 
 use std::time::Duration;
 
+use aws::Clients;
 use aws_lambda_events::event::sqs::SqsMessage;
 use contract_fetcher::Fetcher;
+use domain::ids::DocumentId;
+use domain::metrics::discard_sink;
 use integration_tests::fault_proxy::{Fault, FaultPlan, FaultProxy, Rule};
 use integration_tests::{Backend, event, moto, sdk_config_through};
 use lambda_http::http::StatusCode;
 use local_stack::stand_in::{Behaviour, StandIn, pdf_sha256};
 use serde_json::Value;
-use shared::aws::Clients;
-use shared::ids::DocumentId;
-use shared::metrics::discard_sink;
 use tokio::time::Instant;
 use webhook_receiver::AwsReceiver;
 

@@ -59,8 +59,8 @@ async fn the_demo_runs_three_tenants_each_job_under_its_tenant_with_its_document
     // Each stand-in served its own tenants' documents: the Engine one the two copies of the
     // signed contract (nine each), Onboard every sample's.
     let stored = |site: &str, tenant: &str| {
-        let job = shared::job::JobKey::new(shared::tenant::TenantId::parse(tenant).unwrap(), site.parse().unwrap());
-        let items = &report.items[&shared::aws::schema::job_pk(&job)];
+        let job = domain::job::JobKey::new(domain::tenant::TenantId::parse(tenant).unwrap(), site.parse().unwrap());
+        let items = &report.items[&aws::schema::job_pk(&job)];
         items.iter().filter(|i| i.get("status").is_some_and(|s| s == "STORED")).count()
     };
     assert_eq!((stored(demo::ENGINE_SITE, "installer-prod"), stored(demo::PARTNER_SITE, "partner-prod")), (9, 9));
@@ -170,7 +170,7 @@ async fn the_local_gateway_accepts_curl_and_the_signing_client_and_refuses_unsig
     let (status, text) = send::send(&aws4, "PATCH", "site-archived", body.clone()).await.unwrap();
     assert_eq!(status, 200, "{text}");
 
-    shared::tls::install_crypto_provider();
+    everbright::tls::install_crypto_provider();
     let unsigned = reqwest::Client::new().post(&url).body(body.clone()).send().await.unwrap();
     assert_eq!(unsigned.status().as_u16(), 403);
     assert!(unsigned.text().await.unwrap().contains("Missing Authentication Token"));
@@ -192,7 +192,7 @@ async fn the_local_moto_serves_one_request_at_a_time() {
     let endpoint = integration_tests::moto().endpoint.trim_start_matches("http://").to_owned();
     let mut held = std::net::TcpStream::connect(&endpoint).unwrap();
     held.write_all(b"POST / HTTP/1.1\r\nHost: moto\r\nContent-Length: 100\r\n\r\n{").unwrap();
-    let clients = shared::aws::Clients::new(&integration_tests::sdk_config().await);
+    let clients = aws::Clients::new(&integration_tests::sdk_config().await);
     let list = || clients.dynamodb.list_tables().send();
     let waited = tokio::time::timeout(std::time::Duration::from_secs(2), list()).await;
     assert!(waited.is_err(), "answered while another request was being read: {waited:?}");

@@ -169,7 +169,7 @@ async fn a_redelivered_enrichment_reads_nothing_and_a_forced_one_writes_the_same
     assert_eq!(world.details(QUOTE).await.unwrap()["enriched_at"], first["enriched_at"]);
 
     // The operator's `enrich` forces a read: the same keys again, no new ones.
-    world.backend.ops().enrich(&shared::job::JobKey::default_tenant(SITE.parse().unwrap()), None).await.unwrap();
+    world.backend.ops().enrich(&domain::job::JobKey::default_tenant(SITE.parse().unwrap()), None).await.unwrap();
     assert!(world.fetch(&world.backend.take_records().await).await.is_empty());
     assert_eq!(asked(), 2 * requests, "read again");
     assert_eq!(world.backend.keys("dal/").await, keys, "the signature's keys, written again");

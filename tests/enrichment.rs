@@ -53,7 +53,7 @@ async fn the_enrich_command_queues_the_signed_quotes_enrichment_again_by_hand() 
     let first = world.details(QUOTE).await.unwrap();
 
     let ops = world.backend.ops();
-    let quote = ops.enrich(&shared::job::JobKey::default_tenant(SITE.parse().unwrap()), None).await.unwrap();
+    let quote = ops.enrich(&domain::job::JobKey::default_tenant(SITE.parse().unwrap()), None).await.unwrap();
     assert_eq!(quote.to_string(), QUOTE, "the quote the contract was signed on");
     let queued = world.backend.take_records().await;
     let message: Value = serde_json::from_str(queued[0].body.as_deref().unwrap()).unwrap();
@@ -63,7 +63,7 @@ async fn the_enrich_command_queues_the_signed_quotes_enrichment_again_by_hand() 
     assert_ne!(again["enriched_at"], first["enriched_at"], "read again");
     assert_eq!(again["values"], first["values"]);
     let none = ops
-        .enrich(&shared::job::JobKey::default_tenant("157802b4-99aa-4437-b250-934df337766a".parse().unwrap()), None)
+        .enrich(&domain::job::JobKey::default_tenant("157802b4-99aa-4437-b250-934df337766a".parse().unwrap()), None)
         .await
         .unwrap_err();
     assert!(none.to_string().contains("no job"), "{none}");

@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
+use aws::Clients;
 use aws_lambda_events::event::sqs::SqsMessage;
 use contract_fetcher::Fetcher;
+use domain::metrics::discard_sink;
 use integration_tests::fault_proxy::{Fault, FaultPlan, FaultProxy, Rule};
 use integration_tests::{Backend, event, json_body, moto, sdk_config_through};
 use lambda_http::http::StatusCode;
 use local_stack::stand_in::StandIn;
-use shared::aws::Clients;
-use shared::metrics::discard_sink;
 use tokio::time::Instant;
 use webhook_receiver::AwsReceiver;
 

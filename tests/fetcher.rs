@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use contract_fetcher::Fetcher;
+use domain::ids::DocumentId;
 use integration_tests::{Backend, event, kind_of};
 use lambda_http::http::StatusCode;
 use local_stack::stand_in::{Behaviour, Host, StandIn, pdf_sha256};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use shared::ids::DocumentId;
 use tokio::time::Instant;
 use webhook_receiver::AwsReceiver;
 
@@ -310,8 +310,8 @@ async fn a_milestone_without_a_re_sign_looks_nothing_up() {
 
 /// A look-up message for the milestone's quote, from an event of `version`.
 fn look_up(version: i64) -> SqsMessage {
-    let message = shared::message::FetchMessage::ResolveSignedQuote {
-        tenant: shared::tenant::TenantId::default(),
+    let message = domain::message::FetchMessage::ResolveSignedQuote {
+        tenant: domain::tenant::TenantId::default(),
         site: MILESTONE_SITE.trim_start_matches("SITE#").parse().unwrap(),
         quote: MILESTONE_QUOTE.parse().unwrap(),
         milestone: None,
@@ -423,7 +423,7 @@ async fn a_rotated_token_is_read_again_after_a_401_at_most_once_a_minute() {
         secrets.put_secret_value().secret_id(&secret_id).secret_string(token).send()
     };
     let mut config = world.backend.fetcher_config(&world.stand_in.base_url, TOKEN);
-    config.token = shared::config::TokenConfig::Secret(secret_id.clone());
+    config.token = config::TokenConfig::Secret(secret_id.clone());
     let fetcher = Fetcher::on_aws(&config, &world.backend.clients);
     let deadline = || Instant::now() + Duration::from_secs(60);
     let records = world.deliver("rest-contract-signed").await;

@@ -7,14 +7,14 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::event::sqs::SqsMessage;
+use config::ConfigError;
 use contract_fetcher::Fetcher;
+use everbright::HostLookup;
 use integration_tests::tenants::*;
 use integration_tests::{Backend, emf, event_json, json_body, signed_json};
 use lambda_http::http::StatusCode;
 use local_stack::stand_in::{Behaviour, StandIn};
 use serde_json::{Value, json};
-use shared::config::ConfigError;
-use shared::everbright::HostLookup;
 use webhook_receiver::AwsReceiver;
 
 /// The default tenant's AWS4 key in `sigv4` mode.
@@ -35,11 +35,11 @@ fn config_in(
     mode: &str,
     document: &str,
     extra: &[(&'static str, &str)],
-) -> Result<shared::config::ReceiverConfig, ConfigError> {
+) -> Result<config::ReceiverConfig, ConfigError> {
     let mut pairs: Vec<_> = backend.receiver_env().into_iter().filter(|(n, _)| *n != "ALLOWED_PRINCIPALS").collect();
     pairs.extend([("AUTH_MODE", mode.to_owned()), ("AWS_REGION", "us-east-1".into()), ("TENANTS", document.into())]);
     pairs.extend(extra.iter().map(|(name, value)| (*name, value.to_string())));
-    shared::config::ReceiverConfig::from(&env(pairs))
+    config::ReceiverConfig::from(&env(pairs))
 }
 
 async fn secret(backend: &Backend, name: &str, value: &str) -> String {
@@ -270,7 +270,7 @@ async fn a_malformed_message_is_left_for_the_dlq_with_its_id_and_counted() {
     assert!(letters[0].reason.as_deref().is_some_and(|r| r.contains("malformed")), "{:?}", letters[0]);
     assert_eq!(letters[0].tenant, None, "no tenant's: a body that names none");
     let ops = backend.ops();
-    let default = shared::tenant::TenantId::default_tenant();
+    let default = domain::tenant::TenantId::default_tenant();
     assert!(ops.dead_letters_of(Some(&default)).await.unwrap().is_empty(), "not listed as the default tenant's");
 }
 
@@ -281,7 +281,7 @@ async fn a_redirect_to_a_private_address_is_refused_for_good_before_any_connecti
     // EverBright by name, as in production (so private targets are not a local run's), through a
     // resolver this test controls. Every private address here is a loopback one, so that even a
     // fetcher that followed them would connect nowhere but this machine; the metadata service's
-    // and the other ranges' addresses are refused in `shared::everbright`'s unit tests, which
+    // and the other ranges' addresses are refused in `everbright`'s unit tests, which
     // connect to nothing.
     let base = stand_in.base_url.replace("127.0.0.1", "everbright.test");
     let ip = |text: &str| text.parse::<IpAddr>().unwrap();

@@ -5,10 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use contract_fetcher::Fetcher;
+use domain::metrics::{FETCHER_METRICS, MetricsSink, NAMESPACE, RECEIVER_METRICS};
 use integration_tests::emf::{EmfLine, parse};
 use integration_tests::{Backend, REST_EVENTS, event, root};
 use local_stack::stand_in::StandIn;
-use shared::metrics::{FETCHER_METRICS, MetricsSink, NAMESPACE, RECEIVER_METRICS};
 use tokio::time::Instant;
 use webhook_receiver::AwsReceiver;
 

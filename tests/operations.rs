@@ -3,15 +3,15 @@
 
 use std::time::Duration;
 
+use config::ReceiverConfig;
 use contract_fetcher::Fetcher;
+use domain::ids::{DocumentId, SiteId};
 use everbright_sync::job_view;
 use everbright_sync::ops::{Ops, ReplayMode, Selection};
 use integration_tests::{Backend, REST_EVENTS, event};
 use lambda_http::http::StatusCode;
 use local_stack::stand_in::{Behaviour, StandIn};
 use serde_json::Value;
-use shared::config::ReceiverConfig;
-use shared::ids::{DocumentId, SiteId};
 use tokio::time::Instant;
 use webhook_receiver::AwsReceiver;
 
@@ -32,8 +32,8 @@ fn site() -> SiteId {
     SITE.parse().unwrap()
 }
 
-fn job() -> shared::job::JobKey {
-    shared::job::JobKey::default_tenant(site())
+fn job() -> domain::job::JobKey {
+    domain::job::JobKey::default_tenant(site())
 }
 
 /// The signed contract arrives while the table cannot be written: 503, archived, not applied.

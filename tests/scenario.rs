@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use aws::{Clients, S3Archive};
 use everbright_sync::send::{self, Aws4};
 use futures_util::future::join_all;
 use integration_tests::fault_proxy::{Fault, FaultPlan, FaultProxy, FaultStats};
@@ -27,7 +28,6 @@ use local_stack::queue::{Drained, Pace, drain_paced};
 use local_stack::stand_in::{Behaviour, StandIn};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use shared::aws::{Clients, S3Archive};
 
 fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)

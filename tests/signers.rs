@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use integration_tests::root;
-use shared::sigv4::{Refusal, Request, SecretKey, Verifier};
+use sigv4::{Refusal, Request, SecretKey, Verifier};
 
 const ACCESS_KEY: &str = "AKIAEVERBRIGHTTEST";
 const SECRET_KEY: &str = "everbright/test+secret";

@@ -7,13 +7,13 @@
 use std::time::Duration;
 
 use contract_fetcher::Fetcher;
+use domain::ids::SiteId;
 use everbright_sync::ops::{Ops, ReplayMode, Selection};
 use integration_tests::scenario::{generate, job_state};
 use integration_tests::{Backend, event, root};
 use lambda_http::http::StatusCode;
 use local_stack::stand_in::{Behaviour, StandIn};
 use serde_json::Value;
-use shared::ids::SiteId;
 use tokio::time::Instant;
 use webhook_receiver::{AwsReceiver, Replay};
 
@@ -104,7 +104,7 @@ async fn documents_that_fail_are_recorded_and_refetched_on_dynalite() {
     assert!(fetcher.handle_batch(&records[..1], deadline).await.batch_item_failures.is_empty());
 
     let queued =
-        ops(&backend).refetch_failed(&shared::job::JobKey::default_tenant(SITE.parse().unwrap())).await.unwrap();
+        ops(&backend).refetch_failed(&domain::job::JobKey::default_tenant(SITE.parse().unwrap())).await.unwrap();
     assert_eq!(queued.len(), 9);
     assert_eq!(failed(&backend.items().await), 0, "all queued again");
     assert_eq!(backend.take_records().await.len(), 9);

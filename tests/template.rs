@@ -1,11 +1,11 @@
 //! The SAM template against the code: routes, auth, least privilege, queue timing, bucket safety,
 //! and the definitions the local backend copies.
 
+use aws::schema;
+use domain::event::EventType;
+use domain::metrics::{FETCHER_METRICS, NAMESPACE, RECEIVER_METRICS};
 use local_stack::local::{MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS};
 use serde_yaml::Value;
-use shared::aws::schema;
-use shared::event::EventType;
-use shared::metrics::{FETCHER_METRICS, NAMESPACE, RECEIVER_METRICS};
 
 fn template() -> Value {
     let path = integration_tests::root().join("infra/template.yaml");

@@ -3,13 +3,13 @@
 //! authentication type accepts its credential and refuses a wrong, a missing, and an almost-right one.
 
 use base64::Engine;
+use config::ConfigError;
 use contract_fetcher::Fetcher;
 use integration_tests::tenants::*;
 use integration_tests::{Backend, event_json, json_body, signed_json};
 use lambda_http::http::StatusCode;
 use local_stack::stand_in::StandIn;
 use serde_json::{Value, json};
-use shared::config::ConfigError;
 use webhook_receiver::AwsReceiver;
 
 #[tokio::test]
@@ -224,7 +224,7 @@ async fn the_tenants_secret_is_read_and_checked_at_start_up_naming_the_entry() {
 
     let config = |secret: &str| {
         let mut config = receiver_config(&backend, &tenants("http://a", "http://b", TOKEN_A));
-        config.tenants = Some(shared::config::TenantsSource::Secret(secret.to_owned()));
+        config.tenants = Some(config::TenantsSource::Secret(secret.to_owned()));
         config
     };
     let receiver = AwsReceiver::load(&config(&good), &backend.clients).await.unwrap();
@@ -243,7 +243,7 @@ async fn the_tenants_secret_is_read_and_checked_at_start_up_naming_the_entry() {
 
     let fetcher_config = {
         let mut config = fetcher_config(&backend, &tenants("http://a", "http://b", TOKEN_A));
-        config.tenants = Some(shared::config::TenantsSource::Secret(bad.clone()));
+        config.tenants = Some(config::TenantsSource::Secret(bad.clone()));
         config
     };
     let Err(error) = Fetcher::load(&fetcher_config, &backend.clients).await else {
@@ -300,7 +300,7 @@ async fn replay_and_the_dlq_filter_by_tenant_and_redrive_moves_only_that_tenants
     let records = backend.take_records().await;
 
     let ops = backend.ops();
-    let sunco = shared::tenant::TenantId::parse("sunco").unwrap();
+    let sunco = domain::tenant::TenantId::parse("sunco").unwrap();
     let selection = everbright_sync::ops::Selection { tenant: Some(sunco.clone()), ..Default::default() };
     let selected = ops.select(&selection).await.unwrap();
     assert_eq!(selected.len(), 1);
@@ -322,7 +322,7 @@ async fn replay_and_the_dlq_filter_by_tenant_and_redrive_moves_only_that_tenants
     assert_eq!(ops.redrive_of(Some(&sunco)).await.unwrap(), 10);
     let left = ops.dead_letters().await.unwrap();
     assert_eq!(left.len(), 10, "acme's stay in the DLQ");
-    assert!(left.iter().all(|l| l.tenant.as_ref().map(shared::tenant::TenantId::as_str) == Some("acme-test")));
+    assert!(left.iter().all(|l| l.tenant.as_ref().map(domain::tenant::TenantId::as_str) == Some("acme-test")));
     let moved = backend.take_records().await;
     assert_eq!(moved.len(), 10);
     assert!(moved.iter().all(|r| tenant_of(r) == "sunco"));

@@ -1,7 +1,7 @@
 //! A job's items (`SITE#<site>`), readable: the summary, then tasks, milestones and documents.
 
+use domain::job::FetchStatus;
 use serde_json::{Map, Value};
-use shared::job::FetchStatus;
 
 /// A value as text: strings bare, null as `-`.
 pub fn text(value: &Value) -> String {
@@ -50,7 +50,7 @@ pub fn render(site: &str, bucket: &str, items: &[Map<String, Value>], detailed: 
     let job = items.iter().find(|i| i["sk"] == "JOB").cloned().map(Value::Object).unwrap_or_default();
     line(format!("Job {site}"));
     // A job written before tenants is the default tenant's.
-    line(format!("  tenant          {}", job["tenant"].as_str().unwrap_or(shared::tenant::TenantId::DEFAULT)));
+    line(format!("  tenant          {}", job["tenant"].as_str().unwrap_or(domain::tenant::TenantId::DEFAULT)));
     line(format!("  current quote   {}", text(&job["current_quote"]["quote"])));
     line(format!(
         "  contract        {} signed {}",

@@ -3,13 +3,13 @@
 
 use std::io::{IsTerminal, Write};
 
+use aws::{Clients, load_sdk_config, load_tenants};
 use clap::{ArgAction, Args};
-use shared::aws::{Clients, load_sdk_config, load_tenants};
-use shared::config::{DedupeConfig, Env, TenantsSource};
-use shared::event::EventType;
-use shared::ids::{DocumentId, QuoteId, SiteId};
-use shared::tenant::TenantId;
-use shared::timestamp::Timestamp;
+use config::{DedupeConfig, Env, TenantsSource};
+use domain::event::EventType;
+use domain::ids::{DocumentId, QuoteId, SiteId};
+use domain::tenant::TenantId;
+use domain::timestamp::Timestamp;
 
 use crate::job_view;
 use crate::ops::{Ops, OpsConfig, OpsError, ReplayMode, Selection};

@@ -95,7 +95,7 @@ pub async fn send(aws4: &Aws4, method: &str, event: &str, body: Vec<u8>) -> Resu
 pub async fn deliver(aws4: &Aws4, method: &str, event: &str, body: Vec<u8>) -> Result<(u16, String), SendError> {
     let request = signed_request(aws4, method, event, body, SystemTime::now())?;
     let request = reqwest::Request::try_from(request)?;
-    shared::tls::install_crypto_provider();
+    everbright::tls::install_crypto_provider();
     let response = reqwest::Client::new().execute(request).await?;
     let status = response.status().as_u16();
     Ok((status, response.text().await?))

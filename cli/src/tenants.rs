@@ -5,11 +5,12 @@
 
 use std::time::Duration;
 
+use aws::{Clients, load_sdk_config, load_tenants, read_token};
 use clap::Args;
-use shared::aws::{Clients, load_sdk_config, load_tenants, read_token};
-use shared::config::{Env, TenantsSource, TokenConfig};
-use shared::everbright::{ClientSettings, EverBright, FetchError};
-use shared::tenant::{Environment, Tenant, TenantId};
+use config::tenant::Tenant;
+use config::{Env, TenantsSource, TokenConfig};
+use domain::tenant::{Environment, TenantId};
+use everbright::{ClientSettings, EverBright, FetchError};
 use tokio::time::Instant;
 
 use crate::ops::OpsError;
@@ -40,7 +41,7 @@ impl Listed {
         let var = |name| env.required(name).ok();
         let token = match (var("EVERBRIGHT_API_TOKEN_SECRET"), var("EVERBRIGHT_API_TOKEN")) {
             (Some(secret), _) => Some(TokenConfig::Secret(secret)),
-            (None, Some(token)) => Some(TokenConfig::Plain(shared::everbright::ApiToken::new(token))),
+            (None, Some(token)) => Some(TokenConfig::Plain(everbright::ApiToken::new(token))),
             (None, None) => None,
         };
         let mut identities = Vec::new();

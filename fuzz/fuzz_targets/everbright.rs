@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use shared::everbright::{ApiToken, ClientSettings, EverBright};
-use shared::ids::{DocumentId, QuoteId};
+use everbright::{ApiToken, ClientSettings, EverBright};
+use domain::ids::{DocumentId, QuoteId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
@@ -69,7 +69,7 @@ fn world() -> &'static World {
             backoff_cap: Duration::from_millis(2),
             // No name resolves: a redirect the fuzzer writes to a host name never leaves this
             // machine, not even as a DNS query.
-            lookup: shared::everbright::HostLookup::fixed([]),
+            lookup: everbright::HostLookup::fixed([]),
         };
         let client = EverBright::new(&format!("http://127.0.0.1:{port}/"), ApiToken::new(TOKEN), settings)
             .expect("a client");
@@ -107,7 +107,7 @@ fuzz_target!(|input: Input| {
             // The answer as it came, then read as the enrichment reads it: neither may panic, and
             // an error says nothing secret.
             match world.client.workflow(id::<QuoteId>(7), deadline).await {
-                Ok(answer) => answer.json().err().map(shared::everbright::FetchError::Retryable),
+                Ok(answer) => answer.json().err().map(everbright::FetchError::Retryable),
                 Err(error) => Some(error),
             }
         } else {

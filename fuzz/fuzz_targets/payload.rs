@@ -3,9 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::event::EventType;
-use shared::job::{self, PlanContext};
-use shared::timestamp::Timestamp;
+use domain::event::EventType;
+use domain::job::{self, PlanContext};
+use domain::timestamp::Timestamp;
 
 fuzz_target!(|body: &[u8]| {
     for event in EventType::ALL {

@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
-use shared::config::AllowedPrincipals;
-use shared::ports::inert::Inert;
+use config::AllowedPrincipals;
+use domain::ports::inert::Inert;
 use webhook_receiver::{Authenticator, Receiver, Settings};
 
 const CALLER: &str = "arn:aws:iam::123456789012:user/everbright-webhooks";
@@ -39,7 +39,7 @@ fn world() -> &'static World {
         };
         World {
             runtime: tokio::runtime::Builder::new_current_thread().build().expect("a runtime"),
-            receiver: Receiver::new(settings, Inert, Inert, Inert).with_metrics(shared::metrics::discard_sink()),
+            receiver: Receiver::new(settings, Inert, Inert, Inert).with_metrics(domain::metrics::discard_sink()),
         }
     })
 }
@@ -47,7 +47,7 @@ fn world() -> &'static World {
 fuzz_target!(|input: Input| {
     let headers: Map<String, Value> = input.headers.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     let body = if input.base64 {
-        shared::archive::RawRequest::encode_body(&input.body)
+        domain::archive::RawRequest::encode_body(&input.body)
     } else {
         String::from_utf8_lossy(&input.body).into_owned()
     };

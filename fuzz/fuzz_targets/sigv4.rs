@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use shared::sigv4::{Request, SecretKey, Verifier};
+use sigv4::{Request, SecretKey, Verifier};
 
 #[derive(Arbitrary, Debug)]
 struct Input {

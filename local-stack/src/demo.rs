@@ -13,11 +13,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use aws::{Clients, scan_all};
+use config::{Env, FetcherConfig, ReceiverConfig};
 use contract_fetcher::Fetcher;
+use domain::metrics::discard_sink;
 use serde_json::{Map, Value};
-use shared::aws::{Clients, scan_all};
-use shared::config::{Env, FetcherConfig, ReceiverConfig};
-use shared::metrics::discard_sink;
 use webhook_receiver::AwsReceiver;
 
 use crate::gateway::{Gateway, LocalPrincipal};
@@ -200,7 +200,7 @@ async fn deliver_samples(root: &Path, aws4: &send::Aws4, report: &mut Report) ->
 
 /// One request without a credential.
 async fn send_unsigned(endpoint: &str, report: &mut Report) -> Result<(), SetupError> {
-    shared::tls::install_crypto_provider();
+    everbright::tls::install_crypto_provider();
     let unsigned =
         reqwest::Client::new().post(format!("{endpoint}/webhooks/stage-transition")).body("{}").send().await?;
     let status = unsigned.status().as_u16();
@@ -293,7 +293,7 @@ pub async fn run_tenants_on(
     };
     let (status, text) = send::deliver(&engine_key, &method, &slug, for_site(ENGINE_SITE)).await?;
     report.record("rest-contract-signed.json, Engine key".into(), status, &text);
-    shared::tls::install_crypto_provider();
+    everbright::tls::install_crypto_provider();
     let partner = reqwest::Client::new()
         .post(format!("{}/webhooks/{slug}", gateway.endpoint))
         .header(PARTNER_HEADER, PARTNER_VALUE)
@@ -346,7 +346,7 @@ pub fn render(report: &Report) -> String {
         d.batches, d.handled, d.retried, d.dead_lettered
     ));
     for (pk, items) in &report.items {
-        let Some(job) = shared::aws::schema::job_of_pk(pk) else {
+        let Some(job) = aws::schema::job_of_pk(pk) else {
             continue;
         };
         if items.iter().any(|i| i["sk"] == "JOB") {

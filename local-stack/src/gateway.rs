@@ -17,7 +17,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
-use shared::sigv4::{self, SecretKey, Verifier};
+use sigv4::{self, SecretKey, Verifier};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use webhook_receiver::AwsReceiver;
@@ -215,7 +215,7 @@ impl State {
         }
         let (body, base64) = match std::str::from_utf8(body) {
             Ok(text) => (text.to_owned(), false),
-            Err(_) => (shared::archive::RawRequest::encode_body(body), true),
+            Err(_) => (domain::archive::RawRequest::encode_body(body), true),
         };
         let now_ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         json!({

@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use aws::Clients;
+use aws::schema;
 use aws_config::{Region, SdkConfig};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-use shared::aws::Clients;
-use shared::aws::schema;
 
 /// The checkout the local stack runs from (where `.venv`, `.tools` and `events/` are):
 /// `EVERBRIGHT_SYNC_ROOT`, else the nearest checkout at or above the current directory, else the
@@ -171,7 +171,7 @@ impl LocalServer {
     pub async fn sdk_config(&self) -> SdkConfig {
         let credentials = aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "local");
         let timeouts = aws_config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_secs(30)).build();
-        shared::aws::sdk_config_loader()
+        aws::sdk_config_loader()
             .timeout_config(timeouts)
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.endpoint)
@@ -243,7 +243,7 @@ pub enum TableTtl {
 pub type SetupError = Box<dyn std::error::Error + Send + Sync>;
 
 fn failed<E: std::error::Error + 'static>(operation: &'static str) -> impl Fn(&E) -> SetupError {
-    move |error| format!("{operation}: {}", shared::error::chain(error)).into()
+    move |error| format!("{operation}: {}", domain::error::chain(error)).into()
 }
 
 /// The jobs table, as `infra/template.yaml` defines it (a test checks that they agree).

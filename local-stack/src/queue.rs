@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
+use aws::Clients;
 use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use contract_fetcher::Fetcher;
-use shared::aws::Clients;
 
 use crate::local::{MAX_RECEIVE_COUNT, Resources, SetupError};
 
@@ -60,7 +60,7 @@ pub async fn drain_paced(
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
-            .map_err(|e| format!("SQS ReceiveMessage: {}", shared::error::chain(&e)))?;
+            .map_err(|e| format!("SQS ReceiveMessage: {}", domain::error::chain(&e)))?;
         let messages = output.messages();
         if messages.is_empty() {
             if last_due <= tokio::time::Instant::now() {
@@ -101,7 +101,7 @@ pub async fn drain_paced(
                     .visibility_timeout(pace.redelivery.as_secs() as i32)
                     .send()
                     .await
-                    .map_err(|e| format!("SQS ChangeMessageVisibility: {}", shared::error::chain(&e)))?;
+                    .map_err(|e| format!("SQS ChangeMessageVisibility: {}", domain::error::chain(&e)))?;
                 continue;
             }
             if failed {
@@ -111,14 +111,14 @@ pub async fn drain_paced(
                     .message_body(message.body().unwrap_or_default())
                     .send()
                     .await
-                    .map_err(|e| format!("SQS SendMessage (DLQ): {}", shared::error::chain(&e)))?;
+                    .map_err(|e| format!("SQS SendMessage (DLQ): {}", domain::error::chain(&e)))?;
             }
             sqs.delete_message()
                 .queue_url(&resources.queue_url)
                 .receipt_handle(receipt)
                 .send()
                 .await
-                .map_err(|e| format!("SQS DeleteMessage: {}", shared::error::chain(&e)))?;
+                .map_err(|e| format!("SQS DeleteMessage: {}", domain::error::chain(&e)))?;
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use shared::aws::Clients;
+use aws::Clients;
 
 use crate::demo::{LOCAL_TOKEN, functions};
 use crate::gateway::{Gateway, LocalPrincipal};

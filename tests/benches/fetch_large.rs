@@ -8,11 +8,11 @@
 use std::time::{Duration, Instant};
 
 use contract_fetcher::Fetcher;
+use domain::ids::DocumentId;
 use integration_tests::bench::{peak_rss_mib, write_figures};
 use integration_tests::{Backend, event};
 use local_stack::stand_in::{Behaviour, StandIn, pdf_sha256};
 use serde_json::json;
-use shared::ids::DocumentId;
 use webhook_receiver::AwsReceiver;
 
 const TOKEN: &str = "bench-token";

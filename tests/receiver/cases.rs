@@ -1,11 +1,11 @@
 //! The receiver's cases, run by `receiver.rs` on moto and by `receiver_strict.rs` with DynamoDB on
 //! dynalite: the real handler, the sample events in `events/` and the payloads the seeds allow.
 
+use config::{AuthConfig, KeysConfig};
 use integration_tests::{Backend, event, event_json, json_body, kinds, signed_contract_messages, signed_event_as};
 use lambda_http::http::StatusCode;
 use serde_json::{Value, json};
-use shared::config::{AuthConfig, KeysConfig};
-use shared::sigv4::parse_keys;
+use sigv4::parse_keys;
 use webhook_receiver::AwsReceiver;
 
 const CONTRACT_SITE: &str = "SITE#34b6b5ee-f997-4044-86ae-0abbf611fc4d";
@@ -182,7 +182,7 @@ async fn malformed_json_answers_400_is_archived_and_changes_nothing_else() {
     assert!(keys[0].starts_with("raw/contract-status-change/2023/07/12/"), "{}", keys[0]);
     let archived: Value = serde_json::from_slice(&backend.object(&keys[0]).await).unwrap();
     let sent = event_json("rest-bad-malformed-json")["body"].as_str().unwrap().to_owned();
-    let raw: shared::archive::RawRequest = serde_json::from_value(archived.clone()).unwrap();
+    let raw: domain::archive::RawRequest = serde_json::from_value(archived.clone()).unwrap();
     assert_eq!(raw.body().unwrap(), sent.as_bytes(), "the body is archived byte for byte");
     assert!(archived["headers"].get("authorization").is_none(), "credentials are not archived");
     assert_eq!(archived["caller"]["arn"], integration_tests::EVERBRIGHT_ARN);
@@ -207,7 +207,7 @@ async fn oversized_bodies_deep_json_and_header_floods_get_their_own_4xx_are_arch
         request(json)
     };
 
-    let padding = "x".repeat(shared::event::MAX_BODY_BYTES);
+    let padding = "x".repeat(domain::event::MAX_BODY_BYTES);
     let response = receiver.handle(with_body(&json!({ "site": site, "pad": padding }))).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert!(json_body(&response)["error"].as_str().unwrap().contains("largest accepted is 1048576"));
@@ -561,7 +561,7 @@ async fn typed_fields_not_in_their_form_are_kept_as_sent_and_ignored() {
     assert_eq!(job["contract"]["status"], "SIGN");
     assert!(job.get("current_quote").is_none());
     let key = &backend.keys("raw/").await[0];
-    let raw: shared::archive::RawRequest = serde_json::from_slice(&backend.object(key).await).unwrap();
+    let raw: domain::archive::RawRequest = serde_json::from_slice(&backend.object(key).await).unwrap();
     let archived: Value = serde_json::from_slice(&raw.body().unwrap()).unwrap();
     assert_eq!(archived["quote"], "Q-1042", "the archive keeps the body as sent");
 }
@@ -580,7 +580,7 @@ async fn an_event_without_a_time_of_its_own_is_a_duplicate_only_within_the_retry
     let records: Vec<_> =
         backend.items().await.into_iter().filter(|i| i["pk"].as_str().unwrap().starts_with("EVENT#")).collect();
     let expires = records[0]["expires_at"].as_i64().unwrap();
-    let window = expires - shared::timestamp::Timestamp::now().unix_seconds();
+    let window = expires - domain::timestamp::Timestamp::now().unix_seconds();
     assert!((14 * 60..=15 * 60).contains(&window), "{window} s");
     let key = aws_sdk_dynamodb::types::AttributeValue::S;
     backend
@@ -604,23 +604,23 @@ async fn an_event_without_a_time_of_its_own_is_a_duplicate_only_within_the_retry
 
 #[tokio::test]
 async fn a_copy_arriving_while_the_first_is_being_applied_answers_503_with_retry_after() {
+    use domain::ports::DeliveryLedger;
     use sha2::{Digest, Sha256};
-    use shared::ports::DeliveryLedger;
 
     let backend = super::backend().await;
     // Another request holds the delivery's claim, its lease live: it is being applied right now.
     let body = event_json("rest-site-archived")["body"].as_str().unwrap().to_owned();
-    let now = shared::timestamp::Timestamp::now();
-    let other = shared::ports::Delivery {
-        tenant: shared::tenant::TenantId::default_tenant(),
-        event: shared::event::EventType::SiteArchived,
+    let now = domain::timestamp::Timestamp::now();
+    let other = domain::ports::Delivery {
+        tenant: domain::tenant::TenantId::default_tenant(),
+        event: domain::event::EventType::SiteArchived,
         body_sha256: hex::encode(Sha256::digest(body.as_bytes())),
         event_id: "the-first-copy".into(),
         now,
         remember_until: now.plus_seconds(86_400),
     };
-    let store = shared::aws::DynamoJobStore::new(backend.clients.dynamodb.clone(), &backend.table);
-    assert_eq!(store.claim_delivery(&other).await.unwrap(), shared::ports::Claim::New);
+    let store = aws::DynamoJobStore::new(backend.clients.dynamodb.clone(), &backend.table);
+    assert_eq!(store.claim_delivery(&other).await.unwrap(), domain::ports::Claim::New);
 
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let kept = lines.clone();

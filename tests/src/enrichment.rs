@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
+use config::{Env, FetcherConfig};
 use contract_fetcher::Fetcher;
 use lambda_http::http::StatusCode;
 use local_stack::stand_in::{Host, StandIn};
 use serde_json::Value;
-use shared::config::{Env, FetcherConfig};
 use tokio::time::Instant;
 use webhook_receiver::AwsReceiver;
 

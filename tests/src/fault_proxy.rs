@@ -229,7 +229,7 @@ impl FaultProxy {
             fired: Vec::new(),
             stats: FaultStats::default(),
         }));
-        shared::tls::install_crypto_provider();
+        everbright::tls::install_crypto_provider();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

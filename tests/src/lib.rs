@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use aws::{Clients, scan_all};
 use aws_config::SdkConfig;
+use config::{Env, FetcherConfig, ReceiverConfig};
 use local_stack::local::{LocalServer, Moto, Resources, TableTtl};
 use serde_json::{Map, Value};
-use shared::aws::{Clients, scan_all};
-use shared::config::{Env, FetcherConfig, ReceiverConfig};
 
 pub mod bench;
 pub mod counting_proxy;
@@ -73,7 +73,7 @@ pub async fn sdk_config_through(endpoint: &str, attempt_timeout: Duration) -> Sd
         .operation_attempt_timeout(attempt_timeout)
         .build();
     let retries = aws_config::retry::RetryConfig::standard().with_initial_backoff(Duration::from_millis(20));
-    shared::aws::sdk_config_loader()
+    aws::sdk_config_loader()
         .timeout_config(timeouts)
         .retry_config(retries)
         .region(aws_config::Region::new("us-east-1"))
@@ -127,22 +127,22 @@ impl Backend {
 
     /// The operator's commands on this backend, with the receiver's default settings.
     pub fn ops(&self) -> everbright_sync::ops::Ops {
-        self.ops_of(shared::tenant::Tenants::default())
+        self.ops_of(config::tenant::Tenants::default())
     }
 
     /// The operator's commands with the tenants of a tenants document.
     pub fn ops_with_tenants(&self, document: &str) -> everbright_sync::ops::Ops {
-        self.ops_of(shared::tenant::Tenants::parse(document).expect("a valid tenants document"))
+        self.ops_of(config::tenant::Tenants::parse(document).expect("a valid tenants document"))
     }
 
-    fn ops_of(&self, tenants: shared::tenant::Tenants) -> everbright_sync::ops::Ops {
+    fn ops_of(&self, tenants: config::tenant::Tenants) -> everbright_sync::ops::Ops {
         let config = everbright_sync::ops::OpsConfig {
             table: self.table.clone(),
             bucket: self.bucket.clone(),
             queue_url: self.queue_url.clone(),
             dlq_url: Some(self.dlq_url.clone()),
             fetch_milestone_documents: true,
-            dedupe: shared::config::DedupeConfig::default(),
+            dedupe: config::DedupeConfig::default(),
             tenants,
         };
         everbright_sync::ops::Ops::new(&config, &self.clients)

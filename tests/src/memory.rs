@@ -7,11 +7,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
 
+use domain::ids::{DocumentId, MilestoneId, QuoteId, TaskId};
+use domain::job::{Change, DeliveryState, Enrichment, FetchStatus, JobKey, Part, PlannedDocument};
+use domain::message::FetchMessage;
+use domain::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, FetchQueue, JobStore};
 use serde_json::{Map, Value};
-use shared::ids::{DocumentId, MilestoneId, QuoteId, TaskId};
-use shared::job::{Change, DeliveryState, Enrichment, FetchStatus, JobKey, Part, PlannedDocument};
-use shared::message::FetchMessage;
-use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, FetchQueue, JobStore};
 
 /// A part of a job with the version of the event that last changed it.
 pub type Versioned = (i64, Map<String, Value>);

@@ -9,12 +9,12 @@ use std::path::Path;
 
 use std::collections::BTreeMap;
 
+use domain::archive::{Caller, RawRequest};
+use domain::ids::{DocumentId, QuoteId, SiteId};
+use domain::job;
+use domain::timestamp::Timestamp;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use shared::archive::{Caller, RawRequest};
-use shared::ids::{DocumentId, QuoteId, SiteId};
-use shared::job;
-use shared::timestamp::Timestamp;
 
 /// One webhook as EverBright would send it.
 #[derive(Clone, Debug)]

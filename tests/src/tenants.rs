@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
+use config::{Env, FetcherConfig, ReceiverConfig};
 use contract_fetcher::Fetcher;
 use local_stack::stand_in::{Host, StandIn};
 use serde_json::{Value, json};
-use shared::config::{Env, FetcherConfig, ReceiverConfig};
 use tokio::time::Instant;
 
 use crate::{Backend, signed_json};
@@ -152,6 +152,6 @@ pub fn downloads(stand_in: &StandIn) -> usize {
 
 /// The partition of `tenant`'s job of `site`.
 pub fn pk(site: &str, tenant: &str) -> String {
-    let job = shared::job::JobKey::new(shared::tenant::TenantId::parse(tenant).unwrap(), site.parse().unwrap());
-    shared::aws::schema::job_pk(&job)
+    let job = domain::job::JobKey::new(domain::tenant::TenantId::parse(tenant).unwrap(), site.parse().unwrap());
+    aws::schema::job_pk(&job)
 }

@@ -51,7 +51,7 @@ impl Ops {
     /// quote.
     pub async fn enrich(&self, key: &JobKey, quote: Option<QuoteId>) -> Result<QuoteId, OpsError> {
         let items = self.store.job_items(key).await?;
-        let job = items.iter().find(|item| item.get("sk").and_then(Value::as_str) == Some(shared::aws::schema::JOB));
+        let job = items.iter().find(|item| item.get("sk").and_then(Value::as_str) == Some(aws::schema::JOB));
         let job = job.ok_or_else(|| format!("no job for {key} in the table"))?;
         let signed = |part: &str, field: &str| {
             let part = job.get(part)?;
@@ -174,15 +174,14 @@ impl Ops {
     async fn document_state(&self, body: &str) -> Result<(Option<String>, Option<String>), OpsError> {
         let (job, sk) = match serde_json::from_str::<FetchMessage>(body) {
             Ok(FetchMessage::FetchDocument { tenant, site, document, .. }) => {
-                (JobKey::new(tenant, site), shared::aws::schema::document_sk(document))
+                (JobKey::new(tenant, site), aws::schema::document_sk(document))
             }
             Ok(FetchMessage::Enrich { tenant, site, quote, .. }) => {
-                (JobKey::new(tenant, site), shared::aws::schema::details_sk(quote))
+                (JobKey::new(tenant, site), aws::schema::details_sk(quote))
             }
             Ok(FetchMessage::ResolveSignedQuote { tenant, site, quote, .. }) => {
                 let items = self.store.job_items(&JobKey::new(tenant, site)).await?;
-                let job =
-                    items.iter().find(|item| item.get("sk").and_then(Value::as_str) == Some(shared::aws::schema::JOB));
+                let job = items.iter().find(|item| item.get("sk").and_then(Value::as_str) == Some(aws::schema::JOB));
                 let error = job.and_then(|job| job.get("lookup_error"));
                 let reason = error
                     .filter(|error| error.get("quote").and_then(Value::as_str) == Some(quote.to_string().as_str()))

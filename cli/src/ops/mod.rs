@@ -3,19 +3,20 @@
 //! configuration (`JOBS_TABLE`, `DOCUMENTS_BUCKET`, `FETCH_QUEUE_URL`, and `FETCH_DLQ_URL` for the
 //! DLQ), against AWS or, with `AWS_ENDPOINT_URL`, the local backend alike.
 
+use aws::{Clients, DynamoJobStore, Requeued, S3Archive, SqsFetchQueue};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use config::DedupeConfig;
+use config::tenant::Tenants;
+use domain::archive::RawRequest;
+use domain::drift::Drift;
+use domain::event::EventType;
+use domain::ids::{DocumentId, QuoteId, SiteId};
+use domain::job::{FetchStatus, JobKey};
+use domain::message::FetchMessage;
+use domain::ports::{BackendError, FetchQueue};
+use domain::tenant::TenantId;
+use domain::timestamp::Timestamp;
 use serde_json::{Map, Value};
-use shared::archive::RawRequest;
-use shared::aws::{Clients, DynamoJobStore, Requeued, S3Archive, SqsFetchQueue};
-use shared::config::DedupeConfig;
-use shared::drift::Drift;
-use shared::event::EventType;
-use shared::ids::{DocumentId, QuoteId, SiteId};
-use shared::job::{FetchStatus, JobKey};
-use shared::message::FetchMessage;
-use shared::ports::{BackendError, FetchQueue};
-use shared::tenant::{TenantId, Tenants};
-use shared::timestamp::Timestamp;
 use webhook_receiver::{Authenticator, AwsReceiver, Preview, Receiver, Replay, Settings};
 
 mod documents;
@@ -80,7 +81,7 @@ impl Ops {
             dedupe: config.dedupe,
         };
         let receiver = Receiver::new(settings, store.clone(), archive.clone(), queue.clone())
-            .with_metrics(shared::metrics::discard_sink());
+            .with_metrics(domain::metrics::discard_sink());
         Self {
             store,
             archive,

@@ -10,15 +10,15 @@
 //! the profile is put right and it is redriven. Personal data is marked and never logged: the log
 //! says how many values, not which.
 
+use domain::dal::{self, DataAnswer, Details, Entry};
+use domain::ids::QuoteId;
+use domain::job::{self, JobKey};
+use domain::ports::{DetailsRecord, DocumentLedger};
+use domain::timestamp::Timestamp;
+use everbright::{EverBright, FetchError};
 use futures_util::StreamExt;
 use futures_util::stream;
 use serde_json::Value;
-use shared::dal::{self, DataAnswer, Details, Entry};
-use shared::everbright::{EverBright, FetchError};
-use shared::ids::QuoteId;
-use shared::job::{self, JobKey};
-use shared::ports::{DetailsRecord, DocumentLedger};
-use shared::timestamp::Timestamp;
 use tokio::time::Instant;
 use tracing::{info, warn};
 

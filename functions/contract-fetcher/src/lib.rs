@@ -17,24 +17,23 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws::{Clients, DynamoJobStore, S3Archive, S3Documents, SecretsClient, UploadSettings, load_tenants, read_token};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use config::refresh::Refreshable;
+use config::tenant::Tenants;
+use config::{ConfigError, FetcherConfig, TenantsSource, TokenConfig};
+use domain::dal::Profile;
+use domain::ids::{DocumentId, QuoteId};
+use domain::job::{self, JobKey, SignedQuoteLookup};
+use domain::message::FetchMessage;
+use domain::metrics::{Emf, MetricsSink, Unit, function_name, stdout_sink};
+use domain::ports::{DocumentLedger, FetchClaim};
+use domain::tenant::TenantId;
+use domain::timestamp::Timestamp;
+use everbright::{ApiToken, ClientSettings, EverBright, FetchError};
 use futures_util::StreamExt;
 use futures_util::stream;
 use lambda_runtime::{Error, LambdaEvent};
-use shared::aws::{
-    Clients, DynamoJobStore, S3Archive, S3Documents, SecretsClient, UploadSettings, load_tenants, read_token,
-};
-use shared::config::{ConfigError, FetcherConfig, TenantsSource, TokenConfig};
-use shared::dal::Profile;
-use shared::everbright::{ApiToken, ClientSettings, EverBright, FetchError};
-use shared::ids::{DocumentId, QuoteId};
-use shared::job::{self, JobKey, SignedQuoteLookup};
-use shared::message::FetchMessage;
-use shared::metrics::{Emf, MetricsSink, Unit, function_name, stdout_sink};
-use shared::ports::{DocumentLedger, FetchClaim};
-use shared::refresh::Refreshable;
-use shared::tenant::{TenantId, Tenants};
-use shared::timestamp::Timestamp;
 use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
 
@@ -174,14 +173,14 @@ impl Fetcher {
 
     /// Resolves EverBright's and storage's host names with `lookup` (tests: a resolver they
     /// control); the clients are built on first use, so this comes before any message.
-    pub fn with_lookup(mut self, lookup: shared::everbright::HostLookup) -> Self {
+    pub fn with_lookup(mut self, lookup: everbright::HostLookup) -> Self {
         self.client_settings.lookup = lookup;
         self
     }
 
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = FetcherConfig::from_env()?;
-        let sdk = shared::aws::load_sdk_config_with(AWS_ATTEMPT_TIMEOUT).await;
+        let sdk = aws::load_sdk_config_with(AWS_ATTEMPT_TIMEOUT).await;
         Self::load(&config, &Clients::new(&sdk)).await
     }
 
@@ -435,7 +434,7 @@ impl Fetcher {
         quote: Option<QuoteId>,
         document: DocumentId,
         deadline: Instant,
-    ) -> Result<shared::ports::StoredDocument, FetchError> {
+    ) -> Result<domain::ports::StoredDocument, FetchError> {
         let mut download =
             self.with_client(api, |client| async move { client.download(document, deadline).await }).await?;
         let metadata = HashMap::from([

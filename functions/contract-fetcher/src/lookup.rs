@@ -1,9 +1,9 @@
 //! A re-sign look-up: which quote the data API says an original quote was signed as, recorded,
 //! and that quote's details read in the same invocation.
 
-use shared::job::{self, JobKey, SignedQuoteLookup};
-use shared::ports::DocumentLedger;
-use shared::timestamp::Timestamp;
+use domain::job::{self, JobKey, SignedQuoteLookup};
+use domain::ports::DocumentLedger;
+use domain::timestamp::Timestamp;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -44,7 +44,7 @@ impl Fetcher {
             Err(reason) => return Outcome::Retry(reason),
         };
         let signed = match self.keep(&key, &answer).await.and_then(|_| answer.json()) {
-            Ok(json) => shared::dal::signed_quote(&json),
+            Ok(json) => domain::dal::signed_quote(&json),
             Err(reason) => return Outcome::Retry(format!("the re-sign look-up: {reason}")),
         };
         if let Err(error) = self.ledger.record_signed_quote(job, lookup, signed, Timestamp::now()).await {

@@ -9,12 +9,12 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use aws::Clients;
 use aws_config::{BehaviorVersion, Region};
 use aws_smithy_http_client::test_util::infallible_client_fn;
+use config::{Env, ReceiverConfig};
 use criterion::{Criterion, criterion_group, criterion_main};
-use shared::aws::Clients;
-use shared::config::{Env, ReceiverConfig};
-use shared::ports::inert::Inert;
+use domain::ports::inert::Inert;
 use webhook_receiver::{Authenticator, AwsReceiver, Receiver, Settings};
 
 const EVENTS: [(&str, &str, usize); 3] = [
@@ -68,7 +68,7 @@ fn receiver(
         dedupe: config.dedupe,
     };
     // The metric line is built, as in Lambda, and dropped rather than printed.
-    let metrics: shared::metrics::MetricsSink = Arc::new(|line| drop(black_box(line)));
+    let metrics: domain::metrics::MetricsSink = Arc::new(|line| drop(black_box(line)));
     (
         AwsReceiver::on_aws(&config, &clients).with_metrics(metrics.clone()),
         Receiver::new(settings, Inert, Inert, Inert).with_metrics(metrics),

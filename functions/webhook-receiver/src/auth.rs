@@ -6,13 +6,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use shared::archive::Caller;
-use shared::aws::{Clients, SecretsClient, read_sigv4_keys};
-use shared::config::{AllowedPrincipals, AuthConfig, KeysConfig};
-use shared::ports::BackendError;
-use shared::refresh::Refreshable;
-use shared::sigv4::{self, SecretKey, Verifier};
-use shared::tenant::{Credential, TenantId, Tenants};
+use aws::{Clients, SecretsClient, read_sigv4_keys};
+use config::refresh::Refreshable;
+use config::tenant::{Credential, Tenants};
+use config::{AllowedPrincipals, AuthConfig, KeysConfig};
+use domain::archive::Caller;
+use domain::ports::BackendError;
+use domain::tenant::TenantId;
+use sigv4::{self, SecretKey, Verifier};
 
 use crate::Refusal;
 use crate::http::Inbound;

@@ -2,15 +2,15 @@
 
 use std::collections::BTreeMap;
 
+use domain::archive::{Caller, RawRequest, SECRET_HEADERS, is_safe_key_segment};
+use domain::event::EventType;
+use domain::timestamp::Timestamp;
 use lambda_http::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use shared::archive::{Caller, RawRequest, SECRET_HEADERS, is_safe_key_segment};
-use shared::event::EventType;
-use shared::timestamp::Timestamp;
 use tracing::{error, warn};
 
 use crate::{Accepted, Refusal, known_events};
@@ -208,7 +208,7 @@ fn signed_path(request: &Request) -> String {
 fn signed_query(request: &Request) -> String {
     match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV1(_)) => {
-            shared::sigv4::encode_query(request.query_string_parameters_ref().into_iter().flat_map(|q| q.iter()))
+            sigv4::encode_query(request.query_string_parameters_ref().into_iter().flat_map(|q| q.iter()))
         }
         _ => request.uri().query().unwrap_or_default().to_owned(),
     }
@@ -254,7 +254,7 @@ pub(crate) fn answer(event_id: &str, result: Result<Accepted, Refusal>) -> Respo
 
 #[cfg(test)]
 mod tests {
-    use shared::ports::BackendError;
+    use domain::ports::BackendError;
 
     use super::*;
 
@@ -348,10 +348,10 @@ mod tests {
     #[test]
     fn a_refused_signature_logs_its_precise_reason_and_answers_only_the_short_phrase() {
         let refusals = [
-            shared::sigv4::Refusal::Skew("20200101T000000Z".into()),
-            shared::sigv4::Refusal::Scope("20260101/eu-west-1/execute-api/aws4_request".into()),
-            shared::sigv4::Refusal::UnknownKey("AKIAUNKNOWN".into()),
-            shared::sigv4::Refusal::Signature,
+            sigv4::Refusal::Skew("20200101T000000Z".into()),
+            sigv4::Refusal::Scope("20260101/eu-west-1/execute-api/aws4_request".into()),
+            sigv4::Refusal::UnknownKey("AKIAUNKNOWN".into()),
+            sigv4::Refusal::Signature,
         ];
         for reason in refusals {
             let precise = reason.to_string();

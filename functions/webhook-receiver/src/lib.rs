@@ -4,7 +4,7 @@
 //! In order: authenticate (refusing writes nothing), archive the raw request (if that fails, 503
 //! so the sender retries), route and parse (bad input: 4xx, already archived; a JSON object that
 //! names no site: 2xx, unattributed, nothing else changes), claim the delivery by its route and
-//! the body's SHA-256 (a repeat changes nothing; see [`shared::job::Identity`] for how long),
+//! the body's SHA-256 (a repeat changes nothing; see [`domain::job::Identity`] for how long),
 //! apply the plan to the job, queue the documents to fetch, mark the delivery applied, answer.
 
 mod auth;
@@ -14,18 +14,18 @@ mod on_aws;
 mod refusal;
 mod replay;
 
+use config::DedupeConfig;
+use domain::event::EventType;
+use domain::ids::{DocumentId, SiteId};
+use domain::job::{self, Identity, JobKey, Plan, PlanContext};
+use domain::message::FetchMessage;
+use domain::metrics::{Emf, MetricsSink, function_name, stdout_sink};
+use domain::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, FetchQueue, JobStore};
+use domain::tenant::TenantId;
+use domain::timestamp::Timestamp;
 use futures_util::future::try_join_all;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use shared::config::DedupeConfig;
-use shared::event::EventType;
-use shared::ids::{DocumentId, SiteId};
-use shared::job::{self, Identity, JobKey, Plan, PlanContext};
-use shared::message::FetchMessage;
-use shared::metrics::{Emf, MetricsSink, function_name, stdout_sink};
-use shared::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, FetchQueue, JobStore};
-use shared::tenant::TenantId;
-use shared::timestamp::Timestamp;
 use tracing::{Instrument, info, info_span, warn};
 
 pub use crate::auth::{Authenticator, KeySource};

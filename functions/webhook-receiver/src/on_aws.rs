@@ -1,9 +1,9 @@
 //! The receiver on AWS: DynamoDB, S3 and SQS, its configuration read from the environment and the
 //! secrets read at start-up (the tenants document, the shared credential, the AWS4 keys).
 
-use shared::aws::{Clients, DynamoJobStore, S3Archive, SqsFetchQueue, load_credential, load_tenants};
-use shared::config::{ConfigError, ReceiverConfig, TenantsSource};
-use shared::tenant::{Credential, Tenants};
+use aws::{Clients, DynamoJobStore, S3Archive, SqsFetchQueue, load_credential, load_tenants};
+use config::tenant::{Credential, Tenants};
+use config::{ConfigError, ReceiverConfig, TenantsSource};
 
 use crate::{Authenticator, Receiver, Settings};
 
@@ -68,7 +68,7 @@ impl AwsReceiver {
     /// Reads the configuration from the environment and builds the clients once.
     pub async fn from_env() -> Result<Self, ConfigError> {
         let config = ReceiverConfig::from_env()?;
-        let sdk = shared::aws::load_sdk_config_with(AWS_ATTEMPT_TIMEOUT).await;
+        let sdk = aws::load_sdk_config_with(AWS_ATTEMPT_TIMEOUT).await;
         Self::load(&config, &Clients::new(&sdk)).await
     }
 }

@@ -1,8 +1,8 @@
 //! Every way a request is refused, and the status each one answers.
 
+use domain::event::PayloadError;
+use domain::ports::BackendError;
 use lambda_http::http::StatusCode;
-use shared::event::PayloadError;
-use shared::ports::BackendError;
 
 /// Why a request was not accepted; each maps to one HTTP status and a message for the sender.
 #[derive(Debug, thiserror::Error)]
@@ -11,7 +11,7 @@ pub enum Refusal {
     Forbidden { caller: Option<String> },
     /// `AUTH_MODE=sigv4`: the signature was missing or refused; the reason goes only to the log.
     #[error("{}", .0.phrase())]
-    Unauthenticated(shared::sigv4::Refusal),
+    Unauthenticated(sigv4::Refusal),
     #[error(
         "no credential: the request carries none of the headers (or Basic authorization) this webhook's credentials \
          name"

@@ -2,12 +2,12 @@
 //! ([`Receiver::replay`]), what one would do without writing ([`Receiver::preview`], the dry
 //! run), and the plan alone ([`Receiver::planned`], to choose requests by site).
 
+use domain::archive::RawRequest;
+use domain::event::EventType;
+use domain::job::{JobKey, Plan};
+use domain::ports::{Archive, DeliveryLedger, FetchQueue, JobStore};
+use domain::timestamp::Timestamp;
 use sha2::{Digest, Sha256};
-use shared::archive::RawRequest;
-use shared::event::EventType;
-use shared::job::{JobKey, Plan};
-use shared::ports::{Archive, DeliveryLedger, FetchQueue, JobStore};
-use shared::timestamp::Timestamp;
 
 use crate::{Accepted, Decided, Delivered, Receiver, Refusal, route};
 

@@ -1,0 +1,63 @@
+//! The operator's reads (not used by the functions): a job's items, a quote's site, the whole
+//! table; each query or scan follows every page with the SDK's paginator.
+
+use serde_json::{Map, Value};
+
+use super::expression::Expression;
+use super::schema;
+use super::{DynamoJobStore, item_to_json, s, string_attribute};
+use domain::ids::QuoteId;
+use domain::job::JobKey;
+use domain::ports::BackendError;
+
+/// Every item of `table`, as JSON objects, page after page.
+pub async fn scan_all(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<Map<String, Value>>, BackendError> {
+    let pages = client.scan().table_name(table).into_paginator().items().send();
+    let items: Vec<_> = pages.collect::<Result<_, _>>().await.map_err(|e| BackendError::new("DynamoDB Scan", e))?;
+    Ok(items.iter().map(item_to_json).collect())
+}
+
+impl DynamoJobStore {
+    /// Every item of a job, sorted by sort key.
+    pub async fn job_items(&self, job: &JobKey) -> Result<Vec<Map<String, Value>>, BackendError> {
+        let mut expr = Expression::default();
+        let key = format!("{} = {}", expr.name("pk"), expr.value(s(schema::job_pk(job))));
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(key)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
+            .into_paginator()
+            .items()
+            .send();
+        let items: Vec<_> =
+            pages.collect::<Result<_, _>>().await.map_err(|e| BackendError::new("DynamoDB Query (job)", e))?;
+        Ok(items.iter().map(item_to_json).collect())
+    }
+
+    /// The jobs that hold `quote` (one, unless two tenants sent it), through the quote index.
+    pub async fn jobs_of_quote(&self, quote: QuoteId) -> Result<Vec<JobKey>, BackendError> {
+        let mut expr = Expression::default();
+        let key = format!("{} = {}", expr.name("quote"), expr.value(s(quote.to_string())));
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(schema::QUOTE_INDEX)
+            .key_condition_expression(key)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
+            .into_paginator()
+            .items()
+            .send();
+        let items: Vec<_> =
+            pages.collect::<Result<_, _>>().await.map_err(|e| BackendError::new("DynamoDB Query (by-quote)", e))?;
+        let mut jobs: Vec<JobKey> =
+            items.iter().filter_map(|item| schema::job_of_pk(&string_attribute(Some(item), "pk")?)).collect();
+        jobs.sort();
+        jobs.dedup();
+        Ok(jobs)
+    }
+}

@@ -1,0 +1,232 @@
+//! The receiver's job writes: each [`Change`] becomes conditional `UpdateItem`s of the job's
+//! items (the summary `JOB`, `TASK#`, `MILESTONE#`, `QUOTE#`), and each document is recorded or
+//! queued on its `DOC#` item. The schema is here: what the planner says in the job's words, this
+//! file says in items and conditions.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures_util::future::try_join_all;
+use serde_json::{Map, Value};
+
+use super::expression::{Clauses, Expression};
+use super::schema;
+use super::{DynamoJobStore, n, s, to_attribute};
+use domain::job::{Change, Enrichment, FetchStatus, JobKey, PlannedDocument};
+use domain::ports::{Applied, BackendError, Delivery, JobStore};
+
+/// One conditional update of one item of the job.
+struct ItemUpdate {
+    sk: String,
+    /// Attributes to set, each to a JSON value (objects become maps).
+    set: Vec<(String, Value)>,
+    /// Strings to add to a string-set attribute.
+    add_to_set: Option<(String, Vec<String>)>,
+    /// When the update lands; always, without one.
+    guard: Option<Guard>,
+}
+
+/// The condition of an update.
+enum Guard {
+    /// Lands only if the stored version at `path` is missing or not newer.
+    Version { path: Vec<String>, version: i64 },
+    /// Lands only if the text at `path` is missing, or equals `from` when that is given.
+    From { path: Vec<String>, from: Option<String> },
+}
+
+impl ItemUpdate {
+    fn new(sk: impl Into<String>, set: Vec<(String, Value)>) -> Self {
+        Self { sk: sk.into(), set, add_to_set: None, guard: None }
+    }
+
+    /// Sets `attribute` of the summary to `value` with `version` inside, guarded by that version.
+    fn versioned_attribute(attribute: String, version: i64, mut value: Map<String, Value>) -> Self {
+        value.insert("version".into(), version.into());
+        let guard = Guard::Version { path: vec![attribute.clone(), "version".into()], version };
+        Self { guard: Some(guard), ..Self::new(schema::JOB, vec![(attribute, Value::Object(value))]) }
+    }
+
+    /// Sets every field on the item `sk`, with `version`, guarded by that version.
+    fn versioned_item(sk: String, version: i64, fields: &Map<String, Value>) -> Self {
+        let mut set: Vec<(String, Value)> = fields.clone().into_iter().collect();
+        set.push(("version".into(), version.into()));
+        Self { guard: Some(Guard::Version { path: vec!["version".into()], version }), ..Self::new(sk, set) }
+    }
+}
+
+/// The item updates of `change` to `job`. The first is the one whose refusal means the change is
+/// stale.
+fn item_updates(job: &JobKey, change: &Change) -> Vec<ItemUpdate> {
+    let site_value = || Value::from(job.site.to_string());
+    match change {
+        Change::Job { quotes } => {
+            let tenant = (schema::TENANT_ATTRIBUTE.to_owned(), Value::from(job.tenant.as_str()));
+            let mut job = ItemUpdate::new(schema::JOB, vec![("site".into(), site_value()), tenant]);
+            if !quotes.is_empty() {
+                job.add_to_set = Some(("quotes".into(), quotes.iter().map(ToString::to_string).collect()));
+            }
+            let indexed = quotes.iter().map(|quote| {
+                ItemUpdate::new(
+                    schema::quote_sk(*quote),
+                    vec![("quote".into(), quote.to_string().into()), ("site".into(), site_value())],
+                )
+            });
+            std::iter::once(job).chain(indexed).collect()
+        }
+        Change::Summary { part, version, value } => {
+            vec![ItemUpdate::versioned_attribute(part.name(), *version, value.clone())]
+        }
+        Change::Stage { from, value } => {
+            let guard = Guard::From { path: vec!["stage".into(), "id".into()], from: from.clone() };
+            let set = vec![("stage".into(), Value::Object(value.clone()))];
+            vec![ItemUpdate { guard: Some(guard), ..ItemUpdate::new(schema::JOB, set) }]
+        }
+        Change::Task { task, version, fields } => {
+            vec![ItemUpdate::versioned_item(schema::task_sk(*task), *version, fields)]
+        }
+        Change::Milestone { milestone, version, fields } => {
+            vec![ItemUpdate::versioned_item(schema::milestone_sk(*milestone), *version, fields)]
+        }
+    }
+}
+
+impl DynamoJobStore {
+    /// The keys (`sk`) of the items `change` updates, for the operator's dry runs.
+    pub fn items_changed(job: &JobKey, change: &Change) -> Vec<String> {
+        item_updates(job, change).into_iter().map(|update| update.sk).collect()
+    }
+
+    async fn update_item(&self, job: &JobKey, update: &ItemUpdate) -> Result<Applied, BackendError> {
+        let mut expr = Expression::default();
+        let mut clauses = Clauses::default();
+        for (name, value) in &update.set {
+            clauses.set_or_remove(&mut expr, name, to_attribute(value));
+        }
+        if let Some((name, members)) = update.add_to_set.as_ref().filter(|(_, m)| !m.is_empty()) {
+            clauses.add.push(format!("{} {}", expr.name(name), expr.value(AttributeValue::Ss(members.clone()))));
+        }
+        let update_expression = clauses.expression();
+        let condition = update.guard.as_ref().map(|guard| match guard {
+            Guard::Version { path, version } => {
+                let path = expr.path(path);
+                let version = expr.value(n(*version));
+                format!("attribute_not_exists({path}) OR {path} <= {version}")
+            }
+            Guard::From { path, from } => {
+                let path = expr.path(path);
+                match from {
+                    Some(from) => format!("attribute_not_exists({path}) OR {path} = {}", expr.value(s(from))),
+                    None => format!("attribute_not_exists({path})"),
+                }
+            }
+        });
+        let landed = self
+            .write_job_item("DynamoDB UpdateItem (job)", (job, &update.sk), expr, update_expression, condition)
+            .await?;
+        Ok(if landed { Applied::Landed } else { Applied::Stale })
+    }
+}
+
+impl JobStore for DynamoJobStore {
+    /// Stale when the change's first item update is refused (the others are unconditional).
+    async fn apply(&self, job: &JobKey, change: &Change) -> Result<Applied, BackendError> {
+        let updates = item_updates(job, change);
+        let applied = try_join_all(updates.iter().map(|update| self.update_item(job, update))).await?;
+        Ok(applied.first().copied().unwrap_or(Applied::Landed))
+    }
+
+    /// `DETAILS#<quote>`: `requested_version` raised to the signature's, by this delivery.
+    async fn queue_enrichment(
+        &self,
+        job: &JobKey,
+        enrichment: &Enrichment,
+        delivery: &Delivery,
+    ) -> Result<bool, BackendError> {
+        let mut expr = Expression::default();
+        let requested = expr.name("requested_version");
+        let requested_by = expr.name("requested_by");
+        let version = expr.value(n(enrichment.version));
+        let me = expr.value(s(delivery.identity()));
+        let update = format!(
+            "SET {requested} = {version}, {requested_by} = {me}, {} = {}, {} = {}, {} = {}",
+            expr.name("site"),
+            expr.value(s(job.site.to_string())),
+            expr.name("quote_named"),
+            expr.value(s(enrichment.quote.to_string())),
+            expr.name("requested_at"),
+            expr.value(s(delivery.now.to_string())),
+        );
+        let condition = format!(
+            "attribute_not_exists({requested}) OR {requested} < {version} OR ({requested} = {version} AND {requested_by} = {me})"
+        );
+        let item = schema::details_sk(enrichment.quote);
+        let operation = "DynamoDB UpdateItem (queue enrichment)";
+        self.write_job_item(operation, (job, &item), expr, update, Some(condition)).await
+    }
+
+    async fn record_document(&self, job: &JobKey, document: &PlannedDocument) -> Result<(), BackendError> {
+        let mut expr = Expression::default();
+        let mut clauses = Self::document_fields(&mut expr, job, document);
+        let status = expr.name("status");
+        let recorded = expr.value(s(FetchStatus::Recorded.as_str()));
+        clauses.set.push(format!("{status} = if_not_exists({status}, {recorded})"));
+        self.update_document(job, document.id)
+            .update_expression(clauses.expression())
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
+            .send()
+            .await
+            .map_err(|e| BackendError::new("DynamoDB UpdateItem (record document)", e))?;
+        Ok(())
+    }
+
+    async fn queue_document(
+        &self,
+        job: &JobKey,
+        document: &PlannedDocument,
+        delivery: &Delivery,
+    ) -> Result<bool, BackendError> {
+        let mut expr = Expression::default();
+        let mut clauses = Self::document_fields(&mut expr, job, document);
+        let status = expr.name("status");
+        let queued_by = expr.name("queued_by");
+        let queued = expr.value(s(FetchStatus::Queued.as_str()));
+        let recorded = expr.value(s(FetchStatus::Recorded.as_str()));
+        let me = expr.value(s(delivery.identity()));
+        clauses.set.push(format!("{status} = {queued}"));
+        clauses.set.push(format!("{queued_by} = {me}"));
+        clauses.set.push(format!("{} = {}", expr.name("queued_at"), expr.value(s(delivery.now.to_string()))));
+        clauses.set.push(format!("{} = {}", expr.name("event_id"), expr.value(s(&delivery.event_id))));
+        let condition = format!(
+            "attribute_not_exists({status}) OR {status} = {recorded} OR ({status} = {queued} AND {queued_by} = {me})"
+        );
+        let item = schema::document_sk(document.id);
+        let update = clauses.expression();
+        self.write_job_item("DynamoDB UpdateItem (queue document)", (job, &item), expr, update, Some(condition)).await
+    }
+}
+
+impl DynamoJobStore {
+    pub(super) fn document_fields(expr: &mut Expression, job: &JobKey, document: &PlannedDocument) -> Clauses {
+        let fields = [
+            ("document", s(document.id.to_string())),
+            ("site", s(job.site.to_string())),
+            (schema::TENANT_ATTRIBUTE, s(job.tenant.as_str())),
+            ("preview", s(domain::job::preview_path(document.id))),
+            ("task", s(document.task.to_string())),
+            ("quote", document.quote.map_or(AttributeValue::Null(true), |q| s(q.to_string()))),
+            ("name", document.name.clone().map_or(AttributeValue::Null(true), s)),
+            ("creation_type", document.creation_type.clone().map_or(AttributeValue::Null(true), s)),
+            ("document_group", document.document_group.clone().map_or(AttributeValue::Null(true), s)),
+        ];
+        let mut clauses = Clauses::default();
+        for (name, value) in fields {
+            clauses.set_or_remove(expr, name, value);
+        }
+        // EverBright's `stale` only ever becomes true: once seen, an older event cannot undo it.
+        if let Some(stale) = document.stale {
+            let (name, value) = (expr.name("stale"), expr.value(AttributeValue::Bool(stale)));
+            let set = if stale { value } else { format!("if_not_exists({name}, {value})") };
+            clauses.set.push(format!("{name} = {set}"));
+        }
+        clauses
+    }
+}

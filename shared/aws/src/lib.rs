@@ -1,0 +1,44 @@
+//! The AWS adapters behind the ports, on the real AWS SDK. Clients are built once per container.
+//!
+//! When `AWS_ENDPOINT_URL` is set (a local AWS-protocol server such as moto), S3 is addressed
+//! path-style, since such servers do not serve bucket subdomains.
+//!
+//! The outermost library layer: it depends on the domain (whose ports it implements), on
+//! configuration (what the secrets hold) and on the `everbright` client (a download streamed into
+//! S3).
+
+mod dynamodb;
+mod s3;
+mod sdk;
+mod secrets;
+mod sqs;
+
+pub use aws_sdk_secretsmanager::Client as SecretsClient;
+pub use dynamodb::{DynamoJobStore, Requeued, item_to_json, scan_all, schema, to_attribute, to_json};
+pub use s3::{ChunkSource, S3Archive, S3Documents, UploadSettings};
+pub use sdk::{load_sdk_config, load_sdk_config_with, sdk_config_loader};
+pub use secrets::{load_credential, load_tenants, read_sigv4_keys, read_token};
+pub use sqs::SqsFetchQueue;
+
+use aws_config::SdkConfig;
+
+/// The clients the functions use, built once from one SDK configuration.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+}
+
+impl Clients {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        let s3 = aws_sdk_s3::config::Builder::from(sdk).force_path_style(sdk.endpoint_url().is_some()).build();
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
+        }
+    }
+}
