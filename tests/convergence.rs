@@ -17,7 +17,7 @@ use domain::message::FetchMessage;
 use integration_tests::memory::{MemoryQueue, MemoryStore, NoArchive, State};
 use integration_tests::scenario::{Event, generate};
 use proptest::prelude::*;
-use webhook_receiver::{Authenticator, Receiver, Replay, Settings};
+use webhook_receiver::{Authenticator, Receiver, Refusal, Replay, Settings};
 
 fn payloads() -> PathBuf {
     integration_tests::root().join("events/payloads")
@@ -58,7 +58,13 @@ fn deliver(events: &[Event], order: &[usize]) -> (State, BTreeSet<String>) {
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
     for (position, &index) in order.iter().enumerate() {
         // Bad bodies are refused (400) and change nothing; everything else is accepted.
-        let _ = runtime.block_on(receiver.replay(&events[index].raw(position), Replay::Deduplicated));
+        let event = &events[index];
+        let json = serde_json::from_slice::<serde_json::Value>(&event.body).is_ok();
+        match runtime.block_on(receiver.replay(&event.raw(position), Replay::Deduplicated)) {
+            Ok(_) => assert!(json, "{}: a body that is not JSON was accepted", event.slug),
+            Err(Refusal::BadPayload(error)) => assert!(!json, "{}: a JSON body was refused: {error}", event.slug),
+            Err(other) => panic!("{} (delivery {position}) was refused: {other}", event.slug),
+        }
     }
     let (store, _, queue) = receiver.into_ports();
     let queued = queue
@@ -82,6 +88,8 @@ proptest! {
         let events = site_events(seed);
         let in_order: Vec<usize> = (0..events.len()).collect();
         let (expected, expected_queued) = deliver(&events, &in_order);
+        prop_assert!(!expected.jobs.is_empty(), "the events in order make a job");
+        prop_assert!(!expected_queued.is_empty(), "the events in order queue the signed documents");
         let (actual, actual_queued) = deliver(&events, &order);
         prop_assert_eq!(expected.without_volatile(), actual.without_volatile());
         prop_assert_eq!(expected_queued, actual_queued, "the same documents are queued for download");

@@ -332,11 +332,15 @@ impl EverBright {
         }
     }
 
-    /// Full jitter: a random wait up to `base * 2^(attempt-1)`, capped.
+    /// Full jitter: anywhere from zero to the attempt's ceiling.
     fn backoff(&self, attempt: u32) -> Duration {
+        self.backoff_ceiling(attempt).mul_f64(fastrand::f64())
+    }
+
+    /// The base, doubled after each attempt, up to the cap.
+    fn backoff_ceiling(&self, attempt: u32) -> Duration {
         let ceiling = self.settings.backoff_base.saturating_mul(1 << attempt.min(16).saturating_sub(1));
-        let ceiling = ceiling.min(self.settings.backoff_cap);
-        ceiling.mul_f64(fastrand::f64())
+        ceiling.min(self.settings.backoff_cap)
     }
 }
 
@@ -430,10 +434,20 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let client = EverBright::new(PRODUCTION_BASE_URL, ApiToken::new("t"), ClientSettings::default()).unwrap();
-        for attempt in 1..40 {
-            assert!(client.backoff(attempt) <= Duration::from_secs(10));
+        let settings = ClientSettings::default();
+        let (base, cap) = (settings.backoff_base, settings.backoff_cap);
+        let client = EverBright::new(PRODUCTION_BASE_URL, ApiToken::new("t"), settings).unwrap();
+        assert_eq!(client.backoff_ceiling(1), base);
+        assert_eq!(client.backoff_ceiling(2), base * 2);
+        assert_eq!(client.backoff_ceiling(3), base * 4);
+        assert_eq!(client.backoff_ceiling(39), cap);
+        for attempt in [1, 3, 39] {
+            let ceiling = client.backoff_ceiling(attempt);
+            let waits: Vec<Duration> = (0..200).map(|_| client.backoff(attempt)).collect();
+            assert!(waits.iter().all(|wait| *wait <= ceiling), "attempt {attempt}: over {ceiling:?}");
+            // Jittered over the whole range: 200 draws all in its lower half happen once in 2^200.
+            assert!(waits.iter().any(|wait| *wait > ceiling / 2), "attempt {attempt}: never above half");
+            assert!(waits.iter().any(|wait| *wait < ceiling / 2), "attempt {attempt}: never below half");
         }
-        assert!(client.backoff(1) <= Duration::from_millis(200));
     }
 }

@@ -14,7 +14,7 @@ use domain::ports::BackendError;
 pub async fn scan_all(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<Map<String, Value>>, BackendError> {
     let pages = client.scan().table_name(table).into_paginator().items().send();
     let items: Vec<_> = pages.collect::<Result<_, _>>().await.map_err(|e| BackendError::new("DynamoDB Scan", e))?;
-    Ok(items.iter().map(item_to_json).collect())
+    items.iter().map(|item| item_to_json(item).map_err(|e| BackendError::new("DynamoDB Scan (an item)", e))).collect()
 }
 
 impl DynamoJobStore {
@@ -34,7 +34,10 @@ impl DynamoJobStore {
             .send();
         let items: Vec<_> =
             pages.collect::<Result<_, _>>().await.map_err(|e| BackendError::new("DynamoDB Query (job)", e))?;
-        Ok(items.iter().map(item_to_json).collect())
+        items
+            .iter()
+            .map(|item| item_to_json(item).map_err(|e| BackendError::new("DynamoDB Query (an item)", e)))
+            .collect()
     }
 
     /// The jobs that hold `quote` (one, unless two tenants sent it), through the quote index.

@@ -412,7 +412,11 @@ impl DynamoJobStore {
             .send()
             .await;
         match result {
-            Ok(output) => Ok(Requeued::Queued(output.attributes().map(item_to_json).unwrap_or_default())),
+            Ok(output) => {
+                let item = output.attributes().map(item_to_json).transpose();
+                let item = item.map_err(|e| BackendError::new("DynamoDB UpdateItem (requeue)", e))?;
+                Ok(Requeued::Queued(item.unwrap_or_default()))
+            }
             Err(error) if conditional_failed(&error) => {
                 let returned = match error.as_service_error() {
                     Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item(),

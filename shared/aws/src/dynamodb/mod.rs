@@ -89,31 +89,76 @@ pub fn to_attribute(value: &Value) -> AttributeValue {
     }
 }
 
-/// A DynamoDB attribute as JSON: string sets become arrays, numbers JSON numbers.
-pub fn to_json(attribute: &AttributeValue) -> Value {
-    let number = |text: &str| {
-        text.parse::<i64>()
-            .map(Value::from)
-            .or_else(|_| text.parse::<f64>().map(|f| Number::from_f64(f).map_or(Value::Null, Value::Number)))
-            .unwrap_or(Value::Null)
-    };
-    match attribute {
+/// A DynamoDB attribute as JSON: string sets become arrays, numbers JSON numbers (exactly, or an
+/// error), binary an error.
+pub fn to_json(attribute: &AttributeValue) -> Result<Value, Unconvertible> {
+    Ok(match attribute {
         AttributeValue::S(text) => Value::String(text.clone()),
-        AttributeValue::N(text) => number(text),
+        AttributeValue::N(text) => number(text)?,
         AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::Null(_) => Value::Null,
         AttributeValue::Ss(set) => Value::Array(set.iter().cloned().map(Value::String).collect()),
-        AttributeValue::Ns(set) => Value::Array(set.iter().map(|t| number(t)).collect()),
-        AttributeValue::L(items) => Value::Array(items.iter().map(to_json).collect()),
-        AttributeValue::M(map) => Value::Object(item_to_json(map)),
-        _ => Value::Null,
+        AttributeValue::Ns(set) => Value::Array(set.iter().map(|t| number(t)).collect::<Result<_, _>>()?),
+        AttributeValue::L(items) => Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?),
+        AttributeValue::M(map) => Value::Object(item_to_json(map)?),
+        AttributeValue::B(_) | AttributeValue::Bs(_) => return Err(Unconvertible::Binary),
+        _ => return Err(Unconvertible::Unknown),
+    })
+}
+
+/// A DynamoDB attribute that has no exact JSON form here.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Unconvertible {
+    #[error("the number {0:?} is not a number, or has more digits than JSON here keeps")]
+    Number(String),
+    #[error("a binary attribute has no JSON form")]
+    Binary,
+    #[error("an attribute of a type this version does not know")]
+    Unknown,
+}
+
+/// A DynamoDB number as a JSON number: an integer exactly, a decimal only when the `f64` it
+/// becomes prints as the same decimal (`187.40` is `187.4`; 20 significant digits are refused).
+fn number(text: &str) -> Result<Value, Unconvertible> {
+    let refused = || Unconvertible::Number(text.to_owned());
+    if let Ok(integer) = text.parse::<i64>() {
+        return Ok(Value::from(integer));
+    }
+    if let Ok(integer) = text.parse::<u64>() {
+        return Ok(Value::from(integer));
+    }
+    let float = text.parse::<f64>().map_err(|_| refused())?;
+    let json = Number::from_f64(float).ok_or_else(refused)?;
+    if canonical_decimal(text) == Some(canonical_decimal(&float.to_string()).ok_or_else(refused)?) {
+        Ok(Value::Number(json))
+    } else {
+        Err(refused())
     }
 }
 
+/// A plain decimal without its sign's `+`, leading zeros or trailing fractional zeros; `None`
+/// for any other form (an exponent).
+fn canonical_decimal(text: &str) -> Option<String> {
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty() && fraction.is_empty() || !(whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())) {
+        return None;
+    }
+    let whole = whole.trim_start_matches('0');
+    let fraction = fraction.trim_end_matches('0');
+    let whole = if whole.is_empty() { "0" } else { whole };
+    let sign = if whole == "0" && fraction.is_empty() { "" } else { sign };
+    Some(if fraction.is_empty() { format!("{sign}{whole}") } else { format!("{sign}{whole}.{fraction}") })
+}
+
 /// A whole item as a JSON object.
-pub fn item_to_json(item: &HashMap<String, AttributeValue>) -> Map<String, Value> {
-    let mut object: Map<String, Value> = item.iter().map(|(k, v)| (k.clone(), to_json(v))).collect();
+pub fn item_to_json(item: &HashMap<String, AttributeValue>) -> Result<Map<String, Value>, Unconvertible> {
+    let mut object = item.iter().map(|(k, v)| Ok((k.clone(), to_json(v)?))).collect::<Result<Map<_, _>, _>>()?;
     object.sort_keys();
-    object
+    Ok(object)
 }
 
 /// A string attribute of the item a failed condition returned (`ALL_OLD`).
@@ -173,6 +218,19 @@ mod tests {
     #[test]
     fn json_and_attributes_round_trip() {
         let value = json!({"a": "x", "n": 42, "b": true, "z": null, "l": [1, "two"], "m": {"k": "v"}});
-        assert_eq!(to_json(&to_attribute(&value)), value);
+        assert_eq!(to_json(&to_attribute(&value)), Ok(value));
+    }
+
+    #[test]
+    fn a_number_is_exact_or_refused_and_binary_is_refused() {
+        let n = |text: &str| to_json(&AttributeValue::N(text.to_owned()));
+        assert_eq!(n("187.40"), Ok(json!(187.4)));
+        assert_eq!(n("-0.5"), Ok(json!(-0.5)));
+        assert_eq!(n("18446744073709551615"), Ok(json!(u64::MAX)));
+        assert_eq!(n("12345678901234567890.5"), Err(Unconvertible::Number("12345678901234567890.5".into())));
+        assert_eq!(n("1.00000000000000000001"), Err(Unconvertible::Number("1.00000000000000000001".into())));
+        assert_eq!(n("x"), Err(Unconvertible::Number("x".into())));
+        let binary = AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(vec![1]));
+        assert_eq!(to_json(&AttributeValue::L(vec![binary])), Err(Unconvertible::Binary));
     }
 }
