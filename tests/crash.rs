@@ -4,7 +4,8 @@
 //! point runs, no clean-up either). Then SQS redelivers the message: before the killed
 //! claim's lease ends the document is busy, after it the document is stored, exactly once.
 //!
-//! Each test waits out one lease (the invocation's 10 s plus the 60 s margin).
+//! No test waits the lease out: the redelivery after it runs on a clock moved past the lease's end
+//! (the invocation's 10 s plus the 60 s margin).
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use aws_lambda_events::event::sqs::SqsMessage;
 use contract_fetcher::Fetcher;
 use domain::ids::DocumentId;
 use domain::metrics::discard_sink;
+use domain::timestamp::{Clock, Timestamp};
 use integration_tests::fault_proxy::{Fault, FaultPlan, FaultProxy, Rule};
 use integration_tests::{Backend, event, moto, sdk_config_through};
 use lambda_http::http::StatusCode;
@@ -53,16 +55,16 @@ impl World {
         Self { backend, proxy, clients, stand_in, record, document }
     }
 
-    fn fetcher(&self) -> Fetcher {
+    fn fetcher(&self, clock: Clock) -> Fetcher {
         let mut config = self.backend.fetcher_config(&self.stand_in.base_url, TOKEN);
         config.part_mib = 5;
-        Fetcher::on_aws(&config, &self.clients).with_metrics(discard_sink())
+        Fetcher::on_aws(&config, &self.clients).with_metrics(discard_sink()).with_clock(clock)
     }
 
     /// Runs the fetcher on the message and kills it when it reaches the request `rule` holds.
     async fn kill_at(&self, rule: Rule) {
         self.proxy.set_plan(FaultPlan { rules: vec![rule], ..FaultPlan::none() });
-        let fetcher = self.fetcher();
+        let fetcher = self.fetcher(Clock::system());
         let records = [self.record.clone()];
         let held = async {
             let waited = Instant::now();
@@ -82,10 +84,10 @@ impl World {
         self.proxy.set_plan(FaultPlan::none());
     }
 
-    /// SQS's redelivery: the message again; answers whether it is to be retried.
-    async fn redeliver(&self) -> bool {
+    /// SQS's redelivery at `clock`'s time: the message again; answers whether it is to be retried.
+    async fn redeliver(&self, clock: Clock) -> bool {
         let records = [self.record.clone()];
-        let response = self.fetcher().handle_batch(&records, Instant::now() + Duration::from_secs(60)).await;
+        let response = self.fetcher(clock).handle_batch(&records, Instant::now() + Duration::from_secs(60)).await;
         !response.batch_item_failures.is_empty()
     }
 
@@ -96,10 +98,14 @@ impl World {
 
     /// The redeliveries of SQS: busy until the killed claim's lease ends, then stored, once.
     async fn retried_until_stored(&self) {
-        assert!(self.redeliver().await, "while the killed claim's lease runs, the document is busy");
+        assert!(self.redeliver(Clock::system()).await, "while the killed claim's lease runs, the document is busy");
         assert_eq!(self.status().await, "FETCHING");
-        tokio::time::sleep(KILLED_BUDGET + Duration::from_secs(61)).await;
-        assert!(!self.redeliver().await, "stored once the lease ended");
+        let item = self.backend.item(SITE, &format!("DOC#{}", self.document)).await.unwrap();
+        let lease_until = item["lease_until"].as_i64().expect("the killed claim's lease");
+        let at = |seconds: i64| Clock::new(move || Timestamp::from_millis(seconds * 1000));
+        assert!(self.redeliver(at(lease_until)).await, "busy until the lease's very end");
+        assert_eq!(self.status().await, "FETCHING");
+        assert!(!self.redeliver(at(lease_until + 1)).await, "stored once the lease ended");
         assert_eq!(self.status().await, "STORED");
 
         let keys = self.backend.keys("contracts/").await;

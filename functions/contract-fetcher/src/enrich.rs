@@ -13,9 +13,8 @@
 use domain::dal::{self, DataAnswer, Details, Entry};
 use domain::ids::QuoteId;
 use domain::job::{self, JobKey};
-use domain::ports::{DetailsRecord, DocumentLedger};
-use domain::timestamp::Timestamp;
-use everbright::{EverBright, FetchError};
+use domain::ports::{AnswerArchive, DetailsRecord, DocumentLedger, DocumentStore, FetchError};
+use everbright::EverBright;
 use futures_util::StreamExt;
 use futures_util::stream;
 use serde_json::Value;
@@ -48,7 +47,7 @@ struct OptionAnswer {
     cut: Option<String>,
 }
 
-impl Fetcher {
+impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
     /// An `enrich` message: nothing when this signature's (or a newer one's) details are
     /// recorded, unless `force`d; else they are read and recorded.
     pub(crate) async fn enrich(
@@ -94,14 +93,14 @@ impl Fetcher {
         let record = match self.read_details(api, job, (quote, signed), version, deadline).await {
             Ok(record) => record,
             Err(reason) => {
-                if let Err(error) = self.ledger.record_enrichment_error(job, quote, &reason, Timestamp::now()).await {
+                if let Err(error) = self.ledger.record_enrichment_error(job, quote, &reason, self.clock.now()).await {
                     warn!(error = %error, "the enrichment's error could not be recorded");
                 }
                 warn!(reason, "the enrichment failed; retried, then the DLQ");
                 return Outcome::Retry(reason);
             }
         };
-        match self.ledger.record_details(job, &record, Timestamp::now()).await {
+        match self.ledger.record_details(job, &record, self.clock.now()).await {
             Ok(()) => {
                 let details = &record.details;
                 info!(
@@ -214,8 +213,8 @@ impl Fetcher {
 
     /// Keeps one answer in S3, as it came.
     pub(crate) async fn keep(&self, key: &str, answer: &DataAnswer) -> Result<String, String> {
-        self.raw
-            .keep_answer(key, answer, Timestamp::now())
+        self.answers
+            .keep_answer(key, answer, self.clock.now())
             .await
             .map_err(|e| format!("keeping the data API answer failed: {e}"))?;
         Ok(key.to_owned())

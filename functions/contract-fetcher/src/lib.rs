@@ -27,10 +27,10 @@ use domain::ids::{DocumentId, QuoteId};
 use domain::job::{self, JobKey, SignedQuoteLookup};
 use domain::message::FetchMessage;
 use domain::metrics::{Emf, MetricsSink, Unit, function_name, stdout_sink};
-use domain::ports::{DocumentLedger, FetchClaim};
+use domain::ports::{AnswerArchive, DocumentLedger, DocumentStore, FetchClaim, FetchError};
 use domain::tenant::TenantId;
-use domain::timestamp::Timestamp;
-use everbright::{ApiToken, ClientSettings, EverBright, FetchError};
+use domain::timestamp::Clock;
+use everbright::{ApiToken, ClientSettings, EverBright};
 use futures_util::StreamExt;
 use futures_util::stream;
 use lambda_runtime::{Error, LambdaEvent};
@@ -60,11 +60,14 @@ struct TenantApi {
     everbright: Refreshable<EverBright>,
 }
 
-pub struct Fetcher {
-    ledger: DynamoJobStore,
-    documents: S3Documents,
-    /// The data API's raw answers (`dal/`), in the documents bucket.
-    raw: S3Archive,
+/// The fetcher over its ports: the document items (`L`), where documents are stored (`D`) and
+/// where the data API's answers are kept (`A`); DynamoDB and S3 in the functions.
+pub struct Fetcher<L = DynamoJobStore, D = S3Documents, A = S3Archive> {
+    ledger: L,
+    documents: D,
+    /// The data API's answers as they came (`dal/`), in the documents bucket.
+    answers: A,
+    clock: Clock,
     /// The metrics to read after a SIGN, and the page size.
     profile: Profile,
     page_size: u32,
@@ -126,11 +129,37 @@ impl Fetcher {
 
     /// The fetcher with the default tenant (when configured) and `tenants`.
     pub fn with_tenants(config: &FetcherConfig, tenants: &Tenants, clients: &Clients) -> Self {
+        let upload =
+            UploadSettings { part_size: config.part_mib * 1024 * 1024, parts_in_flight: config.parts_in_flight };
+        let ports = (
+            DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table),
+            S3Documents::new(clients.s3.clone(), &config.documents_bucket, upload),
+            S3Archive::new(clients.s3.clone(), &config.documents_bucket),
+        );
+        Self::new(config, tenants, &clients.secrets, ports)
+    }
+
+    pub async fn from_env() -> Result<Self, ConfigError> {
+        let config = FetcherConfig::from_env()?;
+        let sdk = aws::load_sdk_config_with(AWS_ATTEMPT_TIMEOUT).await;
+        Self::load(&config, &Clients::new(&sdk)).await
+    }
+}
+
+impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
+    /// The fetcher on its ports, with the default tenant (when configured) and `tenants`; tokens
+    /// kept in Secrets Manager are read with `secrets` on first use.
+    pub fn new(
+        config: &FetcherConfig,
+        tenants: &Tenants,
+        secrets: &SecretsClient,
+        (ledger, documents, answers): (L, D, A),
+    ) -> Self {
         let api = |token: &TokenConfig, base_url: &str| TenantApi {
             token: match token {
                 TokenConfig::Plain(token) => TokenSource::Plain(token.clone()),
                 TokenConfig::Secret(secret_id) => {
-                    TokenSource::Secret { client: clients.secrets.clone(), secret_id: secret_id.clone() }
+                    TokenSource::Secret { client: secrets.clone(), secret_id: secret_id.clone() }
                 }
             },
             base_url: base_url.to_owned(),
@@ -145,12 +174,11 @@ impl Fetcher {
                 apis.insert(tenant.id.clone(), api(token, &tenant.base_url));
             }
         }
-        let upload =
-            UploadSettings { part_size: config.part_mib * 1024 * 1024, parts_in_flight: config.parts_in_flight };
         Self {
-            ledger: DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table),
-            documents: S3Documents::new(clients.s3.clone(), &config.documents_bucket, upload),
-            raw: S3Archive::new(clients.s3.clone(), &config.documents_bucket),
+            ledger,
+            documents,
+            answers,
+            clock: Clock::system(),
             profile: config.dal_profile.clone(),
             page_size: config.dal_page_size,
             apis,
@@ -165,6 +193,12 @@ impl Fetcher {
         }
     }
 
+    /// Reads the time from `clock` (tests: a lease that ran out, without waiting for it).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Sends the metric lines elsewhere (tests, local runs).
     pub fn with_metrics(mut self, metrics: MetricsSink) -> Self {
         self.metrics = metrics;
@@ -176,12 +210,6 @@ impl Fetcher {
     pub fn with_lookup(mut self, lookup: everbright::HostLookup) -> Self {
         self.client_settings.lookup = lookup;
         self
-    }
-
-    pub async fn from_env() -> Result<Self, ConfigError> {
-        let config = FetcherConfig::from_env()?;
-        let sdk = aws::load_sdk_config_with(AWS_ATTEMPT_TIMEOUT).await;
-        Self::load(&config, &Clients::new(&sdk)).await
     }
 
     /// The Lambda handler.
@@ -237,7 +265,7 @@ impl Fetcher {
                 "DetailsFailed",
                 count(&|work, outcome| work == Work::Details && matches!(outcome, Outcome::Retry(_))),
             );
-        (self.metrics)(emf.to_line(Timestamp::now()));
+        (self.metrics)(emf.to_line(self.clock.now()));
     }
 
     async fn handle_message(&self, record: &SqsMessage, deadline: Instant) -> (Work, Outcome) {
@@ -346,7 +374,7 @@ impl Fetcher {
         name: Option<&str>,
         deadline: Instant,
     ) -> Outcome {
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let remaining = deadline.saturating_duration_since(Instant::now());
         let lease_until = now.plus_seconds(remaining.as_secs() as i64 + LEASE_MARGIN_SECONDS);
         let lease = uuid::Uuid::new_v4().to_string();
@@ -384,7 +412,7 @@ impl Fetcher {
         let stored = self.download_into(api, &key, job, quote, document, deadline).await;
         let recorded = match stored {
             Ok(stored) => {
-                let recorded = self.ledger.mark_stored(job, document, &lease, &stored, Timestamp::now()).await;
+                let recorded = self.ledger.mark_stored(job, document, &lease, &stored, self.clock.now()).await;
                 match recorded {
                     Ok(true) => {
                         info!(key = %stored.key, size = stored.size, sha256 = %stored.sha256, "stored");
@@ -399,7 +427,7 @@ impl Fetcher {
             }
             Err(FetchError::Permanent(reason)) => {
                 error!(reason, "failed for good");
-                let failed = self.ledger.mark_failed(job, document, &lease, &reason, Timestamp::now()).await;
+                let failed = self.ledger.mark_failed(job, document, &lease, &reason, self.clock.now()).await;
                 failed.map(|()| Outcome::FailedForGood)
             }
             Err(FetchError::Retryable(reason) | FetchError::Unauthorized(reason)) => {

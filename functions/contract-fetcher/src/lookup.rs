@@ -2,14 +2,13 @@
 //! and that quote's details read in the same invocation.
 
 use domain::job::{self, JobKey, SignedQuoteLookup};
-use domain::ports::DocumentLedger;
-use domain::timestamp::Timestamp;
+use domain::ports::{AnswerArchive, DocumentLedger, DocumentStore};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::{Fetcher, Outcome, TenantApi};
 
-impl Fetcher {
+impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
     /// A re-sign look-up: which quote `lookup.quote` was signed as (its answer kept under
     /// `dal/` as the enrichment's are), recorded; signed as another quote, that quote's details
     /// too, now, without asking again. A failure is recorded on the job as `lookup_error`, where
@@ -25,7 +24,7 @@ impl Fetcher {
         let outcome = self.look_up(api, job, lookup, deadline).await;
         let recorded = match &outcome {
             Outcome::Retry(reason) => {
-                self.ledger.record_lookup_error(job, lookup.quote, reason, Timestamp::now()).await
+                self.ledger.record_lookup_error(job, lookup.quote, reason, self.clock.now()).await
             }
             // Answered now: an error of an earlier attempt is no longer the look-up's state.
             _ => self.ledger.clear_lookup_error(job, lookup.quote).await,
@@ -47,7 +46,7 @@ impl Fetcher {
             Ok(json) => domain::dal::signed_quote(&json),
             Err(reason) => return Outcome::Retry(format!("the re-sign look-up: {reason}")),
         };
-        if let Err(error) = self.ledger.record_signed_quote(job, lookup, signed, Timestamp::now()).await {
+        if let Err(error) = self.ledger.record_signed_quote(job, lookup, signed, self.clock.now()).await {
             return Outcome::Retry(error.to_string());
         }
         info!(signed = ?signed, "signed quote recorded");

@@ -125,3 +125,40 @@ mod tests {
         assert!(err.to_string().contains("yesterday"));
     }
 }
+
+/// Where "now" comes from: the system's clock in the functions, a test's own elsewhere (a lease
+/// that ran out, without waiting for it).
+#[derive(Clone)]
+pub struct Clock(std::sync::Arc<dyn Fn() -> Timestamp + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Self {
+        Self(std::sync::Arc::new(Timestamp::now))
+    }
+
+    /// A clock that reads `now`.
+    pub fn new(now: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(now))
+    }
+
+    /// The system's time moved by `seconds`.
+    pub fn shifted(seconds: i64) -> Self {
+        Self::new(move || Timestamp::now().plus_seconds(seconds))
+    }
+
+    pub fn now(&self) -> Timestamp {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Clock({})", self.now())
+    }
+}

@@ -21,6 +21,8 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
+use domain::ports::ChunkSource;
+pub use domain::ports::FetchError;
 use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use tokio::time::Instant;
@@ -51,27 +53,6 @@ impl ApiToken {
 impl fmt::Debug for ApiToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ApiToken(redacted)")
-    }
-}
-
-/// Why a call failed, and whether trying again later can help.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FetchError {
-    /// Will not succeed by retrying: 404, 403, 410, another 4xx, not a PDF, a refused redirect.
-    #[error("{0}")]
-    Permanent(String),
-    /// May succeed later: connection errors, timeouts, 429, 5xx, a body cut short.
-    #[error("{0}")]
-    Retryable(String),
-    /// 401: the token was refused. It may succeed with the token read again (after a rotation),
-    /// else later, once the token is fixed.
-    #[error("{0}")]
-    Unauthorized(String),
-}
-
-impl FetchError {
-    pub fn is_permanent(&self) -> bool {
-        matches!(self, Self::Permanent(_))
     }
 }
 
@@ -126,6 +107,16 @@ impl Download {
         self.response.chunk().await.map_err(|e| {
             FetchError::Retryable(format!("reading the document failed: {}", domain::error::chain(&e.without_url())))
         })
+    }
+}
+
+impl ChunkSource for Download {
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
+        self.chunk().await
+    }
+
+    fn declared_length(&self) -> Option<u64> {
+        self.content_length
     }
 }
 

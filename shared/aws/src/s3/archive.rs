@@ -6,7 +6,7 @@ use aws_sdk_s3::primitives::ByteStream;
 
 use domain::archive::RawRequest;
 use domain::dal::DataAnswer;
-use domain::ports::{Archive, BackendError};
+use domain::ports::{AnswerArchive, Archive, BackendError};
 use domain::timestamp::Timestamp;
 
 /// The raw archive in an S3 bucket.
@@ -47,16 +47,11 @@ impl S3Archive {
     }
 }
 
-impl S3Archive {
+impl AnswerArchive for S3Archive {
     /// Keeps an answer of EverBright's API as it came: its bytes, to the last one, as the object,
     /// with its `Content-Type`; the URL asked, the HTTP status and when it was received as the
     /// object's metadata (`url`, `status`, `received-at`).
-    pub async fn keep_answer(
-        &self,
-        key: &str,
-        answer: &DataAnswer,
-        received_at: Timestamp,
-    ) -> Result<(), BackendError> {
+    async fn keep_answer(&self, key: &str, answer: &DataAnswer, received_at: Timestamp) -> Result<(), BackendError> {
         self.client
             .put_object()
             .bucket(&self.bucket)

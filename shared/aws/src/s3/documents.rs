@@ -3,7 +3,6 @@
 //! the object's metadata.
 
 use std::collections::HashMap;
-use std::future::Future;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
@@ -12,8 +11,7 @@ use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 
-use domain::ports::StoredDocument;
-use everbright::{Download, FetchError};
+use domain::ports::{ChunkSource, DocumentStore, FetchError, StoredDocument};
 
 /// Where the documents go, and how they are uploaded.
 #[derive(Clone, Debug)]
@@ -39,23 +37,6 @@ impl Default for UploadSettings {
     }
 }
 
-/// A body read chunk by chunk (a download under way).
-pub trait ChunkSource: Send {
-    fn next_chunk(&mut self) -> impl Future<Output = Result<Option<Bytes>, FetchError>> + Send;
-    /// The length the sender declared (`Content-Length`), if any.
-    fn declared_length(&self) -> Option<u64>;
-}
-
-impl ChunkSource for Download {
-    async fn next_chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
-        self.chunk().await
-    }
-
-    fn declared_length(&self) -> Option<u64> {
-        self.content_length
-    }
-}
-
 /// Every PDF starts with these bytes.
 const PDF_MAGIC: &[u8] = b"%PDF-";
 
@@ -63,15 +44,26 @@ fn s3_error(operation: &str, error: impl std::error::Error + 'static) -> FetchEr
     FetchError::Retryable(format!("S3 {operation} failed: {}", domain::error::chain(&error)))
 }
 
+impl DocumentStore for S3Documents {
+    async fn store<S: ChunkSource>(
+        &self,
+        key: &str,
+        metadata: HashMap<String, String>,
+        source: &mut S,
+        content_type: Option<&str>,
+    ) -> Result<StoredDocument, FetchError> {
+        self.put_streamed(key, metadata, source, content_type).await
+    }
+}
+
 impl S3Documents {
     pub fn new(client: Client, bucket: impl Into<String>, settings: UploadSettings) -> Self {
         Self { client, bucket: bucket.into(), settings }
     }
 
-    /// Streams `source` into `key` with `metadata`, adding `sha256` (hex) to the metadata. The
-    /// first bytes must be `%PDF-` (else a permanent failure) and the length must match the
-    /// declared one (else a retryable failure); a failed upload leaves no object.
-    pub async fn store(
+    /// [`DocumentStore::store`]: a single `PutObject` for a document of one part, else a
+    /// multipart upload with a few parts in flight, aborted on any failure.
+    async fn put_streamed(
         &self,
         key: &str,
         mut metadata: HashMap<String, String>,

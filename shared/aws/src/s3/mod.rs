@@ -5,4 +5,4 @@ mod archive;
 mod documents;
 
 pub use archive::S3Archive;
-pub use documents::{ChunkSource, S3Documents, UploadSettings};
+pub use documents::{S3Documents, UploadSettings};
