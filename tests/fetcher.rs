@@ -246,12 +246,12 @@ async fn the_same_message_twice_downloads_and_stores_once() {
 /// Two copies of one message, the second arriving while the first is downloading. (Both claims
 /// at the very same instant is DynamoDB's conditional write to arbitrate; moto's server does not
 /// make concurrent conditional updates atomic, about 1 in 300 with two threads, so the test makes
-/// the overlap certain instead: the download is slow and the copy comes during it.)
+/// the overlap certain instead: the stand-in holds the download until the copy has been handled.)
 #[tokio::test]
 async fn two_messages_for_one_document_at_once_download_and_store_once() {
     let world = World::new().await;
     let document: DocumentId = INSTALLATION_AGREEMENT.parse().unwrap();
-    world.stand_in.set(document, Behaviour::Slow { millis: 1500, size: 2 * MIB });
+    world.stand_in.set(document, Behaviour::Held { size: 2 * MIB });
     let record = contract_message(&world, INSTALLATION_AGREEMENT).await;
     let mut twin = record.clone();
     twin.message_id = Some("twin".into());
@@ -261,7 +261,9 @@ async fn two_messages_for_one_document_at_once_download_and_store_once() {
         while world.downloads_of(INSTALLATION_AGREEMENT) == 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        world.fetch(std::slice::from_ref(&twin)).await
+        let second = world.fetch(std::slice::from_ref(&twin)).await;
+        world.stand_in.release();
+        second
     };
     let (first, second) = tokio::join!(first, second);
     assert!(first.is_empty(), "the first copy stores it");

@@ -125,9 +125,10 @@ impl LocalServer {
             std::env::temp_dir().join(format!("{}-{port}.log", spec.default.rsplit('/').next().unwrap_or("server")));
         let pid_file = PathBuf::from(format!("{}.pid", log.display()));
         // When this process's end of the pipe closes: SIGTERM, and SIGKILL if the server is still
-        // there after a grace period (moto under load, or stopped, does not end on SIGTERM).
+        // there after a grace period (moto under load, or stopped, does not end on SIGTERM). The
+        // shell ends with the server's status, so that `stop` can tell which ended it.
         let script = format!(
-            r#"{} >"$2" 2>&1 </dev/null & pid=$!; echo $pid >"$2.pid"; read _; kill $pid; (sleep {STOP_GRACE_SECONDS}; kill -9 $pid) 2>/dev/null & killer=$!; wait $pid; kill $killer 2>/dev/null; rm -f "$2.pid""#,
+            r#"{} >"$2" 2>&1 </dev/null & pid=$!; echo $pid >"$2.pid"; read _; kill $pid; (sleep {STOP_GRACE_SECONDS}; kill -9 $pid) 2>/dev/null & killer=$!; wait $pid; status=$?; kill $killer 2>/dev/null; rm -f "$2.pid"; exit $status"#,
             spec.command
         );
         let mut child = Command::new("sh")
@@ -157,12 +158,16 @@ impl LocalServer {
         std::fs::read_to_string(&self.pid_file).ok()?.trim().parse().ok()
     }
 
-    /// Stops the server and waits for it.
-    pub fn stop(&mut self) {
+    /// Stops the server and waits for it: SIGTERM, then SIGKILL after a grace period.
+    pub fn stop(&mut self) -> Stopped {
         if let Some(mut stdin) = self.stdin.take() {
             let _ = stdin.write_all(b"stop\n");
         }
-        let _ = self.child.wait();
+        match self.child.wait().map(|status| status.code()) {
+            // 128 + SIGKILL, as the shell reports a process that signal ended.
+            Ok(Some(137)) => Stopped::Killed,
+            _ => Stopped::Ended,
+        }
     }
 
     /// The SDK configuration a function would get, pointed at this server. The connect timeout
@@ -185,6 +190,15 @@ impl Drop for LocalServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// How a server's stop went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// It ended on SIGTERM (or had ended before).
+    Ended,
+    /// It was still there after the grace period, and SIGKILL ended it.
+    Killed,
 }
 
 /// The table, bucket and queues of one deployment.

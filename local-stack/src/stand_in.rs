@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use bytes::Bytes;
 use domain::ids::{DocumentId, QuoteId};
@@ -22,6 +21,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 pub use crate::data_api::Dal;
@@ -34,9 +34,9 @@ pub enum Behaviour {
     Pdf {
         size: usize,
     },
-    /// Waits `millis` before answering with the PDF (a slow download, to overlap two fetches).
-    Slow {
-        millis: u64,
+    /// Answers with the PDF's headers and holds its body until [`StandIn::release`] (a download
+    /// under way for as long as a test needs it).
+    Held {
         size: usize,
     },
     /// 302 to the storage host, which serves the PDF without asking for the token.
@@ -100,11 +100,22 @@ struct State {
     data_answers: HashMap<QuoteId, String>,
     seen: Vec<Seen>,
     storage_base: String,
+    /// What [`Behaviour::Held`] bodies wait for: a permit, given back at once, once released.
+    gate: Arc<Gate>,
     /// The data API's options other than the workflow: see [`Dal`].
     dal: Dal,
 }
 
 type Shared = Arc<Mutex<State>>;
+
+/// Closed until released: no permit at first.
+struct Gate(Semaphore);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self(Semaphore::new(0))
+    }
+}
 
 /// A running stand-in: an API host and a storage host on two loopback ports.
 pub struct StandIn {
@@ -140,6 +151,11 @@ impl StandIn {
         }));
         let tasks = vec![serve(api, Host::Api, state.clone()), serve(storage, Host::Storage, state.clone())];
         Ok(Self { base_url, storage_url, state, tasks })
+    }
+
+    /// Lets every [`Behaviour::Held`] body go, now and from now on.
+    pub fn release(&self) {
+        lock(&self.state).gate.0.add_permits(1);
     }
 
     pub fn set(&self, document: DocumentId, behaviour: Behaviour) {
@@ -316,13 +332,13 @@ async fn answer(host: Host, state: Shared, request: Request<Incoming>) -> Result
         }
         Some(Behaviour::NotFound) => full(StatusCode::NOT_FOUND, "application/json", r#"{"detail":"Not found."}"#),
         Some(Behaviour::NotPdf) => full(StatusCode::OK, "text/html", "<html><body>Please log in</body></html>"),
-        Some(Behaviour::Slow { millis, size }) => {
-            let mut response = streamed(document, size, size, Duration::from_millis(millis));
+        Some(Behaviour::Held { size }) => {
+            let mut response = streamed(document, size, size, Some(state_guard.gate.clone()));
             response.headers_mut().insert(CONTENT_LENGTH, size.into());
             response
         }
         Some(Behaviour::CutShort { size, sent }) => {
-            let mut response = streamed(document, size, sent, Duration::ZERO);
+            let mut response = streamed(document, size, sent, None);
             response.headers_mut().insert(CONTENT_LENGTH, size.into());
             response
         }
@@ -332,7 +348,7 @@ async fn answer(host: Host, state: Shared, request: Request<Incoming>) -> Result
 
 /// A PDF of `size` bytes, streamed in 64 KiB chunks.
 fn pdf(document: DocumentId, size: usize) -> Response<Body> {
-    let mut response = streamed(document, size, size, Duration::ZERO);
+    let mut response = streamed(document, size, size, None);
     response.headers_mut().insert(CONTENT_LENGTH, size.into());
     response
 }
@@ -341,17 +357,20 @@ const CHUNK: usize = 64 * 1024;
 
 /// The first `sent` bytes of the `size`-byte PDF of `document`, generated chunk by chunk, the
 /// first one after `delay`.
-fn streamed(document: DocumentId, size: usize, sent: usize, delay: Duration) -> Response<Body> {
-    let chunks = stream::unfold(0usize, move |offset| async move {
-        if offset >= sent {
-            return None;
+fn streamed(document: DocumentId, size: usize, sent: usize, gate: Option<Arc<Gate>>) -> Response<Body> {
+    let chunks = stream::unfold(0usize, move |offset| {
+        let gate = gate.clone();
+        async move {
+            if offset >= sent {
+                return None;
+            }
+            if let (0, Some(gate)) = (offset, gate) {
+                drop(gate.0.acquire().await.expect("the gate is never closed"));
+            }
+            let end = (offset + CHUNK).min(sent);
+            let bytes = pdf_range(document, size, offset, end);
+            Some((Ok::<_, Infallible>(Frame::data(Bytes::from(bytes))), end))
         }
-        if offset == 0 && !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        let end = (offset + CHUNK).min(sent);
-        let bytes = pdf_range(document, size, offset, end);
-        Some((Ok::<_, Infallible>(Frame::data(Bytes::from(bytes))), end))
     });
     let mut response = Response::new(BodyExt::boxed(StreamBody::new(chunks)));
     response.headers_mut().insert(CONTENT_TYPE, "application/pdf".parse().expect("a valid header value"));

@@ -19,6 +19,7 @@ pub mod emf;
 pub mod enrichment;
 pub mod fault_proxy;
 pub mod memory;
+pub mod memory_fetch;
 pub mod runtime_api;
 pub mod scenario;
 pub mod tenants;

@@ -193,6 +193,11 @@ impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
         }
     }
 
+    /// The ports, to read what the fetcher left in them (tests).
+    pub fn ports(&self) -> (&L, &D, &A) {
+        (&self.ledger, &self.documents, &self.answers)
+    }
+
     /// Reads the time from `clock` (tests: a lease that ran out, without waiting for it).
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
