@@ -93,13 +93,14 @@ pub async fn check(listed: &Listed, clients: &Clients) -> Result<(), String> {
         None => return Err("no API token is configured".into()),
         Some(TokenConfig::Plain(token)) => token.clone(),
         Some(TokenConfig::Secret(secret_id)) => {
-            read_token(&clients.secrets, secret_id).await.map_err(|e| e.to_string())?
+            read_token(&clients.secrets, secret_id).await.map_err(|e| domain::error::chain(&e))?
         }
     };
     if tenant.base_url.is_empty() {
         return Err("no base URL is configured (EVERBRIGHT_BASE_URL)".into());
     }
-    let client = EverBright::new(&tenant.base_url, token, ClientSettings::default())?;
+    let client =
+        EverBright::new(&tenant.base_url, token, ClientSettings::default()).map_err(|e| domain::error::chain(&e))?;
     match client.check_token(Instant::now() + Duration::from_secs(20)).await {
         Ok(()) => Ok(()),
         Err(FetchError::Unauthorized(reason)) => Err(format!("the token is refused: {reason}")),

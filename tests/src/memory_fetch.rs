@@ -207,9 +207,12 @@ impl DocumentLedger for MemoryLedger {
     }
 }
 
-/// Stored documents by key: their bytes and metadata.
+/// A stored document: its bytes and metadata.
+type Object = (Vec<u8>, HashMap<String, String>);
+
+/// Stored documents by key.
 #[derive(Debug, Default)]
-pub struct MemoryDocuments(Mutex<HashMap<String, (Vec<u8>, HashMap<String, String>)>>);
+pub struct MemoryDocuments(Mutex<HashMap<String, Object>>);
 
 impl MemoryDocuments {
     pub fn keys(&self) -> Vec<String> {

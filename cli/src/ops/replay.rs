@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use domain::error::chain;
+
 use super::*;
 
 /// How a replay runs.
@@ -109,7 +111,7 @@ impl Ops {
                             report.add(key, kind, detail);
                         }
                         Err(refusal) if refusal.status().is_server_error() => {
-                            report.add(key, "failed", format!("failed: {refusal}: {}", source_of(&refusal)));
+                            report.add(key, "failed", format!("failed: {}", chain(&refusal)));
                         }
                         Err(refusal) => {
                             report.add(key, "refused", format!("refused ({}): {refusal}", refusal.status()))
@@ -134,7 +136,7 @@ impl Ops {
         let mode = if force { Replay::Forced } else { Replay::Deduplicated };
         match self.receiver.preview(raw, mode).await {
             Err(refusal) if refusal.status().is_server_error() => {
-                report.add(key, "failed", format!("failed: {refusal}: {}", source_of(&refusal)));
+                report.add(key, "failed", format!("failed: {}", chain(&refusal)));
             }
             Err(refusal) => {
                 report.add(key, "refused", format!("would be refused ({}): {refusal}", refusal.status()));
@@ -171,11 +173,6 @@ fn day_of_key(key: &str) -> Option<time::Date> {
     let [.., year, month, day, _] = parts.as_slice() else { return None };
     let month = time::Month::try_from(month.parse::<u8>().ok()?).ok()?;
     time::Date::from_calendar_date(year.parse().ok()?, month, day.parse().ok()?).ok()
-}
-
-/// The cause under a refusal, for the operator.
-fn source_of(error: &dyn std::error::Error) -> String {
-    error.source().map_or_else(String::new, ToString::to_string)
 }
 
 #[cfg(test)]

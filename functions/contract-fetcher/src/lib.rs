@@ -23,11 +23,12 @@ use config::refresh::Refreshable;
 use config::tenant::Tenants;
 use config::{ConfigError, FetcherConfig, TenantsSource, TokenConfig};
 use domain::dal::Profile;
+use domain::error::chain;
 use domain::ids::{DocumentId, QuoteId};
 use domain::job::{self, JobKey, SignedQuoteLookup};
 use domain::message::FetchMessage;
 use domain::metrics::{Emf, MetricsSink, Unit, function_name, stdout_sink};
-use domain::ports::{AnswerArchive, DocumentLedger, DocumentStore, FetchClaim, FetchError};
+use domain::ports::{AnswerArchive, BackendError, DocumentLedger, DocumentStore, FetchClaim, FetchError};
 use domain::tenant::TenantId;
 use domain::timestamp::Clock;
 use everbright::{ApiToken, ClientSettings, EverBright};
@@ -82,6 +83,15 @@ pub struct Fetcher<L = DynamoJobStore, D = S3Documents, A = S3Archive> {
 
 /// How often, at most, a 401 makes the fetcher read the token again.
 const TOKEN_REREAD_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Why a tenant's EverBright client could not be built.
+#[derive(Debug, thiserror::Error)]
+enum ClientUnavailable {
+    #[error("the API token could not be read")]
+    Token(#[source] BackendError),
+    #[error(transparent)]
+    Client(#[from] everbright::ClientError),
+}
 
 /// What became of one message.
 #[derive(Debug, PartialEq, Eq)]
@@ -196,6 +206,15 @@ impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
     /// The ports, to read what the fetcher left in them (tests).
     pub fn ports(&self) -> (&L, &D, &A) {
         (&self.ledger, &self.documents, &self.answers)
+    }
+
+    /// Reads a tenant's token again at most once per `interval` after a 401 (60 s unless a test
+    /// says otherwise).
+    pub fn with_token_reread_interval(mut self, interval: Duration) -> Self {
+        for api in self.apis.values_mut() {
+            api.everbright = Refreshable::new(interval);
+        }
+        self
     }
 
     /// Reads the time from `clock` (tests: a lease that ran out, without waiting for it).
@@ -331,16 +350,18 @@ impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
         (work, outcome)
     }
 
-    async fn read_token(api: &TenantApi) -> Result<ApiToken, String> {
+    async fn read_token(api: &TenantApi) -> Result<ApiToken, ClientUnavailable> {
         match &api.token {
             TokenSource::Plain(token) => Ok(token.clone()),
-            TokenSource::Secret { client, secret_id } => read_token(client, secret_id).await.map_err(|e| e.to_string()),
+            TokenSource::Secret { client, secret_id } => {
+                read_token(client, secret_id).await.map_err(ClientUnavailable::Token)
+            }
         }
     }
 
     /// A client of the tenant's API with its token read now.
-    async fn new_client(&self, api: &TenantApi) -> Result<EverBright, String> {
-        EverBright::new(&api.base_url, Self::read_token(api).await?, self.client_settings.clone())
+    async fn new_client(&self, api: &TenantApi) -> Result<EverBright, ClientUnavailable> {
+        Ok(EverBright::new(&api.base_url, Self::read_token(api).await?, self.client_settings.clone())?)
     }
 
     /// `call` with the client (built with the token read on first use); after a 401, once more
@@ -351,7 +372,7 @@ impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
         F: Fn(Arc<EverBright>) -> Fut,
         Fut: Future<Output = Result<T, FetchError>>,
     {
-        let client = api.everbright.get(|| self.new_client(api)).await.map_err(FetchError::Retryable)?;
+        let client = api.everbright.get(|| self.new_client(api)).await.map_err(|e| FetchError::Retryable(chain(&e)))?;
         let reason = match call(client.clone()).await {
             Err(FetchError::Unauthorized(reason)) => reason,
             other => return other,
@@ -364,7 +385,7 @@ impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
             }
             Ok(None) => Err(FetchError::Unauthorized(reason)),
             Err(error) => {
-                warn!(error, "after a 401, the API token could not be read again");
+                warn!(error = %chain(&error), "after a 401, the API token could not be read again");
                 Err(FetchError::Unauthorized(reason))
             }
         }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use aws::{Clients, SecretsClient, read_sigv4_keys};
-use config::refresh::Refreshable;
+use config::refresh::{Refreshable, Unavailable};
 use config::tenant::{Credential, Tenants};
 use config::{AllowedPrincipals, AuthConfig, KeysConfig};
 use domain::archive::Caller;
@@ -90,7 +90,7 @@ impl Sigv4 {
     /// Verifies `request`; a key id the verifier does not know makes it read the keys again (at
     /// most once a minute), in case the key was just added.
     async fn verify(&self, request: &sigv4::Request<'_>, now: SystemTime) -> Result<sigv4::Verified, Refusal> {
-        let unavailable = |reason| Refusal::AuthUnavailable(BackendError::new("reading the AWS4 keys", reason));
+        let unavailable = |error| Refusal::AuthUnavailable(BackendError::new("reading the AWS4 keys", error));
         let verifier = self.verifier.get(|| self.read_verifier()).await.map_err(unavailable)?;
         match verifier.verify(request, now) {
             Err(sigv4::Refusal::UnknownKey(key)) if matches!(self.keys, KeySource::Secret { .. }) => {
@@ -101,6 +101,7 @@ impl Sigv4 {
                     }
                     Ok(None) => Err(sigv4::Refusal::UnknownKey(key)),
                     Err(error) => {
+                        let error = domain::error::chain(&error);
                         tracing::warn!(error, "an unknown access key id: the keys could not be read again");
                         Err(sigv4::Refusal::UnknownKey(key))
                     }
@@ -223,7 +224,7 @@ impl Authenticator {
     /// Reads the AWS4 keys of a `SIGV4_CREDENTIALS_SECRET` now (they are read on first use
     /// otherwise), so that a secret that cannot be read, or that names a tenant's key, stops the
     /// start-up with the reason.
-    pub async fn read_keys(&self) -> Result<(), String> {
+    pub async fn read_keys(&self) -> Result<(), Unavailable<BackendError>> {
         match &self.mode {
             Mode::Function(check) => match &check.sigv4 {
                 Some(sigv4 @ Sigv4 { keys: KeySource::Secret { .. }, .. }) => {
@@ -233,6 +234,17 @@ impl Authenticator {
             },
             Mode::Iam(_) => Ok(()),
         }
+    }
+
+    /// Reads the AWS4 keys again at most once per `interval` after an unknown key id (60 s unless
+    /// a test says otherwise).
+    pub fn with_reread_interval(mut self, interval: Duration) -> Self {
+        if let Mode::Function(check) = &mut self.mode
+            && let Some(sigv4) = &mut check.sigv4
+        {
+            sigv4.verifier = Refreshable::new(interval);
+        }
+        self
     }
 
     /// The tenants, for the checks after the archive.

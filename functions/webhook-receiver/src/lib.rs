@@ -114,6 +114,12 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
         self
     }
 
+    /// Reads the AWS4 keys again at most once per `interval` after an unknown key id (tests).
+    pub fn with_keys_reread_interval(mut self, interval: std::time::Duration) -> Self {
+        self.settings.auth = self.settings.auth.with_reread_interval(interval);
+        self
+    }
+
     /// Takes the receiver apart into its store, archive and queue (for tests to read them).
     pub fn into_ports(self) -> (S, A, Q) {
         (self.store, self.archive, self.queue)

@@ -4,6 +4,7 @@
 use aws::{Clients, DynamoJobStore, S3Archive, SqsFetchQueue, load_credential, load_tenants};
 use config::tenant::{Credential, Tenants};
 use config::{ConfigError, ReceiverConfig, TenantsSource};
+use domain::error::chain;
 
 use crate::{Authenticator, Receiver, Settings};
 
@@ -61,7 +62,7 @@ impl AwsReceiver {
             .auth
             .read_keys()
             .await
-            .map_err(|reason| ConfigError::Invalid { name: "SIGV4_CREDENTIALS_SECRET", reason })?;
+            .map_err(|error| ConfigError::Invalid { name: "SIGV4_CREDENTIALS_SECRET", reason: chain(&error) })?;
         Ok(receiver)
     }
 

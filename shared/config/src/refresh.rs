@@ -7,7 +7,7 @@
 //! - A failed read is not tried again before the interval ends: meanwhile [`Refreshable::get`]
 //!   fails at once, so a secret that cannot be read does not cost a read per request.
 
-use std::fmt::Display;
+use std::error::Error;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -25,7 +25,23 @@ struct Reads {
     /// When the value was last read again after a refusal.
     refreshed_at: Option<Instant>,
     /// When a read last failed, and why.
-    failed: Option<(Instant, String)>,
+    failed: Option<(Instant, Arc<dyn Error + Send + Sync>)>,
+}
+
+/// Why [`Refreshable::get`] has no value.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable<E: Error + 'static> {
+    /// The read failed now.
+    #[error("reading the secret failed")]
+    Read(#[source] Arc<E>),
+    /// A read failed less than an interval ago; it is not tried again before the interval ends.
+    #[error("reading the secret failed {ago} s ago; not read again before {interval} s")]
+    Recently {
+        ago: u64,
+        interval: u64,
+        #[source]
+        source: Arc<dyn Error + Send + Sync>,
+    },
 }
 
 impl<T> Refreshable<T> {
@@ -43,12 +59,12 @@ impl<T> Refreshable<T> {
     }
 
     /// The value, built by `read` on first use. A read that failed is not tried again before the
-    /// interval ends; the error says so, with the failure.
-    pub async fn get<F, Fut, E>(&self, read: F) -> Result<Arc<T>, String>
+    /// interval ends; the error says so, with the failure as its source.
+    pub async fn get<F, Fut, E>(&self, read: F) -> Result<Arc<T>, Unavailable<E>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        E: Display,
+        E: Error + Send + Sync + 'static,
     {
         if let Some(value) = self.current() {
             return Ok(value);
@@ -57,9 +73,9 @@ impl<T> Refreshable<T> {
         if let Some(value) = self.current() {
             return Ok(value);
         }
-        if let Some((at, reason)) = reads.failed.as_ref().filter(|(at, _)| at.elapsed() < self.interval) {
-            let ago = at.elapsed().as_secs();
-            return Err(format!("{reason} ({ago} s ago; not read again before {} s)", self.interval.as_secs()));
+        if let Some((at, source)) = reads.failed.as_ref().filter(|(at, _)| at.elapsed() < self.interval) {
+            let (ago, interval) = (at.elapsed().as_secs(), self.interval.as_secs());
+            return Err(Unavailable::Recently { ago, interval, source: source.clone() });
         }
         match read().await {
             Ok(value) => {
@@ -69,9 +85,9 @@ impl<T> Refreshable<T> {
                 Ok(value)
             }
             Err(error) => {
-                let reason = error.to_string();
-                reads.failed = Some((Instant::now(), reason.clone()));
-                Err(reason)
+                let error = Arc::new(error);
+                reads.failed = Some((Instant::now(), error.clone()));
+                Err(Unavailable::Read(error))
             }
         }
     }
@@ -84,11 +100,10 @@ impl<T> Refreshable<T> {
         refused: &Arc<T>,
         read: F,
         unchanged: impl FnOnce(&T, &T) -> bool,
-    ) -> Result<Option<Arc<T>>, String>
+    ) -> Result<Option<Arc<T>>, E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        E: Display,
     {
         let mut reads = self.reads.lock().await;
         if let Some(current) = self.current().filter(|current| !Arc::ptr_eq(current, refused)) {
@@ -98,7 +113,7 @@ impl<T> Refreshable<T> {
             return Ok(None);
         }
         reads.refreshed_at = Some(Instant::now());
-        let value = read().await.map_err(|error| error.to_string())?;
+        let value = read().await?;
         if unchanged(refused, &value) {
             return Ok(None);
         }
@@ -114,12 +129,13 @@ mod tests {
 
     use super::*;
 
-    fn reader(
-        reads: &AtomicUsize,
-        value: Result<u32, &'static str>,
-    ) -> impl Future<Output = Result<u32, &'static str>> {
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Denied(&'static str);
+
+    fn reader(reads: &AtomicUsize, value: Result<u32, &'static str>) -> impl Future<Output = Result<u32, Denied>> {
         reads.fetch_add(1, Ordering::SeqCst);
-        std::future::ready(value)
+        std::future::ready(value.map_err(Denied))
     }
 
     #[tokio::test]
@@ -148,9 +164,11 @@ mod tests {
     #[tokio::test]
     async fn a_failed_read_is_not_tried_again_within_the_interval() {
         let (cache, reads) = (Refreshable::new(Duration::from_secs(60)), AtomicUsize::new(0));
-        assert!(cache.get(|| reader(&reads, Err("AccessDenied"))).await.unwrap_err().contains("AccessDenied"));
+        let failed = cache.get(|| reader(&reads, Err("AccessDenied"))).await.unwrap_err();
+        assert!(matches!(&failed, Unavailable::Read(denied) if denied.0 == "AccessDenied"), "{failed:?}");
         let again = cache.get(|| reader(&reads, Ok(1))).await.unwrap_err();
-        assert!(again.contains("AccessDenied") && again.contains("not read again"), "{again}");
+        let chain = domain::error::chain(&again);
+        assert!(chain.contains("AccessDenied") && chain.contains("not read again"), "{chain}");
         assert_eq!(reads.load(Ordering::SeqCst), 1);
         let open = Refreshable::new(Duration::ZERO);
         assert!(open.get(|| reader(&reads, Err("AccessDenied"))).await.is_err());

@@ -56,6 +56,21 @@ impl fmt::Debug for ApiToken {
     }
 }
 
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{base_url:?} is not a URL")]
+    NotAUrl {
+        base_url: String,
+        #[source]
+        source: url::ParseError,
+    },
+    #[error("{base_url:?} is not an http(s) URL")]
+    NotHttp { base_url: String },
+    #[error("cannot build the HTTP client")]
+    Http(#[source] reqwest::Error),
+}
+
 /// Timeouts, redirects and retries.
 #[derive(Clone, Debug)]
 pub struct ClientSettings {
@@ -121,10 +136,11 @@ impl ChunkSource for Download {
 }
 
 impl EverBright {
-    pub fn new(base_url: &str, token: ApiToken, settings: ClientSettings) -> Result<Self, String> {
-        let mut base = Url::parse(base_url).map_err(|e| format!("{base_url:?} is not a URL: {e}"))?;
+    pub fn new(base_url: &str, token: ApiToken, settings: ClientSettings) -> Result<Self, ClientError> {
+        let mut base =
+            Url::parse(base_url).map_err(|source| ClientError::NotAUrl { base_url: base_url.to_owned(), source })?;
         if !matches!(base.scheme(), "https" | "http") || base.host().is_none() {
-            return Err(format!("{base_url:?} is not an http(s) URL"));
+            return Err(ClientError::NotHttp { base_url: base_url.to_owned() });
         }
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
@@ -142,7 +158,7 @@ impl EverBright {
             .read_timeout(settings.read_timeout)
             .user_agent(concat!("everbright-sync/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(ClientError::Http)?;
         Ok(Self { http, base, token, settings })
     }
 
