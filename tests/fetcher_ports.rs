@@ -109,7 +109,7 @@ async fn a_queued_document_is_stored_once_and_a_redelivery_downloads_nothing() {
     assert_eq!(item.lease, None);
     let stored = item.stored.unwrap();
     assert_eq!((stored.size, stored.sha256.as_str()), (SIZE as u64, pdf_sha256(world.document, SIZE).as_str()));
-    assert_eq!(documents.keys(), [stored.key.clone()]);
+    assert_eq!(documents.keys(), std::slice::from_ref(&stored.key));
     assert_eq!(documents.bytes(&stored.key).unwrap(), world.stand_in.served_bytes(world.document));
 
     assert!(!world.run(&fetcher).await, "the redelivery is acknowledged");
