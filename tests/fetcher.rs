@@ -427,7 +427,7 @@ async fn a_rotated_token_is_read_again_after_a_401_at_most_once_an_interval() {
         secrets.put_secret_value().secret_id(&secret_id).secret_string(token).send()
     };
     let mut config = world.backend.fetcher_config(&world.stand_in.base_url, TOKEN);
-    config.token = config::TokenConfig::Secret(secret_id.clone());
+    config.default_tenant.as_mut().unwrap().token = config::TokenConfig::Secret(secret_id.clone());
     let fetcher = Fetcher::on_aws(&config, &world.backend.clients).with_token_reread_interval(AN_HOUR);
     let deadline = || Instant::now() + Duration::from_secs(60);
     let records = world.deliver("rest-contract-signed").await;

@@ -5,7 +5,8 @@
 //!   queues the template defines, created on them through the SDK;
 //! - [`gateway`]: API Gateway's REST API with `AWS_IAM` auth, played locally;
 //! - [`queue`]: the SQS trigger, played locally;
-//! - [`stand_in`]: a stand-in for EverBright's API;
+//! - [`stand_in`]: a stand-in for EverBright's API (its data API's answers in `data_api.rs`, the
+//!   PDFs it serves in `pdf.rs`);
 //! - [`demo`] and [`serve`]: the pipeline on the sample events, and kept running.
 
 pub mod cli;
@@ -13,6 +14,7 @@ mod data_api;
 pub mod demo;
 pub mod gateway;
 pub mod local;
+mod pdf;
 pub mod queue;
 pub mod serve;
 pub mod stand_in;

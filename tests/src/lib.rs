@@ -14,6 +14,7 @@ use local_stack::local::{LocalServer, Moto, Resources, TableTtl};
 use serde_json::{Map, Value};
 
 pub mod bench;
+pub mod cfn;
 pub mod counting_proxy;
 pub mod emf;
 pub mod enrichment;

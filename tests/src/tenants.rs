@@ -92,7 +92,7 @@ pub fn fetcher_config(backend: &Backend, document: &str) -> FetcherConfig {
         backend.fetcher_env("unused", "unused").into_iter().filter(|(n, _)| !n.starts_with("EVERBRIGHT_")).collect();
     pairs.push(("TENANTS", document.to_owned()));
     let config = FetcherConfig::from(&env(pairs)).expect("complete configuration");
-    assert!(!config.default_tenant, "without EVERBRIGHT_BASE_URL there is no default tenant");
+    assert!(config.default_tenant.is_none(), "without EVERBRIGHT_BASE_URL there is no default tenant");
     config
 }
 

@@ -21,7 +21,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::{Fetcher, Outcome, TenantApi};
+use crate::api::TenantApi;
+use crate::{Fetcher, Outcome};
 
 /// Options read at once.
 const CONCURRENT_OPTIONS: usize = 3;

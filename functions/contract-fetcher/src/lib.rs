@@ -8,58 +8,40 @@
 //! that keep failing to the DLQ); permanent failures are recorded as `FAILED` with the reason and
 //! acknowledged. One message never fails the whole batch.
 
+mod api;
+
+use api::TenantApi;
 mod deadline;
+mod document;
 mod enrich;
 mod lookup;
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use aws::{Clients, DynamoJobStore, S3Archive, S3Documents, SecretsClient, UploadSettings, load_tenants, read_token};
+use aws::{Clients, DynamoJobStore, S3Archive, S3Documents, SecretsClient, UploadSettings, load_tenants};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use config::refresh::Refreshable;
 use config::tenant::Tenants;
-use config::{ConfigError, FetcherConfig, TenantsSource, TokenConfig};
+use config::{ConfigError, FetcherConfig, TenantsSource};
 use domain::dal::Profile;
-use domain::error::chain;
-use domain::ids::{DocumentId, QuoteId};
-use domain::job::{self, JobKey, SignedQuoteLookup};
+use domain::job::{JobKey, SignedQuoteLookup};
 use domain::message::FetchMessage;
 use domain::metrics::{Emf, MetricsSink, Unit, function_name, stdout_sink};
-use domain::ports::{AnswerArchive, BackendError, DocumentLedger, DocumentStore, FetchClaim, FetchError};
+use domain::ports::{AnswerArchive, DocumentLedger, DocumentStore};
 use domain::tenant::TenantId;
 use domain::timestamp::Clock;
-use everbright::{ApiToken, ClientSettings, EverBright};
+use everbright::ClientSettings;
 use futures_util::StreamExt;
 use futures_util::stream;
 use lambda_runtime::{Error, LambdaEvent};
 use tokio::time::Instant;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, error, info_span, warn};
 
 /// How long one attempt of an AWS call may take: room for a 64 MiB part (`UPLOAD_PART_MIB`'s
 /// largest) at about 1 MiB/s.
 const AWS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How a malformed message's retry reason begins (counted as `MalformedMessages`).
 const MALFORMED: &str = "malformed message";
-/// How long a claim outlives the invocation's deadline before another may take the document.
-const LEASE_MARGIN_SECONDS: i64 = 60;
-
-/// Where an API token comes from.
-enum TokenSource {
-    Plain(ApiToken),
-    Secret { client: SecretsClient, secret_id: String },
-}
-
-/// One tenant's EverBright: its base URL and token, and the client built from them.
-struct TenantApi {
-    token: TokenSource,
-    base_url: String,
-    /// Built on first use (the token is read then), and again after a 401 (see
-    /// [`Fetcher::with_client`]).
-    everbright: Refreshable<EverBright>,
-}
 
 /// The fetcher over its ports: the document items (`L`), where documents are stored (`D`) and
 /// where the data API's answers are kept (`A`); DynamoDB and S3 in the functions.
@@ -79,18 +61,6 @@ pub struct Fetcher<L = DynamoJobStore, D = S3Documents, A = S3Archive> {
     /// Where each batch's metric line (EMF) goes, and its `Function` dimension.
     metrics: MetricsSink,
     function: String,
-}
-
-/// How often, at most, a 401 makes the fetcher read the token again.
-const TOKEN_REREAD_INTERVAL: Duration = Duration::from_secs(60);
-
-/// Why a tenant's EverBright client could not be built.
-#[derive(Debug, thiserror::Error)]
-enum ClientUnavailable {
-    #[error("the API token could not be read")]
-    Token(#[source] BackendError),
-    #[error(transparent)]
-    Client(#[from] everbright::ClientError),
 }
 
 /// What became of one message.
@@ -165,23 +135,13 @@ impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
         secrets: &SecretsClient,
         (ledger, documents, answers): (L, D, A),
     ) -> Self {
-        let api = |token: &TokenConfig, base_url: &str| TenantApi {
-            token: match token {
-                TokenConfig::Plain(token) => TokenSource::Plain(token.clone()),
-                TokenConfig::Secret(secret_id) => {
-                    TokenSource::Secret { client: secrets.clone(), secret_id: secret_id.clone() }
-                }
-            },
-            base_url: base_url.to_owned(),
-            everbright: Refreshable::new(TOKEN_REREAD_INTERVAL),
-        };
         let mut apis = HashMap::new();
-        if config.default_tenant {
-            apis.insert(TenantId::default_tenant(), api(&config.token, &config.everbright_base_url));
+        if let Some(default) = &config.default_tenant {
+            apis.insert(TenantId::default_tenant(), TenantApi::new(&default.token, &default.base_url, secrets));
         }
         for tenant in tenants.iter() {
             if let Some(token) = &tenant.token {
-                apis.insert(tenant.id.clone(), api(token, &tenant.base_url));
+                apis.insert(tenant.id.clone(), TenantApi::new(token, &tenant.base_url, secrets));
             }
         }
         Self {
@@ -212,7 +172,7 @@ impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
     /// says otherwise).
     pub fn with_token_reread_interval(mut self, interval: Duration) -> Self {
         for api in self.apis.values_mut() {
-            api.everbright = Refreshable::new(interval);
+            api.reread_every(interval);
         }
         self
     }
@@ -348,156 +308,5 @@ impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
             warn!(reason, "will be retried");
         }
         (work, outcome)
-    }
-
-    async fn read_token(api: &TenantApi) -> Result<ApiToken, ClientUnavailable> {
-        match &api.token {
-            TokenSource::Plain(token) => Ok(token.clone()),
-            TokenSource::Secret { client, secret_id } => {
-                read_token(client, secret_id).await.map_err(ClientUnavailable::Token)
-            }
-        }
-    }
-
-    /// A client of the tenant's API with its token read now.
-    async fn new_client(&self, api: &TenantApi) -> Result<EverBright, ClientUnavailable> {
-        Ok(EverBright::new(&api.base_url, Self::read_token(api).await?, self.client_settings.clone())?)
-    }
-
-    /// `call` with the client (built with the token read on first use); after a 401, once more
-    /// with the token read again, when it changed (a rotation) and was not read again in the last
-    /// minute.
-    async fn with_client<T, F, Fut>(&self, api: &TenantApi, call: F) -> Result<T, FetchError>
-    where
-        F: Fn(Arc<EverBright>) -> Fut,
-        Fut: Future<Output = Result<T, FetchError>>,
-    {
-        let client = api.everbright.get(|| self.new_client(api)).await.map_err(|e| FetchError::Retryable(chain(&e)))?;
-        let reason = match call(client.clone()).await {
-            Err(FetchError::Unauthorized(reason)) => reason,
-            other => return other,
-        };
-        let same = |old: &EverBright, new: &EverBright| old.same_token(new);
-        match api.everbright.after_refusal(&client, || self.new_client(api), same).await {
-            Ok(Some(fresh)) => {
-                info!("after a 401, the API token was read again and has changed; trying with it");
-                call(fresh).await
-            }
-            Ok(None) => Err(FetchError::Unauthorized(reason)),
-            Err(error) => {
-                warn!(error = %chain(&error), "after a 401, the API token could not be read again");
-                Err(FetchError::Unauthorized(reason))
-            }
-        }
-    }
-
-    async fn fetch_document(
-        &self,
-        api: &TenantApi,
-        job: &JobKey,
-        quote: Option<QuoteId>,
-        document: DocumentId,
-        name: Option<&str>,
-        deadline: Instant,
-    ) -> Outcome {
-        let now = self.clock.now();
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let lease_until = now.plus_seconds(remaining.as_secs() as i64 + LEASE_MARGIN_SECONDS);
-        let lease = uuid::Uuid::new_v4().to_string();
-        let claim = self.ledger.claim_fetch(job, document, &lease, now, lease_until).await;
-        let lease = match claim {
-            Ok(FetchClaim::Claimed { lease }) => lease,
-            Ok(FetchClaim::Stored) => {
-                info!("already stored; acknowledged without a download");
-                return Outcome::Done;
-            }
-            Ok(FetchClaim::Failed { reason }) => {
-                info!(reason, "failed for good before; acknowledged");
-                return Outcome::Done;
-            }
-            Ok(FetchClaim::NotQueued { status }) => {
-                warn!(status, "the document is not queued; acknowledged");
-                return Outcome::Done;
-            }
-            Ok(FetchClaim::Refused { reason }) => {
-                error!(reason, "refused: the message's word is not the job's; acknowledged, nothing fetched");
-                return Outcome::Refused;
-            }
-            Ok(FetchClaim::Busy) => {
-                return Outcome::Retry("another invocation is fetching it".into());
-            }
-            Err(error) => {
-                // The claim may have landed with its answer lost: give it back, in case.
-                let reason = error.to_string();
-                self.give_back(job, document, &lease, &reason).await;
-                return Outcome::Retry(reason);
-            }
-        };
-
-        let key = job::document_key(job, quote, document, name);
-        let stored = self.download_into(api, &key, job, quote, document, deadline).await;
-        let recorded = match stored {
-            Ok(stored) => {
-                let recorded = self.ledger.mark_stored(job, document, &lease, &stored, self.clock.now()).await;
-                match recorded {
-                    Ok(true) => {
-                        info!(key = %stored.key, size = stored.size, sha256 = %stored.sha256, "stored");
-                        return Outcome::Stored(stored.size);
-                    }
-                    Ok(false) => {
-                        warn!("the claim ran out before the document was recorded; another invocation records it");
-                        return Outcome::Done;
-                    }
-                    Err(error) => Err(error),
-                }
-            }
-            Err(FetchError::Permanent(reason)) => {
-                error!(reason, "failed for good");
-                let failed = self.ledger.mark_failed(job, document, &lease, &reason, self.clock.now()).await;
-                failed.map(|()| Outcome::FailedForGood)
-            }
-            Err(FetchError::Retryable(reason) | FetchError::Unauthorized(reason)) => {
-                self.ledger.release_fetch(job, document, &lease, &reason).await.map(|()| Outcome::Retry(reason))
-            }
-        };
-        match recorded {
-            Ok(outcome) => outcome,
-            Err(error) => {
-                // The outcome could not be recorded: give the claim back so that the retry need
-                // not wait for the lease to run out (if this fails too, the lease does run out).
-                let reason = error.to_string();
-                self.give_back(job, document, &lease, &reason).await;
-                Outcome::Retry(reason)
-            }
-        }
-    }
-
-    /// Releases the claim under `lease`, if it is still held; a failure only logs (the lease
-    /// frees the document when it ends).
-    async fn give_back(&self, job: &JobKey, document: DocumentId, lease: &str, reason: &str) {
-        if let Err(error) = self.ledger.release_fetch(job, document, lease, reason).await {
-            warn!(error = %error, "could not give the claim back; it frees itself when its lease ends");
-        }
-    }
-
-    async fn download_into(
-        &self,
-        api: &TenantApi,
-        key: &str,
-        job: &JobKey,
-        quote: Option<QuoteId>,
-        document: DocumentId,
-        deadline: Instant,
-    ) -> Result<domain::ports::StoredDocument, FetchError> {
-        let mut download =
-            self.with_client(api, |client| async move { client.download(document, deadline).await }).await?;
-        let metadata = HashMap::from([
-            ("site".to_owned(), job.site.to_string()),
-            ("tenant".to_owned(), job.tenant.to_string()),
-            ("quote".to_owned(), quote.map_or_else(String::new, |q| q.to_string())),
-            ("document".to_owned(), document.to_string()),
-        ]);
-        let content_type = download.content_type.clone();
-        self.documents.store(key, metadata, &mut download, content_type.as_deref()).await
     }
 }

@@ -6,7 +6,8 @@ use domain::ports::{AnswerArchive, DocumentLedger, DocumentStore};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::{Fetcher, Outcome, TenantApi};
+use crate::api::TenantApi;
+use crate::{Fetcher, Outcome};
 
 impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
     /// A re-sign look-up: which quote `lookup.quote` was signed as (its answer kept under

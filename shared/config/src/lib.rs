@@ -201,6 +201,16 @@ pub enum TokenConfig {
     Plain(ApiToken),
 }
 
+/// The default tenant's EverBright API.
+#[derive(Clone, Debug)]
+pub struct DefaultApi {
+    /// `EVERBRIGHT_BASE_URL`: `https://engine.goeverbright.com` (production) or
+    /// `https://onboard.goeverbright.com` (test).
+    pub base_url: String,
+    /// `EVERBRIGHT_API_TOKEN_SECRET` or `EVERBRIGHT_API_TOKEN`.
+    pub token: TokenConfig,
+}
+
 /// The contract fetcher's configuration.
 #[derive(Clone, Debug)]
 pub struct FetcherConfig {
@@ -208,11 +218,9 @@ pub struct FetcherConfig {
     pub jobs_table: String,
     /// `DOCUMENTS_BUCKET`
     pub documents_bucket: String,
-    /// `EVERBRIGHT_BASE_URL`: `https://engine.goeverbright.com` (production) or
-    /// `https://onboard.goeverbright.com` (test).
-    pub everbright_base_url: String,
-    /// `EVERBRIGHT_API_TOKEN_SECRET` or `EVERBRIGHT_API_TOKEN`.
-    pub token: TokenConfig,
+    /// The default tenant's EverBright: always there without `tenants`; with them, only when
+    /// its base URL and token are both set.
+    pub default_tenant: Option<DefaultApi>,
     /// `FETCH_CONCURRENCY` (default 4): messages of a batch handled at once.
     pub concurrency: usize,
     /// `UPLOAD_PART_MIB` (default 8): single-put threshold and multipart part size.
@@ -225,9 +233,6 @@ pub struct FetcherConfig {
     pub read_timeout_seconds: u64,
     /// `TENANTS_SECRET` or `TENANTS`: the tenants beside the default one, if any.
     pub tenants: Option<TenantsSource>,
-    /// Whether `EVERBRIGHT_BASE_URL` and the token make the default tenant (always, without
-    /// `tenants`; with them, only when both are set).
-    pub default_tenant: bool,
     /// `DAL_PROFILE`: a file of the data API metrics to read after a SIGN; the one shipped with
     /// the domain (`shared/domain/dal-profile.txt`) unless given.
     pub dal_profile: Profile,
@@ -249,12 +254,13 @@ impl FetcherConfig {
             (Err(missing), Err(_)) => Err(missing),
         };
         let base_url = env.required("EVERBRIGHT_BASE_URL");
-        let (token, base_url, default_tenant) = match (token, base_url) {
-            (Ok(token), Ok(base_url)) => (token, base_url, true),
-            (Err(_), Err(_)) if tenants.is_some() => (TokenConfig::Plain(ApiToken::new("")), String::new(), false),
-            (token, base_url) => (token?, base_url?, true),
+        let default_tenant = match (token, base_url) {
+            (Err(_), Err(_)) if tenants.is_some() => None,
+            (token, base_url) => Some(DefaultApi { token: token?, base_url: base_url? }),
         };
-        if default_tenant && !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+        if let Some(DefaultApi { base_url, .. }) = &default_tenant
+            && !(base_url.starts_with("https://") || base_url.starts_with("http://"))
+        {
             return Err(ConfigError::Invalid {
                 name: "EVERBRIGHT_BASE_URL",
                 reason: format!("{base_url:?} is not an http(s) URL"),
@@ -264,8 +270,6 @@ impl FetcherConfig {
         Ok(Self {
             jobs_table: env.required("JOBS_TABLE")?,
             documents_bucket: env.required("DOCUMENTS_BUCKET")?,
-            everbright_base_url: base_url,
-            token,
             concurrency: count("FETCH_CONCURRENCY", 4, 1..=32)?,
             part_mib: count("UPLOAD_PART_MIB", 8, 5..=64)?,
             parts_in_flight: count("UPLOAD_PARTS_IN_FLIGHT", 2, 1..=8)?,

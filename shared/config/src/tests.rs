@@ -141,10 +141,10 @@ fn the_fetcher_needs_a_token_from_a_secret_or_the_environment() {
     let mut pairs = base.to_vec();
     pairs.push(("EVERBRIGHT_API_TOKEN", "t0k3n"));
     let config = FetcherConfig::from(&env(&pairs)).unwrap();
-    assert!(matches!(config.token, TokenConfig::Plain(_)));
+    assert!(matches!(config.default_tenant.as_ref().unwrap().token, TokenConfig::Plain(_)));
     assert!(!format!("{config:?}").contains("t0k3n"), "the token is never printed");
     pairs.push(("EVERBRIGHT_API_TOKEN_SECRET", "everbright/api-token"));
-    assert!(matches!(FetcherConfig::from(&env(&pairs)).unwrap().token, TokenConfig::Secret(_)));
+    assert!(matches!(FetcherConfig::from(&env(&pairs)).unwrap().default_tenant.unwrap().token, TokenConfig::Secret(_)));
     assert_eq!(config.part_mib, 8);
 }
 
@@ -184,11 +184,11 @@ fn a_bad_tenants_document_is_refused_naming_the_variable_and_the_entry() {
 #[test]
 fn the_fetcher_with_tenants_has_a_default_tenant_only_when_its_variables_are_set() {
     let base = [("JOBS_TABLE", "jobs"), ("DOCUMENTS_BUCKET", "docs"), ("TENANTS", TENANTS)];
-    assert!(!FetcherConfig::from(&env(&base)).unwrap().default_tenant);
+    assert!(FetcherConfig::from(&env(&base)).unwrap().default_tenant.is_none());
     let mut pairs = base.to_vec();
     pairs.push(("EVERBRIGHT_BASE_URL", "https://engine.goeverbright.com"));
     let err = FetcherConfig::from(&env(&pairs)).unwrap_err();
     assert_eq!(err, ConfigError::Missing("EVERBRIGHT_API_TOKEN_SECRET"), "half a default tenant is named");
     pairs.push(("EVERBRIGHT_API_TOKEN", "t"));
-    assert!(FetcherConfig::from(&env(&pairs)).unwrap().default_tenant);
+    assert!(FetcherConfig::from(&env(&pairs)).unwrap().default_tenant.is_some());
 }
