@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use aws::{Clients, SecretsClient, read_sigv4_keys};
+use config::credential::Credential;
 use config::refresh::{Refreshable, Unavailable};
-use config::tenant::{Credential, Tenants};
+use config::tenant::Tenants;
 use config::{AllowedPrincipals, AuthConfig, KeysConfig};
 use domain::archive::Caller;
 use domain::ports::BackendError;
@@ -56,7 +57,7 @@ pub struct Sigv4 {
 
 /// Where the default tenant's AWS4 keys come from.
 #[derive(Debug)]
-pub enum KeySource {
+pub(crate) enum KeySource {
     Plain(HashMap<String, SecretKey>),
     /// Read on the first signed request, and again after an unknown key id (see
     /// [`Sigv4::verify`]).
@@ -224,7 +225,7 @@ impl Authenticator {
     /// Reads the AWS4 keys of a `SIGV4_CREDENTIALS_SECRET` now (they are read on first use
     /// otherwise), so that a secret that cannot be read, or that names a tenant's key, stops the
     /// start-up with the reason.
-    pub async fn read_keys(&self) -> Result<(), Unavailable<BackendError>> {
+    pub(crate) async fn read_keys(&self) -> Result<(), Unavailable<BackendError>> {
         match &self.mode {
             Mode::Function(check) => match &check.sigv4 {
                 Some(sigv4 @ Sigv4 { keys: KeySource::Secret { .. }, .. }) => {
@@ -238,7 +239,7 @@ impl Authenticator {
 
     /// Reads the AWS4 keys again at most once per `interval` after an unknown key id (60 s unless
     /// a test says otherwise).
-    pub fn with_reread_interval(mut self, interval: Duration) -> Self {
+    pub(crate) fn with_reread_interval(mut self, interval: Duration) -> Self {
         if let Mode::Function(check) = &mut self.mode
             && let Some(sigv4) = &mut check.sigv4
         {

@@ -15,7 +15,7 @@ use lambda_http::{Adapter, Error, Request, service_fn};
 use crate::AwsReceiver;
 
 /// Keeps every value of a repeated header of a REST API event.
-pub fn keep_repeated_headers(event: &mut LambdaRequest) {
+pub(crate) fn keep_repeated_headers(event: &mut LambdaRequest) {
     if let LambdaRequest::ApiGatewayV1(event) = event {
         let repeated: Vec<_> = event
             .multi_value_headers

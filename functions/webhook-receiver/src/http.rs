@@ -61,7 +61,7 @@ fn unsafe_path(path: &str) -> Option<&'static str> {
 
 /// A body sent with a `Content-Type` other than JSON (`application/json`, `text/json` or any
 /// `+json` type) is refused; without one, it is read as JSON.
-pub fn accept_content_type(content_type: Option<&str>) -> Result<(), Refusal> {
+pub(crate) fn accept_content_type(content_type: Option<&str>) -> Result<(), Refusal> {
     let Some(content_type) = content_type else { return Ok(()) };
     let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     if media.is_empty() || media == "application/json" || media == "text/json" || media.ends_with("+json") {
@@ -155,7 +155,7 @@ impl Inbound {
     /// The archive record of the request: headers without credentials (`Authorization`, the
     /// session token, and each shared secret's header; repeated ones joined),
     /// the body as received.
-    pub fn raw_request<'a>(&self, caller: Caller, secret_headers: impl Iterator<Item = &'a str>) -> RawRequest {
+    pub(crate) fn raw_request<'a>(&self, caller: Caller, secret_headers: impl Iterator<Item = &'a str>) -> RawRequest {
         let secret: Vec<&str> = SECRET_HEADERS.into_iter().chain(secret_headers).collect();
         let mut headers: BTreeMap<String, String> = BTreeMap::new();
         for (name, value) in &self.headers {

@@ -28,8 +28,8 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use tracing::{Instrument, info, info_span, warn};
 
-pub use crate::auth::{Authenticator, KeySource};
-pub use crate::event::{keep_repeated_headers, request_from_event, run};
+pub use crate::auth::Authenticator;
+pub use crate::event::{request_from_event, run};
 pub use crate::http::route;
 pub use crate::on_aws::AwsReceiver;
 pub use crate::refusal::Refusal;
@@ -393,6 +393,6 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
 }
 
 /// Every event slug, for messages that list them.
-pub fn known_events() -> String {
+pub(crate) fn known_events() -> String {
     EventType::ALL.map(EventType::slug).join(", ")
 }

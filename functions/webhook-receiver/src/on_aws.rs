@@ -2,7 +2,8 @@
 //! secrets read at start-up (the tenants document, the shared credential, the AWS4 keys).
 
 use aws::{Clients, DynamoJobStore, S3Archive, SqsFetchQueue, load_credential, load_tenants};
-use config::tenant::{Credential, Tenants};
+use config::credential::Credential;
+use config::tenant::Tenants;
 use config::{ConfigError, ReceiverConfig, TenantsSource};
 use domain::error::chain;
 

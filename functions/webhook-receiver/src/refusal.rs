@@ -53,7 +53,7 @@ pub enum Refusal {
 impl Refusal {
     /// A refusal that says the sender did nothing wrong and nothing failed: another copy of the
     /// delivery is being applied, and applies it.
-    pub fn is_in_progress(&self) -> bool {
+    pub(crate) fn is_in_progress(&self) -> bool {
         matches!(self, Self::InProgress)
     }
 

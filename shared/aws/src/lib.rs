@@ -14,7 +14,7 @@ mod secrets;
 mod sqs;
 
 pub use aws_sdk_secretsmanager::Client as SecretsClient;
-pub use dynamodb::{DynamoJobStore, Requeued, Unconvertible, item_to_json, scan_all, schema, to_attribute, to_json};
+pub use dynamodb::{DynamoJobStore, Requeued, scan_all, schema};
 pub use s3::{S3Archive, S3Documents, UploadSettings};
 pub use sdk::{load_sdk_config, load_sdk_config_with, sdk_config_loader};
 pub use secrets::{load_credential, load_tenants, read_sigv4_keys, read_token};

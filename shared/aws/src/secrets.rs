@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use config::tenant::{Credential, Tenants};
+use config::credential::Credential;
+use config::tenant::Tenants;
 use config::{ConfigError, TenantsSource};
 use domain::ports::BackendError;
 use everbright::ApiToken;

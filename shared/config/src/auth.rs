@@ -51,7 +51,7 @@ impl AllowedPrincipals {
 
 impl AllowedPrincipals {
     /// Whether one caller could be allowed by both lists.
-    pub fn overlaps(&self, other: &Self) -> bool {
+    pub(crate) fn overlaps(&self, other: &Self) -> bool {
         let caller = |pattern: &String| pattern.strip_suffix('*').unwrap_or(pattern).to_owned();
         self.0.iter().any(|p| other.allows(&caller(p))) || other.0.iter().any(|p| self.allows(&caller(p)))
     }

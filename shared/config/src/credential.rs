@@ -28,7 +28,7 @@ impl SecretValue {
         Sha256::digest(self.0.as_bytes()).as_slice().ct_eq(Sha256::digest(presented).as_slice()).into()
     }
 
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -60,11 +60,6 @@ pub enum SharedKind {
 }
 
 impl Credential {
-    /// Whether the function checks it itself (every type but `iam`).
-    pub fn checked_by_function(&self) -> bool {
-        !matches!(self, Self::Iam(_))
-    }
-
     /// Compares a header, Basic or token credential with what the request carries (`header`
     /// gives a header's value by lowercase name): `None` when the request does not carry it,
     /// else whether it matches, the secret compared in constant time.
@@ -200,5 +195,20 @@ pub(crate) fn overlap(a: &Credential, b: &Credential) -> bool {
             name == "authorization" && basic.compare(|_| Some(value.expose())) == Some(true)
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_value_matches_only_itself_to_the_last_byte() {
+        let value = SecretValue::new("s3cr3t-value");
+        assert!(value.matches(b"s3cr3t-value"));
+        assert!(!value.matches(b"s3cr3t-valuf"));
+        assert!(!value.matches(b"s3cr3t-valu"));
+        assert!(!value.matches(b""));
+        assert_eq!(format!("{value:?}"), "SecretValue(redacted)");
     }
 }

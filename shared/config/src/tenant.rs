@@ -11,8 +11,8 @@ use domain::tenant::{Environment, TenantId};
 use serde_json::{Map, Value};
 
 use crate::TokenConfig;
+use crate::credential::Credential;
 use crate::credential::overlap;
-pub use crate::credential::{Credential, HMAC_REFUSED, NONE_REFUSED, SecretValue, SharedKind};
 use everbright::ApiToken;
 
 /// One tenant.
@@ -114,13 +114,6 @@ impl Tenants {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-
-    /// Adds the tenant of the single-tenant variables.
-    pub fn with(mut self, tenant: Tenant) -> Result<Self, String> {
-        self.0.push(tenant);
-        self.check()?;
-        Ok(self)
     }
 
     /// Why a webhook of `tenant` naming `organization` as its site's owner is refused, if it is:
@@ -305,15 +298,5 @@ mod tests {
             let err = Tenants::parse(&document).unwrap_err();
             assert!(err.contains(expected), "{err}");
         }
-    }
-
-    #[test]
-    fn a_secret_value_matches_only_itself_to_the_last_byte() {
-        let value = SecretValue::new("s3cr3t-value");
-        assert!(value.matches(b"s3cr3t-value"));
-        assert!(!value.matches(b"s3cr3t-valuf"));
-        assert!(!value.matches(b"s3cr3t-valu"));
-        assert!(!value.matches(b""));
-        assert_eq!(format!("{value:?}"), "SecretValue(redacted)");
     }
 }

@@ -11,7 +11,7 @@ use crate::payload::{Category, CreationType, Document, DocumentStatus, EnvelopeS
 use crate::timestamp::Timestamp;
 
 impl SubTask {
-    pub fn is_document(&self) -> bool {
+    pub(crate) fn is_document(&self) -> bool {
         self.category == Some(Category::Document)
     }
 
@@ -20,12 +20,12 @@ impl SubTask {
     }
 
     /// A DOCUMENT sub-task whose envelope is signed.
-    pub fn is_signed_document(&self) -> bool {
+    pub(crate) fn is_signed_document(&self) -> bool {
         self.is_document() && self.document_status == Some(DocumentStatus::Signed)
     }
 
     /// The documents uploaded to this sub-task: for a contract, the signed copies.
-    pub fn uploaded_documents(&self) -> impl Iterator<Item = &Document> {
+    pub(crate) fn uploaded_documents(&self) -> impl Iterator<Item = &Document> {
         self.documents().iter().filter(|document| document.creation_type == Some(CreationType::Uploaded))
     }
 
@@ -52,7 +52,7 @@ impl SubTask {
 
 impl Task {
     /// The sub-task with `category: DOCUMENT`.
-    pub fn document_sub_task(&self) -> Option<&SubTask> {
+    pub(crate) fn document_sub_task(&self) -> Option<&SubTask> {
         self.sub_tasks.iter().find(|sub_task| sub_task.is_document())
     }
 
@@ -61,17 +61,17 @@ impl Task {
     }
 
     /// Fully executed: every party has signed.
-    pub fn is_executed(&self) -> bool {
+    pub(crate) fn is_executed(&self) -> bool {
         self.document_status() == Some(&DocumentStatus::Signed)
     }
 
     /// The documents to copy into S3: the DOCUMENT sub-task's uploaded documents, once executed.
-    pub fn documents_to_fetch(&self) -> impl Iterator<Item = &Document> {
+    pub(crate) fn documents_to_fetch(&self) -> impl Iterator<Item = &Document> {
         self.document_sub_task().filter(|_| self.is_executed()).into_iter().flat_map(SubTask::uploaded_documents)
     }
 
     /// Signed, after an envelope of it was voided: a re-sign, perhaps of another quote.
-    pub fn is_signed_again_after_a_void(&self) -> bool {
+    pub(crate) fn is_signed_again_after_a_void(&self) -> bool {
         let voided = |sub_task: &SubTask| {
             sub_task.data.as_ref().is_some_and(|data| {
                 data.envelopes.iter().any(|envelope| envelope.status == Some(EnvelopeStatus::Voided))
@@ -112,7 +112,7 @@ impl Task {
     /// contract is sent or signed (the signed sample's `date_updated` is weeks before its
     /// signatures), so the version of a task is the latest of `date_updated`, its comments (one is
     /// added for every action), its envelopes and its documents.
-    pub fn last_activity(&self) -> Option<Timestamp> {
+    pub(crate) fn last_activity(&self) -> Option<Timestamp> {
         let comments = self.comments.iter().map(|comment| comment.timestamp);
         let sub_tasks = self.sub_tasks.iter().map(SubTask::last_activity);
         comments.chain(sub_tasks).chain([self.date_updated]).flatten().max()

@@ -104,7 +104,7 @@ impl Entry {
 pub struct Profile(Vec<Entry>);
 
 /// The options the data API lists (`GET /api/data/`).
-pub const OPTIONS: [&str; 6] = ["site", "quote", "system", "product", "credit_qualification", "workflow"];
+pub(crate) const OPTIONS: [&str; 6] = ["site", "quote", "system", "product", "credit_qualification", "workflow"];
 
 impl Profile {
     /// The profile built in (`shared/domain/dal-profile.txt`), for a stack that names none.

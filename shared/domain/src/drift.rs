@@ -39,7 +39,7 @@ fn samples(event: EventType) -> &'static [&'static str] {
 }
 
 /// Every field path in `value`.
-pub fn field_paths(value: &Value) -> BTreeSet<String> {
+pub(crate) fn field_paths(value: &Value) -> BTreeSet<String> {
     let mut paths = BTreeSet::new();
     collect(value, "", &mut paths);
     paths

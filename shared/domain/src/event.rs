@@ -88,7 +88,7 @@ impl Payload {
 /// hundreds of documents stays well under this.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The deepest nesting of JSON arrays and objects parsed. The payloads nest six levels.
-pub const MAX_DEPTH: usize = 32;
+pub(crate) const MAX_DEPTH: usize = 32;
 
 /// Why a body is not a payload of its event; the message names the problem.
 #[derive(Debug, thiserror::Error)]

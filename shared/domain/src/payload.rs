@@ -220,7 +220,7 @@ pub struct StageTransition {
 }
 
 impl StageTransition {
-    pub fn from_object(object: &Map<String, Value>) -> Self {
+    pub(crate) fn from_object(object: &Map<String, Value>) -> Self {
         let text = |name| object.get(name).and_then(lenient::text_of);
         Self {
             site_id: find_site(object),
@@ -246,7 +246,7 @@ pub struct Generic {
 }
 
 impl Generic {
-    pub fn from_object(object: &Map<String, Value>) -> Self {
+    pub(crate) fn from_object(object: &Map<String, Value>) -> Self {
         let parsed = |name| object.get(name).and_then(Value::as_str).map(str::trim);
         Self {
             site: find_site(object),
@@ -260,7 +260,7 @@ impl Generic {
 /// The site a payload of unknown shape is about: `site` or `site_id` holding a UUID, or a `site`
 /// object with a UUID `uuid` or `id`, on the shallowest level that has one (the top level first,
 /// then, say, `{"task": {"site": ...}}`).
-pub fn find_site(object: &Map<String, Value>) -> Option<SiteId> {
+pub(crate) fn find_site(object: &Map<String, Value>) -> Option<SiteId> {
     let mut level: Vec<&Map<String, Value>> = vec![object];
     while !level.is_empty() {
         for object in &level {

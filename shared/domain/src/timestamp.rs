@@ -16,10 +16,6 @@ pub struct Timestamp(i64);
 pub struct TimestampError(String);
 
 impl Timestamp {
-    pub const fn from_micros(micros: i64) -> Self {
-        Self(micros)
-    }
-
     pub const fn micros(self) -> i64 {
         self.0
     }
@@ -32,7 +28,7 @@ impl Timestamp {
         Self::from_datetime(OffsetDateTime::now_utc())
     }
 
-    pub fn from_datetime(at: OffsetDateTime) -> Self {
+    pub(crate) fn from_datetime(at: OffsetDateTime) -> Self {
         let micros = at.unix_timestamp_nanos() / 1000;
         Self(i64::try_from(micros).unwrap_or(i64::MAX))
     }
@@ -42,7 +38,7 @@ impl Timestamp {
     }
 
     /// Whole milliseconds since the epoch.
-    pub const fn unix_millis(self) -> i64 {
+    pub(crate) const fn unix_millis(self) -> i64 {
         self.0.div_euclid(1000)
     }
 
@@ -139,11 +135,6 @@ impl Clock {
     /// A clock that reads `now`.
     pub fn new(now: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
         Self(std::sync::Arc::new(now))
-    }
-
-    /// The system's time moved by `seconds`.
-    pub fn shifted(seconds: i64) -> Self {
-        Self::new(move || Timestamp::now().plus_seconds(seconds))
     }
 
     pub fn now(&self) -> Timestamp {

@@ -58,7 +58,7 @@ impl fmt::Debug for HostLookup {
 /// Whether `ip` is an address on the internet: not loopback, private, link-local, unique-local,
 /// unspecified, shared (carrier-grade NAT), broadcast or multicast; an IPv4 address inside IPv6
 /// (mapped, or NAT64's `64:ff9b::/96`) is judged as the IPv4 address.
-pub fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, ..] = v4.octets();

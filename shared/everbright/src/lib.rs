@@ -28,13 +28,11 @@ use reqwest::{StatusCode, Url};
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use crate::egress::is_public;
 use crate::egress::{GuardedResolver, literal_address, refused_address};
-pub use crate::egress::{HostLookup, RefusedAddress, is_public};
+pub use crate::egress::{HostLookup, RefusedAddress};
 use domain::dal::DataAnswer;
 use domain::ids::{DocumentId, QuoteId, SiteId};
-
-/// Production: `https://engine.goeverbright.com`; test: `https://onboard.goeverbright.com`.
-pub const PRODUCTION_BASE_URL: &str = "https://engine.goeverbright.com";
 
 /// EverBright's API token. It never appears in a log or a debug print.
 #[derive(Clone, PartialEq, Eq)]

@@ -1,5 +1,7 @@
 //! The client's unit tests: URLs, redirects, classification, backoff.
 
+use domain::tenant::Environment;
+
 use super::*;
 
 #[test]
@@ -29,14 +31,16 @@ fn redirects_go_only_to_https_or_the_base() {
     assert!(allowed(&client, "http://127.0.0.1:9001/doc.pdf"));
     assert!(!allowed(&client, "http://203.0.113.7/doc.pdf"));
     assert!(!allowed(&client, "file:///etc/passwd"));
-    let production = EverBright::new(PRODUCTION_BASE_URL, ApiToken::new("t"), ClientSettings::default()).unwrap();
+    let production =
+        EverBright::new(Environment::Production.base_url(), ApiToken::new("t"), ClientSettings::default()).unwrap();
     assert!(!allowed(&production, "http://127.0.0.1:9001/doc.pdf"));
     assert!(!allowed(&production, "http://storage.example.com/doc.pdf"));
 }
 
 #[test]
 fn a_redirect_to_a_private_address_given_literally_is_refused_unless_the_base_is_one() {
-    let production = EverBright::new(PRODUCTION_BASE_URL, ApiToken::new("t"), ClientSettings::default()).unwrap();
+    let production =
+        EverBright::new(Environment::Production.base_url(), ApiToken::new("t"), ClientSettings::default()).unwrap();
     for target in [
         "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
         "https://10.0.0.1/doc.pdf",
@@ -67,7 +71,7 @@ fn a_redirect_to_a_private_address_given_literally_is_refused_unless_the_base_is
 fn backoff_grows_and_is_capped() {
     let settings = ClientSettings::default();
     let (base, cap) = (settings.backoff_base, settings.backoff_cap);
-    let client = EverBright::new(PRODUCTION_BASE_URL, ApiToken::new("t"), settings).unwrap();
+    let client = EverBright::new(Environment::Production.base_url(), ApiToken::new("t"), settings).unwrap();
     assert_eq!(client.backoff_ceiling(1), base);
     assert_eq!(client.backoff_ceiling(2), base * 2);
     assert_eq!(client.backoff_ceiling(3), base * 4);

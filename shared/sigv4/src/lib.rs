@@ -199,7 +199,7 @@ fn percent_decode(input: &str) -> Vec<u8> {
 
 /// The canonical URI of a non-S3 service: dot segments and empty segments removed, then every
 /// byte but the unreserved ones and `/` percent-encoded (so an encoded path is encoded twice).
-pub fn canonical_uri(path: &str) -> String {
+pub(crate) fn canonical_uri(path: &str) -> String {
     let mut segments: Vec<&str> = Vec::new();
     for segment in path.split('/') {
         match segment {
@@ -218,7 +218,7 @@ pub fn canonical_uri(path: &str) -> String {
 }
 
 /// The canonical query: each name and value decoded and re-encoded, sorted by name then value.
-pub fn canonical_query(query: &str) -> String {
+pub(crate) fn canonical_query(query: &str) -> String {
     let mut pairs: Vec<(String, String)> = query
         .split('&')
         .filter(|pair| !pair.is_empty())

@@ -78,7 +78,7 @@ fn n(value: i64) -> AttributeValue {
 }
 
 /// A JSON value as a DynamoDB attribute: objects become maps, arrays lists.
-pub fn to_attribute(value: &Value) -> AttributeValue {
+pub(crate) fn to_attribute(value: &Value) -> AttributeValue {
     match value {
         Value::Null => AttributeValue::Null(true),
         Value::Bool(b) => AttributeValue::Bool(*b),
@@ -91,7 +91,7 @@ pub fn to_attribute(value: &Value) -> AttributeValue {
 
 /// A DynamoDB attribute as JSON: string sets become arrays, numbers JSON numbers (exactly, or an
 /// error), binary an error.
-pub fn to_json(attribute: &AttributeValue) -> Result<Value, Unconvertible> {
+pub(crate) fn to_json(attribute: &AttributeValue) -> Result<Value, Unconvertible> {
     Ok(match attribute {
         AttributeValue::S(text) => Value::String(text.clone()),
         AttributeValue::N(text) => number(text)?,
@@ -108,7 +108,7 @@ pub fn to_json(attribute: &AttributeValue) -> Result<Value, Unconvertible> {
 
 /// A DynamoDB attribute that has no exact JSON form here.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum Unconvertible {
+pub(crate) enum Unconvertible {
     #[error("the number {0:?} is not a number, or has more digits than JSON here keeps")]
     Number(String),
     #[error("a binary attribute has no JSON form")]
@@ -155,7 +155,7 @@ fn canonical_decimal(text: &str) -> Option<String> {
 }
 
 /// A whole item as a JSON object.
-pub fn item_to_json(item: &HashMap<String, AttributeValue>) -> Result<Map<String, Value>, Unconvertible> {
+pub(crate) fn item_to_json(item: &HashMap<String, AttributeValue>) -> Result<Map<String, Value>, Unconvertible> {
     let mut object = item.iter().map(|(k, v)| Ok((k.clone(), to_json(v)?))).collect::<Result<Map<_, _>, _>>()?;
     object.sort_keys();
     Ok(object)

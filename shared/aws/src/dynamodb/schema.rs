@@ -18,7 +18,7 @@ pub const TABLE_KEYS: [&str; 2] = ["pk", "sk"];
 pub const QUOTE_INDEX: &str = "by-quote";
 pub const QUOTE_INDEX_KEYS: [&str; 2] = ["quote", "sk"];
 /// The attribute of the job's summary naming its tenant (its key names it too).
-pub const TENANT_ATTRIBUTE: &str = "tenant";
+pub(crate) const TENANT_ATTRIBUTE: &str = "tenant";
 /// The TTL attribute (seconds since the epoch) of delivery items.
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
@@ -42,11 +42,11 @@ fn tenant_suffix(tenant: &TenantId) -> String {
     if tenant.is_default() { String::new() } else { format!("#TENANT#{tenant}") }
 }
 
-pub fn task_sk(task: TaskId) -> String {
+pub(crate) fn task_sk(task: TaskId) -> String {
     format!("TASK#{task}")
 }
 
-pub fn milestone_sk(milestone: MilestoneId) -> String {
+pub(crate) fn milestone_sk(milestone: MilestoneId) -> String {
     format!("MILESTONE#{milestone}")
 }
 

@@ -27,7 +27,7 @@ impl JobKey {
 
     /// The bucket prefix of the job's tenant: empty for the default tenant (whose keys are as
     /// before tenants), `tenant/<id>/` for another.
-    pub fn tenant_prefix(&self) -> String {
+    pub(crate) fn tenant_prefix(&self) -> String {
         if self.tenant.is_default() { String::new() } else { format!("tenant/{}/", self.tenant) }
     }
 }
@@ -69,7 +69,7 @@ const MAX_FILE_NAME: usize = 200;
 /// A file name safe as the last segment of an S3 key: path separators and control characters
 /// become `_`, leading dots and surrounding spaces go, at most 200 bytes; `document.pdf` if
 /// nothing is left.
-pub fn sanitize_file_name(name: &str) -> String {
+pub(crate) fn sanitize_file_name(name: &str) -> String {
     let cleaned: String = name.chars().map(|c| if c.is_control() || c == '/' || c == '\\' { '_' } else { c }).collect();
     let trimmed = cleaned.trim_start_matches(|c: char| c == '.' || c.is_whitespace()).trim_end();
     let mut end = trimmed.len().min(MAX_FILE_NAME);
