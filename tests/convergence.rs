@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use aws::Clients;
 use config::{AllowedPrincipals, AuthConfig};
-use domain::message::FetchMessage;
+use domain::message::WorkMessage;
 use integration_tests::memory::{MemoryQueue, MemoryStore, NoArchive, State};
 use integration_tests::scenario::{Event, generate};
 use proptest::prelude::*;
@@ -73,8 +73,8 @@ fn deliver(events: &[Event], order: &[usize]) -> (State, BTreeSet<String>) {
         .unwrap_or_default()
         .into_iter()
         .filter_map(|message| match message {
-            FetchMessage::FetchDocument { document, .. } => Some(document.to_string()),
-            FetchMessage::ResolveSignedQuote { .. } | FetchMessage::Enrich { .. } => None,
+            WorkMessage::FetchDocument { document, .. } => Some(document.to_string()),
+            WorkMessage::ResolveSignedQuote { .. } | WorkMessage::Enrich { .. } => None,
         })
         .collect();
     (store.state(), queued)

@@ -314,7 +314,7 @@ async fn a_milestone_without_a_re_sign_looks_nothing_up() {
 
 /// A look-up message for the milestone's quote, from an event of `version`.
 fn look_up(version: i64) -> SqsMessage {
-    let message = domain::message::FetchMessage::ResolveSignedQuote {
+    let message = domain::message::WorkMessage::ResolveSignedQuote {
         tenant: domain::tenant::TenantId::default(),
         site: MILESTONE_SITE.trim_start_matches("SITE#").parse().unwrap(),
         quote: MILESTONE_QUOTE.parse().unwrap(),

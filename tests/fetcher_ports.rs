@@ -13,7 +13,7 @@ use config::{Env, FetcherConfig};
 use contract_fetcher::Fetcher;
 use domain::ids::DocumentId;
 use domain::job::{FetchStatus, JobKey};
-use domain::message::FetchMessage;
+use domain::message::WorkMessage;
 use domain::metrics::discard_sink;
 use domain::ports::{DocumentLedger, FetchClaim};
 use domain::tenant::TenantId;
@@ -71,7 +71,7 @@ impl World {
     }
 
     fn message(&self) -> SqsMessage {
-        let message = FetchMessage::FetchDocument {
+        let message = WorkMessage::FetchDocument {
             tenant: self.job.tenant.clone(),
             site: self.job.site,
             quote: None,

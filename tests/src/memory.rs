@@ -9,8 +9,8 @@ use std::sync::{Mutex, PoisonError};
 
 use domain::ids::{DocumentId, MilestoneId, QuoteId, TaskId};
 use domain::job::{Change, DeliveryState, Enrichment, FetchStatus, JobKey, Part, PlannedDocument};
-use domain::message::FetchMessage;
-use domain::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, FetchQueue, JobStore};
+use domain::message::WorkMessage;
+use domain::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, JobStore, WorkQueue};
 use serde_json::{Map, Value};
 
 /// A part of a job with the version of the event that last changed it.
@@ -290,11 +290,11 @@ impl Archive for NoArchive {
 /// A queue that keeps every message.
 #[derive(Default)]
 pub struct MemoryQueue {
-    pub messages: Mutex<Vec<FetchMessage>>,
+    pub messages: Mutex<Vec<WorkMessage>>,
 }
 
-impl FetchQueue for MemoryQueue {
-    async fn send(&self, messages: &[FetchMessage]) -> Result<(), BackendError> {
+impl WorkQueue for MemoryQueue {
+    async fn send(&self, messages: &[WorkMessage]) -> Result<(), BackendError> {
         self.messages.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(messages);
         Ok(())
     }

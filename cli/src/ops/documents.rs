@@ -33,7 +33,7 @@ impl Ops {
         let field = |name: &str| item.get(name).and_then(Value::as_str);
         let task =
             field("task").and_then(|t| t.parse().ok()).ok_or_else(|| format!("document {document} has no task"))?;
-        let message = FetchMessage::FetchDocument {
+        let message = WorkMessage::FetchDocument {
             tenant: job.tenant.clone(),
             site: job.site,
             quote: field("quote").and_then(|q| q.parse().ok()),
@@ -68,7 +68,7 @@ impl Ops {
                 return Err(format!("{key} has no signed contract or change order: name --quote").into());
             }
         };
-        let message = FetchMessage::Enrich {
+        let message = WorkMessage::Enrich {
             tenant: key.tenant.clone(),
             site: key.site,
             quote,
@@ -172,14 +172,14 @@ impl Ops {
 
     /// What the job records about the document a message names: its status and last error.
     async fn document_state(&self, body: &str) -> Result<(Option<String>, Option<String>), OpsError> {
-        let (job, sk) = match serde_json::from_str::<FetchMessage>(body) {
-            Ok(FetchMessage::FetchDocument { tenant, site, document, .. }) => {
+        let (job, sk) = match serde_json::from_str::<WorkMessage>(body) {
+            Ok(WorkMessage::FetchDocument { tenant, site, document, .. }) => {
                 (JobKey::new(tenant, site), aws::schema::document_sk(document))
             }
-            Ok(FetchMessage::Enrich { tenant, site, quote, .. }) => {
+            Ok(WorkMessage::Enrich { tenant, site, quote, .. }) => {
                 (JobKey::new(tenant, site), aws::schema::details_sk(quote))
             }
-            Ok(FetchMessage::ResolveSignedQuote { tenant, site, quote, .. }) => {
+            Ok(WorkMessage::ResolveSignedQuote { tenant, site, quote, .. }) => {
                 let items = self.store.job_items(&JobKey::new(tenant, site)).await?;
                 let job = items.iter().find(|item| item.get("sk").and_then(Value::as_str) == Some(aws::schema::JOB));
                 let error = job.and_then(|job| job.get("lookup_error"));
@@ -244,5 +244,5 @@ impl Ops {
 /// The tenant a queued message names (the default tenant for one without); `None` for a body
 /// that is no fetch message: it is no tenant's, and only a listing of every tenant shows it.
 fn message_tenant(body: &str) -> Option<TenantId> {
-    serde_json::from_str::<FetchMessage>(body).ok().map(|message| message.tenant().clone())
+    serde_json::from_str::<WorkMessage>(body).ok().map(|message| message.tenant().clone())
 }

@@ -3,7 +3,7 @@
 //! configuration (`JOBS_TABLE`, `DOCUMENTS_BUCKET`, `FETCH_QUEUE_URL`, and `FETCH_DLQ_URL` for the
 //! DLQ), against AWS or, with `AWS_ENDPOINT_URL`, the local backend alike.
 
-use aws::{Clients, DynamoJobStore, Requeued, S3Archive, SqsFetchQueue};
+use aws::{Clients, DynamoJobStore, Requeued, S3Archive, SqsWorkQueue};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use config::DedupeConfig;
 use config::tenant::Tenants;
@@ -12,8 +12,8 @@ use domain::drift::Drift;
 use domain::event::EventType;
 use domain::ids::{DocumentId, QuoteId, SiteId};
 use domain::job::{FetchStatus, JobKey};
-use domain::message::FetchMessage;
-use domain::ports::{BackendError, FetchQueue};
+use domain::message::WorkMessage;
+use domain::ports::{BackendError, WorkQueue};
 use domain::tenant::TenantId;
 use domain::timestamp::Timestamp;
 use serde_json::{Map, Value};
@@ -45,7 +45,7 @@ pub struct OpsConfig {
 pub struct Ops {
     store: DynamoJobStore,
     archive: S3Archive,
-    queue: SqsFetchQueue,
+    queue: SqsWorkQueue,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     dlq_url: Option<String>,
@@ -74,7 +74,7 @@ impl Ops {
     pub fn new(config: &OpsConfig, clients: &Clients) -> Self {
         let store = DynamoJobStore::new(clients.dynamodb.clone(), &config.table);
         let archive = S3Archive::new(clients.s3.clone(), &config.bucket);
-        let queue = SqsFetchQueue::new(clients.sqs.clone(), &config.queue_url);
+        let queue = SqsWorkQueue::new(clients.sqs.clone(), &config.queue_url);
         let settings = Settings {
             auth: Authenticator::nobody(config.tenants.clone()),
             fetch_milestone_documents: config.fetch_milestone_documents,

@@ -25,7 +25,7 @@ use config::tenant::Tenants;
 use config::{ConfigError, FetcherConfig, TenantsSource};
 use domain::dal::Profile;
 use domain::job::{JobKey, SignedQuoteLookup};
-use domain::message::FetchMessage;
+use domain::message::WorkMessage;
 use domain::metrics::{Emf, MetricsSink, Unit, function_name, stdout_sink};
 use domain::ports::{AnswerArchive, DocumentLedger, DocumentStore};
 use domain::tenant::TenantId;
@@ -83,7 +83,7 @@ enum Outcome {
 
 /// What a message was about, for the metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Work {
+enum WorkKind {
     Document,
     /// A signature's details: an enrichment, or a re-sign look-up and its enrichment.
     Details,
@@ -204,7 +204,7 @@ impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
 
     /// Handles a batch; the answer lists the messages to retry.
     pub async fn handle_batch(&self, records: &[SqsMessage], deadline: Instant) -> SqsBatchResponse {
-        let outcomes: Vec<(String, Work, Outcome)> = stream::iter(records)
+        let outcomes: Vec<(String, WorkKind, Outcome)> = stream::iter(records)
             .map(|record| async move {
                 let id = record.message_id.clone().unwrap_or_default();
                 let span = info_span!("message", message_id = %id);
@@ -229,8 +229,8 @@ impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
     }
 
     /// One EMF line per batch.
-    fn record_metrics(&self, outcomes: &[(String, Work, Outcome)]) {
-        let count = |wanted: &dyn Fn(Work, &Outcome) -> bool| {
+    fn record_metrics(&self, outcomes: &[(String, WorkKind, Outcome)]) {
+        let count = |wanted: &dyn Fn(WorkKind, &Outcome) -> bool| {
             outcomes.iter().filter(|(_, work, outcome)| wanted(*work, outcome)).count()
         };
         let bytes: u64 =
@@ -247,20 +247,20 @@ impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
             .count("DetailsIncomplete", count(&|_, outcome| *outcome == Outcome::Recorded { incomplete: true }))
             .count(
                 "DetailsFailed",
-                count(&|work, outcome| work == Work::Details && matches!(outcome, Outcome::Retry(_))),
+                count(&|work, outcome| work == WorkKind::Details && matches!(outcome, Outcome::Retry(_))),
             );
         (self.metrics)(emf.to_line(self.clock.now()));
     }
 
-    async fn handle_message(&self, record: &SqsMessage, deadline: Instant) -> (Work, Outcome) {
+    async fn handle_message(&self, record: &SqsMessage, deadline: Instant) -> (WorkKind, Outcome) {
         let body = record.body.as_deref().unwrap_or_default();
-        let message = match serde_json::from_str::<FetchMessage>(body) {
+        let message = match serde_json::from_str::<WorkMessage>(body) {
             Ok(message) => message,
             Err(error) => {
                 // Not acknowledged: after its receives it waits in the DLQ, where `dlq` shows it.
                 let prefix: String = body.chars().take(200).collect();
                 error!(error = %error, body_prefix = prefix, "malformed message: not a fetch message; left for the DLQ");
-                return (Work::Unread, Outcome::Retry(format!("{MALFORMED}: {error}")));
+                return (WorkKind::Unread, Outcome::Retry(format!("{MALFORMED}: {error}")));
             }
         };
         let Some(api) = self.apis.get(message.tenant()) else {
@@ -269,12 +269,13 @@ impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
                 message.tenant()
             );
             error!(reason, "unknown tenant");
-            return (Work::Unread, Outcome::Retry(reason));
+            return (WorkKind::Unread, Outcome::Retry(reason));
         };
         let job = JobKey::new(message.tenant().clone(), message.site());
-        let work = if matches!(message, FetchMessage::FetchDocument { .. }) { Work::Document } else { Work::Details };
+        let work =
+            if matches!(message, WorkMessage::FetchDocument { .. }) { WorkKind::Document } else { WorkKind::Details };
         let outcome = match message {
-            FetchMessage::FetchDocument { tenant, site, quote, task, document, name, event_id } => {
+            WorkMessage::FetchDocument { tenant, site, quote, task, document, name, event_id } => {
                 let quote_text = quote.map(|q| q.to_string());
                 let span = info_span!(
                     "fetch",
@@ -287,11 +288,11 @@ impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
                 );
                 self.fetch_document(api, &job, quote, document, name.as_deref(), deadline).instrument(span).await
             }
-            FetchMessage::Enrich { tenant, site, quote, version, event_id, force } => {
+            WorkMessage::Enrich { tenant, site, quote, version, event_id, force } => {
                 let span = info_span!("enrich", tenant = %tenant, site = %site, quote = %quote, event_id = %event_id);
                 self.enrich(api, &job, quote, version, force, deadline).instrument(span).await
             }
-            FetchMessage::ResolveSignedQuote { tenant, site, quote, milestone, version } => {
+            WorkMessage::ResolveSignedQuote { tenant, site, quote, milestone, version } => {
                 let milestone_text = milestone.map(|m| m.to_string());
                 let span = info_span!(
                     "signed_quote",

@@ -18,9 +18,9 @@ use config::DedupeConfig;
 use domain::event::EventType;
 use domain::ids::{DocumentId, SiteId};
 use domain::job::{self, Identity, JobKey, Plan, PlanContext};
-use domain::message::FetchMessage;
+use domain::message::WorkMessage;
 use domain::metrics::{Emf, MetricsSink, function_name, stdout_sink};
-use domain::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, FetchQueue, JobStore};
+use domain::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, JobStore, WorkQueue};
 use domain::tenant::TenantId;
 use domain::timestamp::Timestamp;
 use futures_util::future::try_join_all;
@@ -101,7 +101,7 @@ pub struct Accepted {
     pub queued: Vec<DocumentId>,
 }
 
-impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
+impl<S: DeliveryLedger + JobStore, A: Archive, Q: WorkQueue> Receiver<S, A, Q> {
     /// A receiver whose metric lines go to standard output (CloudWatch Logs, in Lambda).
     pub fn new(settings: Settings, store: S, archive: A, queue: Q) -> Self {
         let function = function_name("webhook-receiver");
@@ -352,9 +352,9 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
         let queued: Vec<_> = queued.into_iter().flatten().collect();
 
         let tenant = &job.tenant;
-        let mut messages: Vec<FetchMessage> = queued
+        let mut messages: Vec<WorkMessage> = queued
             .iter()
-            .map(|document| FetchMessage::FetchDocument {
+            .map(|document| WorkMessage::FetchDocument {
                 tenant: tenant.clone(),
                 site: plan.site,
                 quote: document.quote,
@@ -367,7 +367,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
         if let Some(enrichment) = plan.enrichment.as_ref().filter(|_| !stale)
             && self.store.queue_enrichment(job, enrichment, delivery).await?
         {
-            messages.push(FetchMessage::Enrich {
+            messages.push(WorkMessage::Enrich {
                 tenant: tenant.clone(),
                 site: plan.site,
                 quote: enrichment.quote,
@@ -377,7 +377,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> 
             });
         }
         if let Some(lookup) = plan.lookup.as_ref().filter(|_| !stale) {
-            messages.push(FetchMessage::ResolveSignedQuote {
+            messages.push(WorkMessage::ResolveSignedQuote {
                 tenant: tenant.clone(),
                 site: plan.site,
                 quote: lookup.quote,

@@ -1,7 +1,7 @@
 //! The receiver on AWS: DynamoDB, S3 and SQS, its configuration read from the environment and the
 //! secrets read at start-up (the tenants document, the shared credential, the AWS4 keys).
 
-use aws::{Clients, DynamoJobStore, S3Archive, SqsFetchQueue, load_credential, load_tenants};
+use aws::{Clients, DynamoJobStore, S3Archive, SqsWorkQueue, load_credential, load_tenants};
 use config::credential::Credential;
 use config::tenant::Tenants;
 use config::{ConfigError, ReceiverConfig, TenantsSource};
@@ -14,7 +14,7 @@ use crate::{Authenticator, Receiver, Settings};
 const AWS_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The receiver on DynamoDB, S3 and SQS.
-pub type AwsReceiver = Receiver<DynamoJobStore, S3Archive, SqsFetchQueue>;
+pub type AwsReceiver = Receiver<DynamoJobStore, S3Archive, SqsWorkQueue>;
 
 impl AwsReceiver {
     /// Builds the receiver from its configuration and the SDK's clients, with the tenants of an
@@ -45,7 +45,7 @@ impl AwsReceiver {
             Settings { auth, fetch_milestone_documents: config.fetch_milestone_documents, dedupe: config.dedupe },
             DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table),
             S3Archive::new(clients.s3.clone(), &config.documents_bucket),
-            SqsFetchQueue::new(clients.sqs.clone(), &config.fetch_queue_url),
+            SqsWorkQueue::new(clients.sqs.clone(), &config.fetch_queue_url),
         ))
     }
 

@@ -5,7 +5,7 @@
 use domain::archive::RawRequest;
 use domain::event::EventType;
 use domain::job::{JobKey, Plan};
-use domain::ports::{Archive, DeliveryLedger, FetchQueue, JobStore};
+use domain::ports::{Archive, DeliveryLedger, JobStore, WorkQueue};
 use domain::timestamp::Timestamp;
 use sha2::{Digest, Sha256};
 
@@ -62,7 +62,7 @@ impl<'a> Delivered<'a> {
     }
 }
 
-impl<S: DeliveryLedger + JobStore, A: Archive, Q: FetchQueue> Receiver<S, A, Q> {
+impl<S: DeliveryLedger + JobStore, A: Archive, Q: WorkQueue> Receiver<S, A, Q> {
     /// Re-runs an archived request through the same logic as a live one, after the archive (the
     /// signature was checked when it came in). With [`Replay::Deduplicated`] a body already
     /// applied is a duplicate; [`Replay::Forced`] applies it again (the ordering guards still

@@ -18,7 +18,7 @@ pub use dynamodb::{DynamoJobStore, Requeued, scan_all, schema};
 pub use s3::{S3Archive, S3Documents, UploadSettings};
 pub use sdk::{load_sdk_config, load_sdk_config_with, sdk_config_loader};
 pub use secrets::{load_credential, load_tenants, read_sigv4_keys, read_token};
-pub use sqs::SqsFetchQueue;
+pub use sqs::SqsWorkQueue;
 
 use aws_config::SdkConfig;
 

@@ -3,27 +3,27 @@
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 
-use domain::message::FetchMessage;
-use domain::ports::{BackendError, FetchQueue};
+use domain::message::WorkMessage;
+use domain::ports::{BackendError, WorkQueue};
 
 /// SQS accepts at most ten messages in one batch.
 const BATCH: usize = 10;
 
 /// The fetch queue on SQS.
 #[derive(Clone, Debug)]
-pub struct SqsFetchQueue {
+pub struct SqsWorkQueue {
     client: Client,
     queue_url: String,
 }
 
-impl SqsFetchQueue {
+impl SqsWorkQueue {
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
         Self { client, queue_url: queue_url.into() }
     }
 }
 
-impl FetchQueue for SqsFetchQueue {
-    async fn send(&self, messages: &[FetchMessage]) -> Result<(), BackendError> {
+impl WorkQueue for SqsWorkQueue {
+    async fn send(&self, messages: &[WorkMessage]) -> Result<(), BackendError> {
         for batch in messages.chunks(BATCH) {
             let entries = batch
                 .iter()

@@ -5,9 +5,12 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{DocumentId, MilestoneId, QuoteId, SiteId, TaskId};
 use crate::tenant::TenantId;
 
+/// One piece of work for the contract fetcher: a document to copy, a signature's details to read,
+/// a re-sign to look up. (The function, its queue and `FETCH_QUEUE_URL` keep the names they are
+/// deployed under.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum FetchMessage {
+pub enum WorkMessage {
     /// Copy one signed document from EverBright into S3.
     FetchDocument {
         /// Whose API and token fetch it (a message queued before tenants: the default tenant).
@@ -51,7 +54,7 @@ pub enum FetchMessage {
     },
 }
 
-impl FetchMessage {
+impl WorkMessage {
     pub fn tenant(&self) -> &TenantId {
         match self {
             Self::FetchDocument { tenant, .. }

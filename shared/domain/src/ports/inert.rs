@@ -41,8 +41,8 @@ impl Archive for Inert {
     }
 }
 
-impl FetchQueue for Inert {
-    async fn send(&self, _: &[FetchMessage]) -> Result<(), BackendError> {
+impl WorkQueue for Inert {
+    async fn send(&self, _: &[WorkMessage]) -> Result<(), BackendError> {
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ use std::future::Future;
 use crate::event::EventType;
 use crate::ids::QuoteId;
 use crate::job::{Change, Enrichment, JobKey, PlannedDocument};
-use crate::message::FetchMessage;
+use crate::message::WorkMessage;
 use crate::tenant::TenantId;
 use crate::timestamp::Timestamp;
 
@@ -140,7 +140,7 @@ pub trait Archive: Send + Sync {
     fn put(&self, key: &str, body: Vec<u8>) -> impl Future<Output = Result<(), BackendError>> + Send;
 }
 
-pub trait FetchQueue: Send + Sync {
+pub trait WorkQueue: Send + Sync {
     /// Sends the messages (in batches); fails if any one was not accepted.
-    fn send(&self, messages: &[FetchMessage]) -> impl Future<Output = Result<(), BackendError>> + Send;
+    fn send(&self, messages: &[WorkMessage]) -> impl Future<Output = Result<(), BackendError>> + Send;
 }
