@@ -48,7 +48,7 @@ deny:
 	PATH="$$PWD/.tools/bin:$$PATH" $(CARGO) deny --locked check bans licenses sources
 
 ## RustSec advisories: cargo-deny fetches the advisory database from GitHub, so this needs that
-## network (not part of `make test`); see README "Supply chain".
+## network (not part of `make test`); see docs/supply-chain.md.
 audit:
 	scripts/cargo-tool.sh cargo-deny $(CARGO_DENY_VERSION)
 	PATH="$$PWD/.tools/bin:$$PATH" $(CARGO) deny --locked check advisories
@@ -67,7 +67,7 @@ template:
 unit:
 	$(CARGO) test --workspace
 
-## Every performance figure, in one table at the end (release builds; see README "Performance").
+## Every performance figure, in one table at the end (release builds; see docs/performance.md).
 bench: venv
 	$(CARGO) build --release -p webhook-receiver -p contract-fetcher
 	$(CARGO) bench -p domain -p sigv4 --benches

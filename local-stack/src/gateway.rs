@@ -39,7 +39,7 @@ pub struct LocalPrincipal {
 }
 
 impl Default for LocalPrincipal {
-    /// Documented defaults (README, "Local runs"); override with `everbright-local serve` flags.
+    /// Documented defaults (docs/local-runs.md); override with `everbright-local serve` flags.
     fn default() -> Self {
         Self {
             arn: "arn:aws:iam::000000000000:user/everbright-local".into(),

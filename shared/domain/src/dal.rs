@@ -6,7 +6,7 @@
 //! re-sign look-up asks `s_quote_id`), and the answer `{"data": [{metric: value}], "messages":
 //! {"warning", "error", "info", "critical"}, "status_code"}`; a baseline that does not exist comes
 //! back as a string in place of the value (`APPROVED_BASELINE_NONEXISTANT`). What is assumed where
-//! it is silent is written at each item below and in the README ("Details from the data API").
+//! it is silent is written at each item below and in docs/data-api.md.
 
 use std::collections::BTreeMap;
 
