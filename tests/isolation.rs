@@ -263,7 +263,7 @@ async fn a_malformed_message_is_left_for_the_dlq_with_its_id_and_counted() {
     // In the DLQ, `dlq` shows it with the reason.
     let dlq = &backend.dlq_url;
     let body = record.body.unwrap();
-    backend.clients.sqs.send_message().queue_url(dlq).message_body(&body).send().await.unwrap();
+    backend.clients.sqs().send_message().queue_url(dlq).message_body(&body).send().await.unwrap();
     let letters = backend.ops().dead_letters().await.unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].body, body);

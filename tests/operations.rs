@@ -208,7 +208,7 @@ async fn dlq_lists_its_messages_with_their_documents_and_redrive_leads_to_stored
     for record in &records[..2] {
         backend
             .clients
-            .sqs
+            .sqs()
             .send_message()
             .queue_url(&backend.dlq_url)
             .message_body(record.body.clone().unwrap())

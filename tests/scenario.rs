@@ -136,7 +136,7 @@ async fn dead_letters(backend: &Backend) -> Vec<Value> {
     loop {
         let output = backend
             .clients
-            .sqs
+            .sqs()
             .receive_message()
             .queue_url(&backend.dlq_url)
             .max_number_of_messages(10)

@@ -314,7 +314,7 @@ async fn replay_and_the_dlq_filter_by_tenant_and_redrive_moves_only_that_tenants
     // Every message dead-lettered: listed and redriven by tenant.
     for record in &records {
         let body = record.body.clone().unwrap();
-        backend.clients.sqs.send_message().queue_url(&backend.dlq_url).message_body(body).send().await.unwrap();
+        backend.clients.sqs().send_message().queue_url(&backend.dlq_url).message_body(body).send().await.unwrap();
     }
     let letters = ops.dead_letters_of(Some(&sunco)).await.unwrap();
     assert_eq!(letters.len(), 10, "nine documents and an enrichment");

@@ -106,7 +106,8 @@ impl Backend {
     pub async fn strict() -> Self {
         let sdk = sdk_config().await;
         let dynamodb = aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(&dynalite().endpoint).build();
-        let clients = Clients { dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb), ..Clients::new(&sdk) };
+        let mut clients = Clients::new(&sdk);
+        clients.dynamodb = aws_sdk_dynamodb::Client::from_conf(dynamodb);
         Self::create(clients, TableTtl::Unsupported).await
     }
 
@@ -193,7 +194,7 @@ impl Backend {
         loop {
             let output = self
                 .clients
-                .sqs
+                .sqs()
                 .receive_message()
                 .queue_url(&self.queue_url)
                 .max_number_of_messages(10)
@@ -209,7 +210,7 @@ impl Backend {
                 record.body = message.body().map(str::to_owned);
                 records.push(record);
                 self.clients
-                    .sqs
+                    .sqs()
                     .delete_message()
                     .queue_url(&self.queue_url)
                     .receipt_handle(message.receipt_handle().unwrap_or_default())

@@ -65,9 +65,13 @@ impl MemoryLedger {
     }
 }
 
-/// Whether `item` is held under `lease`.
-fn held(item: &DocumentItem, lease: &str) -> bool {
-    item.status == FetchStatus::Fetching && item.lease.as_ref().is_some_and(|(held, _)| held == lease)
+impl Items {
+    /// The document item, if it is held under `lease`.
+    fn held(&mut self, job: &JobKey, document: DocumentId, lease: &str) -> Option<&mut DocumentItem> {
+        let item = self.documents.get_mut(&(job.clone(), document))?;
+        let held = item.status == FetchStatus::Fetching && item.lease.as_ref().is_some_and(|(held, _)| held == lease);
+        held.then_some(item)
+    }
 }
 
 impl DocumentLedger for MemoryLedger {
@@ -110,9 +114,7 @@ impl DocumentLedger for MemoryLedger {
         _: Timestamp,
     ) -> Result<bool, BackendError> {
         let mut items = self.lock();
-        let Some(item) = items.documents.get_mut(&(job.clone(), document)).filter(|item| held(item, lease)) else {
-            return Ok(false);
-        };
+        let Some(item) = items.held(job, document, lease) else { return Ok(false) };
         item.status = FetchStatus::Stored;
         item.lease = None;
         item.stored = Some(stored.clone());
@@ -128,7 +130,7 @@ impl DocumentLedger for MemoryLedger {
         reason: &str,
         _: Timestamp,
     ) -> Result<(), BackendError> {
-        if let Some(item) = self.lock().documents.get_mut(&(job.clone(), document)).filter(|item| held(item, lease)) {
+        if let Some(item) = self.lock().held(job, document, lease) {
             item.status = FetchStatus::Failed;
             item.lease = None;
             item.reason = Some(reason.to_owned());
@@ -143,7 +145,7 @@ impl DocumentLedger for MemoryLedger {
         lease: &str,
         reason: &str,
     ) -> Result<(), BackendError> {
-        if let Some(item) = self.lock().documents.get_mut(&(job.clone(), document)).filter(|item| held(item, lease)) {
+        if let Some(item) = self.lock().held(job, document, lease) {
             item.status = FetchStatus::Queued;
             item.lease = None;
             item.last_error = Some(reason.to_owned());

@@ -74,7 +74,7 @@ impl Ops {
     pub fn new(config: &OpsConfig, clients: &Clients) -> Self {
         let store = DynamoJobStore::new(clients.dynamodb.clone(), &config.table);
         let archive = S3Archive::new(clients.s3.clone(), &config.bucket);
-        let queue = SqsWorkQueue::new(clients.sqs.clone(), &config.queue_url);
+        let queue = SqsWorkQueue::new(clients.sqs().clone(), &config.queue_url);
         let settings = Settings {
             auth: Authenticator::nobody(config.tenants.clone()),
             fetch_milestone_documents: config.fetch_milestone_documents,
@@ -86,7 +86,7 @@ impl Ops {
             store,
             archive,
             queue,
-            sqs: clients.sqs.clone(),
+            sqs: clients.sqs().clone(),
             queue_url: config.queue_url.clone(),
             dlq_url: config.dlq_url.clone(),
             receiver,

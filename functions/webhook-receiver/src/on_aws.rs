@@ -45,7 +45,7 @@ impl AwsReceiver {
             Settings { auth, fetch_milestone_documents: config.fetch_milestone_documents, dedupe: config.dedupe },
             DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table),
             S3Archive::new(clients.s3.clone(), &config.documents_bucket),
-            SqsWorkQueue::new(clients.sqs.clone(), &config.fetch_queue_url),
+            SqsWorkQueue::new(clients.sqs().clone(), &config.fetch_queue_url),
         ))
     }
 

@@ -20,6 +20,8 @@ pub use sdk::{load_sdk_config, load_sdk_config_with, sdk_config_loader};
 pub use secrets::{load_credential, load_tenants, read_sigv4_keys, read_token};
 pub use sqs::SqsWorkQueue;
 
+use std::sync::OnceLock;
+
 use aws_config::SdkConfig;
 
 /// The clients the functions use, built once from one SDK configuration.
@@ -27,8 +29,11 @@ use aws_config::SdkConfig;
 pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub s3: aws_sdk_s3::Client,
-    pub sqs: aws_sdk_sqs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// Built on first use ([`Self::sqs`]): the fetcher sends no message, so its bootstrap does not
+    /// carry the SQS client.
+    sqs: OnceLock<aws_sdk_sqs::Client>,
+    sdk: SdkConfig,
 }
 
 impl Clients {
@@ -37,8 +42,14 @@ impl Clients {
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             s3: aws_sdk_s3::Client::from_conf(s3),
-            sqs: aws_sdk_sqs::Client::new(sdk),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
+            sqs: OnceLock::new(),
+            sdk: sdk.clone(),
         }
+    }
+
+    /// The SQS client, built on first use.
+    pub fn sqs(&self) -> &aws_sdk_sqs::Client {
+        self.sqs.get_or_init(|| aws_sdk_sqs::Client::new(&self.sdk))
     }
 }
