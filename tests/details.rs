@@ -111,7 +111,7 @@ async fn a_failed_enrichment_and_a_failed_re_sign_look_up_show_their_reason_in_t
 
     // After their receives, both wait in the DLQ, each with its reason.
     for record in enrich.iter().chain(&lookups) {
-        let sqs = &world.backend.clients.sqs();
+        let sqs = world.backend.clients.sqs();
         let body = record.body.clone().unwrap();
         sqs.send_message().queue_url(&world.backend.dlq_url).message_body(body).send().await.unwrap();
     }

@@ -97,7 +97,7 @@ async fn an_error_message_fails_the_enrichment_with_its_text_into_the_dlq_and_re
 
     // After its receives, SQS's redrive policy moves it to the DLQ.
     let body = records[0].body.clone().unwrap();
-    let sqs = &world.backend.clients.sqs();
+    let sqs = world.backend.clients.sqs();
     sqs.send_message().queue_url(&world.backend.dlq_url).message_body(body).send().await.unwrap();
     let ops = world.backend.ops();
     let letters = ops.dead_letters().await.unwrap();

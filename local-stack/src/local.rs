@@ -227,7 +227,7 @@ impl Resources {
         let bucket = format!("documents-{suffix}");
         create_table(&clients.dynamodb, &table, ttl).await?;
         clients.s3.create_bucket().bucket(&bucket).send().await.map_err(|e| failed("S3 CreateBucket")(&e))?;
-        let dlq_url = create_queue(&clients.sqs(), &format!("fetch-dlq-{suffix}"), None).await?;
+        let dlq_url = create_queue(clients.sqs(), &format!("fetch-dlq-{suffix}"), None).await?;
         let dlq_arn = clients
             .sqs()
             .get_queue_attributes()
@@ -240,7 +240,7 @@ impl Resources {
             .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
             .unwrap_or_default();
         let redrive = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#);
-        let queue_url = create_queue(&clients.sqs(), &format!("fetch-{suffix}"), Some(redrive)).await?;
+        let queue_url = create_queue(clients.sqs(), &format!("fetch-{suffix}"), Some(redrive)).await?;
         Ok(Self { table, bucket, queue_url, dlq_url })
     }
 }

@@ -49,7 +49,7 @@ pub async fn drain_paced(
     resources: &Resources,
     pace: Pace,
 ) -> Result<Drained, SetupError> {
-    let sqs = &clients.sqs();
+    let sqs = clients.sqs();
     let mut drained = Drained::default();
     let mut last_due = tokio::time::Instant::now();
     loop {
