@@ -4,8 +4,9 @@
 //! path-style, since such servers do not serve bucket subdomains.
 //!
 //! The outermost library layer: it depends on the domain (whose ports it implements), on
-//! configuration (what the secrets hold) and on the `everbright` client (a download streamed into
-//! S3).
+//! configuration (what the secrets hold: the tenants document, a webhook credential), on `sigv4`
+//! (the AWS4 keys a secret holds) and on `everbright` (the API token a secret holds); nothing in
+//! the domain, `config`, `sigv4` or `everbright` depends on it.
 
 mod dynamodb;
 mod s3;
