@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 CARGO_DENY_VERSION := 0.20.2
 
-.PHONY: demo serve test venv venv-local dynalite fmt lint deny layers audit template unit bench
+.PHONY: demo serve test venv venv-local dynalite fmt lint fuzz-check deny layers audit template unit bench
 
 ## The whole pipeline on the sample events, on a local moto and EverBright stand-in.
 demo: venv-local
@@ -16,7 +16,7 @@ serve: venv-local
 
 ## Everything CI checks: formatting, lints, dependency policy, the template, every test (moto and
 ## dynalite are installed here and started by the tests).
-test: venv dynalite fmt lint deny layers template unit
+test: venv dynalite fmt lint fuzz-check deny layers template unit
 
 ## The pinned Python tools in .venv: moto's server, cfn-lint, SAM CLI, awscurl.
 venv:
@@ -35,6 +35,11 @@ fmt:
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## The fuzz targets (a workspace of their own) still compile against the crates; scripts/fuzz.sh
+## runs them.
+fuzz-check:
+	$(CARGO) check --manifest-path fuzz/Cargo.toml --locked --bins
 
 ## The layers of shared/ (the domain does no I/O; dependencies point toward it) and no source file
 ## over 450 lines unless it says why.
