@@ -31,11 +31,11 @@ struct Reads {
 /// Why [`Refreshable::get`] has no value.
 #[derive(Debug, thiserror::Error)]
 pub enum Unavailable<E: Error + 'static> {
-    /// The read failed now.
-    #[error("reading the secret failed")]
-    Read(#[source] Arc<E>),
+    /// The read failed now: its error, as it is.
+    #[error(transparent)]
+    Read(Arc<E>),
     /// A read failed less than an interval ago; it is not tried again before the interval ends.
-    #[error("reading the secret failed {ago} s ago; not read again before {interval} s")]
+    #[error("the last read failed {ago} s ago; not read again before {interval} s")]
     Recently {
         ago: u64,
         interval: u64,
