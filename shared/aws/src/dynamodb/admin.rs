@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::expression::Expression;
 use super::schema;
-use super::{DynamoJobStore, item_to_json, s, string_attribute};
+use super::{DynamoJobStore, items_to_json, s, string_attribute};
 use domain::ids::QuoteId;
 use domain::job::JobKey;
 use domain::ports::BackendError;
@@ -14,7 +14,7 @@ use domain::ports::BackendError;
 pub async fn scan_all(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<Map<String, Value>>, BackendError> {
     let pages = client.scan().table_name(table).into_paginator().items().send();
     let items: Vec<_> = pages.collect::<Result<_, _>>().await.map_err(|e| BackendError::new("DynamoDB Scan", e))?;
-    items.iter().map(|item| item_to_json(item).map_err(|e| BackendError::new("DynamoDB Scan (an item)", e))).collect()
+    items_to_json(&items, "DynamoDB Scan (an item)")
 }
 
 impl DynamoJobStore {
@@ -34,10 +34,7 @@ impl DynamoJobStore {
             .send();
         let items: Vec<_> =
             pages.collect::<Result<_, _>>().await.map_err(|e| BackendError::new("DynamoDB Query (job)", e))?;
-        items
-            .iter()
-            .map(|item| item_to_json(item).map_err(|e| BackendError::new("DynamoDB Query (an item)", e)))
-            .collect()
+        items_to_json(&items, "DynamoDB Query (an item)")
     }
 
     /// The jobs that hold `quote` (one, unless two tenants sent it), through the quote index.

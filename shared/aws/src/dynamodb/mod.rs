@@ -176,6 +176,11 @@ where
 /// An item as the SDK gives it.
 type Item = HashMap<String, AttributeValue>;
 
+/// The items `operation` read, as JSON objects; an item with no exact JSON form fails it.
+fn items_to_json(items: &[Item], operation: &'static str) -> Result<Vec<Map<String, Value>>, BackendError> {
+    items.iter().map(|item| item_to_json(item).map_err(|e| BackendError::new(operation, e))).collect()
+}
+
 impl DynamoJobStore {
     /// The item a failed condition found: the one DynamoDB returned with the error
     /// (`ReturnValuesOnConditionCheckFailure::AllOld`), else read again, consistently (a server
