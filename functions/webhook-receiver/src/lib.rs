@@ -193,12 +193,13 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: WorkQueue> Receiver<S, A, Q> {
         route: Result<EventType, Refusal>,
         content_type: Option<&str>,
         body: &[u8],
-        received_at: Timestamp,
+        (event_id, received_at): (&str, Timestamp),
     ) -> Result<(EventType, Option<Plan>), Refusal> {
         let event = route?;
         http::accept_content_type(content_type)?;
         let payload = event.parse(body)?;
-        let cx = PlanContext { event, received_at, fetch_milestone_documents: self.settings.fetch_milestone_documents };
+        let fetch_milestone_documents = self.settings.fetch_milestone_documents;
+        let cx = PlanContext { event, event_id, received_at, fetch_milestone_documents };
         Ok((event, job::plan(&payload, &cx)))
     }
 
@@ -207,7 +208,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: WorkQueue> Receiver<S, A, Q> {
     /// body's SHA-256) with how long it is remembered.
     fn decide(&self, delivered: Delivered<'_>, now: Timestamp) -> Result<Decided, Refusal> {
         let Delivered { tenant, route, content_type, body, body_sha256, event_id, received_at } = delivered;
-        let (event, plan) = self.plan(route, content_type.as_deref(), body, received_at)?;
+        let (event, plan) = self.plan(route, content_type.as_deref(), body, (&event_id, received_at))?;
         // A payload naming another tenant's organization as its site's owner changes nothing.
         if let Some(reason) = plan
             .as_ref()

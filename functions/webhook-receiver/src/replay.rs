@@ -92,6 +92,6 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: WorkQueue> Receiver<S, A, Q> {
     /// no site); for choosing requests by site.
     pub fn planned(&self, raw: &RawRequest) -> Result<(EventType, Option<Plan>), Refusal> {
         let content_type = raw.header("content-type");
-        self.plan(route(&raw_method(raw)?, &raw.path), content_type, &raw_body(raw)?, raw.received_at)
+        self.plan(route(&raw_method(raw)?, &raw.path), content_type, &raw_body(raw)?, (&raw.event_id, raw.received_at))
     }
 }

@@ -38,7 +38,8 @@ fn parse_and_plan(c: &mut Criterion) {
     for (name, event, body) in SAMPLES {
         // What EverBright sends: compact JSON.
         let compact = serde_json::to_vec(&serde_json::from_str::<serde_json::Value>(body).unwrap()).unwrap();
-        let cx = PlanContext { event, received_at: Timestamp::now(), fetch_milestone_documents: true };
+        let cx =
+            PlanContext { event, event_id: "bench", received_at: Timestamp::now(), fetch_milestone_documents: true };
         group.bench_function(name, |b| {
             b.iter(|| {
                 let payload = event.parse(black_box(&compact)).unwrap();

@@ -8,6 +8,7 @@
 //! adapters that implement the ports live in the `aws` and `everbright` crates.
 
 pub mod archive;
+pub mod bus;
 pub mod contract;
 pub mod dal;
 pub mod drift;

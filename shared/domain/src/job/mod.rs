@@ -171,8 +171,11 @@ pub struct Enrichment {
 
 /// What planning needs besides the payload.
 #[derive(Clone, Copy, Debug)]
-pub struct PlanContext {
+pub struct PlanContext<'a> {
     pub event: EventType,
+    /// The delivery's id: every part the event changes records it (`event_id`), so that what is
+    /// published of the change names the webhook.
+    pub event_id: &'a str,
     pub received_at: Timestamp,
     /// Queue the uploaded documents of milestone tasks too (`FETCH_MILESTONE_DOCUMENTS`).
     pub fetch_milestone_documents: bool,
@@ -191,7 +194,7 @@ fn opt<T: ToString>(value: Option<T>) -> Value {
 
 /// Works out what `payload`, received as `cx.event`, changes in its job; `None` when it names no
 /// site (an event of unknown shape: it is archived and changes nothing).
-pub fn plan(payload: &Payload, cx: &PlanContext) -> Option<Plan> {
+pub fn plan(payload: &Payload, cx: &PlanContext<'_>) -> Option<Plan> {
     let site = payload.site()?;
     let owner_organization = match payload {
         Payload::Stage(stage) => stage.site_owned_by_organization.clone(),
@@ -249,6 +252,17 @@ pub fn plan(payload: &Payload, cx: &PlanContext) -> Option<Plan> {
 
     quotes.sort_unstable();
     quotes.dedup();
+    for change in &mut plan.changes {
+        match change {
+            Change::Summary { value: fields, .. }
+            | Change::Stage { value: fields, .. }
+            | Change::Task { fields, .. }
+            | Change::Milestone { fields, .. } => {
+                fields.insert("event_id".into(), cx.event_id.into());
+            }
+            Change::Job { .. } => {}
+        }
+    }
     plan.changes.push(Change::Job { quotes });
     Some(plan)
 }
@@ -260,7 +274,7 @@ enum TaskKind {
 }
 
 /// Plans a contract or change-order task; answers whether the task carries a time of its own.
-fn plan_task(plan: &mut Plan, quotes: &mut Vec<QuoteId>, task: &Task, kind: TaskKind, cx: &PlanContext) -> bool {
+fn plan_task(plan: &mut Plan, quotes: &mut Vec<QuoteId>, task: &Task, kind: TaskKind, cx: &PlanContext<'_>) -> bool {
     let own_time = task.last_activity();
     let version = own_time.unwrap_or(cx.received_at).micros();
     let signed_at = task.signed_at(cx.received_at);
@@ -336,7 +350,7 @@ fn plan_task(plan: &mut Plan, quotes: &mut Vec<QuoteId>, task: &Task, kind: Task
 }
 
 /// Plans a milestone; answers whether it carries a time of its own.
-fn plan_milestone(plan: &mut Plan, quotes: &mut Vec<QuoteId>, milestone: &Milestone, cx: &PlanContext) -> bool {
+fn plan_milestone(plan: &mut Plan, quotes: &mut Vec<QuoteId>, milestone: &Milestone, cx: &PlanContext<'_>) -> bool {
     let comments = milestone.comments.iter().map(|comment| comment.timestamp);
     let own_time = comments.chain([milestone.date_updated]).flatten().max();
     let version = own_time.unwrap_or(cx.received_at).micros();

@@ -2,8 +2,13 @@
 
 use super::*;
 
-fn cx(event: EventType) -> PlanContext {
-    PlanContext { event, received_at: "2023-07-12T19:22:52Z".parse().unwrap(), fetch_milestone_documents: true }
+fn cx(event: EventType) -> PlanContext<'static> {
+    PlanContext {
+        event,
+        event_id: "a5c1e7e0-0000-4000-8000-000000000001",
+        received_at: "2023-07-12T19:22:52Z".parse().unwrap(),
+        fetch_milestone_documents: true,
+    }
 }
 
 fn plan_of(event: EventType, body: &str) -> Plan {
