@@ -9,17 +9,19 @@
 //! the domain, `config`, `sigv4` or `everbright` depends on it.
 
 mod dynamodb;
+mod eventbridge;
 mod s3;
 mod sdk;
 mod secrets;
 mod sqs;
 
 pub use aws_sdk_secretsmanager::Client as SecretsClient;
-pub use dynamodb::{DynamoJobStore, Requeued, scan_all, schema};
+pub use dynamodb::{DynamoJobStore, PUBLISHED_KEEP_DAYS, Requeued, scan_all, schema};
+pub use eventbridge::EventBridgeBus;
 pub use s3::{S3Archive, S3Documents, UploadSettings};
 pub use sdk::{load_sdk_config, load_sdk_config_with, sdk_config_loader};
 pub use secrets::{load_credential, load_tenants, read_sigv4_keys, read_token};
-pub use sqs::SqsWorkQueue;
+pub use sqs::{SqsFailureNotes, SqsWorkQueue};
 
 use std::sync::OnceLock;
 
@@ -34,6 +36,8 @@ pub struct Clients {
     /// Built on first use ([`Self::sqs`]): the fetcher sends no message, so its bootstrap does not
     /// carry the SQS client.
     sqs: OnceLock<aws_sdk_sqs::Client>,
+    /// Built on first use ([`Self::eventbridge`]): only the publisher puts events.
+    eventbridge: OnceLock<aws_sdk_eventbridge::Client>,
     sdk: SdkConfig,
 }
 
@@ -45,6 +49,7 @@ impl Clients {
             s3: aws_sdk_s3::Client::from_conf(s3),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
             sqs: OnceLock::new(),
+            eventbridge: OnceLock::new(),
             sdk: sdk.clone(),
         }
     }
@@ -52,5 +57,10 @@ impl Clients {
     /// The SQS client, built on first use.
     pub fn sqs(&self) -> &aws_sdk_sqs::Client {
         self.sqs.get_or_init(|| aws_sdk_sqs::Client::new(&self.sdk))
+    }
+
+    /// The EventBridge client, built on first use.
+    pub fn eventbridge(&self) -> &aws_sdk_eventbridge::Client {
+        self.eventbridge.get_or_init(|| aws_sdk_eventbridge::Client::new(&self.sdk))
     }
 }

@@ -14,11 +14,13 @@ pub mod tenant;
 mod auth;
 mod env;
 mod fetcher;
+mod publisher;
 mod receiver;
 
 pub use auth::{AllowedPrincipals, AuthConfig, KeysConfig};
 pub use env::{ConfigError, Env};
 pub use fetcher::{DefaultApi, FetcherConfig, TokenConfig};
+pub use publisher::PublisherConfig;
 pub use receiver::{DedupeConfig, ReceiverConfig};
 
 use crate::tenant::Tenants;

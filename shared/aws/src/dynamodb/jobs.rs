@@ -146,7 +146,9 @@ impl JobStore for DynamoJobStore {
         let version = expr.value(n(enrichment.version));
         let me = expr.value(s(delivery.identity()));
         let update = format!(
-            "SET {requested} = {version}, {requested_by} = {me}, {} = {}, {} = {}, {} = {}",
+            "SET {requested} = {version}, {requested_by} = {me}, {} = {}, {} = {}, {} = {}, {} = {}",
+            expr.name("event_id"),
+            expr.value(s(&delivery.event_id)),
             expr.name("site"),
             expr.value(s(job.site.to_string())),
             expr.name("quote_named"),

@@ -8,6 +8,7 @@ mod deliveries;
 mod documents;
 mod expression;
 mod jobs;
+mod published;
 pub mod schema;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use expression::Expression;
 
 pub use admin::scan_all;
 pub use documents::Requeued;
+pub use published::KEEP_DAYS as PUBLISHED_KEEP_DAYS;
 
 /// The jobs table: one item per part of a job (see [`domain::job`]) and one per delivery.
 #[derive(Clone, Debug)]

@@ -4,6 +4,7 @@
 //! delivery, with `#TENANT#<tenant>` likewise), and the TTL attribute. The planner does not know
 //! them: the adapter turns its changes into items.
 
+use domain::bus::Item;
 use domain::event::EventType;
 use domain::ids::{DocumentId, MilestoneId, QuoteId, TaskId};
 use domain::job::JobKey;
@@ -63,6 +64,36 @@ pub fn quote_sk(quote: QuoteId) -> String {
     format!("QUOTE#{quote}")
 }
 
+/// What the publisher published of the job: `PUBLISHED#<changed at>#<event id>`, expiring.
+pub fn published_sk(changed_at: &str, id: &str) -> String {
+    format!("{PUBLISHED}{changed_at}#{id}")
+}
+
+pub const PUBLISHED: &str = "PUBLISHED#";
+
+/// Which item of which job a key names: `Ok(None)` for an item that is no job's (a delivery);
+/// `Err` for a job's item of a kind this version does not know (a newer version wrote it).
+pub fn item_of(pk: &str, sk: &str) -> Result<Option<(JobKey, Item)>, String> {
+    let Some(job) = job_of_pk(pk) else { return Ok(None) };
+    let bad = |_| format!("the item {sk:?} of {job} names no valid id");
+    let item = if sk == JOB {
+        Item::Job
+    } else if let Some(id) = sk.strip_prefix("TASK#") {
+        Item::Task(id.parse().map_err(bad)?)
+    } else if let Some(id) = sk.strip_prefix("MILESTONE#") {
+        Item::Milestone(id.parse().map_err(bad)?)
+    } else if let Some(id) = sk.strip_prefix("DOC#") {
+        Item::Document(id.parse().map_err(bad)?)
+    } else if let Some(id) = sk.strip_prefix("DETAILS#") {
+        Item::Details(id.parse().map_err(bad)?)
+    } else if sk.starts_with("QUOTE#") || sk.starts_with(PUBLISHED) {
+        Item::Bookkeeping
+    } else {
+        return Err(format!("the item {sk:?} of {job} is of a kind this version does not know"));
+    };
+    Ok(Some((job, item)))
+}
+
 /// The deduplication item of a delivery: `EVENT#<event>#<sha256>` / `EVENT`, with
 /// `#TENANT#<tenant>` for a tenant other than the default: the same body on two routes is two
 /// events, and the same body from two tenants two deliveries (one cannot make another's a
@@ -87,5 +118,22 @@ mod tests {
         }
         assert_eq!(job_of_pk("EVENT#contract-status-change#ab"), None);
         assert_eq!(job_of_pk("SITE#34b6b5ee-f997-4044-86ae-0abbf611fc4d#TENANT#Not Valid"), None);
+    }
+
+    #[test]
+    fn every_item_of_a_job_is_known_by_its_key_and_an_unknown_one_is_said() {
+        let pk = "SITE#34b6b5ee-f997-4044-86ae-0abbf611fc4d";
+        let id = "3f230ca4-b147-49ae-9187-8b64c7eea62c";
+        let item = |sk: &str| item_of(pk, sk).map(|found| found.map(|(_, item)| item));
+        assert_eq!(item("JOB"), Ok(Some(Item::Job)));
+        assert_eq!(item(&format!("TASK#{id}")), Ok(Some(Item::Task(id.parse().unwrap()))));
+        assert_eq!(item(&format!("DOC#{id}")), Ok(Some(Item::Document(id.parse().unwrap()))));
+        assert_eq!(item(&format!("DETAILS#{id}")), Ok(Some(Item::Details(id.parse().unwrap()))));
+        assert_eq!(item(&format!("MILESTONE#{id}")), Ok(Some(Item::Milestone(id.parse().unwrap()))));
+        assert_eq!(item(&format!("QUOTE#{id}")), Ok(Some(Item::Bookkeeping)));
+        assert_eq!(item(&published_sk("2024-01-01T00:00:00.000000Z", id)), Ok(Some(Item::Bookkeeping)));
+        assert!(item("PAYMENT#1").unwrap_err().contains("does not know"));
+        assert!(item("TASK#not-a-uuid").is_err());
+        assert_eq!(item_of("EVENT#contract-status-change#ab", "EVENT"), Ok(None));
     }
 }

@@ -241,7 +241,11 @@ fn details_events(build: &Builder<'_>, quote: &str, old: Option<&Image>, new: &I
     };
     let raw: Vec<&str> =
         at(new, &["raw"]).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
-    let evidence = raw.first().and_then(|key| key.rsplit_once('/')).map(|(prefix, _)| format!("{prefix}/"));
+    // The raw answers are `<prefix>-<what>.json`, the prefix ending in the read's stamp.
+    let evidence = raw.first().and_then(|key| key.rsplit_once('/')).map(|(folder, file)| {
+        let stamp: String = file.chars().take_while(char::is_ascii_digit).collect();
+        format!("{folder}/{stamp}")
+    });
     let signed = text(new, &["signed_quote"]);
     let fields = json!({
         "quote_named": quote,

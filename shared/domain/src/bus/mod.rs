@@ -5,19 +5,20 @@
 //! what it says happened, so the same committed change always gives the same id and a consumer
 //! can drop a redelivery; a replay ([`Replay`]) gets ids of its own.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::ids::{DocumentId, MilestoneId, QuoteId, TaskId};
+use crate::ids::{DocumentId, MilestoneId, QuoteId, SiteId, TaskId};
 use crate::job::JobKey;
+use crate::tenant::TenantId;
 use crate::timestamp::Timestamp;
 
 mod mapping;
 #[cfg(test)]
 mod tests;
 
-pub use mapping::events;
+pub use mapping::{Unmapped, events};
 
 /// The `source` of every event.
 pub const SOURCE: &str = "everbright-sync";
@@ -176,8 +177,10 @@ impl BusEvent {
 }
 
 /// The fields every detail carries.
-pub const COMMON: [&str; 8] =
-    ["schema_version", "tenant", "site", "quote", "event_id", "changed_at", "replay", "replay_id"];
+/// `id` is the event's own (deterministic) id: EventBridge gives every put an envelope `id` of its
+/// own, so a redelivery is told by the detail's.
+pub const COMMON: [&str; 9] =
+    ["id", "schema_version", "tenant", "site", "quote", "event_id", "changed_at", "replay", "replay_id"];
 
 /// Builds events of one job, with the common fields and the id.
 pub(crate) struct Builder<'a> {
@@ -215,6 +218,40 @@ impl Builder<'_> {
             detail.insert("replay_id".into(), replay.id.clone().into());
         }
         detail.extend(fields);
-        BusEvent { id: Uuid::new_v5(&ID_NAMESPACE, name.as_bytes()), detail_type: kind, job: self.job.clone(), detail }
+        let id = Uuid::new_v5(&ID_NAMESPACE, name.as_bytes());
+        detail.insert("id".into(), id.to_string().into());
+        BusEvent { id, detail_type: kind, job: self.job.clone(), detail }
+    }
+}
+
+/// What the publisher could not publish, noted before it gives a batch back: the sites (their
+/// changes from `first_sequence_number` on were not published in that attempt) and why. The
+/// operator's `republish --failures` replays those sites' state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishFailure {
+    /// Always `publish_failed`: tells these notes from the event source mapping's own records on
+    /// the same queue.
+    pub kind: String,
+    pub reason: String,
+    pub sites: Vec<NotedSite>,
+    pub first_sequence_number: String,
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct NotedSite {
+    pub tenant: TenantId,
+    pub site: SiteId,
+}
+
+impl PublishFailure {
+    pub const KIND: &str = "publish_failed";
+
+    pub fn new(reason: String, jobs: &[&JobKey], first_sequence_number: String, at: Timestamp) -> Self {
+        let mut sites: Vec<NotedSite> =
+            jobs.iter().map(|job| NotedSite { tenant: job.tenant.clone(), site: job.site }).collect();
+        sites.sort();
+        sites.dedup();
+        Self { kind: Self::KIND.into(), reason, sites, first_sequence_number, at }
     }
 }

@@ -173,12 +173,12 @@ fn details_are_recorded_once_per_signature_with_where_their_evidence_is() {
     let recorded = |version: i64| {
         json!({
             "status": "ENRICHED", "version": version, "signed_quote": "q2", "values": { "system_size_kw": 7.2 },
-            "raw": ["dal/site/q/17/quote.json", "dal/site/q/17/site.json"],
+            "raw": ["dal/site/q/17-quote.json", "dal/site/q/17-site.json"],
         })
     };
     let events = change_events(&details, Some(json!({ "requested_version": 5 })), Some(recorded(5)), None).unwrap();
     assert_eq!(names(&events), ["Details Recorded"]);
-    assert_eq!(events[0].detail["evidence_prefix"], "dal/site/q/17/");
+    assert_eq!(events[0].detail["evidence_prefix"], "dal/site/q/17");
     assert_eq!(events[0].detail["values"]["system_size_kw"], 7.2);
     assert!(change_events(&details, Some(recorded(5)), Some(recorded(5)), None).unwrap().is_empty());
     assert_eq!(
@@ -217,13 +217,13 @@ fn a_replay_is_marked_and_has_ids_of_its_own() {
 fn a_detail_too_large_for_an_entry_references_what_it_leaves_out() {
     let details = Item::Details("0c2b1d0e-9f11-4a8e-9a3c-e6a5ed9d3a4f".parse().unwrap());
     let big: Map<String, Value> = (0..4000).map(|i| (format!("metric_{i}"), Value::from("x".repeat(80)))).collect();
-    let new = json!({ "status": "ENRICHED", "version": 1, "values": big, "raw": ["dal/s/q/1/a.json"] });
+    let new = json!({ "status": "ENRICHED", "version": 1, "values": big, "raw": ["dal/s/q/1-a.json"] });
     let events = change_events(&details, None, Some(new), None).unwrap();
     let text = events[0].detail_json();
     assert!(text.len() < MAX_ENTRY_BYTES, "{} bytes", text.len());
     let detail: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(detail["omitted"], json!(["values"]));
-    assert_eq!(detail["reference"]["evidence_prefix"], "dal/s/q/1/");
+    assert_eq!(detail["reference"]["evidence_prefix"], "dal/s/q/1");
     assert_eq!(detail["tenant"], "acme");
 }
 

@@ -5,8 +5,10 @@
 mod fetcher;
 #[cfg(feature = "inert")]
 pub mod inert;
+mod publisher;
 
 pub use fetcher::{AnswerArchive, ChunkSource, DocumentLedger, DocumentStore, FetchClaim, FetchError, StoredDocument};
+pub use publisher::{EventSink, FailureNotes, MAX_EVENTS_PER_PUT, PublicationLog};
 
 use std::future::Future;
 

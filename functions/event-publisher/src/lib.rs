@@ -1,0 +1,283 @@
+//! The event publisher: reads the job table's stream (the outbox) and puts every committed change
+//! of a job on the installer's EventBridge bus as typed events ([`domain::bus`]), in the stream's
+//! order, at least once, each with its deterministic id.
+//!
+//! A batch: read each record (one it cannot read, or of an item it does not know, is logged and
+//! counted, never retried), map it to events, put them ten at a time, putting again only the
+//! entries the bus refused ([`PublisherConfig::attempts`] times). When entries are still refused
+//! it stops there, notes the sites of the records from the first refused one on
+//! ([`FailureNotes`]), and reports that record as the batch's first failure, so the event source
+//! mapping retries from it (bounded, then its on-failure destination). What was published is
+//! logged per job ([`PublicationLog`]) for the operator's `published`.
+
+mod record;
+
+use std::time::Duration;
+
+use lambda_runtime::{Error, LambdaEvent};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{error, info, warn};
+
+use aws::{Clients, DynamoJobStore, EventBridgeBus, SqsFailureNotes};
+use config::PublisherConfig;
+use domain::bus::{self, BusEvent, DetailType, ItemChange, PublishFailure};
+use domain::job::JobKey;
+use domain::metrics::{Emf, MetricsSink, function_name, stdout_sink};
+use domain::ports::{EventSink, FailureNotes, MAX_EVENTS_PER_PUT, PublicationLog};
+use domain::timestamp::Clock;
+
+pub use record::{Record, Unreadable, plain_item, records};
+
+/// The answer to Lambda (`ReportBatchItemFailures`): the first record to retry from, if any.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StreamResponse {
+    #[serde(rename = "batchItemFailures")]
+    pub batch_item_failures: Vec<ItemFailure>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ItemFailure {
+    #[serde(rename = "itemIdentifier")]
+    pub item_identifier: String,
+}
+
+/// What one batch did, for the metrics and the local runs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Published {
+    pub records: usize,
+    pub events: Vec<BusEvent>,
+    pub unreadable: usize,
+    pub put_retries: usize,
+    /// The sequence number the batch is given back from, and why.
+    pub failed: Option<(String, String)>,
+}
+
+/// The total size of one `PutEvents` request EventBridge takes, in bytes.
+const MAX_PUT_BYTES: usize = 256 * 1024;
+
+pub struct Publisher<S = EventBridgeBus, L = DynamoJobStore, N = SqsFailureNotes> {
+    sink: S,
+    log: L,
+    notes: N,
+    bucket: String,
+    attempts: u32,
+    backoff: Duration,
+    function: String,
+    metrics: MetricsSink,
+    clock: Clock,
+}
+
+impl Publisher {
+    pub async fn from_env() -> Result<Self, Error> {
+        let config = PublisherConfig::from_env()?;
+        let clients = Clients::new(&aws::load_sdk_config().await);
+        Ok(Self::on_aws(&config, &clients))
+    }
+
+    pub fn on_aws(config: &PublisherConfig, clients: &Clients) -> Self {
+        let sink = EventBridgeBus::new(clients.eventbridge().clone(), &config.event_bus);
+        let log = DynamoJobStore::new(clients.dynamodb.clone(), &config.jobs_table);
+        let notes = SqsFailureNotes::new(clients.sqs().clone(), &config.failures_queue_url);
+        Self::new((sink, log, notes), &config.documents_bucket).with_attempts(config.attempts)
+    }
+}
+
+impl<S: EventSink, L: PublicationLog, N: FailureNotes> Publisher<S, L, N> {
+    pub fn new((sink, log, notes): (S, L, N), bucket: &str) -> Self {
+        Self {
+            sink,
+            log,
+            notes,
+            bucket: bucket.to_owned(),
+            attempts: 3,
+            backoff: Duration::from_millis(100),
+            function: function_name("event-publisher"),
+            metrics: stdout_sink(),
+            clock: Clock::system(),
+        }
+    }
+
+    pub fn with_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts.max(1);
+        self
+    }
+
+    /// The wait before the second attempt (doubled before each further one).
+    pub fn with_backoff(mut self, backoff: Duration) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    pub fn with_metrics(mut self, metrics: MetricsSink) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn ports(&self) -> (&S, &L, &N) {
+        (&self.sink, &self.log, &self.notes)
+    }
+
+    /// One invocation, as Lambda calls it.
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<StreamResponse, Error> {
+        Ok(self.publish(&event.payload).await.0)
+    }
+
+    /// One batch of stream records: the answer to Lambda, and what it did.
+    pub async fn publish(&self, event: &Value) -> (StreamResponse, Published) {
+        let mut published = Published::default();
+        let records = match records(event) {
+            Ok(records) => records,
+            Err(reason) => {
+                // Nothing to retry from: an event of another shape is not a stream batch.
+                error!(reason, "not a DynamoDB stream event; nothing published");
+                published.unreadable = 1;
+                self.record_metrics(&published);
+                return (StreamResponse::default(), published);
+            }
+        };
+        published.records = records.len();
+        let mut pending: Vec<(usize, BusEvent)> = Vec::new();
+        for (index, record) in records.iter().enumerate() {
+            match record.as_ref().map(|record| self.events_of(record)) {
+                Ok(Ok(events)) => pending.extend(events.into_iter().map(|event| (index, event))),
+                Ok(Err(unmapped)) => {
+                    warn!(error = %unmapped, "a change this version cannot map; skipped");
+                    published.unreadable += 1;
+                }
+                Err(unreadable) => {
+                    warn!(error = %unreadable, "a stream record this version cannot read; skipped");
+                    published.unreadable += 1;
+                }
+            }
+        }
+        let failed_from = self.put_all(&pending, &mut published).await;
+        if !published.events.is_empty()
+            && let Err(error) = self.log.record(&published.events).await
+        {
+            warn!(error = %error, "published, but the publication log was not written");
+        }
+        let mut response = StreamResponse::default();
+        if let Some((index, reason)) = failed_from {
+            let sequence_number =
+                records[index].as_ref().map(|record| record.sequence_number.clone()).unwrap_or_default();
+            let jobs: Vec<&JobKey> = records[index..]
+                .iter()
+                .filter_map(|record| record.as_ref().ok()?.item.as_ref().map(|(job, _)| job))
+                .collect();
+            let note = PublishFailure::new(reason.clone(), &jobs, sequence_number.clone(), self.clock.now());
+            if let Err(error) = self.notes.note(&note).await {
+                error!(error = %error, "the sites that were not published could not be noted either");
+            }
+            error!(
+                reason,
+                sequence_number,
+                sites = note.sites.len(),
+                "not published; the batch is given back from here"
+            );
+            response.batch_item_failures.push(ItemFailure { item_identifier: sequence_number.clone() });
+            published.failed = Some((sequence_number, reason));
+        }
+        self.record_metrics(&published);
+        (response, published)
+    }
+
+    /// The events of one record, `Document Stored` naming the bucket.
+    fn events_of(&self, record: &Record) -> Result<Vec<BusEvent>, bus::Unmapped> {
+        let Some((job, item)) = &record.item else { return Ok(Vec::new()) };
+        let change = ItemChange {
+            job,
+            item,
+            old: record.old.as_ref(),
+            new: record.new.as_ref(),
+            committed_at: record.committed_at,
+        };
+        let mut events = bus::events(&change, None)?;
+        for event in events.iter_mut().filter(|event| event.detail_type == DetailType::DocumentStored) {
+            event.detail.insert("bucket".into(), self.bucket.clone().into());
+        }
+        Ok(events)
+    }
+
+    /// Puts every event in order, in chunks; stops at the first chunk with an entry still
+    /// refused: the index of the first record not (wholly) published, and why.
+    async fn put_all(&self, pending: &[(usize, BusEvent)], published: &mut Published) -> Option<(usize, String)> {
+        for chunk in chunks(pending) {
+            let mut left: Vec<&(usize, BusEvent)> = chunk.iter().collect();
+            let mut reason = String::new();
+            for attempt in 0..self.attempts {
+                if attempt > 0 {
+                    tokio::time::sleep(self.backoff * 2_u32.pow(attempt - 1)).await;
+                    published.put_retries += left.len();
+                }
+                let events: Vec<BusEvent> = left.iter().map(|(_, event)| event.clone()).collect();
+                match self.sink.put(&events).await {
+                    Ok(results) => {
+                        let mut refused = Vec::new();
+                        for (entry, result) in left.into_iter().zip(results) {
+                            match result {
+                                None => published.events.push(entry.1.clone()),
+                                Some(why) => {
+                                    reason = format!("EventBridge refused an entry: {why}");
+                                    refused.push(entry);
+                                }
+                            }
+                        }
+                        left = refused;
+                    }
+                    Err(error) => reason = error.to_string(),
+                }
+                if left.is_empty() {
+                    break;
+                }
+            }
+            if let Some(first) = left.iter().map(|(index, _)| *index).min() {
+                return Some((first, reason));
+            }
+        }
+        None
+    }
+
+    fn record_metrics(&self, published: &Published) {
+        let mut emf = Emf::new(&self.function);
+        emf.count("Records", published.records)
+            .count("Published", published.events.len())
+            .count("Unmapped", published.unreadable)
+            .count("PutRetries", published.put_retries)
+            .count("PublishFailed", usize::from(published.failed.is_some()));
+        (self.metrics)(emf.to_line(self.clock.now()));
+        info!(
+            records = published.records,
+            published = published.events.len(),
+            unmapped = published.unreadable,
+            put_retries = published.put_retries,
+            "stream batch handled"
+        );
+    }
+}
+
+/// The events in order, in chunks of at most ten entries and [`MAX_PUT_BYTES`].
+fn chunks(pending: &[(usize, BusEvent)]) -> Vec<&[(usize, BusEvent)]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (at, (_, event)) in pending.iter().enumerate() {
+        let size = event.detail_json().len() + event.detail_type.name().len() + bus::SOURCE.len();
+        if at > start && (at - start == MAX_EVENTS_PER_PUT || bytes + size > MAX_PUT_BYTES) {
+            chunks.push(&pending[start..at]);
+            (start, bytes) = (at, 0);
+        }
+        bytes += size;
+    }
+    if start < pending.len() {
+        chunks.push(&pending[start..]);
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests;
