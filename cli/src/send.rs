@@ -55,11 +55,25 @@ pub fn signed_request(
         .header("content-type", "application/json")
         .body(body)
         .map_err(|e| SendError::Sign(e.to_string()))?;
-    let identity = Credentials::new(&aws4.access_key, &aws4.secret_key, None, None, "everbright-sync").into();
+    let key = (aws4.access_key.as_str(), aws4.secret_key.as_str());
+    sign_request(&mut request, key, (&aws4.region, &aws4.service), now)?;
+    Ok(request)
+}
+
+/// Signs `request` with AWS4 as the key `(access key, secret)` for `(region, service)` at `now`,
+/// every header it has signed: the webhooks here, and the local stack's calls the SDK has no
+/// client for.
+pub fn sign_request(
+    request: &mut http::Request<Vec<u8>>,
+    (access_key, secret_key): (&str, &str),
+    (region, service): (&str, &str),
+    now: SystemTime,
+) -> Result<(), SendError> {
+    let identity = Credentials::new(access_key, secret_key, None, None, "everbright-sync").into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
-        .region(&aws4.region)
-        .name(&aws4.service)
+        .region(region)
+        .name(service)
         .time(now)
         .settings(SigningSettings::default())
         .build()
@@ -70,6 +84,7 @@ pub fn signed_request(
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
+    let (method, url) = (request.method().as_str().to_owned(), request.uri().to_string());
     let signable = SignableRequest::new(
         &method,
         url.as_str(),
@@ -78,8 +93,8 @@ pub fn signed_request(
     )
     .map_err(|e| SendError::Sign(e.to_string()))?;
     let (instructions, _signature) = sign(signable, &params).map_err(|e| SendError::Sign(e.to_string()))?.into_parts();
-    instructions.apply_to_request_http1x(&mut request);
-    Ok(request)
+    instructions.apply_to_request_http1x(request);
+    Ok(())
 }
 
 /// Signs and sends with one of the methods EverBright uses (PUT, POST, PATCH); answers the

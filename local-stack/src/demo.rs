@@ -12,14 +12,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::time::Duration;
 
 use aws::{Clients, scan_all};
 use config::{Env, FetcherConfig, ReceiverConfig};
 use contract_fetcher::Fetcher;
 use domain::metrics::discard_sink;
+use event_publisher::Publisher;
 use serde_json::{Map, Value};
 use webhook_receiver::AwsReceiver;
 
+use crate::bus::{EventResources, StreamReader, Streamed, drain_stream, receive_all};
 use crate::gateway::{Gateway, LocalPrincipal};
 use crate::local::{Moto, Resources, SetupError};
 use crate::queue::{Drained, drain};
@@ -38,6 +41,10 @@ pub struct Report {
     pub drained: Drained,
     /// Every item of the table, grouped by partition key.
     pub items: BTreeMap<String, Vec<Map<String, Value>>>,
+    /// The stream read through the publisher, and what the bus's consumer queue received (the
+    /// demo's run on moto; empty where no bus was set up).
+    pub streamed: Streamed,
+    pub consumed: Vec<Value>,
 }
 
 #[derive(Debug)]
@@ -103,11 +110,27 @@ pub async fn run(root: &Path) -> Result<Report, SetupError> {
     let moto = tokio::task::spawn_blocking(Moto::start).await??;
     let clients = Clients::new(&moto.sdk_config().await);
     let resources = Resources::create(&clients, "demo").await?;
+    let events = EventResources::create(&clients, &resources, "demo").await?;
     let onboard = StandIn::start(ONBOARD_TOKEN).await?;
     let engine = StandIn::start(ENGINE_TOKEN).await?;
-    let report = run_tenants_on(root, &clients, &resources, &onboard, &engine).await?;
+    let mut report = run_tenants_on(root, &clients, &resources, &onboard, &engine).await?;
+    publish(&mut report, (&moto.endpoint, &clients), &resources, &events).await?;
     drop(moto);
     Ok(report)
+}
+
+/// The table's stream read to its end through the publisher, and what the consumer received.
+pub async fn publish(
+    report: &mut Report,
+    (endpoint, clients): (&str, &Clients),
+    resources: &Resources,
+    events: &EventResources,
+) -> Result<(), SetupError> {
+    let publisher = Publisher::on_aws(&events.publisher_config(resources), clients).with_metrics(discard_sink());
+    let mut reader = StreamReader::open(endpoint, &events.stream_arn).await?;
+    report.streamed = drain_stream(&publisher, &mut reader, clients, events).await?;
+    report.consumed = receive_all(clients, &events.consumer_queue_url, Duration::from_secs(5)).await?;
+    Ok(())
 }
 
 /// The receiver and the fetcher, configured for a local backend and stand-in.
@@ -354,5 +377,41 @@ pub fn render(report: &Report) -> String {
             line(everbright_sync::job_view::render(&job.site.to_string(), &report.bucket, items, false));
         }
     }
+    if report.streamed.records > 0 {
+        let s = &report.streamed;
+        line(String::new());
+        line(format!(
+            "Publisher: {} stream record(s) in {} invocation(s), {} event(s) published, {} batch(es) retried, {} given up",
+            s.records, s.invocations, s.published, s.retried_batches, s.given_up
+        ));
+        line(format!("Events the consumer's queue received ({}):", report.consumed.len()));
+        for event in &report.consumed {
+            line(format!("  {}", consumed_line(event)));
+        }
+    }
     out
+}
+
+/// One event a consumer received, in a line: its type, tenant, site and quote, and the fields
+/// that say what happened.
+pub fn consumed_line(event: &Value) -> String {
+    use everbright_sync::job_view::text;
+    let detail = &event["detail"];
+    let short = |value: &Value| value.as_str().map_or_else(|| "-".to_owned(), |id| id.chars().take(8).collect());
+    let kind = event["detail-type"].as_str().unwrap_or("?");
+    let what = match kind {
+        "Contract Signed" | "Contract Voided" | "Change Order Signed" | "Change Order Voided" => {
+            format!("task {} signed at {}", short(&detail["task"]), text(&detail["signed_at"]))
+        }
+        "Stage Changed" => format!("{} -> {}", text(&detail["from"]["name"]), text(&detail["to"]["name"])),
+        "Milestone Changed" => format!("{} {}", text(&detail["name"]), text(&detail["status"])),
+        "Document Stored" => format!("{} ({} bytes)", text(&detail["file_name"]), detail["size"]),
+        "Document Failed" => format!("{} (for good: {})", text(&detail["reason"]), detail["for_good"]),
+        "Details Recorded" => format!("{} value(s)", detail["values"].as_object().map_or(0, Map::len)),
+        "Signed Quote Resolved" => format!("signed as {}", short(&detail["signed_quote"])),
+        "Current Quote Changed" => format!("from {}", short(&detail["previous_quote"])),
+        _ => String::new(),
+    };
+    let (tenant, site, quote) = (text(&detail["tenant"]), short(&detail["site"]), short(&detail["quote"]));
+    format!("{kind:<22} {tenant:<15} site {site}  quote {quote}  {what}")
 }

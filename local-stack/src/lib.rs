@@ -9,6 +9,7 @@
 //!   PDFs it serves in `pdf.rs`);
 //! - [`demo`] and [`serve`]: the pipeline on the sample events, and kept running.
 
+pub mod bus;
 pub mod cli;
 mod data_api;
 pub mod demo;

@@ -12,6 +12,7 @@
 
 mod record;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use lambda_runtime::{Error, LambdaEvent};
@@ -143,9 +144,12 @@ impl<S: EventSink, L: PublicationLog, N: FailureNotes> Publisher<S, L, N> {
         };
         published.records = records.len();
         let mut pending: Vec<(usize, BusEvent)> = Vec::new();
+        let mut seen = HashSet::new();
         for (index, record) in records.iter().enumerate() {
             match record.as_ref().map(|record| self.events_of(record)) {
-                Ok(Ok(events)) => pending.extend(events.into_iter().map(|event| (index, event))),
+                // The same id twice in a batch is the same change twice (two writes that each
+                // created the item): put once.
+                Ok(Ok(events)) => pending.extend(events.into_iter().filter(|e| seen.insert(e.id)).map(|e| (index, e))),
                 Ok(Err(unmapped)) => {
                     warn!(error = %unmapped, "a change this version cannot map; skipped");
                     published.unreadable += 1;

@@ -43,9 +43,13 @@ fn record(value: &Value) -> Result<Record, Unreadable> {
     if sequence_number.is_empty() {
         return Err(unreadable("no SequenceNumber".into()));
     }
+    // An image of nothing but the item's keys is an item not yet written: moto, creating an item
+    // for an `UpdateItem`, streams its keys alone first.
     let image = |name: &str| match data.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(image) => plain_item(image).map(Some).map_err(|reason| unreadable(format!("{name}: {reason}"))),
+        Some(image) => plain_item(image)
+            .map(|item| Some(item).filter(|item| item.keys().any(|name| !schema::TABLE_KEYS.contains(&name.as_str()))))
+            .map_err(|reason| unreadable(format!("{name}: {reason}"))),
     };
     let keys = plain_item(data.get("Keys").unwrap_or(&Value::Null)).map_err(|r| unreadable(format!("Keys: {r}")))?;
     let key = |name: &str| keys.get(name).and_then(Value::as_str).ok_or_else(|| unreadable(format!("no {name} key")));
@@ -150,5 +154,13 @@ mod tests {
         assert_eq!(read[2].as_ref().unwrap_err().sequence_number, "3");
         assert_eq!(read[3].as_ref().unwrap_err().sequence_number, "");
         assert!(records(&json!({ "records": [] })).is_err());
+    }
+
+    #[test]
+    fn an_image_of_the_keys_alone_is_no_item_yet() {
+        let keys = json!({ "pk": { "S": "SITE#34b6b5ee-f997-4044-86ae-0abbf611fc4d" }, "sk": { "S": "JOB" } });
+        let event = json!({ "Records": [{ "dynamodb": { "SequenceNumber": "1", "Keys": keys, "NewImage": keys } }] });
+        let record = records(&event).unwrap().remove(0).unwrap();
+        assert_eq!((record.old, record.new), (None, None));
     }
 }

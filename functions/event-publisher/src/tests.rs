@@ -153,3 +153,12 @@ async fn a_document_stored_names_the_bucket() {
     assert_eq!(published.events[0].detail["bucket"], "documents");
     assert_eq!(published.events[0].detail["s3_key"], "contracts/a.pdf");
 }
+
+#[tokio::test]
+async fn the_same_change_twice_in_a_batch_is_put_once() {
+    let publisher = publisher(Bus::default());
+    let event = json!({ "Records": [signed(1, SITES[0], 1), signed(2, SITES[0], 1)] });
+    let (_, published) = publisher.publish(&event).await;
+    assert_eq!(tasks(&published.events), ["01"]);
+    assert_eq!(publisher.ports().0.puts.lock().unwrap().concat().len(), 1);
+}
