@@ -2,7 +2,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use everbright_sync::operate::{self, DlqArgs, DriftArgs, EnrichArgs, JobArgs, RefetchArgs, ReplayArgs};
+use everbright_sync::operate::{
+    self, DlqArgs, DriftArgs, EnrichArgs, JobArgs, PublishedArgs, RefetchArgs, ReplayArgs, RepublishArgs,
+};
 use everbright_sync::send::{self, Aws4};
 use everbright_sync::tenants::{self, TenantsArgs};
 
@@ -27,6 +29,11 @@ enum Command {
     Refetch(RefetchArgs),
     /// Queue the reading of a job's signed quote details from EverBright's data API.
     Enrich(EnrichArgs),
+    /// Put a job's current state on the event bus again, for a new consumer (marked as a replay,
+    /// with ids of their own); or, with --failures, every site the publisher could not publish.
+    Republish(RepublishArgs),
+    /// What was published of a job (the last 30 days).
+    Published(PublishedArgs),
     /// List the fetch DLQ's messages with their reasons, or `dlq redrive` them to the fetch queue.
     Dlq(DlqArgs),
     /// List the configured tenants with the identities that speak for each (never a secret), and
@@ -79,6 +86,8 @@ async fn main() -> ExitCode {
         Command::Enrich(args) => report(operate::enrich(&args).await),
         Command::Drift(args) => report(operate::drift(&args).await),
         Command::Dlq(args) => report(operate::dlq(&args).await),
+        Command::Republish(args) => report(operate::republish(&args).await),
+        Command::Published(args) => report(operate::published(&args).await),
         Command::Tenants(args) => report(tenants::tenants(&args).await),
         Command::Send { file, event, method, endpoint, access_key, secret_key, region, service } => {
             let bytes = match std::fs::read(&file) {

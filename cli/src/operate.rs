@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 use aws::{Clients, load_sdk_config, load_tenants};
 use clap::{ArgAction, Args};
 use config::{DedupeConfig, Env, TenantsSource};
+use domain::bus::Replay;
 use domain::event::EventType;
 use domain::ids::{DocumentId, QuoteId, SiteId};
 use domain::tenant::TenantId;
@@ -39,6 +40,12 @@ pub struct Stack {
     /// As the receiver's setting: how long a replayed body without a time of its own is.
     #[arg(long, env = "DEDUPE_RETRY_WINDOW_MINUTES", default_value_t = 15)]
     pub dedupe_retry_window_minutes: i64,
+    /// The installer's event bus, by name or ARN (for `republish`).
+    #[arg(long, env = "EVENT_BUS_NAME")]
+    pub event_bus: Option<String>,
+    /// The event publisher's failure queue's URL (for `republish --failures`).
+    #[arg(long, env = "PUBLISH_FAILURES_QUEUE_URL")]
+    pub failures_queue_url: Option<String>,
 }
 
 impl Stack {
@@ -57,6 +64,8 @@ impl Stack {
                 retry_window_minutes: self.dedupe_retry_window_minutes,
             },
             tenants,
+            event_bus: self.event_bus.clone(),
+            failures_queue_url: self.failures_queue_url.clone(),
         };
         Ok(Ops::new(&config, &clients))
     }
@@ -162,6 +171,36 @@ pub struct EnrichArgs {
     /// signed on).
     #[arg(long)]
     pub quote: Option<QuoteId>,
+    /// The tenant whose job it is (needed when two tenants sent the same site).
+    #[arg(long, value_parser = parse_tenant)]
+    pub tenant: Option<TenantId>,
+    #[command(flatten)]
+    pub stack: Stack,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct RepublishArgs {
+    /// The job's site id.
+    #[arg(required_unless_present = "failures")]
+    pub site: Option<SiteId>,
+    /// Instead of a site: every site the publisher noted on its failure queue (the queue is
+    /// emptied once they are republished).
+    #[arg(long, conflicts_with = "site")]
+    pub failures: bool,
+    /// The tenant whose job it is (needed when two tenants sent the same site).
+    #[arg(long, value_parser = parse_tenant)]
+    pub tenant: Option<TenantId>,
+    /// The replay's id, in every event's `replay_id` (default: `replay-` and the time).
+    #[arg(long)]
+    pub replay_id: Option<String>,
+    #[command(flatten)]
+    pub stack: Stack,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct PublishedArgs {
+    /// The job's site id.
+    pub site: SiteId,
     /// The tenant whose job it is (needed when two tenants sent the same site).
     #[arg(long, value_parser = parse_tenant)]
     pub tenant: Option<TenantId>,
@@ -293,5 +332,52 @@ pub async fn dlq(args: &DlqArgs) -> Result<String, OpsError> {
         ));
     }
     out.push_str(&format!("{} message(s) in the DLQ", letters.len()));
+    Ok(out)
+}
+
+pub async fn republish(args: &RepublishArgs) -> Result<String, OpsError> {
+    let ops = args.stack.ops().await?;
+    let replay = Replay { id: args.replay_id.clone().unwrap_or_else(|| format!("replay-{}", Timestamp::now())) };
+    if args.failures {
+        let (failures, done) = ops.republish_failures(&replay).await?;
+        let mut out = String::new();
+        for record in &failures.given_up {
+            out.push_str(&format!("given up by the event source mapping: {record}\n"));
+        }
+        out.push_str(&format!(
+            "{} noted site(s); {} job(s) republished as {}, {} event(s)",
+            failures.sites.len(),
+            done.jobs,
+            replay.id,
+            done.events
+        ));
+        return Ok(out);
+    }
+    let site = args.site.ok_or("name a site, or --failures")?;
+    let (job, _) = ops.job(Some(site), None, args.tenant.as_ref()).await?;
+    let done = ops.republish(std::slice::from_ref(&job), &replay).await?;
+    Ok(format!("{job}: {} event(s) republished as {}", done.events, replay.id))
+}
+
+pub async fn published(args: &PublishedArgs) -> Result<String, OpsError> {
+    let ops = args.stack.ops().await?;
+    let (job, _) = ops.job(Some(args.site), None, args.tenant.as_ref()).await?;
+    let published = ops.published(&job).await?;
+    let mut out = String::new();
+    for event in &published {
+        out.push_str(&format!(
+            "{}  {:<22} {}  webhook {}{}\n",
+            job_view::text(&event["changed_at"]),
+            job_view::text(&event["detail_type"]),
+            job_view::text(&event["id"]),
+            job_view::text(&event["event_id"]),
+            if event["replay"] == true { "  (replay)" } else { "" }
+        ));
+    }
+    out.push_str(&format!(
+        "{} event(s) published of {job} in the last {} days",
+        published.len(),
+        aws::PUBLISHED_KEEP_DAYS
+    ));
     Ok(out)
 }

@@ -139,7 +139,19 @@ impl Backend {
     }
 
     fn ops_of(&self, tenants: config::tenant::Tenants) -> everbright_sync::ops::Ops {
-        let config = everbright_sync::ops::OpsConfig {
+        everbright_sync::ops::Ops::new(&self.ops_config(tenants), &self.clients)
+    }
+
+    /// The operator's commands with the installer's bus and the publisher's failure queue.
+    pub fn ops_with_bus(&self, bus: &local_stack::bus::EventResources) -> everbright_sync::ops::Ops {
+        let mut config = self.ops_config(config::tenant::Tenants::default());
+        config.event_bus = Some(bus.bus.clone());
+        config.failures_queue_url = Some(bus.failures_queue_url.clone());
+        everbright_sync::ops::Ops::new(&config, &self.clients)
+    }
+
+    fn ops_config(&self, tenants: config::tenant::Tenants) -> everbright_sync::ops::OpsConfig {
+        everbright_sync::ops::OpsConfig {
             table: self.table.clone(),
             bucket: self.bucket.clone(),
             queue_url: self.queue_url.clone(),
@@ -147,8 +159,9 @@ impl Backend {
             fetch_milestone_documents: true,
             dedupe: config::DedupeConfig::default(),
             tenants,
-        };
-        everbright_sync::ops::Ops::new(&config, &self.clients)
+            event_bus: None,
+            failures_queue_url: None,
+        }
     }
 
     /// The receiver's environment for this backend.

@@ -3,7 +3,7 @@
 //! configuration (`JOBS_TABLE`, `DOCUMENTS_BUCKET`, `FETCH_QUEUE_URL`, and `FETCH_DLQ_URL` for the
 //! DLQ), against AWS or, with `AWS_ENDPOINT_URL`, the local backend alike.
 
-use aws::{Clients, DynamoJobStore, Requeued, S3Archive, SqsWorkQueue};
+use aws::{Clients, DynamoJobStore, EventBridgeBus, Requeued, S3Archive, SqsWorkQueue};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use config::DedupeConfig;
 use config::tenant::Tenants;
@@ -20,9 +20,11 @@ use serde_json::{Map, Value};
 use webhook_receiver::{Authenticator, AwsReceiver, Preview, Receiver, Replay, Settings};
 
 mod documents;
+mod events;
 mod replay;
 
 pub use documents::DeadLetter;
+pub use events::{Failures, Republished, replay_events};
 pub use replay::{ReplayMode, ReplayReport};
 
 pub type OpsError = Box<dyn std::error::Error + Send + Sync>;
@@ -40,6 +42,9 @@ pub struct OpsConfig {
     pub dedupe: DedupeConfig,
     /// The tenants (`TENANTS_SECRET` or `TENANTS`), for the organization check of replays.
     pub tenants: Tenants,
+    /// The installer's bus and the publisher's failure queue (for `republish`).
+    pub event_bus: Option<String>,
+    pub failures_queue_url: Option<String>,
 }
 
 pub struct Ops {
@@ -53,6 +58,8 @@ pub struct Ops {
     receiver: AwsReceiver,
     /// The configured tenants, where a site's jobs are looked for.
     tenants: Tenants,
+    bus: Option<EventBridgeBus>,
+    failures_queue_url: Option<String>,
 }
 
 /// Which archived requests to replay.
@@ -91,6 +98,8 @@ impl Ops {
             dlq_url: config.dlq_url.clone(),
             receiver,
             tenants: config.tenants.clone(),
+            bus: config.event_bus.as_ref().map(|bus| EventBridgeBus::new(clients.eventbridge().clone(), bus)),
+            failures_queue_url: config.failures_queue_url.clone(),
         }
     }
 

@@ -160,7 +160,9 @@ impl<S: EventSink, L: PublicationLog, N: FailureNotes> Publisher<S, L, N> {
                 }
             }
         }
-        let failed_from = self.put_all(&pending, &mut published).await;
+        let put = put_in_order(&self.sink, &pending, self.attempts, self.backoff).await;
+        (published.events, published.put_retries) = (put.events, put.retries);
+        let failed_from = put.failed;
         if !published.events.is_empty()
             && let Err(error) = self.log.record(&published.events).await
         {
@@ -208,45 +210,6 @@ impl<S: EventSink, L: PublicationLog, N: FailureNotes> Publisher<S, L, N> {
         Ok(events)
     }
 
-    /// Puts every event in order, in chunks; stops at the first chunk with an entry still
-    /// refused: the index of the first record not (wholly) published, and why.
-    async fn put_all(&self, pending: &[(usize, BusEvent)], published: &mut Published) -> Option<(usize, String)> {
-        for chunk in chunks(pending) {
-            let mut left: Vec<&(usize, BusEvent)> = chunk.iter().collect();
-            let mut reason = String::new();
-            for attempt in 0..self.attempts {
-                if attempt > 0 {
-                    tokio::time::sleep(self.backoff * 2_u32.pow(attempt - 1)).await;
-                    published.put_retries += left.len();
-                }
-                let events: Vec<BusEvent> = left.iter().map(|(_, event)| event.clone()).collect();
-                match self.sink.put(&events).await {
-                    Ok(results) => {
-                        let mut refused = Vec::new();
-                        for (entry, result) in left.into_iter().zip(results) {
-                            match result {
-                                None => published.events.push(entry.1.clone()),
-                                Some(why) => {
-                                    reason = format!("EventBridge refused an entry: {why}");
-                                    refused.push(entry);
-                                }
-                            }
-                        }
-                        left = refused;
-                    }
-                    Err(error) => reason = error.to_string(),
-                }
-                if left.is_empty() {
-                    break;
-                }
-            }
-            if let Some(first) = left.iter().map(|(index, _)| *index).min() {
-                return Some((first, reason));
-            }
-        }
-        None
-    }
-
     fn record_metrics(&self, published: &Published) {
         let mut emf = Emf::new(&self.function);
         emf.count("Records", published.records)
@@ -263,6 +226,64 @@ impl<S: EventSink, L: PublicationLog, N: FailureNotes> Publisher<S, L, N> {
             "stream batch handled"
         );
     }
+}
+
+/// What putting events in order did.
+#[derive(Debug, Default)]
+pub struct Put {
+    /// The events the bus took, in the order it took them.
+    pub events: Vec<BusEvent>,
+    /// Entries put again after a refusal.
+    pub retries: usize,
+    /// The first record (its index as `pending` gives it) with an event still refused, and why.
+    pub failed: Option<(usize, String)>,
+}
+
+/// Puts `pending` (each event with the index of the record it came from) in order, in chunks,
+/// putting again only the entries the bus refused, `attempts` times in all with a doubling
+/// `backoff`; stops after the first chunk with an entry still refused.
+pub async fn put_in_order<S: EventSink>(
+    sink: &S,
+    pending: &[(usize, BusEvent)],
+    attempts: u32,
+    backoff: Duration,
+) -> Put {
+    let mut put = Put::default();
+    for chunk in chunks(pending) {
+        let mut left: Vec<&(usize, BusEvent)> = chunk.iter().collect();
+        let mut reason = String::new();
+        for attempt in 0..attempts.max(1) {
+            if attempt > 0 {
+                tokio::time::sleep(backoff * 2_u32.pow(attempt - 1)).await;
+                put.retries += left.len();
+            }
+            let events: Vec<BusEvent> = left.iter().map(|(_, event)| event.clone()).collect();
+            match sink.put(&events).await {
+                Ok(results) => {
+                    let mut refused = Vec::new();
+                    for (entry, result) in left.into_iter().zip(results) {
+                        match result {
+                            None => put.events.push(entry.1.clone()),
+                            Some(why) => {
+                                reason = format!("EventBridge refused an entry: {why}");
+                                refused.push(entry);
+                            }
+                        }
+                    }
+                    left = refused;
+                }
+                Err(error) => reason = error.to_string(),
+            }
+            if left.is_empty() {
+                break;
+            }
+        }
+        if let Some(first) = left.iter().map(|(index, _)| *index).min() {
+            put.failed = Some((first, reason));
+            return put;
+        }
+    }
+    put
 }
 
 /// The events in order, in chunks of at most ten entries and [`MAX_PUT_BYTES`].

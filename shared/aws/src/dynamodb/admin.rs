@@ -18,7 +18,7 @@ pub async fn scan_all(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
 }
 
 impl DynamoJobStore {
-    /// Every item of a job, sorted by sort key.
+    /// Every item of a job, sorted by sort key (not its publication log).
     pub async fn job_items(&self, job: &JobKey) -> Result<Vec<Map<String, Value>>, BackendError> {
         let mut expr = Expression::default();
         let key = format!("{} = {}", expr.name("pk"), expr.value(s(schema::job_pk(job))));
@@ -34,7 +34,11 @@ impl DynamoJobStore {
             .send();
         let items: Vec<_> =
             pages.collect::<Result<_, _>>().await.map_err(|e| BackendError::new("DynamoDB Query (job)", e))?;
-        items_to_json(&items, "DynamoDB Query (an item)")
+        let mut items = items_to_json(&items, "DynamoDB Query (an item)")?;
+        // The publication log is no part of the job (see `published`).
+        items
+            .retain(|item| !item.get("sk").and_then(Value::as_str).is_some_and(|sk| sk.starts_with(schema::PUBLISHED)));
+        Ok(items)
     }
 
     /// The jobs that hold `quote` (one, unless two tenants sent it), through the quote index.
