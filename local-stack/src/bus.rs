@@ -191,6 +191,8 @@ pub struct Streamed {
     pub invocations: usize,
     pub records: usize,
     pub published: usize,
+    /// Records the publisher could not read or map (logged, counted, skipped).
+    pub unmapped: usize,
     pub retried_batches: usize,
     /// Batches given up after [`MAX_RETRIES`] (their on-failure records are on the failure queue).
     pub given_up: usize,
@@ -221,6 +223,7 @@ where
             streamed.invocations += 1;
             let (response, published) = publisher.publish(&json!({ "Records": batch })).await;
             streamed.published += published.events.len();
+            streamed.unmapped += published.unreadable;
             let Some(failure) = response.batch_item_failures.first() else { break };
             let from = batch
                 .iter()

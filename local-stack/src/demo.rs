@@ -381,8 +381,8 @@ pub fn render(report: &Report) -> String {
         let s = &report.streamed;
         line(String::new());
         line(format!(
-            "Publisher: {} stream record(s) in {} invocation(s), {} event(s) published, {} batch(es) retried, {} given up",
-            s.records, s.invocations, s.published, s.retried_batches, s.given_up
+            "Publisher: {} stream record(s) in {} invocation(s), {} event(s) published, {} unmapped, {} batch(es) retried, {} given up",
+            s.records, s.invocations, s.published, s.unmapped, s.retried_batches, s.given_up
         ));
         line(format!("Events the consumer's queue received ({}):", report.consumed.len()));
         for event in &report.consumed {

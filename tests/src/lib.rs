@@ -18,6 +18,7 @@ pub mod cfn;
 pub mod counting_proxy;
 pub mod emf;
 pub mod enrichment;
+pub mod events;
 pub mod fault_proxy;
 pub mod memory;
 pub mod memory_fetch;

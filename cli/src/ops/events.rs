@@ -7,7 +7,7 @@ use aws_sdk_sqs::types::Message;
 use domain::bus::{self, BusEvent, ItemChange, NotedSite, PublishFailure, Replay};
 use domain::job::JobKey;
 use domain::timestamp::Timestamp;
-use event_publisher::put_in_order;
+use event_publisher::{name_bucket, put_in_order};
 use serde_json::{Map, Value};
 
 use super::{Ops, OpsError};
@@ -57,7 +57,8 @@ impl Ops {
             if items.is_empty() {
                 continue;
             }
-            let events = replay_events(job, &items, replay, Timestamp::now());
+            let mut events = replay_events(job, &items, replay, Timestamp::now());
+            name_bucket(&mut events, &self.bucket);
             let pending: Vec<(usize, BusEvent)> = events.into_iter().enumerate().collect();
             let put = put_in_order(bus, &pending, 3, std::time::Duration::from_millis(200)).await;
             if let Some((_, reason)) = put.failed {
@@ -69,13 +70,30 @@ impl Ops {
         Ok(done)
     }
 
-    /// Everything on the publisher's failure queue (`PUBLISH_FAILURES_QUEUE_URL`), read but not
-    /// deleted.
+    /// Everything on the publisher's failure queue (`PUBLISH_FAILURES_QUEUE_URL`), read and made
+    /// visible again (nothing deleted).
     pub async fn publish_failures(&self) -> Result<Failures, OpsError> {
+        let failures = self.read_failures().await?;
+        let url = self.failures_url()?;
+        for handle in failures.messages.iter().filter_map(Message::receipt_handle) {
+            self.sqs
+                .change_message_visibility()
+                .queue_url(url)
+                .receipt_handle(handle)
+                .visibility_timeout(0)
+                .send()
+                .await?;
+        }
+        Ok(failures)
+    }
+
+    /// Everything on the failure queue, kept invisible while it is handled.
+    async fn read_failures(&self) -> Result<Failures, OpsError> {
         let url = self.failures_url()?;
         let mut failures = Failures::default();
         loop {
-            let output = self.sqs.receive_message().queue_url(url).max_number_of_messages(10).send().await?;
+            let receive = self.sqs.receive_message().queue_url(url).max_number_of_messages(10);
+            let output = receive.visibility_timeout(120).send().await?;
             if output.messages().is_empty() {
                 break;
             }
@@ -97,7 +115,7 @@ impl Ops {
 
     /// Republishes every site on the failure queue, then deletes what was read.
     pub async fn republish_failures(&self, replay: &Replay) -> Result<(Failures, Republished), OpsError> {
-        let failures = self.publish_failures().await?;
+        let failures = self.read_failures().await?;
         let jobs: Vec<JobKey> =
             failures.sites.iter().map(|noted| JobKey::new(noted.tenant.clone(), noted.site)).collect();
         let done = self.republish(&jobs, replay).await?;

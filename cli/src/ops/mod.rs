@@ -60,6 +60,7 @@ pub struct Ops {
     tenants: Tenants,
     bus: Option<EventBridgeBus>,
     failures_queue_url: Option<String>,
+    bucket: String,
 }
 
 /// Which archived requests to replay.
@@ -100,6 +101,7 @@ impl Ops {
             tenants: config.tenants.clone(),
             bus: config.event_bus.as_ref().map(|bus| EventBridgeBus::new(clients.eventbridge().clone(), bus)),
             failures_queue_url: config.failures_queue_url.clone(),
+            bucket: config.bucket.clone(),
         }
     }
 

@@ -204,9 +204,7 @@ impl<S: EventSink, L: PublicationLog, N: FailureNotes> Publisher<S, L, N> {
             committed_at: record.committed_at,
         };
         let mut events = bus::events(&change, None)?;
-        for event in events.iter_mut().filter(|event| event.detail_type == DetailType::DocumentStored) {
-            event.detail.insert("bucket".into(), self.bucket.clone().into());
-        }
+        name_bucket(&mut events, &self.bucket);
         Ok(events)
     }
 
@@ -225,6 +223,13 @@ impl<S: EventSink, L: PublicationLog, N: FailureNotes> Publisher<S, L, N> {
             put_retries = published.put_retries,
             "stream batch handled"
         );
+    }
+}
+
+/// Names the documents' bucket in `Document Stored` (the table does not keep it).
+pub fn name_bucket(events: &mut [BusEvent], bucket: &str) {
+    for event in events.iter_mut().filter(|event| event.detail_type == DetailType::DocumentStored) {
+        event.detail.insert("bucket".into(), bucket.into());
     }
 }
 
