@@ -67,6 +67,7 @@ template:
 	.venv/bin/cfn-lint infra/template.yaml --parameters AuthMode=shared-secret
 	.venv/bin/cfn-lint infra/template.yaml --parameters AuthMode=shared-secret TenantsSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:tenants
 	.venv/bin/cfn-lint infra/template.yaml --parameters AuthMode=iam TenantsSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:tenants
+	.venv/bin/cfn-lint infra/template.yaml --parameters AuthMode=sigv4 EventBusName=installer-bus EventArchiveRetentionDays=0
 	SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --region us-east-1
 
 unit:

@@ -3,7 +3,7 @@
 
 use aws::schema;
 use domain::event::EventType;
-use domain::metrics::{FETCHER_METRICS, NAMESPACE, RECEIVER_METRICS};
+use domain::metrics::{FETCHER_METRICS, NAMESPACE, PUBLISHER_METRICS, RECEIVER_METRICS};
 use integration_tests::cfn::{rendered, template};
 use local_stack::local::{MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS};
 use serde_yaml::Value;
@@ -207,6 +207,8 @@ fn the_alarms_on_the_functions_metrics_name_metrics_they_emit_under_their_functi
         let function = strings(&dimension["Value"]);
         let expected = if RECEIVER_METRICS.contains(&metric) {
             "WebhookReceiver"
+        } else if PUBLISHER_METRICS.contains(&metric) {
+            "EventPublisher"
         } else {
             assert!(FETCHER_METRICS.contains(&metric), "{name:?}: no function emits {metric}");
             "ContractFetcher"
@@ -334,6 +336,7 @@ fn each_role_allows_the_dynamodb_calls_its_adapter_makes() {
             &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem"][..],
         ),
         ("ContractFetcher", &["dynamodb:UpdateItem", "dynamodb:GetItem"][..]),
+        ("EventPublisher", &["dynamodb:BatchWriteItem"][..]),
     ] {
         let role = resource(&template, &format!("{function}Role"));
         let statements = role["Policies"][0]["PolicyDocument"]["Statement"].as_sequence().unwrap();
@@ -361,7 +364,7 @@ fn every_box_of_the_readme_diagram_is_a_template_resource_and_every_function_box
     let ids = diagram.split_whitespace().filter_map(|token| token.split_once(['[', '(']).map(|(id, _)| id.to_owned()));
     for id in ids {
         boxes += 1;
-        if id != "EverBright" {
+        if id != "EverBright" && id != "Consumers" {
             assert!(
                 template["Resources"].get(&id).is_some(),
                 "the diagram names {id}, which the template does not define"
@@ -369,7 +372,11 @@ fn every_box_of_the_readme_diagram_is_a_template_resource_and_every_function_box
         }
     }
     assert!(boxes >= 9, "{boxes} boxes found");
-    for (function, krate) in [("WebhookReceiver", "webhook-receiver"), ("ContractFetcher", "contract-fetcher")] {
+    for (function, krate) in [
+        ("WebhookReceiver", "webhook-receiver"),
+        ("ContractFetcher", "contract-fetcher"),
+        ("EventPublisher", "event-publisher"),
+    ] {
         assert!(diagram.contains(&format!("{function}[\"{function}: {krate}\"]")), "{function}'s box names {krate}");
         let manifest = integration_tests::root().join("functions").join(krate).join("Cargo.toml");
         let manifest = std::fs::read_to_string(&manifest).unwrap();
@@ -404,6 +411,14 @@ fn the_dashboard_shows_every_metric_the_functions_emit_the_queues_and_the_durati
     for name in FETCHER_METRICS {
         assert!(all.contains(&format!("\"{name}\"")), "the fetcher's {name}");
     }
+    for name in PUBLISHER_METRICS {
+        assert!(all.contains(&format!("\"{name}\"")), "the publisher's {name}");
+    }
+    assert!(all.contains(&format!("[\"{NAMESPACE}\",\"Records\",\"Function\",\"EventPublisher\"]")));
+    assert!(
+        all.contains("\"IteratorAge\"") && all.contains("\"PublishFailureQueue\""),
+        "the stream's age, the failures"
+    );
     assert!(all.contains(&format!("[\"{NAMESPACE}\",\"Received\",\"Function\",\"WebhookReceiver\"]")));
     assert!(all.contains(&format!("[\"{NAMESPACE}\",\"Messages\",\"Function\",\"ContractFetcher\"]")));
     assert!(
@@ -414,4 +429,37 @@ fn the_dashboard_shows_every_metric_the_functions_emit_the_queues_and_the_durati
     assert!(all.contains("\"Duration\""), "durations");
     let url = strings(&template["Outputs"]["DashboardUrl"]["Value"]).join("");
     assert!(url.contains("#dashboards:name=${Dashboard}"), "{url}");
+}
+
+#[test]
+fn the_publisher_reads_the_tables_stream_gives_batches_back_bounded_and_may_put_events_on_its_bus_only() {
+    let template = template();
+    let table = resource(&template, "JobsTable");
+    assert_eq!(table["StreamSpecification"]["StreamViewType"], "NEW_AND_OLD_IMAGES");
+    let publisher = resource(&template, "EventPublisher");
+    let stream = &publisher["Events"]["JobStream"]["Properties"];
+    assert_eq!(strings(&stream["Stream"]), ["JobsTable.StreamArn"]);
+    assert_eq!(stream["FunctionResponseTypes"][0], "ReportBatchItemFailures");
+    assert_eq!(stream["BisectBatchOnFunctionError"], Value::Bool(true));
+    assert!(stream["MaximumRetryAttempts"].as_u64().is_some_and(|n| n > 0 && n <= 10));
+    assert!(stream["MaximumRecordAgeInSeconds"].as_u64().is_some_and(|age| age < 86_400), "before the stream forgets");
+    assert_eq!(strings(&stream["DestinationConfig"]["OnFailure"]["Destination"]), ["PublishFailureQueue.Arn"]);
+    assert_eq!(stream["BatchSize"].as_u64(), Some(local_stack::bus::BATCH as u64), "as the local stack plays it");
+    assert_eq!(stream["MaximumRetryAttempts"].as_u64(), Some(local_stack::bus::MAX_RETRIES as u64));
+
+    let role = resource(&template, "EventPublisherRole");
+    let statements = role["Policies"][0]["PolicyDocument"]["Statement"].as_sequence().unwrap();
+    let put: Vec<&Value> =
+        statements.iter().filter(|s| strings(&s["Action"]).contains(&"events:PutEvents".to_owned())).collect();
+    assert_eq!(put.len(), 1);
+    let bus = strings(&put[0]["Resource"]).join(" ");
+    assert!(bus.contains("EventBus.Arn") && bus.contains("event-bus/${EventBusName}"), "the stack's bus only: {bus}");
+    let sends: Vec<String> = statements
+        .iter()
+        .filter(|s| strings(&s["Action"]).contains(&"sqs:SendMessage".to_owned()))
+        .flat_map(|s| strings(&s["Resource"]))
+        .collect();
+    assert_eq!(sends, ["PublishFailureQueue.Arn"]);
+    let archive = resource(&template, "EventArchive");
+    assert!(strings(&archive["RetentionDays"]).contains(&"EventArchiveRetentionDays".to_owned()));
 }

@@ -24,7 +24,7 @@ use aws::{Clients, DynamoJobStore, EventBridgeBus, SqsFailureNotes};
 use config::PublisherConfig;
 use domain::bus::{self, BusEvent, DetailType, ItemChange, PublishFailure};
 use domain::job::JobKey;
-use domain::metrics::{Emf, MetricsSink, function_name, stdout_sink};
+use domain::metrics::{Emf, MetricsSink, PUBLISHER_METRICS, function_name, stdout_sink};
 use domain::ports::{EventSink, FailureNotes, MAX_EVENTS_PER_PUT, PublicationLog};
 use domain::timestamp::Clock;
 
@@ -209,12 +209,13 @@ impl<S: EventSink, L: PublicationLog, N: FailureNotes> Publisher<S, L, N> {
     }
 
     fn record_metrics(&self, published: &Published) {
+        let [records, put, unmapped, retries, failed] = PUBLISHER_METRICS;
         let mut emf = Emf::new(&self.function);
-        emf.count("Records", published.records)
-            .count("Published", published.events.len())
-            .count("Unmapped", published.unreadable)
-            .count("PutRetries", published.put_retries)
-            .count("PublishFailed", usize::from(published.failed.is_some()));
+        emf.count(records, published.records)
+            .count(put, published.events.len())
+            .count(unmapped, published.unreadable)
+            .count(retries, published.put_retries)
+            .count(failed, usize::from(published.failed.is_some()));
         (self.metrics)(emf.to_line(self.clock.now()));
         info!(
             records = published.records,

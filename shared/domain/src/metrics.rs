@@ -34,6 +34,10 @@ pub const FETCHER_METRICS: [&str; 10] = [
     "DetailsFailed",
 ];
 
+/// The event publisher's metrics, one line per batch: stream records read, events put on the bus,
+/// records it could not read or map, entries put again after a refusal, batches given back.
+pub const PUBLISHER_METRICS: [&str; 5] = ["Records", "Published", "Unmapped", "PutRetries", "PublishFailed"];
+
 /// Where a function's metric lines go: standard output in Lambda, a buffer in tests.
 pub type MetricsSink = Arc<dyn Fn(String) + Send + Sync>;
 
