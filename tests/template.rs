@@ -4,22 +4,9 @@
 use aws::schema;
 use domain::event::EventType;
 use domain::metrics::{FETCHER_METRICS, NAMESPACE, PUBLISHER_METRICS, RECEIVER_METRICS};
-use integration_tests::cfn::{rendered, template};
+use integration_tests::cfn::{of_type, rendered, resource, strings, template};
 use local_stack::local::{MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS};
 use serde_yaml::Value;
-
-fn resource<'a>(template: &'a Value, name: &str) -> &'a Value {
-    &template["Resources"][name]["Properties"]
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    match value {
-        Value::String(s) => vec![s.clone()],
-        Value::Sequence(items) => items.iter().flat_map(strings).collect(),
-        Value::Tagged(tagged) => strings(&tagged.value),
-        _ => Vec::new(),
-    }
-}
 
 #[test]
 fn every_event_the_code_knows_has_put_post_and_patch_routes_and_no_other_route_exists() {
@@ -240,11 +227,6 @@ fn every_prefix_that_holds_personal_data_loses_its_old_versions_and_incomplete_u
     assert_eq!(template["Parameters"]["DalRetentionDays"]["Default"], 365);
     let abort = rules.iter().find(|rule| !rule["AbortIncompleteMultipartUpload"].is_null()).expect("an abort rule");
     assert_eq!(abort["Status"], "Enabled");
-}
-
-/// Every resource of `kind`.
-fn of_type<'a>(template: &'a Value, kind: &str) -> Vec<&'a Value> {
-    template["Resources"].as_mapping().unwrap().values().filter(|r| r["Type"] == kind).collect()
 }
 
 /// The receiver role's statements.

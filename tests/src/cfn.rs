@@ -83,3 +83,23 @@ pub fn rendered(given: &[(&str, &str)]) -> Value {
     out["Outputs"] = Value::Mapping(outputs.map(|(k, v)| (k.clone(), v.clone())).collect());
     out
 }
+
+/// A resource's properties.
+pub fn resource<'a>(template: &'a Value, name: &str) -> &'a Value {
+    &template["Resources"][name]["Properties"]
+}
+
+/// Every string in `value`, through lists and tags (`!Ref X` is `X`, `!GetAtt X.Arn` is `X.Arn`).
+pub fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items.iter().flat_map(strings).collect(),
+        Value::Tagged(tagged) => strings(&tagged.value),
+        _ => Vec::new(),
+    }
+}
+
+/// Every resource of `kind`.
+pub fn of_type<'a>(template: &'a Value, kind: &str) -> Vec<&'a Value> {
+    template["Resources"].as_mapping().unwrap().values().filter(|r| r["Type"] == kind).collect()
+}

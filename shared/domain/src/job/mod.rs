@@ -253,14 +253,12 @@ pub fn plan(payload: &Payload, cx: &PlanContext<'_>) -> Option<Plan> {
     quotes.sort_unstable();
     quotes.dedup();
     for change in &mut plan.changes {
-        match change {
-            Change::Summary { value: fields, .. }
-            | Change::Stage { value: fields, .. }
-            | Change::Task { fields, .. }
-            | Change::Milestone { fields, .. } => {
-                fields.insert("event_id".into(), cx.event_id.into());
-            }
-            Change::Job { .. } => {}
+        if let Change::Summary { value: fields, .. }
+        | Change::Stage { value: fields, .. }
+        | Change::Task { fields, .. }
+        | Change::Milestone { fields, .. } = change
+        {
+            fields.insert("event_id".into(), cx.event_id.into());
         }
     }
     plan.changes.push(Change::Job { quotes });
