@@ -1,8 +1,10 @@
 //! The reliability scenario: deliveries generated from the sample payloads, shuffled and
 //! repeated, sent signed through the local gateway while a fault proxy breaks DynamoDB, S3, SQS
 //! and EverBright's API at 10-20%; the sender re-sends whatever was not answered 2xx/4xx, as
-//! EverBright would; the fetcher runs until the queue is empty. The end state must be that of
-//! the same events delivered once each, in order, without faults.
+//! EverBright would; the fetcher runs until the queue is empty; then the event publisher reads the
+//! table's stream, its reads and its `PutEvents` broken too. The end state must be that of the
+//! same events delivered once each, in order, without faults; the consumer must have received
+//! the event of every committed change, of nothing else, a duplicate only with the same id.
 //!
 //! CI runs it small. The full size (1,000 deliveries over 100 sites):
 //!
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 use aws::{Clients, S3Archive};
 use everbright_sync::send::{self, Aws4};
 use futures_util::future::join_all;
+use integration_tests::events::Bus;
 use integration_tests::fault_proxy::{Fault, FaultPlan, FaultProxy, FaultStats};
 use integration_tests::scenario::{Event, Generated, generate, job_state};
 use integration_tests::{Backend, moto, root, sdk_config_through};
@@ -172,6 +175,7 @@ async fn deliveries_shuffled_repeated_and_broken_end_as_the_same_deliveries_in_o
     // Without faults, each event once, in order; through a proxy too, for its one request at a
     // time (moto loses one of two `ADD`s on an item at once: a count came out one short).
     let reference = Backend::new().await;
+    let mut reference_bus = Bus::on(&reference).await;
     let calm_plan = FaultPlan { one_at_a_time: true, ..FaultPlan::none() };
     let calm_proxy = FaultProxy::start(&moto().endpoint, calm_plan).await.expect("proxy");
     let calm_clients = Clients::new(&sdk_config_through(&calm_proxy.endpoint, Duration::from_secs(30)).await);
@@ -192,7 +196,7 @@ async fn deliveries_shuffled_repeated_and_broken_end_as_the_same_deliveries_in_o
         (Fault::Truncate, 1.0),
     ];
     let mut plan = FaultPlan { delay: Duration::from_millis(2_500), seed, one_at_a_time: true, ..FaultPlan::none() };
-    for service in ["dynamodb", "s3", "sqs"] {
+    for service in ["dynamodb", "s3", "sqs", "events", "streams"] {
         plan = plan.spread(service, rate, &faults);
     }
     let aws_proxy = FaultProxy::start(&moto().endpoint, plan).await.expect("proxy");
@@ -200,10 +204,23 @@ async fn deliveries_shuffled_repeated_and_broken_end_as_the_same_deliveries_in_o
         .spread("everbright", rate, &faults);
     let everbright_proxy = FaultProxy::start(&stand_in.base_url, everbright_plan).await.expect("proxy");
     let faulty = Backend::new().await;
+    let mut faulty_bus = Bus::on(&faulty).await;
     let through_proxy = Clients::new(&sdk_config_through(&aws_proxy.endpoint, Duration::from_secs(2)).await);
     let started = Instant::now();
     let stormy = run(&faulty, &through_proxy, &everbright_proxy.endpoint, &generated, &generated.deliveries, 8).await;
     let stormy_time = started.elapsed();
+
+    // The stream through the publisher: without faults for the reference, through the proxy (its
+    // reads and PutEvents broken too) for the stormy run.
+    let calm_streamed = reference_bus.drain(&reference_bus.publisher(&reference), &reference).await;
+    let calm_received = reference_bus.consumed(&reference).await;
+    faulty_bus.read_through(&aws_proxy.endpoint).await;
+    let config = faulty_bus.resources.publisher_config(&faulty.resources());
+    let publisher = event_publisher::Publisher::on_aws(&config, &through_proxy)
+        .with_metrics(domain::metrics::discard_sink())
+        .with_backoff(Duration::from_millis(10));
+    let streamed = faulty_bus.drain(&publisher, &faulty).await;
+    let received = faulty_bus.consumed(&faulty).await;
     let aws_stats = aws_proxy.stats();
     let everbright_stats = everbright_proxy.stats();
 
@@ -240,6 +257,21 @@ async fn deliveries_shuffled_repeated_and_broken_end_as_the_same_deliveries_in_o
     );
     println!("  documents: {} stored, {} failed for good (EverBright answers 404)", stored.len(), hopeless.len());
     println!("  time: in order without faults {calm_time:.1?}, under faults {stormy_time:.1?}");
+    let mut by_id: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for event in &received {
+        by_id.entry(event["detail"]["id"].as_str().expect("an id").to_owned()).or_default().push(event);
+    }
+    let duplicates: usize = by_id.values().map(|copies| copies.len() - 1).sum();
+    println!(
+        "  publisher: {} stream records in {} invocations, {} retried, {} given up; {} events received, {} of them duplicates (without faults: {} events)",
+        streamed.records,
+        streamed.invocations,
+        streamed.retried_batches,
+        streamed.given_up,
+        received.len(),
+        duplicates,
+        calm_received.len()
+    );
 
     // 1. The table: the same state as in order without faults.
     let expected = job_state(reference.items().await);
@@ -305,5 +337,25 @@ async fn deliveries_shuffled_repeated_and_broken_end_as_the_same_deliveries_in_o
         assert!(hopeless_ids.contains(document), "a document that can succeed is in the DLQ: {message}");
     }
     println!("  dead letters: {}", dead.len());
+
+    // 5. The events: each committed change's event received (the stream read again without
+    //    faults says which), nothing else; a duplicate is the same event with the same id.
+    assert_eq!(streamed.given_up, 0, "{streamed:?}");
+    let expected_ids = faulty_bus.expected_ids(&faulty).await;
+    let received_ids: BTreeSet<String> = by_id.keys().cloned().collect();
+    assert_eq!(
+        received_ids.difference(&expected_ids).count() + expected_ids.difference(&received_ids).count(),
+        0,
+        "received but no committed change means it: {:?}; committed but not received: {:?}",
+        received_ids.difference(&expected_ids).collect::<Vec<_>>(),
+        expected_ids.difference(&received_ids).collect::<Vec<_>>()
+    );
+    for copies in by_id.values() {
+        assert!(copies.iter().all(|copy| copy["detail"] == copies[0]["detail"]), "{copies:?}");
+    }
+    let calm_ids: BTreeSet<String> =
+        calm_received.iter().map(|e| e["detail"]["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(calm_ids, reference_bus.expected_ids(&reference).await);
+    assert_eq!((calm_streamed.retried_batches, calm_streamed.given_up), (0, 0));
     assert!(all.total_faults() > 0, "the proxy injected faults");
 }

@@ -19,6 +19,8 @@ use everbright_sync::send::sign_request;
 pub const BATCH: usize = 100;
 /// Retries of a batch the publisher gives back, as in the template (`MaximumRetryAttempts`).
 pub const MAX_RETRIES: usize = 3;
+/// Attempts at one read of the stream.
+const READ_ATTEMPTS: u32 = 8;
 
 /// The bus, its consumer and the publisher's failure queue.
 #[derive(Clone, Debug)]
@@ -159,7 +161,24 @@ impl StreamReader {
         Ok(records)
     }
 
+    /// One call, tried again (up to [`READ_ATTEMPTS`] times, backing off) when it fails, as the
+    /// event source mapping keeps reading: a read changes nothing, so a lost answer is asked again.
     async fn call(&self, action: &str, body: Value) -> Result<Value, SetupError> {
+        let mut backoff = Duration::from_millis(20);
+        let mut attempt = 1;
+        loop {
+            match self.call_once(action, &body).await {
+                Ok(answer) => return Ok(answer),
+                Err(error) if attempt == READ_ATTEMPTS => return Err(error),
+                Err(_) => {
+                    tokio::time::sleep(backoff).await;
+                    (backoff, attempt) = (backoff * 2, attempt + 1);
+                }
+            }
+        }
+    }
+
+    async fn call_once(&self, action: &str, body: &Value) -> Result<Value, SetupError> {
         let mut request = http::Request::builder()
             .method("POST")
             .uri(format!("{}/", self.endpoint))

@@ -2,7 +2,12 @@
 //! as Lambda's event source mapping reads it, what the consumer's queue received; and every
 //! event a test receives checked against its JSON Schema in `events/schemas/`.
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::time::Duration;
+
+use domain::bus::{BusEvent, PublishFailure};
+use domain::ports::{BackendError, EventSink, FailureNotes, PublicationLog};
 
 use domain::metrics::discard_sink;
 use event_publisher::Publisher;
@@ -51,8 +56,25 @@ impl Bus {
 
     /// The stream read again from its first record (as after a redelivery of every batch).
     pub async fn rewind(&mut self) {
-        self.reader =
+        self.read_through(&moto().endpoint).await;
+    }
+
+    /// The stream read from its first record through `endpoint` (a proxy in front of moto).
+    pub async fn read_through(&mut self, endpoint: &str) {
+        self.reader = StreamReader::open(endpoint, &self.resources.stream_arn).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// The ids of the events every change on the stream means, read without faults and put on a
+    /// bus in memory that takes everything: what a publisher must have published.
+    pub async fn expected_ids(&self, backend: &Backend) -> BTreeSet<String> {
+        let mut reader =
             StreamReader::open(&moto().endpoint, &self.resources.stream_arn).await.unwrap_or_else(|e| panic!("{e}"));
+        let publisher =
+            Publisher::new((Taken::default(), NoLog, NoNotes), &backend.bucket).with_metrics(discard_sink());
+        let streamed = drain_stream(&publisher, &mut reader, &backend.clients, &self.resources).await.unwrap();
+        assert_eq!(streamed.given_up, 0);
+        let taken = publisher.ports().0.0.lock().unwrap().clone();
+        taken
     }
 
     /// Everything the consumer's queue holds (waiting up to two seconds for the first), each
@@ -99,4 +121,31 @@ pub fn validate(events: &[Value]) {
 /// The detail-types of `events`, in order.
 pub fn types(events: &[Value]) -> Vec<&str> {
     events.iter().map(|event| event["detail-type"].as_str().unwrap_or_default()).collect()
+}
+
+/// A bus in memory that takes every event (their ids).
+#[derive(Default)]
+pub struct Taken(pub Mutex<BTreeSet<String>>);
+
+impl EventSink for Taken {
+    async fn put(&self, events: &[BusEvent]) -> Result<Vec<Option<String>>, BackendError> {
+        self.0.lock().unwrap().extend(events.iter().map(|event| event.id.to_string()));
+        Ok(vec![None; events.len()])
+    }
+}
+
+pub struct NoLog;
+
+impl PublicationLog for NoLog {
+    async fn record(&self, _: &[BusEvent]) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
+
+pub struct NoNotes;
+
+impl FailureNotes for NoNotes {
+    async fn note(&self, failure: &PublishFailure) -> Result<(), BackendError> {
+        panic!("a bus that takes everything noted a failure: {failure:?}")
+    }
 }

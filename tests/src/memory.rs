@@ -54,13 +54,17 @@ pub struct State {
 
 impl State {
     /// What the jobs are, without what says when or by which request something happened: the
-    /// last event, a stage's time and version, who queued a document or asked for an enrichment,
-    /// who claimed a delivery.
+    /// last event, a stage's time and version, which delivery wrote a part last (of two with the
+    /// same content), who queued a document or asked for an enrichment, who claimed a delivery.
     pub fn without_volatile(mut self) -> Self {
         for job in self.jobs.values_mut() {
             job.summary.remove(&Part::LastEvent);
             if let Some(stage) = &mut job.stage {
                 stage.remove("at");
+            }
+            let parts = job.summary.values_mut().chain(job.tasks.values_mut()).chain(job.milestones.values_mut());
+            for fields in parts.map(|(_, fields)| fields).chain(job.stage.as_mut()) {
+                fields.remove("event_id");
             }
             for document in job.documents.values_mut() {
                 document.queued_by = None;

@@ -358,6 +358,12 @@ pub fn job_state(
                 item.insert("has_failure".into(), Value::Bool(failure.as_str().is_some_and(|f| !f.is_empty())));
             }
             item.retain(|name, _| !VOLATILE.contains(&name.as_str()));
+            // Which delivery made a part differs from run to run (each request has its own id).
+            for value in item.values_mut() {
+                if let Value::Object(part) = value {
+                    part.remove("event_id");
+                }
+            }
             if let Some(Value::Object(stage)) = item.get_mut("stage") {
                 stage.remove("at");
                 stage.remove("version");
