@@ -75,9 +75,9 @@ unit:
 
 ## Every performance figure, in one table at the end (release builds; see docs/performance.md).
 bench: venv
-	$(CARGO) build --release -p webhook-receiver -p contract-fetcher
+	$(CARGO) build --release -p webhook-receiver -p contract-fetcher -p event-publisher
 	$(CARGO) bench -p domain -p sigv4 --benches
-	$(CARGO) bench -p webhook-receiver --benches
+	$(CARGO) bench -p webhook-receiver -p event-publisher --benches
 	$(CARGO) bench -p integration-tests --benches
 	scripts/bloat.sh
 	scripts/sam-build.sh

@@ -103,5 +103,7 @@ fn the_sample_lines_in_the_operations_guide_are_emf() {
     let lines: Vec<EmfLine> =
         sample.lines().map(|line| parse(line).unwrap_or_else(|e| panic!("{e}: {line}"))).collect();
     let functions: Vec<_> = lines.iter().filter_map(|line| line.text("Function")).collect();
-    assert!(functions.contains(&"webhook-receiver") && functions.contains(&"contract-fetcher"), "{functions:?}");
+    for function in ["webhook-receiver", "contract-fetcher", "event-publisher"] {
+        assert!(functions.contains(&function), "{function}: {functions:?}");
+    }
 }

@@ -3,14 +3,16 @@
 //! AWS before that, the latency of its first and of its warm invocations, and its peak resident
 //! memory after them.
 //!
-//! `cargo build --release -p webhook-receiver -p contract-fetcher` first, then
+//! `cargo build --release -p webhook-receiver -p contract-fetcher -p event-publisher` first, then
 //! `cargo bench -p integration-tests --bench cold_start` (`make bench` does both).
 //! `COLD_START_RUNS` (default 10) processes per function, `WARM_INVOCATIONS` (default 20) each.
 //!
 //! Every invocation is new work: the receiver gets the seed contract-signed event for a new site
 //! each time (a new job: tasks, documents, 9 fetch messages), the fetcher one fetch message for
 //! a document the receiver queued for a new site (a claim, a download from the EverBright
-//! stand-in, an upload and a transaction).
+//! stand-in, an upload and a transaction), the publisher the stream records the receiver's writes
+//! for a new site made (read from moto's stream as Lambda reads it: a job, its tasks, nine
+//! documents; `PutEvents` on a bus, the publication log).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -20,6 +22,7 @@ use integration_tests::bench::{median, peak_rss_mib, write_figures};
 use integration_tests::counting_proxy::CountingProxy;
 use integration_tests::runtime_api::RuntimeApi;
 use integration_tests::{Backend, event_json, moto, root};
+use local_stack::bus::{EventResources, StreamReader};
 use local_stack::stand_in::StandIn;
 use serde_json::{Value, json};
 use webhook_receiver::AwsReceiver;
@@ -32,6 +35,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 enum Function {
     Receiver,
     Fetcher,
+    Publisher,
 }
 
 impl Function {
@@ -39,6 +43,7 @@ impl Function {
         match self {
             Self::Receiver => "webhook-receiver",
             Self::Fetcher => "contract-fetcher",
+            Self::Publisher => "event-publisher",
         }
     }
 
@@ -47,6 +52,7 @@ impl Function {
         match self {
             Self::Receiver => "256",
             Self::Fetcher => "512",
+            Self::Publisher => "256",
         }
     }
 }
@@ -56,6 +62,8 @@ struct Bench {
     stand_in: StandIn,
     receiver: AwsReceiver,
     proxy: CountingProxy,
+    events: EventResources,
+    stream: tokio::sync::Mutex<StreamReader>,
 }
 
 impl Bench {
@@ -80,10 +88,28 @@ impl Bench {
         event
     }
 
+    /// The stream records of the seed contract-signed event for a new site, as Lambda hands them.
+    async fn publisher_event(&self) -> Value {
+        let (_, event) = self.receiver_event();
+        let request = lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event");
+        assert_eq!(self.receiver.handle(request).await.status(), 200);
+        let mut stream = self.stream.lock().await;
+        let mut records = Vec::new();
+        loop {
+            let read = stream.read(1000).await.expect("the stream");
+            if read.is_empty() {
+                break;
+            }
+            records.extend(read);
+        }
+        json!({ "Records": records })
+    }
+
     async fn event(&self, function: Function) -> String {
         match function {
             Function::Receiver => self.receiver_event().1.to_string(),
             Function::Fetcher => self.fetcher_event().await.to_string(),
+            Function::Publisher => self.publisher_event().await.to_string(),
         }
     }
 
@@ -93,6 +119,12 @@ impl Bench {
         let variables = match function {
             Function::Receiver => self.backend.receiver_env(),
             Function::Fetcher => self.backend.fetcher_env(&self.stand_in.base_url, TOKEN),
+            Function::Publisher => vec![
+                ("JOBS_TABLE", self.backend.table.clone()),
+                ("DOCUMENTS_BUCKET", self.backend.bucket.clone()),
+                ("EVENT_BUS_NAME", self.events.bus.clone()),
+                ("PUBLISH_FAILURES_QUEUE_URL", self.events.failures_queue_url.clone()),
+            ],
         };
         let log = std::fs::File::create(std::env::temp_dir().join(format!("bench-{}.log", function.name())))
             .expect("a log file");
@@ -189,30 +221,37 @@ fn check(function: Function, body: &[u8]) {
             let body: Value = serde_json::from_str(answer["body"].as_str().unwrap_or_default()).expect("JSON");
             assert_eq!(body["queued"].as_array().map(Vec::len), Some(9), "{body}");
         }
-        Function::Fetcher => assert_eq!(answer["batchItemFailures"], json!([]), "{answer}"),
+        Function::Fetcher | Function::Publisher => assert_eq!(answer["batchItemFailures"], json!([]), "{answer}"),
     }
 }
 
 #[tokio::main]
 async fn main() {
-    for function in [Function::Receiver, Function::Fetcher] {
+    for function in [Function::Receiver, Function::Fetcher, Function::Publisher] {
         let path = bootstrap(function);
         assert!(
             path.exists(),
-            "{} is missing: run `cargo build --release -p webhook-receiver -p contract-fetcher` (make bench does)",
+            "{} is missing: run `cargo build --release -p webhook-receiver -p contract-fetcher -p event-publisher` (make bench does)",
             path.display()
         );
     }
     let runs = count("COLD_START_RUNS", 10);
     let warm = count("WARM_INVOCATIONS", 20);
     let backend = Backend::new().await;
+    let suffix = backend.table.trim_start_matches("jobs-").to_owned();
+    let events = EventResources::create(&backend.clients, &backend.resources(), &suffix).await.expect("the bus");
+    let stream = StreamReader::open(&moto().endpoint, &events.stream_arn).await.expect("the stream");
     let stand_in = StandIn::start(TOKEN).await.expect("the EverBright stand-in");
     let receiver = AwsReceiver::on_aws(&backend.receiver_config(), &backend.clients);
     let moto_address = moto().endpoint.trim_start_matches("http://").to_owned();
     let proxy = CountingProxy::start(&moto_address).await.expect("the counting proxy");
-    let bench = Bench { backend, stand_in, receiver, proxy };
+    let bench = Bench { backend, stand_in, receiver, proxy, events, stream: tokio::sync::Mutex::new(stream) };
 
     let receiver = measure(&bench, Function::Receiver, runs, warm).await;
     let fetcher = measure(&bench, Function::Fetcher, runs, warm).await;
-    write_figures("cold_start", &json!({ "webhook-receiver": receiver, "contract-fetcher": fetcher }));
+    let publisher = measure(&bench, Function::Publisher, runs, warm).await;
+    write_figures(
+        "cold_start",
+        &json!({ "webhook-receiver": receiver, "contract-fetcher": fetcher, "event-publisher": publisher }),
+    );
 }

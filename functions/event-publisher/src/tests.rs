@@ -162,3 +162,27 @@ async fn the_same_change_twice_in_a_batch_is_put_once() {
     assert_eq!(tasks(&published.events), ["01"]);
     assert_eq!(publisher.ports().0.puts.lock().unwrap().concat().len(), 1);
 }
+
+#[tokio::test]
+async fn one_metric_line_per_batch_counts_what_it_did() {
+    let lines = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let publisher =
+        publisher(Bus::default()).with_metrics(std::sync::Arc::new(move |line| sink.lock().unwrap().push(line)));
+    let event = json!({ "Records": [signed(1, SITES[0], 1), { "garbage": 1 }] });
+    publisher.publish(&event).await;
+    let lines = lines.lock().unwrap().clone();
+    assert_eq!(lines.len(), 1);
+    let line: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(
+        (line["Records"].as_f64(), line["Published"].as_f64(), line["Unmapped"].as_f64()),
+        (Some(2.0), Some(1.0), Some(1.0))
+    );
+    let names: Vec<&str> = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|metric| metric["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, domain::metrics::PUBLISHER_METRICS);
+}

@@ -12,7 +12,7 @@ use integration_tests::bench::{figures_dir, machine, read_figures};
 use integration_tests::root;
 use serde_json::Value;
 
-const FUNCTIONS: [&str; 2] = ["webhook-receiver", "contract-fetcher"];
+const FUNCTIONS: [&str; 3] = ["webhook-receiver", "contract-fetcher", "event-publisher"];
 
 struct Row {
     what: String,
@@ -132,6 +132,7 @@ fn main() {
             "parse+plan/contract-signed (seed 002)" => ("<= 100 us", Some(100.0)),
             n if n.ends_with(", ports doing nothing") => ("", None),
             n if n.starts_with("receiver handler/") => ("<= 250 us", Some(250.0)),
+            n if n.starts_with("publisher: per stream record") => ("", None),
             _ => ("", None),
         };
         rows.push(row(name, Some(micros), "us", target, limit));
@@ -144,7 +145,7 @@ fn main() {
         rows.push(row(format!("{function}: bootstrap, zipped"), zipped, "MB", "<= 6 MB", Some(6.0)));
     }
     // What a deployment uploads: `sam build` (scripts/sam-build.sh), compared with the above.
-    for (function, logical_id) in FUNCTIONS.iter().zip(["WebhookReceiver", "ContractFetcher"]) {
+    for (function, logical_id) in FUNCTIONS.iter().zip(["WebhookReceiver", "ContractFetcher", "EventPublisher"]) {
         let measured = sizes(&target_dir().join("release").join(function));
         let deployed = sizes(&root().join(".aws-sam/build").join(logical_id).join("bootstrap"));
         let (size, zipped) = deployed.unzip();
