@@ -73,8 +73,7 @@ impl Bus {
             Publisher::new((Taken::default(), NoLog, NoNotes), &backend.bucket).with_metrics(discard_sink());
         let streamed = drain_stream(&publisher, &mut reader, &backend.clients, &self.resources).await.unwrap();
         assert_eq!(streamed.given_up, 0);
-        let taken = publisher.ports().0.0.lock().unwrap().clone();
-        taken
+        publisher.ports().0.0.lock().unwrap().clone()
     }
 
     /// Everything the consumer's queue holds (waiting up to two seconds for the first), each
