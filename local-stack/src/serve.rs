@@ -1,11 +1,13 @@
 //! `everbright-local serve`: the local stack, kept running: moto, the EverBright stand-in, the
-//! gateway in front of the receiver, and the fetcher polling the queue, until Ctrl-C.
+//! gateway in front of the receiver, the fetcher polling the queue, and the publisher reading the
+//! table's stream (each event the consumer's queue receives printed), until Ctrl-C.
 
 use std::time::Duration;
 
 use aws::Clients;
 
-use crate::demo::{LOCAL_TOKEN, functions};
+use crate::bus::{EventResources, StreamReader, drain_stream, receive_all};
+use crate::demo::{LOCAL_TOKEN, consumed_line, functions};
 use crate::gateway::{Gateway, LocalPrincipal};
 use crate::local::{Moto, Resources, SetupError};
 use crate::queue::drain;
@@ -20,10 +22,15 @@ pub async fn run(
     let moto = tokio::task::spawn_blocking(Moto::start).await??;
     let clients = Clients::new(&moto.sdk_config().await);
     let resources = Resources::create(&clients, "local").await?;
+    let events = EventResources::create(&clients, &resources, "local").await?;
+    let publisher = event_publisher::Publisher::on_aws(&events.publisher_config(&resources), &clients)
+        .with_metrics(domain::metrics::discard_sink());
+    let mut stream = StreamReader::open(&moto.endpoint, &events.stream_arn).await?;
     let stand_in = StandIn::start(LOCAL_TOKEN).await?;
     let (receiver, fetcher) = functions(&clients, &resources, &stand_in, &principal)?;
     let gateway = Gateway::start_on(receiver, principal.clone(), port).await?;
     println!("{}", instructions(&gateway.endpoint, &principal, &moto.endpoint, &stand_in.base_url, &resources));
+    println!("{}", bus_instructions(&events));
 
     let poll = async {
         loop {
@@ -34,6 +41,13 @@ pub async fn run(
                 ),
                 Ok(_) => {}
                 Err(error) => eprintln!("fetcher: {error}"),
+            }
+            if let Err(error) = drain_stream(&publisher, &mut stream, &clients, &events).await {
+                eprintln!("publisher: {error}");
+            }
+            match receive_all(&clients, &events.consumer_queue_url, Duration::ZERO).await {
+                Ok(received) => received.iter().for_each(|event| println!("event: {}", consumed_line(event))),
+                Err(error) => eprintln!("consumer: {error}"),
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -84,5 +98,18 @@ Inspect and repair with the operator's commands, in the functions' environment:
         token = LOCAL_TOKEN,
         queue = resources.queue_url,
         dlq = resources.dlq_url,
+    )
+}
+
+fn bus_instructions(events: &EventResources) -> String {
+    format!(
+        "The publisher reads the table's stream; each event the consumer's queue receives is printed.
+  bus {bus}   failure queue {failures}
+  export EVENT_BUS_NAME={bus} PUBLISH_FAILURES_QUEUE_URL={failures}
+  cargo run -q -p everbright-sync -- published 34b6b5ee-f997-4044-86ae-0abbf611fc4d
+  cargo run -q -p everbright-sync -- republish 34b6b5ee-f997-4044-86ae-0abbf611fc4d
+",
+        bus = events.bus,
+        failures = events.failures_queue_url,
     )
 }
