@@ -64,8 +64,9 @@ impl Stack {
                 retry_window_minutes: self.dedupe_retry_window_minutes,
             },
             tenants,
-            event_bus: self.event_bus.clone(),
-            failures_queue_url: self.failures_queue_url.clone(),
+            // An empty variable is no bus (EventBridge would take it for the account's default bus).
+            event_bus: self.event_bus.clone().filter(|bus| !bus.trim().is_empty()),
+            failures_queue_url: self.failures_queue_url.clone().filter(|url| !url.trim().is_empty()),
         };
         Ok(Ops::new(&config, &clients))
     }
