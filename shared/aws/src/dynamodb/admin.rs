@@ -20,8 +20,26 @@ pub async fn scan_all(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
 impl DynamoJobStore {
     /// Every item of a job, sorted by sort key (not its publication log).
     pub async fn job_items(&self, job: &JobKey) -> Result<Vec<Map<String, Value>>, BackendError> {
+        let mut items = self.partition(job, None, "DynamoDB Query (job)").await?;
+        // The publication log is no part of the job (see `published`).
+        items
+            .retain(|item| !item.get("sk").and_then(Value::as_str).is_some_and(|sk| sk.starts_with(schema::PUBLISHED)));
+        Ok(items)
+    }
+
+    /// The items of a job's partition (those whose sort key begins with `prefix`, if given), page
+    /// after page, as JSON objects.
+    pub(super) async fn partition(
+        &self,
+        job: &JobKey,
+        prefix: Option<&str>,
+        operation: &'static str,
+    ) -> Result<Vec<Map<String, Value>>, BackendError> {
         let mut expr = Expression::default();
-        let key = format!("{} = {}", expr.name("pk"), expr.value(s(schema::job_pk(job))));
+        let mut key = format!("{} = {}", expr.name("pk"), expr.value(s(schema::job_pk(job))));
+        if let Some(prefix) = prefix {
+            key.push_str(&format!(" AND begins_with({}, {})", expr.name("sk"), expr.value(s(prefix))));
+        }
         let pages = self
             .client
             .query()
@@ -32,13 +50,8 @@ impl DynamoJobStore {
             .into_paginator()
             .items()
             .send();
-        let items: Vec<_> =
-            pages.collect::<Result<_, _>>().await.map_err(|e| BackendError::new("DynamoDB Query (job)", e))?;
-        let mut items = items_to_json(&items, "DynamoDB Query (an item)")?;
-        // The publication log is no part of the job (see `published`).
-        items
-            .retain(|item| !item.get("sk").and_then(Value::as_str).is_some_and(|sk| sk.starts_with(schema::PUBLISHED)));
-        Ok(items)
+        let items: Vec<_> = pages.collect::<Result<_, _>>().await.map_err(|e| BackendError::new(operation, e))?;
+        items_to_json(&items, operation)
     }
 
     /// The jobs that hold `quote` (one, unless two tenants sent it), through the quote index.

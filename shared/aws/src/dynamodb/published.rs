@@ -7,9 +7,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use serde_json::{Map, Value};
 
-use super::expression::Expression;
 use super::schema;
-use super::{DynamoJobStore, items_to_json, n, s};
+use super::{DynamoJobStore, n, s};
 use domain::bus::BusEvent;
 use domain::job::JobKey;
 use domain::ports::{BackendError, PublicationLog};
@@ -74,26 +73,6 @@ impl PublicationLog for DynamoJobStore {
 impl DynamoJobStore {
     /// What was published of `job` (within [`KEEP_DAYS`]), oldest first.
     pub async fn published(&self, job: &JobKey) -> Result<Vec<Map<String, Value>>, BackendError> {
-        let mut expr = Expression::default();
-        let key = format!(
-            "{} = {} AND begins_with({}, {})",
-            expr.name("pk"),
-            expr.value(s(schema::job_pk(job))),
-            expr.name("sk"),
-            expr.value(s(schema::PUBLISHED))
-        );
-        let pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression(key)
-            .set_expression_attribute_names(Some(expr.names))
-            .set_expression_attribute_values(Some(expr.values))
-            .into_paginator()
-            .items()
-            .send();
-        let items: Vec<_> =
-            pages.collect::<Result<_, _>>().await.map_err(|e| BackendError::new("DynamoDB Query (published)", e))?;
-        items_to_json(&items, "DynamoDB Query (a publication)")
+        self.partition(job, Some(schema::PUBLISHED), "DynamoDB Query (published)").await
     }
 }
