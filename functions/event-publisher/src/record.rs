@@ -156,6 +156,130 @@ mod tests {
         assert!(records(&json!({ "records": [] })).is_err());
     }
 
+    /// Any JSON, nested a few levels, with DynamoDB's type keys likely.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[ -~]{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            let key = prop_oneof![
+                Just("S".to_owned()),
+                Just("N".to_owned()),
+                Just("M".to_owned()),
+                Just("L".to_owned()),
+                Just("SS".to_owned()),
+                Just("NS".to_owned()),
+                Just("BOOL".to_owned()),
+                Just("Keys".to_owned()),
+                Just("pk".to_owned()),
+                Just("sk".to_owned()),
+                Just("NewImage".to_owned()),
+                Just("OldImage".to_owned()),
+                Just("dynamodb".to_owned()),
+                Just("SequenceNumber".to_owned()),
+                "[a-z]{1,4}",
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(key, inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A plain JSON value in DynamoDB's JSON.
+    fn typed(value: &Value) -> Value {
+        match value {
+            Value::Null => json!({ "NULL": true }),
+            Value::Bool(b) => json!({ "BOOL": b }),
+            Value::Number(n) => json!({ "N": n.to_string() }),
+            Value::String(text) => json!({ "S": text }),
+            Value::Array(items) => json!({ "L": items.iter().map(typed).collect::<Vec<_>>() }),
+            Value::Object(map) => json!({ "M": map.iter().map(|(k, v)| (k.clone(), typed(v))).collect::<Map<_, _>>() }),
+        }
+    }
+
+    /// An image of a job's item whose fields a consumer reads hold anything.
+    fn any_image() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let field = prop_oneof![
+            Just("kind"),
+            Just("document_status"),
+            Just("status"),
+            Just("version"),
+            Just("stage"),
+            Just("current_quote"),
+            Just("signed_quote"),
+            Just("archived"),
+            Just("raw"),
+            Just("last_error"),
+        ];
+        let value = prop_oneof![
+            any_json(),
+            prop_oneof![
+                Just("contract"),
+                Just("change_order"),
+                Just("SIGN"),
+                Just("VOID"),
+                Just("STORED"),
+                Just("FAILED"),
+                Just("QUEUED"),
+                Just("ENRICHED")
+            ]
+            .prop_map(Value::from),
+        ];
+        proptest::collection::btree_map(field, value, 0..6)
+            .prop_map(|m| typed(&Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())))
+            .prop_map(|m| m["M"].clone())
+    }
+
+    fn job_record() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let id = "3f230ca4-b147-49ae-9187-8b64c7eea62c";
+        let sk = prop_oneof![
+            Just("JOB".to_owned()),
+            Just(format!("TASK#{id}")),
+            Just(format!("DOC#{id}")),
+            Just(format!("DETAILS#{id}")),
+            Just(format!("MILESTONE#{id}"))
+        ];
+        (sk, proptest::option::of(any_image()), proptest::option::of(any_image())).prop_map(|(sk, old, new)| {
+            let keys = json!({ "pk": { "S": "SITE#34b6b5ee-f997-4044-86ae-0abbf611fc4d" }, "sk": { "S": sk } });
+            json!({ "dynamodb": { "SequenceNumber": "1", "Keys": keys, "OldImage": old, "NewImage": new } })
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_images_of_a_jobs_items_make_the_mapping_panic(records in proptest::collection::vec(job_record(), 1..4)) {
+            let read = super::records(&json!({ "Records": records })).unwrap();
+            for record in read.into_iter().flatten() {
+                let (job, item) = record.item.as_ref().expect("a job's item");
+                let change = domain::bus::ItemChange {
+                    job, item, old: record.old.as_ref(), new: record.new.as_ref(), committed_at: record.committed_at,
+                };
+                for event in domain::bus::events(&change, None).unwrap_or_default() {
+                    proptest::prop_assert!(event.detail_json().len() < domain::bus::MAX_ENTRY_BYTES);
+                }
+            }
+        }
+
+        #[test]
+        fn no_record_makes_the_reader_or_the_mapping_panic(records in proptest::collection::vec(any_json(), 0..4)) {
+            for record in super::records(&json!({ "Records": records })).unwrap().into_iter().flatten() {
+                if let Some((job, item)) = &record.item {
+                    let change = domain::bus::ItemChange {
+                        job, item, old: record.old.as_ref(), new: record.new.as_ref(), committed_at: record.committed_at,
+                    };
+                    let _ = domain::bus::events(&change, None);
+                }
+            }
+        }
+    }
+
     #[test]
     fn an_image_of_the_keys_alone_is_no_item_yet() {
         let keys = json!({ "pk": { "S": "SITE#34b6b5ee-f997-4044-86ae-0abbf611fc4d" }, "sk": { "S": "JOB" } });
