@@ -70,6 +70,7 @@ async fn the_seed_events_end_to_end_reach_the_consumer_once_each_as_their_schema
     for stored in contract.iter().filter(|event| event["detail-type"] == "Document Stored") {
         assert_eq!(stored["detail"]["event_id"], webhook);
         assert_eq!(stored["detail"]["bucket"], backend.bucket);
+        assert!(stored["detail"]["s3_version_id"].as_str().is_some_and(|v| !v.is_empty()), "{stored}");
         let key = stored["detail"]["s3_key"].as_str().unwrap();
         let bytes = backend.object(key).await;
         assert_eq!(bytes.len() as u64, stored["detail"]["size"].as_u64().unwrap(), "{key}");

@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TimeToLiveSpecification,
 };
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use aws_sdk_sqs::types::QueueAttributeName;
 
 /// The checkout the local stack runs from (where `.venv`, `.tools` and `events/` are):
@@ -227,6 +228,10 @@ impl Resources {
         let bucket = format!("documents-{suffix}");
         create_table(&clients.dynamodb, &table, ttl).await?;
         clients.s3.create_bucket().bucket(&bucket).send().await.map_err(|e| failed("S3 CreateBucket")(&e))?;
+        // Versioned, as the template's bucket is: a stored document's event names its version.
+        let versioning = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
+        let versioned = clients.s3.put_bucket_versioning().bucket(&bucket).versioning_configuration(versioning);
+        versioned.send().await.map_err(|e| failed("S3 PutBucketVersioning")(&e))?;
         let dlq_url = create_queue(clients.sqs(), &format!("fetch-dlq-{suffix}"), None).await?;
         let dlq_arn = clients
             .sqs()

@@ -256,6 +256,7 @@ impl DocumentStore for MemoryDocuments {
             sha256,
             parts: 1,
             content_type: content_type.map(str::to_owned),
+            version_id: None,
         })
     }
 }

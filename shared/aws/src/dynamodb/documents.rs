@@ -138,13 +138,16 @@ impl DocumentLedger for DynamoJobStore {
     ) -> Result<bool, BackendError> {
         let size = i64::try_from(stored.size).unwrap_or(i64::MAX);
         let content_type = stored.content_type.clone().map_or(AttributeValue::Null(true), s);
+        let version_id = stored.version_id.clone().map_or(AttributeValue::Null(true), s);
         let mut expr = Expression::default();
         let (status, lease_owner) = (expr.name("status"), expr.name("lease_owner"));
         let update = format!(
-            "SET {status} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {} REMOVE {lease_owner}, {}, {}",
+            "SET {status} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {} REMOVE {lease_owner}, {}, {}",
             expr.value(s(FetchStatus::Stored.as_str())),
             expr.name("s3_key"),
             expr.value(s(&stored.key)),
+            expr.name("s3_version_id"),
+            expr.value(version_id),
             expr.name("size"),
             expr.value(n(size)),
             expr.name("sha256"),

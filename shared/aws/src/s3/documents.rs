@@ -82,11 +82,12 @@ impl S3Documents {
             )));
         }
         hasher.update(&first);
-        let (size, parts) = if ended {
+        let (size, parts, version_id) = if ended {
             let size = first.len() as u64;
             check_length(declared, size)?;
             metadata.insert("sha256".into(), hex::encode(hasher.clone().finalize()));
-            self.client
+            let put = self
+                .client
                 .put_object()
                 .bucket(&self.bucket)
                 .key(key)
@@ -97,7 +98,7 @@ impl S3Documents {
                 .send()
                 .await
                 .map_err(|e| s3_error("PutObject", e))?;
-            (size, 1)
+            (size, 1, put.version_id().map(str::to_owned))
         } else {
             self.multipart(key, metadata, &mut reader, first.freeze(), &mut hasher).await?
         };
@@ -107,6 +108,7 @@ impl S3Documents {
             sha256: hex::encode(hasher.finalize()),
             parts,
             content_type: content_type.map(str::to_owned),
+            version_id,
         })
     }
 
@@ -117,7 +119,7 @@ impl S3Documents {
         reader: &mut PartReader<'_, impl ChunkSource>,
         first: Bytes,
         hasher: &mut Sha256,
-    ) -> Result<(u64, u32), FetchError> {
+    ) -> Result<(u64, u32, Option<String>), FetchError> {
         let created = self
             .client
             .create_multipart_upload()
@@ -170,12 +172,15 @@ impl S3Documents {
             .set_metadata(Some(metadata))
             .send()
             .await;
-        if let Err(error) = copied {
-            // Without its SHA-256 the object is not what was promised: remove it, retry later.
-            let _ = self.client.delete_object().bucket(&self.bucket).key(key).send().await;
-            return Err(s3_error("CopyObject (metadata)", error));
+        match copied {
+            // The copy is the object's current version.
+            Ok(copy) => Ok((size, count, copy.version_id().map(str::to_owned))),
+            Err(error) => {
+                // Without its SHA-256 the object is not what was promised: remove it, retry later.
+                let _ = self.client.delete_object().bucket(&self.bucket).key(key).send().await;
+                Err(s3_error("CopyObject (metadata)", error))
+            }
         }
-        Ok((size, count))
     }
 
     /// Uploads `first` and the rest of `source` as parts, at most `parts_in_flight` at once.

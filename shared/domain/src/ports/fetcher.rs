@@ -95,6 +95,8 @@ pub struct StoredDocument {
     pub parts: u32,
     /// What EverBright said it was.
     pub content_type: Option<String>,
+    /// The object's version, where the bucket keeps versions (the template's does).
+    pub version_id: Option<String>,
 }
 
 /// The document items, as the fetcher moves them `QUEUED -> FETCHING -> STORED | FAILED`.
