@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fuzz targets in fuzz/ (payload, sigv4, receiver, everbright) with cargo fuzz (pinned, installed in .tools
+# The fuzz targets in fuzz/ (payload, sigv4, receiver, everbright, stream) with cargo fuzz (pinned, installed in .tools
 # on first use), on the project's pinned stable toolchain: cargo fuzz passes rustc flags that are
 # nightly-only, which RUSTC_BOOTSTRAP=1 allows. AddressSanitizer is on; any single allocation over
 # 256 MB is a failure (so is unbounded allocation), and the process may hold 1 GB: libFuzzer keeps
@@ -17,7 +17,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(payload sigv4 receiver everbright)
+  targets=(payload sigv4 receiver everbright stream)
 fi
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build --fuzz-dir fuzz -O
