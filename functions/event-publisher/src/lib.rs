@@ -146,51 +146,59 @@ impl<S: EventSink, L: PublicationLog, N: FailureNotes> Publisher<S, L, N> {
         let mut pending: Vec<(usize, BusEvent)> = Vec::new();
         let mut seen = HashSet::new();
         for (index, record) in records.iter().enumerate() {
-            match record.as_ref().map(|record| self.events_of(record)) {
-                // The same id twice in a batch is the same change twice (two writes that each
-                // created the item): put once.
-                Ok(Ok(events)) => pending.extend(events.into_iter().filter(|e| seen.insert(e.id)).map(|e| (index, e))),
-                Ok(Err(unmapped)) => {
-                    warn!(error = %unmapped, "a change this version cannot map; skipped");
-                    published.unreadable += 1;
-                }
+            let record = match record {
+                Ok(record) => record,
                 Err(unreadable) => {
                     warn!(error = %unreadable, "a stream record this version cannot read; skipped");
+                    published.unreadable += 1;
+                    continue;
+                }
+            };
+            match self.events_of(record) {
+                // The same id twice in a batch is the same change twice (two writes that each
+                // created the item): put once.
+                Ok(events) => pending.extend(events.into_iter().filter(|e| seen.insert(e.id)).map(|e| (index, e))),
+                Err(unmapped) => {
+                    let sequence_number = &record.sequence_number;
+                    warn!(sequence_number, error = %unmapped, "a change this version cannot map; skipped");
                     published.unreadable += 1;
                 }
             }
         }
         let put = put_in_order(&self.sink, &pending, self.attempts, self.backoff).await;
         (published.events, published.put_retries) = (put.events, put.retries);
-        let failed_from = put.failed;
         if !published.events.is_empty()
             && let Err(error) = self.log.record(&published.events).await
         {
             warn!(error = %error, "published, but the publication log was not written");
         }
         let mut response = StreamResponse::default();
-        if let Some((index, reason)) = failed_from {
-            let sequence_number =
-                records[index].as_ref().map(|record| record.sequence_number.clone()).unwrap_or_default();
-            let jobs: Vec<&JobKey> = records[index..]
-                .iter()
-                .filter_map(|record| record.as_ref().ok()?.item.as_ref().map(|(job, _)| job))
-                .collect();
-            let note = PublishFailure::new(reason.clone(), &jobs, sequence_number.clone(), self.clock.now());
-            if let Err(error) = self.notes.note(&note).await {
-                error!(error = %error, "the sites that were not published could not be noted either");
-            }
-            error!(
-                reason,
-                sequence_number,
-                sites = note.sites.len(),
-                "not published; the batch is given back from here"
-            );
+        if let Some((index, reason)) = put.failed {
+            let sequence_number = self.give_back(&records[index..], &reason).await;
             response.batch_item_failures.push(ItemFailure { item_identifier: sequence_number.clone() });
             published.failed = Some((sequence_number, reason));
         }
         self.record_metrics(&published);
         (response, published)
+    }
+
+    /// Notes the sites of `unpublished` (the records from the first not published on) before the
+    /// batch is given back from the first of them; answers its sequence number.
+    async fn give_back(&self, unpublished: &[Result<Record, Unreadable>], reason: &str) -> String {
+        let sequence_number = match unpublished.first() {
+            Some(Ok(record)) => record.sequence_number.clone(),
+            Some(Err(unreadable)) => unreadable.sequence_number.clone(),
+            None => String::new(),
+        };
+        let jobs: Vec<&JobKey> =
+            unpublished.iter().filter_map(|record| record.as_ref().ok()?.item.as_ref().map(|(job, _)| job)).collect();
+        let note = PublishFailure::new(reason.to_owned(), &jobs, sequence_number.clone(), self.clock.now());
+        if let Err(error) = self.notes.note(&note).await {
+            error!(error = %error, "the sites that were not published could not be noted either");
+        }
+        let sites = note.sites.len();
+        error!(reason, sequence_number, sites, "not published; the batch is given back from here");
+        sequence_number
     }
 
     /// The events of one record, `Document Stored` naming the bucket.
