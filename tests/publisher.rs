@@ -137,7 +137,9 @@ async fn a_bus_that_refuses_gives_the_batch_back_notes_the_sites_and_republish_p
     assert_eq!(failures.given_up[0]["requestContext"]["approximateInvokeCount"], MAX_RETRIES + 1);
 
     let replay = Replay { id: "replay-test".into() };
-    let (_, done) = ops.republish_failures(&replay).await.unwrap();
+    let mut heard = Vec::new();
+    let (_, done) = ops.republish_failures(&replay, |at, of| heard.push((at, of))).await.unwrap();
+    assert_eq!(heard.last().map(|&(at, of)| (at, of)), Some((noted.len(), noted.len())), "progress for each site");
     assert!(done.jobs >= 2 && done.events > 0, "{done:?}");
     let replayed = bus.consumed(&backend).await;
     assert_eq!(replayed.len(), done.events);

@@ -340,7 +340,7 @@ pub async fn republish(args: &RepublishArgs) -> Result<String, OpsError> {
     let ops = args.stack.ops().await?;
     let replay = Replay { id: args.replay_id.clone().unwrap_or_else(|| format!("replay-{}", Timestamp::now())) };
     if args.failures {
-        let (failures, done) = ops.republish_failures(&replay).await?;
+        let (failures, done) = ops.republish_failures(&replay, progress_bar()).await?;
         let mut out = String::new();
         for record in &failures.given_up {
             out.push_str(&format!("given up by the event source mapping: {record}\n"));
@@ -356,7 +356,7 @@ pub async fn republish(args: &RepublishArgs) -> Result<String, OpsError> {
     }
     let site = args.site.ok_or("name a site, or --failures")?;
     let (job, _) = ops.job(Some(site), None, args.tenant.as_ref()).await?;
-    let done = ops.republish(std::slice::from_ref(&job), &replay).await?;
+    let done = ops.republish(std::slice::from_ref(&job), &replay, |_, _| {}).await?;
     Ok(format!("{job}: {} event(s) republished as {}", done.events, replay.id))
 }
 

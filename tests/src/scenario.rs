@@ -313,13 +313,15 @@ fn site_events(t: &Templates, rng: &mut fastrand::Rng, index: usize, out: &mut G
 /// Attributes that say when or by which request something happened, not what the job is: they
 /// differ between any two runs. `last_event` and a stage's `at`/`version` follow the order of
 /// receipt by design (a stage transition carries no timestamp).
-const VOLATILE: [&str; 20] = [
+const VOLATILE: [&str; 21] = [
     "last_event",
     "event_id",
     "queued_at",
     "queued_by",
     "fetch_started_at",
     "stored_at",
+    // Which version S3 gave the object: a fresh one in each run.
+    "s3_version_id",
     "failed_at",
     "attempts",
     "last_error",

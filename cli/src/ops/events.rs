@@ -48,11 +48,18 @@ impl Ops {
         self.bus.as_ref().ok_or_else(|| "no event bus: set EVENT_BUS_NAME or --event-bus".into())
     }
 
-    /// Puts the current state of each of `jobs` on the bus as a replay with id `replay`.
-    pub async fn republish(&self, jobs: &[JobKey], replay: &Replay) -> Result<Republished, OpsError> {
+    /// Puts the current state of each of `jobs` on the bus as a replay with id `replay`;
+    /// `progress` hears of each job done.
+    pub async fn republish(
+        &self,
+        jobs: &[JobKey],
+        replay: &Replay,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Republished, OpsError> {
         let bus = self.bus()?;
         let mut done = Republished::default();
-        for job in jobs {
+        for (at, job) in jobs.iter().enumerate() {
+            progress(at + 1, jobs.len());
             let items = self.store.job_items(job).await?;
             if items.is_empty() {
                 continue;
@@ -114,11 +121,15 @@ impl Ops {
     }
 
     /// Republishes every site on the failure queue, then deletes what was read.
-    pub async fn republish_failures(&self, replay: &Replay) -> Result<(Failures, Republished), OpsError> {
+    pub async fn republish_failures(
+        &self,
+        replay: &Replay,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<(Failures, Republished), OpsError> {
         let failures = self.read_failures().await?;
         let jobs: Vec<JobKey> =
             failures.sites.iter().map(|noted| JobKey::new(noted.tenant.clone(), noted.site)).collect();
-        let done = self.republish(&jobs, replay).await?;
+        let done = self.republish(&jobs, replay, progress).await?;
         let url = self.failures_url()?;
         for message in &failures.messages {
             if let Some(handle) = message.receipt_handle() {
