@@ -74,7 +74,7 @@ fn deliver(events: &[Event], order: &[usize]) -> (State, BTreeSet<String>) {
         .into_iter()
         .filter_map(|message| match message {
             WorkMessage::FetchDocument { document, .. } => Some(document.to_string()),
-            WorkMessage::ResolveSignedQuote { .. } | WorkMessage::Enrich { .. } => None,
+            _ => None,
         })
         .collect();
     (store.state(), queued)

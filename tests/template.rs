@@ -174,6 +174,12 @@ fn the_table_is_the_one_the_local_backend_creates() {
     let index_keys: Vec<_> =
         index["KeySchema"].as_sequence().unwrap().iter().map(|k| k["AttributeName"].as_str().unwrap()).collect();
     assert_eq!(index_keys, schema::QUOTE_INDEX_KEYS);
+    let pending = &table["GlobalSecondaryIndexes"][1];
+    assert_eq!(pending["IndexName"], schema::PENDING_INDEX);
+    let pending_keys: Vec<_> =
+        pending["KeySchema"].as_sequence().unwrap().iter().map(|k| k["AttributeName"].as_str().unwrap()).collect();
+    assert_eq!(pending_keys, schema::PENDING_INDEX_KEYS);
+    assert_eq!(pending["Projection"]["ProjectionType"], "ALL", "the sweeper sends again from the index alone");
     assert_eq!(table["TimeToLiveSpecification"]["AttributeName"], "expires_at");
     assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
     assert_eq!(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], Value::Bool(true));

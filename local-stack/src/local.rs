@@ -280,6 +280,14 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str, ttl: Table
         .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
         .build()
         .map_err(build)?;
+    let [pending, pending_since] = schema::PENDING_INDEX_KEYS;
+    let pending_index = GlobalSecondaryIndex::builder()
+        .index_name(schema::PENDING_INDEX)
+        .key_schema(key(pending, KeyType::Hash).map_err(build)?)
+        .key_schema(key(pending_since, KeyType::Range).map_err(build)?)
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .build()
+        .map_err(build)?;
     client
         .create_table()
         .table_name(table)
@@ -287,9 +295,12 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str, ttl: Table
         .attribute_definitions(attribute(pk).map_err(build)?)
         .attribute_definitions(attribute(sk).map_err(build)?)
         .attribute_definitions(attribute(quote).map_err(build)?)
+        .attribute_definitions(attribute(pending).map_err(build)?)
+        .attribute_definitions(attribute(pending_since).map_err(build)?)
         .key_schema(key(pk, KeyType::Hash).map_err(build)?)
         .key_schema(key(sk, KeyType::Range).map_err(build)?)
         .global_secondary_indexes(by_quote)
+        .global_secondary_indexes(pending_index)
         .send()
         .await
         .map_err(|e| failed("DynamoDB CreateTable")(&e))?;

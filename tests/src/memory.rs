@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
 
 use domain::ids::{DocumentId, MilestoneId, QuoteId, TaskId};
-use domain::job::{Change, DeliveryState, Enrichment, FetchStatus, JobKey, Part, PlannedDocument};
+use domain::job::{Change, DeliveryState, Enrichment, FetchStatus, JobKey, Part, PlannedDocument, SignedQuoteLookup};
 use domain::message::WorkMessage;
 use domain::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, JobStore, WorkQueue};
 use serde_json::{Map, Value};
@@ -36,6 +36,8 @@ pub struct Job {
     pub documents: BTreeMap<DocumentId, Document>,
     /// Each quote's requested enrichment: the signature's version and the body that asked.
     pub enrichments: BTreeMap<QuoteId, (i64, String)>,
+    /// Each original quote's requested re-sign look-up: the event's version and the body that asked.
+    pub lookups: BTreeMap<QuoteId, (i64, String)>,
 }
 
 /// A delivery's record.
@@ -69,7 +71,7 @@ impl State {
             for document in job.documents.values_mut() {
                 document.queued_by = None;
             }
-            for (_, requested_by) in job.enrichments.values_mut() {
+            for (_, requested_by) in job.enrichments.values_mut().chain(job.lookups.values_mut()) {
                 requested_by.clear();
             }
         }
@@ -212,6 +214,23 @@ impl JobStore for MemoryStore {
         let queued = requested.0 < enrichment.version || *requested == (enrichment.version, delivery.identity());
         if queued {
             *requested = (enrichment.version, delivery.identity());
+        }
+        Ok(queued)
+    }
+
+    /// As an enrichment: asked once per version, again only by the delivery that asked.
+    async fn queue_lookup(
+        &self,
+        job: &JobKey,
+        lookup: &SignedQuoteLookup,
+        delivery: &Delivery,
+    ) -> Result<bool, BackendError> {
+        let mut state = self.lock();
+        let requested =
+            state.jobs.entry(job.clone()).or_default().lookups.entry(lookup.quote).or_insert((0, String::new()));
+        let queued = requested.0 < lookup.version || *requested == (lookup.version, delivery.identity());
+        if queued {
+            *requested = (lookup.version, delivery.identity());
         }
         Ok(queued)
     }

@@ -14,6 +14,9 @@ use domain::ports::{
     AnswerArchive, BackendError, ChunkSource, DetailsRecord, DocumentLedger, DocumentStore, FetchClaim, FetchError,
     StoredDocument,
 };
+use domain::ports::ReconcileLedger;
+use domain::reconcile::{Checkpoint, SiteChange};
+use domain::tenant::TenantId;
 use domain::timestamp::Timestamp;
 use sha2::{Digest, Sha256};
 
@@ -37,6 +40,12 @@ struct Items {
     enrichment_errors: BTreeMap<(JobKey, QuoteId), String>,
     lookup_errors: BTreeMap<JobKey, (QuoteId, String)>,
     signed_quotes: BTreeMap<JobKey, (SignedQuoteLookup, Option<QuoteId>)>,
+    checkpoints: BTreeMap<TenantId, (Checkpoint, Option<String>)>,
+    last_webhooks: BTreeMap<JobKey, Timestamp>,
+    /// Each job's finding: the change's last update.
+    missed: BTreeMap<JobKey, Timestamp>,
+    /// Each job's site read: its version, and its answer once answered.
+    site_reads: BTreeMap<JobKey, (i64, Option<Option<QuoteId>>)>,
 }
 
 /// The document items and details, in memory.
@@ -57,6 +66,21 @@ impl MemoryLedger {
 
     pub fn document(&self, job: &JobKey, document: DocumentId) -> Option<DocumentItem> {
         self.lock().documents.get(&(job.clone(), document)).cloned()
+    }
+
+    /// A webhook received for `job` at `at`.
+    pub fn webhook(&self, job: &JobKey, at: Timestamp) {
+        self.lock().last_webhooks.insert(job.clone(), at);
+    }
+
+    /// The tenant's checkpoint, and the failure noted on it.
+    pub fn checkpoint_of(&self, tenant: &TenantId) -> Option<(Checkpoint, Option<String>)> {
+        self.lock().checkpoints.get(tenant).cloned()
+    }
+
+    /// The jobs found possibly missed, with the change found.
+    pub fn missed(&self) -> BTreeMap<JobKey, Timestamp> {
+        self.lock().missed.clone()
     }
 
     /// How many documents were counted as stored on the job.
@@ -268,6 +292,84 @@ pub struct MemoryAnswers(pub Mutex<BTreeMap<String, DataAnswer>>);
 impl AnswerArchive for MemoryAnswers {
     async fn keep_answer(&self, key: &str, answer: &DataAnswer, _: Timestamp) -> Result<(), BackendError> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(key.to_owned(), answer.clone());
+        Ok(())
+    }
+}
+
+impl ReconcileLedger for MemoryLedger {
+    async fn checkpoint(&self, tenant: &TenantId) -> Result<Option<Checkpoint>, BackendError> {
+        Ok(self.lock().checkpoints.get(tenant).map(|(checkpoint, _)| checkpoint.clone()))
+    }
+
+    /// Moves only from the checkpoint as it was read, as the adapter's condition does.
+    async fn save_checkpoint(
+        &self,
+        tenant: &TenantId,
+        expected: Option<&Checkpoint>,
+        next: &Checkpoint,
+        error: Option<&str>,
+    ) -> Result<bool, BackendError> {
+        let mut items = self.lock();
+        if items.checkpoints.get(tenant).map(|(checkpoint, _)| checkpoint) != expected {
+            return Ok(false);
+        }
+        items.checkpoints.insert(tenant.clone(), (next.clone(), error.map(str::to_owned)));
+        Ok(true)
+    }
+
+    async fn last_webhooks(
+        &self,
+        tenant: &TenantId,
+        sites: &[domain::ids::SiteId],
+    ) -> Result<HashMap<domain::ids::SiteId, Timestamp>, BackendError> {
+        let items = self.lock();
+        Ok(sites
+            .iter()
+            .filter_map(|site| Some((*site, *items.last_webhooks.get(&JobKey::new(tenant.clone(), *site))?)))
+            .collect())
+    }
+
+    async fn record_missed(
+        &self,
+        job: &JobKey,
+        change: &SiteChange,
+        _: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<bool, BackendError> {
+        self.request_site_read(job, change.last_updated.micros(), "reconcile", now).await?;
+        let mut items = self.lock();
+        if items.missed.get(job).is_some_and(|found| *found >= change.last_updated) {
+            return Ok(false);
+        }
+        items.missed.insert(job.clone(), change.last_updated);
+        Ok(true)
+    }
+
+    async fn request_site_read(&self, job: &JobKey, version: i64, _: &str, _: Timestamp) -> Result<bool, BackendError> {
+        let mut items = self.lock();
+        if items.site_reads.get(job).is_some_and(|(asked, _)| *asked >= version) {
+            return Ok(false);
+        }
+        items.site_reads.insert(job.clone(), (version, None));
+        Ok(true)
+    }
+
+    async fn record_site_read(
+        &self,
+        job: &JobKey,
+        version: i64,
+        signed: Option<QuoteId>,
+        _: Timestamp,
+    ) -> Result<(), BackendError> {
+        if let Some((asked, answer)) = self.lock().site_reads.get_mut(job)
+            && *asked <= version
+        {
+            *answer = Some(signed);
+        }
+        Ok(())
+    }
+
+    async fn record_site_read_error(&self, _: &JobKey, _: &str, _: Timestamp) -> Result<(), BackendError> {
         Ok(())
     }
 }

@@ -189,6 +189,11 @@ impl Ops {
                     .map(|reason| format!("re-sign look-up of {quote}: {reason}"));
                 return Ok((None, reason));
             }
+            Ok(WorkMessage::ReadSite { tenant, site, .. }) => (JobKey::new(tenant, site), aws::schema::SITE_READ.to_owned()),
+            Ok(WorkMessage::Reconcile { tenant }) => {
+                let tenant = tenant.map_or_else(|| "every tenant".to_owned(), |tenant| format!("tenant {tenant}"));
+                return Ok((None, Some(format!("reconciliation of {tenant}"))));
+            }
             Err(error) => return Ok((None, Some(format!("malformed: not a fetch message: {error}")))),
         };
         let items = self.store.job_items(&job).await?;
@@ -244,5 +249,5 @@ impl Ops {
 /// The tenant a queued message names (the default tenant for one without); `None` for a body
 /// that is no fetch message: it is no tenant's, and only a listing of every tenant shows it.
 fn message_tenant(body: &str) -> Option<TenantId> {
-    serde_json::from_str::<WorkMessage>(body).ok().map(|message| message.tenant().clone())
+    serde_json::from_str::<WorkMessage>(body).ok().and_then(|message| message.tenant().cloned())
 }

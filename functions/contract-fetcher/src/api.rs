@@ -9,7 +9,7 @@ use aws::{SecretsClient, read_token};
 use config::TokenConfig;
 use config::refresh::Refreshable;
 use domain::error::chain;
-use domain::ports::{AnswerArchive, BackendError, DocumentLedger, DocumentStore, FetchError};
+use domain::ports::{AnswerArchive, BackendError, DocumentStore, FetchError};
 use everbright::{ApiToken, EverBright};
 use tracing::{info, warn};
 
@@ -59,7 +59,7 @@ impl TenantApi {
     }
 }
 
-impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
+impl<L: crate::Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
     async fn read_token(api: &TenantApi) -> Result<ApiToken, ClientUnavailable> {
         match &api.token {
             TokenSource::Plain(token) => Ok(token.clone()),

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use domain::ids::{DocumentId, QuoteId};
 use domain::job::{self, JobKey};
-use domain::ports::{AnswerArchive, DocumentLedger, DocumentStore, FetchClaim, FetchError, StoredDocument};
+use domain::ports::{AnswerArchive, DocumentStore, FetchClaim, FetchError, StoredDocument};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
@@ -15,7 +15,7 @@ use crate::{Fetcher, Outcome};
 /// How long a claim outlives the invocation's deadline before another may take the document.
 const LEASE_MARGIN_SECONDS: i64 = 60;
 
-impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
+impl<L: crate::Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
     pub(crate) async fn fetch_document(
         &self,
         api: &TenantApi,

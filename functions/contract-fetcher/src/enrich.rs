@@ -13,7 +13,7 @@
 use domain::dal::{self, DataAnswer, Details, Entry};
 use domain::ids::QuoteId;
 use domain::job::{self, JobKey};
-use domain::ports::{AnswerArchive, DetailsRecord, DocumentLedger, DocumentStore, FetchError};
+use domain::ports::{AnswerArchive, DetailsRecord, DocumentStore, FetchError};
 use everbright::EverBright;
 use futures_util::StreamExt;
 use futures_util::stream;
@@ -48,7 +48,7 @@ struct OptionAnswer {
     cut: Option<String>,
 }
 
-impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
+impl<L: crate::Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
     /// An `enrich` message: nothing when this signature's (or a newer one's) details are
     /// recorded, unless `force`d; else they are read and recorded.
     pub(crate) async fn enrich(

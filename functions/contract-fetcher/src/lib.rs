@@ -15,6 +15,14 @@ mod deadline;
 mod document;
 mod enrich;
 mod lookup;
+mod reconcile;
+
+pub use reconcile::Run as ReconcileRun;
+
+/// What the fetcher needs of its ledger: the document items' and reconciliation's.
+pub trait Ledger: DocumentLedger + ReconcileLedger {}
+
+impl<T: DocumentLedger + ReconcileLedger> Ledger for T {}
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -27,7 +35,8 @@ use domain::dal::Profile;
 use domain::job::{JobKey, SignedQuoteLookup};
 use domain::message::WorkMessage;
 use domain::metrics::{Emf, MetricsSink, Unit, function_name, stdout_sink};
-use domain::ports::{AnswerArchive, DocumentLedger, DocumentStore};
+use domain::ports::{AnswerArchive, DocumentLedger, DocumentStore, ReconcileLedger};
+use domain::reconcile::ReconcilePolicy;
 use domain::tenant::TenantId;
 use domain::timestamp::Clock;
 use everbright::ClientSettings;
@@ -51,9 +60,11 @@ pub struct Fetcher<L = DynamoJobStore, D = S3Documents, A = S3Archive> {
     /// The data API's answers as they came (`dal/`), in the documents bucket.
     answers: A,
     clock: Clock,
-    /// The metrics to read after a SIGN, and the page size.
+    /// The metrics to read after a SIGN, and the page size (of the site list's too).
     profile: Profile,
     page_size: u32,
+    /// How late and how far back reconciliation looks.
+    reconcile_policy: ReconcilePolicy,
     /// Each tenant's API, by the tenant its messages name.
     apis: HashMap<TenantId, TenantApi>,
     client_settings: ClientSettings,
@@ -89,6 +100,8 @@ enum WorkKind {
     Details,
     /// Not read: malformed, or of a tenant this function does not know.
     Unread,
+    /// A reconciliation (its own metric line per tenant).
+    Reconcile,
 }
 
 impl Fetcher {
@@ -126,7 +139,7 @@ impl Fetcher {
     }
 }
 
-impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
+impl<L: Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
     /// The fetcher on its ports, with the default tenant (when configured) and `tenants`; tokens
     /// kept in Secrets Manager are read with `secrets` on first use.
     pub fn new(
@@ -151,6 +164,10 @@ impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
             clock: Clock::system(),
             profile: config.dal_profile.clone(),
             page_size: config.dal_page_size,
+            reconcile_policy: ReconcilePolicy {
+                grace_seconds: config.reconcile_grace_minutes * 60,
+                first_lookback_seconds: config.reconcile_lookback_hours * 3600,
+            },
             apis,
             client_settings: ClientSettings {
                 connect_timeout: Duration::from_secs(config.connect_timeout_seconds),
@@ -263,15 +280,18 @@ impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
                 return (WorkKind::Unread, Outcome::Retry(format!("{MALFORMED}: {error}")));
             }
         };
-        let Some(api) = self.apis.get(message.tenant()) else {
+        let (Some(tenant), Some(site)) = (message.tenant(), message.site()) else {
+            let WorkMessage::Reconcile { tenant } = &message else { unreachable!("only a reconciliation names no site") };
+            return (WorkKind::Reconcile, self.reconcile(tenant.as_ref(), deadline).await);
+        };
+        let Some(api) = self.apis.get(tenant) else {
             let reason = format!(
-                "tenant {} is not configured in this function (TENANTS_SECRET or TENANTS); retried, then the DLQ",
-                message.tenant()
+                "tenant {tenant} is not configured in this function (TENANTS_SECRET or TENANTS); retried, then the DLQ"
             );
             error!(reason, "unknown tenant");
             return (WorkKind::Unread, Outcome::Retry(reason));
         };
-        let job = JobKey::new(message.tenant().clone(), message.site());
+        let job = JobKey::new(tenant.clone(), site);
         let work =
             if matches!(message, WorkMessage::FetchDocument { .. }) { WorkKind::Document } else { WorkKind::Details };
         let outcome = match message {
@@ -304,6 +324,11 @@ impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
                 let lookup = SignedQuoteLookup { quote, milestone, version };
                 self.resolve_signed_quote(api, &job, &lookup, deadline).instrument(span).await
             }
+            WorkMessage::ReadSite { tenant, site, version, event_id } => {
+                let span = info_span!("read_site", tenant = %tenant, site = %site, event_id = %event_id);
+                self.read_site(api, &job, version, deadline).instrument(span).await
+            }
+            WorkMessage::Reconcile { .. } => unreachable!("handled above"),
         };
         if let Outcome::Retry(reason) = &outcome {
             warn!(reason, "will be retried");

@@ -2,14 +2,14 @@
 //! and that quote's details read in the same invocation.
 
 use domain::job::{self, JobKey, SignedQuoteLookup};
-use domain::ports::{AnswerArchive, DocumentLedger, DocumentStore};
+use domain::ports::{AnswerArchive, DocumentStore};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::api::TenantApi;
 use crate::{Fetcher, Outcome};
 
-impl<L: DocumentLedger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
+impl<L: crate::Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
     /// A re-sign look-up: which quote `lookup.quote` was signed as (its answer kept under
     /// `dal/` as the enrichment's are), recorded; signed as another quote, that quote's details
     /// too, now, without asking again. A failure is recorded on the job as `lookup_error`, where

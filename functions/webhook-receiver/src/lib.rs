@@ -377,7 +377,9 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: WorkQueue> Receiver<S, A, Q> {
                 force: false,
             });
         }
-        if let Some(lookup) = plan.lookup.as_ref().filter(|_| !stale) {
+        if let Some(lookup) = plan.lookup.as_ref().filter(|_| !stale)
+            && self.store.queue_lookup(job, lookup, delivery).await?
+        {
             messages.push(WorkMessage::ResolveSignedQuote {
                 tenant: tenant.clone(),
                 site: plan.site,

@@ -54,6 +54,12 @@ pub struct FetcherConfig {
     /// `DAL_PAGE_SIZE` (default 100): the `limit` of each data API request; a full page asks for
     /// the next, ten pages at most.
     pub dal_page_size: u32,
+    /// `RECONCILE_GRACE_MINUTES` (default 30, 5 to 1440): a site's change is judged this long
+    /// after it, so that its webhook has had time to come.
+    pub reconcile_grace_minutes: i64,
+    /// `RECONCILE_LOOKBACK_HOURS` (default 24, 1 to 720): how far back a tenant's first
+    /// reconciliation looks (older sites are the backfill's).
+    pub reconcile_lookback_hours: i64,
 }
 
 impl FetcherConfig {
@@ -100,6 +106,8 @@ impl FetcherConfig {
                 Err(_) => Profile::parse(Profile::DEFAULT).expect("the shipped profile reads (a test checks it)"),
             },
             dal_page_size: env.number("DAL_PAGE_SIZE", 100, 1..=1000)? as u32,
+            reconcile_grace_minutes: i64::try_from(env.number("RECONCILE_GRACE_MINUTES", 30, 5..=1440)?).unwrap_or(30),
+            reconcile_lookback_hours: i64::try_from(env.number("RECONCILE_LOOKBACK_HOURS", 24, 1..=720)?).unwrap_or(24),
         })
     }
 }

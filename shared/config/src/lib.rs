@@ -16,12 +16,14 @@ mod env;
 mod fetcher;
 mod publisher;
 mod receiver;
+mod sweeper;
 
 pub use auth::{AllowedPrincipals, AuthConfig, KeysConfig};
 pub use env::{ConfigError, Env};
 pub use fetcher::{DefaultApi, FetcherConfig, TokenConfig};
 pub use publisher::PublisherConfig;
 pub use receiver::{DedupeConfig, ReceiverConfig};
+pub use sweeper::SweeperConfig;
 
 use crate::tenant::Tenants;
 

@@ -21,5 +21,7 @@ pub mod message;
 pub mod metrics;
 pub mod payload;
 pub mod ports;
+pub mod reconcile;
+pub mod sweep;
 pub mod tenant;
 pub mod timestamp;

@@ -52,23 +52,45 @@ pub enum WorkMessage {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         force: bool,
     },
+    /// A site EverBright changed with no webhook received for it (reconciliation, or an
+    /// operator's backfill): find the quote it was signed as and read that quote's details.
+    ReadSite {
+        #[serde(default)]
+        tenant: TenantId,
+        site: SiteId,
+        /// The site's last update in EverBright, in microseconds (the details' version).
+        version: i64,
+        /// Who asked: `reconcile:<tenant>:<site>:<version>` or `backfill:...`.
+        event_id: String,
+    },
+    /// Compare a tenant's sites in EverBright with the webhooks received (every tenant the
+    /// fetcher knows when none is named: the message the schedule sends).
+    Reconcile {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tenant: Option<TenantId>,
+    },
 }
 
 impl WorkMessage {
-    pub fn tenant(&self) -> &TenantId {
+    /// The tenant it is for; `None` for a reconciliation of every tenant.
+    pub fn tenant(&self) -> Option<&TenantId> {
         match self {
             Self::FetchDocument { tenant, .. }
             | Self::ResolveSignedQuote { tenant, .. }
-            | Self::Enrich { tenant, .. } => tenant,
+            | Self::Enrich { tenant, .. }
+            | Self::ReadSite { tenant, .. } => Some(tenant),
+            Self::Reconcile { tenant } => tenant.as_ref(),
         }
     }
 
-    /// The site whose job it is about.
-    pub fn site(&self) -> SiteId {
+    /// The site whose job it is about; `None` for a reconciliation.
+    pub fn site(&self) -> Option<SiteId> {
         match self {
-            Self::FetchDocument { site, .. } | Self::ResolveSignedQuote { site, .. } | Self::Enrich { site, .. } => {
-                *site
-            }
+            Self::FetchDocument { site, .. }
+            | Self::ResolveSignedQuote { site, .. }
+            | Self::Enrich { site, .. }
+            | Self::ReadSite { site, .. } => Some(*site),
+            Self::Reconcile { .. } => None,
         }
     }
 

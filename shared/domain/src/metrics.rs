@@ -38,6 +38,16 @@ pub const FETCHER_METRICS: [&str; 10] = [
 /// records it could not read or map, entries put again after a refusal, batches given back.
 pub const PUBLISHER_METRICS: [&str; 5] = ["Records", "Published", "Unmapped", "PutRetries", "PublishFailed"];
 
+/// The sweeper's metrics, one line per sweep: pending items read (and the items the index read
+/// to find them), left in flight, sent again, given up, of a shape it cannot send again, and the
+/// age of the oldest.
+pub const SWEEPER_METRICS: [&str; 7] =
+    ["Pending", "ItemsRead", "InFlight", "Requeued", "GivenUp", "Unreadable", "OldestPendingSeconds"];
+
+/// Reconciliation's metrics, one line per tenant's run: sites compared, possibly missed, pages
+/// read, and a run that could not read a page.
+pub const RECONCILE_METRICS: [&str; 4] = ["SitesCompared", "PossiblyMissed", "SitePages", "ReconcileFailed"];
+
 /// Where a function's metric lines go: standard output in Lambda, a buffer in tests.
 pub type MetricsSink = Arc<dyn Fn(String) + Send + Sync>;
 
@@ -66,6 +76,7 @@ pub enum Unit {
     Count,
     Bytes,
     Milliseconds,
+    Seconds,
 }
 
 impl Unit {
@@ -74,6 +85,7 @@ impl Unit {
             Self::Count => "Count",
             Self::Bytes => "Bytes",
             Self::Milliseconds => "Milliseconds",
+            Self::Seconds => "Seconds",
         }
     }
 }

@@ -178,8 +178,30 @@ impl EverBright {
     /// `GET /api/data/workflow/?metrics=s_quote_id&quote_id={quote}`: which quote the given
     /// (original) quote was finally signed as ([`domain::dal::signed_quote`] reads it).
     pub async fn workflow(&self, quote: QuoteId, deadline: Instant) -> Result<DataAnswer, FetchError> {
+        self.workflow_by(("quote_id", &quote.to_string()), deadline).await
+    }
+
+    /// `GET /api/data/workflow/?metrics=s_quote_id&site_id={site}`: the quote a site was signed as.
+    /// Assumed (not published): the workflow option is filtered by `site_id` as it is by
+    /// `quote_id`, as every option is by its ids.
+    pub async fn site_workflow(&self, site: SiteId, deadline: Instant) -> Result<DataAnswer, FetchError> {
+        self.workflow_by(("site_id", &site.to_string()), deadline).await
+    }
+
+    async fn workflow_by(&self, filter: (&str, &str), deadline: Instant) -> Result<DataAnswer, FetchError> {
         let mut url = self.url("api/data/workflow/");
-        url.query_pairs_mut().append_pair("metrics", "s_quote_id").append_pair("quote_id", &quote.to_string());
+        url.query_pairs_mut().append_pair("metrics", "s_quote_id").append_pair(filter.0, filter.1);
+        self.get_answer(url, deadline).await
+    }
+
+    /// `GET /api/data/site/?metrics=site_id,site_last_updated&limit=..&page=..`: one page of the
+    /// tenant's sites with their last update (EverBright's data API page names this query).
+    pub async fn site_list(&self, page: u32, limit: u32, deadline: Instant) -> Result<DataAnswer, FetchError> {
+        let mut url = self.url("api/data/site/");
+        url.query_pairs_mut()
+            .append_pair("metrics", &domain::reconcile::SITE_LIST_METRICS.join(","))
+            .append_pair("limit", &limit.to_string())
+            .append_pair("page", &page.to_string());
         self.get_answer(url, deadline).await
     }
 

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::expression::{Clauses, Expression};
 use super::schema;
-use super::{DynamoJobStore, conditional_failed, item_to_json, n, s, string_attribute, to_attribute};
+use super::{DynamoJobStore, conditional_failed, item_to_json, n, pending, s, string_attribute, to_attribute};
 use domain::ids::{DocumentId, QuoteId};
 use domain::job::{self, Change, FetchStatus, JobKey, Part, SignedQuoteLookup};
 use domain::ports::{BackendError, DetailsRecord, DocumentLedger, FetchClaim, JobStore, StoredDocument};
@@ -55,11 +55,13 @@ impl DocumentLedger for DynamoJobStore {
         let (fetching, queued) =
             (expr.value(s(FetchStatus::Fetching.as_str())), expr.value(s(FetchStatus::Queued.as_str())));
         let update = format!(
-            "SET {status} = {fetching}, {} = {}, {lease_until_name} = {}, {} = {}, {} = {}, {} = {} ADD {} {}",
+            "SET {status} = {fetching}, {} = {}, {lease_until_name} = {}, {} = {}, {} = {}, {} = {}, {} = {} ADD {} {}",
             expr.name("lease_owner"),
             expr.value(s(lease)),
             expr.value(n(lease_until.unix_seconds())),
             expr.name("fetch_started_at"),
+            expr.value(s(now.to_string())),
+            expr.name("active_at"),
             expr.value(s(now.to_string())),
             expr.name("site"),
             expr.value(s(job.site.to_string())),
@@ -142,7 +144,7 @@ impl DocumentLedger for DynamoJobStore {
         let mut expr = Expression::default();
         let (status, lease_owner) = (expr.name("status"), expr.name("lease_owner"));
         let update = format!(
-            "SET {status} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {} REMOVE {lease_owner}, {}, {}",
+            "SET {status} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {}, {} = {} REMOVE {lease_owner}, {}, {}, {}, {}, {}",
             expr.value(s(FetchStatus::Stored.as_str())),
             expr.name("s3_key"),
             expr.value(s(&stored.key)),
@@ -160,6 +162,9 @@ impl DocumentLedger for DynamoJobStore {
             expr.value(s(now.to_string())),
             expr.name("lease_until"),
             expr.name("last_error"),
+            expr.name("pending"),
+            expr.name("pending_since"),
+            expr.name("active_at"),
         );
         let condition = format!(
             "{status} = {} AND {lease_owner} = {}",
@@ -224,18 +229,17 @@ impl DocumentLedger for DynamoJobStore {
         reason: &str,
         now: Timestamp,
     ) -> Result<(), BackendError> {
+        // Failed for good: out of the sweeper's way, in the operator's list.
         let update = |expr: &mut Expression| {
-            format!(
-                "SET {} = {}, {} = {}, {} = {} REMOVE {}, {}",
-                expr.name("status"),
-                expr.value(s(FetchStatus::Failed.as_str())),
-                expr.name("failure"),
-                expr.value(s(reason)),
-                expr.name("failed_at"),
-                expr.value(s(now.to_string())),
-                expr.name("lease_owner"),
-                expr.name("lease_until"),
-            )
+            let mut clauses = Clauses::default();
+            for (name, value) in
+                [("status", FetchStatus::Failed.as_str()), ("failure", reason), ("failed_at", &now.to_string())]
+            {
+                clauses.set.push(format!("{} = {}", expr.name(name), expr.value(s(value))));
+            }
+            clauses.remove.extend(["lease_owner", "lease_until"].map(|name| expr.name(name)));
+            pending::give_up(expr, &mut clauses, &format!("failed for good: {reason}"), now);
+            clauses.expression()
         };
         self.update_leased_document("DynamoDB UpdateItem (document failed)", job, document, lease, update)
             .await
@@ -302,7 +306,20 @@ impl DocumentLedger for DynamoJobStore {
         });
         let Value::Object(pointer) = pointer else { unreachable!("an object") };
         self.apply(job, &Change::Summary { part: Part::Details, version: record.version, value: pointer }).await?;
-        self.write_job_item("DynamoDB UpdateItem (details)", (job, &item), expr, update, Some(condition)).await?;
+        // The request is answered when no newer signature's is waiting: then out of the
+        // sweeper's index, in the same write (else, rarely, the write without it).
+        let mut ended = Expression { names: expr.names.clone(), values: expr.values.clone() };
+        let mut ending = Clauses { set: clauses.set.clone(), remove: clauses.remove.clone(), add: Vec::new() };
+        pending::end_waiting(&mut ended, &mut ending);
+        let requested = ended.name("requested_version");
+        let answered = format!(
+            "({condition}) AND (attribute_not_exists({requested}) OR {requested} <= {})",
+            ended.value(n(record.version))
+        );
+        let operation = "DynamoDB UpdateItem (details)";
+        if !self.write_job_item(operation, (job, &item), ended, ending.expression(), Some(answered)).await? {
+            self.write_job_item(operation, (job, &item), expr, update, Some(condition)).await?;
+        }
         Ok(())
     }
 
@@ -315,10 +332,12 @@ impl DocumentLedger for DynamoJobStore {
     ) -> Result<(), BackendError> {
         let mut expr = Expression::default();
         let update = format!(
-            "SET {} = {}, {} = {}",
+            "SET {} = {}, {} = {}, {} = {}",
             expr.name("last_error"),
             expr.value(s(reason)),
             expr.name("last_error_at"),
+            expr.value(s(now.to_string())),
+            expr.name("active_at"),
             expr.value(s(now.to_string()))
         );
         let item = schema::details_sk(quote);
@@ -345,7 +364,7 @@ impl DocumentLedger for DynamoJobStore {
         let value = serde_json::json!({ "quote": quote.to_string(), "reason": reason, "at": now.to_string() });
         let update = format!("SET {} = {}", expr.name("lookup_error"), expr.value(to_attribute(&value)));
         self.write_job_item("DynamoDB UpdateItem (look-up error)", (job, schema::JOB), expr, update, None).await?;
-        Ok(())
+        self.touch_request(job, &schema::lookup_sk(quote), reason, now).await
     }
 
     async fn clear_lookup_error(&self, job: &JobKey, quote: QuoteId) -> Result<(), BackendError> {
@@ -367,7 +386,50 @@ impl DocumentLedger for DynamoJobStore {
     ) -> Result<(), BackendError> {
         let changes = job::plan_signed_quote(lookup, signed, now);
         try_join_all(changes.iter().map(|change| self.apply(job, change))).await?;
-        Ok(())
+        self.answer_request(job, &schema::lookup_sk(lookup.quote), lookup.version, signed, now).await
+    }
+}
+
+impl DynamoJobStore {
+    /// A look-up or site read answered at `version`: out of the sweeper's index, unless a newer
+    /// one is waiting (then it stays, for that one).
+    pub(super) async fn answer_request(
+        &self,
+        job: &JobKey,
+        sk: &str,
+        version: i64,
+        signed: Option<QuoteId>,
+        now: Timestamp,
+    ) -> Result<(), BackendError> {
+        let mut expr = Expression::default();
+        let mut clauses = Clauses::default();
+        let signed = signed.map_or(AttributeValue::Null(true), |quote| s(quote.to_string()));
+        clauses.set.push(format!("{} = {}", expr.name("signed_quote"), expr.value(signed)));
+        clauses.set.push(format!("{} = {}", expr.name("answered_at"), expr.value(s(now.to_string()))));
+        clauses.remove.push(expr.name("last_error"));
+        pending::end_waiting(&mut expr, &mut clauses);
+        let version_name = expr.name("version");
+        let condition = format!("{version_name} <= {}", expr.value(n(version)));
+        let operation = "DynamoDB UpdateItem (request answered)";
+        self.write_job_item(operation, (job, sk), expr, clauses.expression(), Some(condition)).await.map(drop)
+    }
+
+    /// A look-up or site read that failed: why, and active now (the queue retries it); never
+    /// creates the request's item.
+    pub(super) async fn touch_request(
+        &self,
+        job: &JobKey,
+        sk: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<(), BackendError> {
+        let mut expr = Expression::default();
+        let mut clauses = Clauses::default();
+        pending::touch(&mut expr, &mut clauses, now);
+        clauses.set.push(format!("{} = {}", expr.name("last_error"), expr.value(s(reason))));
+        let condition = format!("attribute_exists({})", expr.name("pk"));
+        let operation = "DynamoDB UpdateItem (request failed)";
+        self.write_job_item(operation, (job, sk), expr, clauses.expression(), Some(condition)).await.map(drop)
     }
 }
 
@@ -392,13 +454,12 @@ impl DynamoJobStore {
         let mut expr = Expression::default();
         let status = expr.name("status");
         let queued = expr.value(s(FetchStatus::Queued.as_str()));
-        let update = format!(
-            "SET {status} = {queued}, {} = {} REMOVE {}, {}",
-            expr.name("requeued_at"),
-            expr.value(s(now.to_string())),
-            expr.name("failure"),
-            expr.name("failed_at"),
-        );
+        let mut clauses = Clauses::default();
+        clauses.set.push(format!("{status} = {queued}"));
+        clauses.set.push(format!("{} = {}", expr.name("requeued_at"), expr.value(s(now.to_string()))));
+        clauses.remove.extend(["failure", "failed_at"].map(|name| expr.name(name)));
+        pending::start_waiting(&mut expr, &mut clauses, now);
+        let update = clauses.expression();
         let condition = format!(
             "{status} IN ({}, {queued}, {})",
             expr.value(s(FetchStatus::Failed.as_str())),

@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use super::expression::{Clauses, Expression};
 use super::schema;
-use super::{DynamoJobStore, n, s, to_attribute};
-use domain::job::{Change, Enrichment, FetchStatus, JobKey, PlannedDocument};
+use super::{DynamoJobStore, n, pending, s, to_attribute};
+use domain::job::{Change, Enrichment, FetchStatus, JobKey, PlannedDocument, SignedQuoteLookup};
 use domain::ports::{Applied, BackendError, Delivery, JobStore};
 
 /// One conditional update of one item of the job.
@@ -145,23 +145,56 @@ impl JobStore for DynamoJobStore {
         let requested_by = expr.name("requested_by");
         let version = expr.value(n(enrichment.version));
         let me = expr.value(s(delivery.identity()));
-        let update = format!(
-            "SET {requested} = {version}, {requested_by} = {me}, {} = {}, {} = {}, {} = {}, {} = {}",
-            expr.name("event_id"),
-            expr.value(s(&delivery.event_id)),
-            expr.name("site"),
-            expr.value(s(job.site.to_string())),
-            expr.name("quote_named"),
-            expr.value(s(enrichment.quote.to_string())),
-            expr.name("requested_at"),
-            expr.value(s(delivery.now.to_string())),
-        );
+        let mut clauses = Clauses::default();
+        clauses.set.push(format!("{requested} = {version}"));
+        clauses.set.push(format!("{requested_by} = {me}"));
+        for (name, value) in [
+            ("event_id", delivery.event_id.clone()),
+            ("site", job.site.to_string()),
+            ("quote_named", enrichment.quote.to_string()),
+            ("requested_at", delivery.now.to_string()),
+        ] {
+            clauses.set.push(format!("{} = {}", expr.name(name), expr.value(s(value))));
+        }
+        pending::start_waiting(&mut expr, &mut clauses, delivery.now);
         let condition = format!(
             "attribute_not_exists({requested}) OR {requested} < {version} OR ({requested} = {version} AND {requested_by} = {me})"
         );
         let item = schema::details_sk(enrichment.quote);
         let operation = "DynamoDB UpdateItem (queue enrichment)";
-        self.write_job_item(operation, (job, &item), expr, update, Some(condition)).await
+        self.write_job_item(operation, (job, &item), expr, clauses.expression(), Some(condition)).await
+    }
+
+    /// `LOOKUP#<quote>`: the look-up asked for at the event's version, by this delivery.
+    async fn queue_lookup(
+        &self,
+        job: &JobKey,
+        lookup: &SignedQuoteLookup,
+        delivery: &Delivery,
+    ) -> Result<bool, BackendError> {
+        let mut expr = Expression::default();
+        let (version_name, requested_by) = (expr.name("version"), expr.name("requested_by"));
+        let (version, me) = (expr.value(n(lookup.version)), expr.value(s(delivery.identity())));
+        let mut clauses = Clauses::default();
+        clauses.set.push(format!("{version_name} = {version}"));
+        clauses.set.push(format!("{requested_by} = {me}"));
+        let milestone = lookup.milestone.map_or(AttributeValue::Null(true), |m| s(m.to_string()));
+        clauses.set.push(format!("{} = {}", expr.name("milestone"), expr.value(milestone)));
+        for (name, value) in [
+            ("site", job.site.to_string()),
+            ("original_quote", lookup.quote.to_string()),
+            ("event_id", delivery.event_id.clone()),
+            ("requested_at", delivery.now.to_string()),
+        ] {
+            clauses.set.push(format!("{} = {}", expr.name(name), expr.value(s(value))));
+        }
+        pending::start_waiting(&mut expr, &mut clauses, delivery.now);
+        let condition = format!(
+            "attribute_not_exists({version_name}) OR {version_name} < {version} OR ({version_name} = {version} AND {requested_by} = {me})"
+        );
+        let item = schema::lookup_sk(lookup.quote);
+        let operation = "DynamoDB UpdateItem (queue look-up)";
+        self.write_job_item(operation, (job, &item), expr, clauses.expression(), Some(condition)).await
     }
 
     async fn record_document(&self, job: &JobKey, document: &PlannedDocument) -> Result<(), BackendError> {
@@ -197,6 +230,7 @@ impl JobStore for DynamoJobStore {
         clauses.set.push(format!("{queued_by} = {me}"));
         clauses.set.push(format!("{} = {}", expr.name("queued_at"), expr.value(s(delivery.now.to_string()))));
         clauses.set.push(format!("{} = {}", expr.name("event_id"), expr.value(s(&delivery.event_id))));
+        pending::start_waiting(&mut expr, &mut clauses, delivery.now);
         let condition = format!(
             "attribute_not_exists({status}) OR {status} = {recorded} OR ({status} = {queued} AND {queued_by} = {me})"
         );

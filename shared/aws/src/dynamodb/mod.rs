@@ -8,7 +8,9 @@ mod deliveries;
 mod documents;
 mod expression;
 mod jobs;
+mod pending;
 mod published;
+mod reconcile;
 pub mod schema;
 
 use std::collections::HashMap;
@@ -69,7 +71,8 @@ impl DynamoJobStore {
 }
 
 /// The attributes that are keys of an index: never written as NULL (or empty).
-const INDEX_KEY_ATTRIBUTES: [&str; 1] = [schema::QUOTE_INDEX_KEYS[0]];
+const INDEX_KEY_ATTRIBUTES: [&str; 3] =
+    [schema::QUOTE_INDEX_KEYS[0], schema::PENDING_INDEX_KEYS[0], schema::PENDING_INDEX_KEYS[1]];
 
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())

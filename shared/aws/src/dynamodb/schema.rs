@@ -18,6 +18,19 @@ pub const TABLE_KEYS: [&str; 2] = ["pk", "sk"];
 /// The index that finds a job by quote: partition key `quote`, sort key `sk`.
 pub const QUOTE_INDEX: &str = "by-quote";
 pub const QUOTE_INDEX_KEYS: [&str; 2] = ["quote", "sk"];
+/// The sparse index of the work jobs wait for and of what needs an operator: partition key
+/// `pending` ([`WAITING`], [`GAVE_UP`] or [`MISSED`]), sort key `pending_since` (an instant, as
+/// text that sorts as time does). An item without them is not in it, so a sweep reads what is
+/// pending and nothing else.
+pub const PENDING_INDEX: &str = "pending";
+pub const PENDING_INDEX_KEYS: [&str; 2] = ["pending", "pending_since"];
+/// Work the sweeper watches: a document not stored, details not recorded, a look-up not answered.
+pub const WAITING: &str = "WAITING";
+/// Work the sweeper gave up on, and documents failed for good: for an operator.
+pub const GAVE_UP: &str = "GAVE_UP";
+/// Sites reconciliation found changed without a webhook (`MISSED#` items, expiring).
+pub const MISSED: &str = "MISSED";
+
 /// The attribute of the job's summary naming its tenant (its key names it too).
 pub(crate) const TENANT_ATTRIBUTE: &str = "tenant";
 /// The TTL attribute (seconds since the epoch) of delivery items.
@@ -71,6 +84,28 @@ pub fn published_sk(changed_at: &str, id: &str) -> String {
 
 pub const PUBLISHED: &str = "PUBLISHED#";
 
+/// A re-sign look-up asked for: `LOOKUP#<quote>`.
+pub fn lookup_sk(quote: QuoteId) -> String {
+    format!("{LOOKUP}{quote}")
+}
+
+pub const LOOKUP: &str = "LOOKUP#";
+/// A site read asked for (reconciliation, backfill): its signed quote and that quote's details.
+pub const SITE_READ: &str = "LOOKUP#site";
+
+/// What reconciliation found of the job: `MISSED#<the site's last update>`, expiring.
+pub fn missed_sk(last_updated: &str) -> String {
+    format!("{MISSED}#{last_updated}")
+}
+
+/// A tenant's own partition (reconciliation's and backfill's checkpoints): `TENANT#<tenant>`.
+pub fn tenant_pk(tenant: &TenantId) -> String {
+    format!("TENANT#{tenant}")
+}
+
+pub const RECONCILE_CHECKPOINT: &str = "RECONCILE";
+pub const BACKFILL_CHECKPOINT: &str = "BACKFILL";
+
 /// Which item of which job a key names: `Ok(None)` for an item that is no job's (a delivery);
 /// `Err` for a job's item of a kind this version does not know (a newer version wrote it).
 pub fn item_of(pk: &str, sk: &str) -> Result<Option<(JobKey, Item)>, String> {
@@ -86,7 +121,7 @@ pub fn item_of(pk: &str, sk: &str) -> Result<Option<(JobKey, Item)>, String> {
         Item::Document(id.parse().map_err(bad)?)
     } else if let Some(id) = sk.strip_prefix("DETAILS#") {
         Item::Details(id.parse().map_err(bad)?)
-    } else if sk.starts_with("QUOTE#") || sk.starts_with(PUBLISHED) {
+    } else if ["QUOTE#", PUBLISHED, LOOKUP, MISSED].iter().any(|prefix| sk.starts_with(prefix)) {
         Item::Bookkeeping
     } else {
         return Err(format!("the item {sk:?} of {job} is of a kind this version does not know"));
@@ -132,6 +167,9 @@ mod tests {
         assert_eq!(item(&format!("MILESTONE#{id}")), Ok(Some(Item::Milestone(id.parse().unwrap()))));
         assert_eq!(item(&format!("QUOTE#{id}")), Ok(Some(Item::Bookkeeping)));
         assert_eq!(item(&published_sk("2024-01-01T00:00:00.000000Z", id)), Ok(Some(Item::Bookkeeping)));
+        assert_eq!(item(&lookup_sk(id.parse().unwrap())), Ok(Some(Item::Bookkeeping)));
+        assert_eq!(item(SITE_READ), Ok(Some(Item::Bookkeeping)));
+        assert_eq!(item(&missed_sk("2024-01-01T00:00:00.000000Z")), Ok(Some(Item::Bookkeeping)));
         assert!(item("PAYMENT#1").unwrap_err().contains("does not know"));
         assert!(item("TASK#not-a-uuid").is_err());
         assert_eq!(item_of("EVENT#contract-status-change#ab", "EVENT"), Ok(None));

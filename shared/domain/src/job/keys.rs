@@ -63,6 +63,11 @@ pub fn dal_prefix(job: &JobKey, quote: QuoteId, stamp: i64) -> String {
     format!("dal/{}{}/{quote}/{stamp}", job.tenant_prefix(), job.site)
 }
 
+/// Where a site read's workflow answer is kept: `dal/<site>/site/<version>-workflow.json`.
+pub fn site_read_key(job: &JobKey, version: i64) -> String {
+    format!("dal/{}{}/site/{version}-workflow.json", job.tenant_prefix(), job.site)
+}
+
 /// The longest file name kept, in bytes.
 const MAX_FILE_NAME: usize = 200;
 

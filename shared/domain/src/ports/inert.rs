@@ -33,6 +33,9 @@ impl JobStore for Inert {
     async fn queue_enrichment(&self, _: &JobKey, _: &Enrichment, _: &Delivery) -> Result<bool, BackendError> {
         Ok(true)
     }
+    async fn queue_lookup(&self, _: &JobKey, _: &SignedQuoteLookup, _: &Delivery) -> Result<bool, BackendError> {
+        Ok(true)
+    }
 }
 
 impl Archive for Inert {

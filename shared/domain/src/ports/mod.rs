@@ -6,15 +6,17 @@ mod fetcher;
 #[cfg(feature = "inert")]
 pub mod inert;
 mod publisher;
+mod sweeper;
 
 pub use fetcher::{AnswerArchive, ChunkSource, DocumentLedger, DocumentStore, FetchClaim, FetchError, StoredDocument};
 pub use publisher::{EventSink, FailureNotes, MAX_EVENTS_PER_PUT, PublicationLog};
+pub use sweeper::{PendingLedger, PendingRead, ReconcileLedger, SiteSource};
 
 use std::future::Future;
 
 use crate::event::EventType;
 use crate::ids::QuoteId;
-use crate::job::{Change, Enrichment, JobKey, PlannedDocument};
+use crate::job::{Change, Enrichment, JobKey, PlannedDocument, SignedQuoteLookup};
 use crate::message::WorkMessage;
 use crate::tenant::TenantId;
 use crate::timestamp::Timestamp;
@@ -123,6 +125,16 @@ pub trait JobStore: Send + Sync {
         &self,
         job: &JobKey,
         enrichment: &Enrichment,
+        delivery: &Delivery,
+    ) -> impl Future<Output = Result<bool, BackendError>> + Send;
+
+    /// Marks a re-sign look-up asked for (`LOOKUP#<quote>`), unless one at that event's version
+    /// (or a newer one) was asked for by another delivery. Returns whether this delivery asked,
+    /// so its message is sent.
+    fn queue_lookup(
+        &self,
+        job: &JobKey,
+        lookup: &SignedQuoteLookup,
         delivery: &Delivery,
     ) -> impl Future<Output = Result<bool, BackendError>> + Send;
 
