@@ -105,6 +105,13 @@ struct State {
     gate: Arc<Gate>,
     /// The data API's options other than the workflow: see [`Dal`].
     dal: Dal,
+    /// The site list (`GET /api/data/site/` without `site_id`): one row per site, paged.
+    site_list: Vec<serde_json::Value>,
+    /// Answers a page of the site list gives first, one per request of it, as they are (a 429,
+    /// an error page).
+    site_list_failures: Vec<(usize, u16, String)>,
+    /// What the workflow answers for `site_id=<site>`: the quote the site was signed as.
+    site_signed: HashMap<domain::ids::SiteId, QuoteId>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -166,6 +173,25 @@ impl StandIn {
     /// What the data API answers for `quote`: the quote it was signed as.
     pub fn set_signed_quote(&self, quote: QuoteId, signed: QuoteId) {
         lock(&self.state).signed_quotes.insert(quote, signed);
+    }
+
+    /// The site list: each site with its last update, as the data API lists them.
+    pub fn set_sites(&self, sites: &[(domain::ids::SiteId, &str)]) {
+        lock(&self.state).site_list = sites
+            .iter()
+            .map(|(site, updated)| serde_json::json!({"site_id": site.to_string(), "site_last_updated": updated}))
+            .collect();
+    }
+
+    /// The next request of `page` of the site list is answered `status` with `body` (once per
+    /// call).
+    pub fn fail_site_list(&self, page: usize, status: u16, body: &str) {
+        lock(&self.state).site_list_failures.push((page, status, body.to_owned()));
+    }
+
+    /// What the workflow answers for `site`: the quote it was signed as.
+    pub fn set_site_signed_quote(&self, site: domain::ids::SiteId, signed: QuoteId) {
+        lock(&self.state).site_signed.insert(site, signed);
     }
 
     /// The API token accepted from now on (a rotation at EverBright).
@@ -255,6 +281,9 @@ async fn answer(host: Host, state: Shared, request: Request<Incoming>) -> Result
         let options = r#"{"data": ["site", "quote", "system", "product", "credit_qualification", "workflow"]}"#;
         return Ok(full(StatusCode::OK, "application/json", options));
     }
+    if host == Host::Api && path == "/api/data/site/" && !query.contains("site_id=") {
+        return Ok(site_list(&mut state_guard, &query));
+    }
     if host == Host::Api
         && let Some(option) = path.strip_prefix("/api/data/").and_then(|rest| rest.strip_suffix('/'))
         && option != "workflow"
@@ -270,7 +299,11 @@ async fn answer(host: Host, state: Shared, request: Request<Incoming>) -> Result
         if let Some(answer) = quote.and_then(|q| state_guard.data_answers.get(&q)) {
             return Ok(full(StatusCode::OK, "application/json", answer.clone()));
         }
-        let signed = quote.and_then(|q| state_guard.signed_quotes.get(&q)).map(ToString::to_string);
+        let site = query.split('&').find_map(|pair| pair.strip_prefix("site_id=")).and_then(|q| q.parse().ok());
+        let signed = quote
+            .and_then(|q| state_guard.signed_quotes.get(&q))
+            .or_else(|| site.and_then(|s| state_guard.site_signed.get(&s)))
+            .map(ToString::to_string);
         let body = serde_json::json!({"data": [{
             "quote_id": quote.map(|q: QuoteId| q.to_string()),
             "s_quote_id": signed.unwrap_or_else(|| "APPROVED_BASELINE_NONEXISTANT".into()),
@@ -374,4 +407,23 @@ fn streamed(document: DocumentId, size: usize, sent: usize, gate: Option<Arc<Gat
     let mut response = Response::new(BodyExt::boxed(StreamBody::new(chunks)));
     response.headers_mut().insert(CONTENT_TYPE, "application/pdf".parse().expect("a valid header value"));
     response
+}
+
+/// The site list, paged by `limit` and `page`, after any failure set to come first.
+fn site_list(state: &mut State, query: &str) -> Response<Body> {
+    let param = |name: &str| query.split('&').find_map(|pair| pair.strip_prefix(&format!("{name}=")));
+    let number = |name: &str, default: usize| param(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (limit, page) = (number("limit", 100).max(1), number("page", 1).max(1));
+    if let Some(at) = state.site_list_failures.iter().position(|(failing, ..)| *failing == page) {
+        let (_, status, body) = state.site_list_failures.remove(at);
+        let mut response = full(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), "application/json", body);
+        if status == 429 {
+            response.headers_mut().insert(hyper::header::RETRY_AFTER, 1.into());
+        }
+        return response;
+    }
+    let rows: Vec<_> = state.site_list.iter().skip((page - 1) * limit).take(limit).cloned().collect();
+    let body = serde_json::json!({"data": rows, "messages": {"warning": [], "error": [], "info": [], "critical": []},
+        "status_code": 200});
+    full(StatusCode::OK, "application/json", body.to_string())
 }

@@ -10,11 +10,11 @@ use bytes::BytesMut;
 use domain::dal::DataAnswer;
 use domain::ids::{DocumentId, QuoteId};
 use domain::job::{FetchStatus, JobKey, SignedQuoteLookup};
+use domain::ports::ReconcileLedger;
 use domain::ports::{
     AnswerArchive, BackendError, ChunkSource, DetailsRecord, DocumentLedger, DocumentStore, FetchClaim, FetchError,
     StoredDocument,
 };
-use domain::ports::ReconcileLedger;
 use domain::reconcile::{Checkpoint, SiteChange};
 use domain::tenant::TenantId;
 use domain::timestamp::Timestamp;

@@ -189,7 +189,9 @@ impl Ops {
                     .map(|reason| format!("re-sign look-up of {quote}: {reason}"));
                 return Ok((None, reason));
             }
-            Ok(WorkMessage::ReadSite { tenant, site, .. }) => (JobKey::new(tenant, site), aws::schema::SITE_READ.to_owned()),
+            Ok(WorkMessage::ReadSite { tenant, site, .. }) => {
+                (JobKey::new(tenant, site), aws::schema::SITE_READ.to_owned())
+            }
             Ok(WorkMessage::Reconcile { tenant }) => {
                 let tenant = tenant.map_or_else(|| "every tenant".to_owned(), |tenant| format!("tenant {tenant}"));
                 return Ok((None, Some(format!("reconciliation of {tenant}"))));

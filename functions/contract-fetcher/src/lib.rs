@@ -281,7 +281,9 @@ impl<L: Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
             }
         };
         let (Some(tenant), Some(site)) = (message.tenant(), message.site()) else {
-            let WorkMessage::Reconcile { tenant } = &message else { unreachable!("only a reconciliation names no site") };
+            let WorkMessage::Reconcile { tenant } = &message else {
+                unreachable!("only a reconciliation names no site")
+            };
             return (WorkKind::Reconcile, self.reconcile(tenant.as_ref(), deadline).await);
         };
         let Some(api) = self.apis.get(tenant) else {

@@ -47,9 +47,11 @@ impl<L: Ledger, D: DocumentStore, A: AnswerArchive> SiteSource for Sites<'_, L, 
     async fn page(&self, page: u32) -> Result<SitePage, FetchError> {
         let limit = self.fetcher.page_size;
         let deadline = self.deadline;
-        let answer = self.fetcher.with_client(self.api, |client| async move { client.site_list(page, limit, deadline).await });
+        let answer =
+            self.fetcher.with_client(self.api, |client| async move { client.site_list(page, limit, deadline).await });
         let json = answer.await?.json().map_err(FetchError::Retryable)?;
-        reconcile::read_site_page(&json, limit).map_err(|reason| FetchError::Retryable(format!("the site list: {reason}")))
+        reconcile::read_site_page(&json, limit)
+            .map_err(|reason| FetchError::Retryable(format!("the site list: {reason}")))
     }
 }
 
@@ -107,7 +109,11 @@ impl<L: Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
         let stored = self.ledger.checkpoint(tenant).await.map_err(|e| e.to_string())?;
         let mut checkpoint = self.reconcile_policy.resume(stored.as_ref(), now);
         if stored.as_ref() != Some(&checkpoint)
-            && !self.ledger.save_checkpoint(tenant, stored.as_ref(), &checkpoint, None).await.map_err(|e| e.to_string())?
+            && !self
+                .ledger
+                .save_checkpoint(tenant, stored.as_ref(), &checkpoint, None)
+                .await
+                .map_err(|e| e.to_string())?
         {
             info!("another run moved the checkpoint; leaving it to that run");
             return Ok(());
@@ -121,7 +127,8 @@ impl<L: Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
                 Ok(page) => page,
                 Err(error) => {
                     let reason = format!("page {} of the site list: {error}", pass.next_page);
-                    let noted = self.ledger.save_checkpoint(tenant, Some(&checkpoint), &checkpoint, Some(&reason)).await;
+                    let noted =
+                        self.ledger.save_checkpoint(tenant, Some(&checkpoint), &checkpoint, Some(&reason)).await;
                     if let Err(error) = noted {
                         warn!(error = %error, "the failure could not be noted on the checkpoint");
                     }

@@ -22,9 +22,16 @@ struct Ledger {
 impl PendingLedger for Ledger {
     async fn pending(&self, cutoff: Timestamp, limit: usize) -> Result<PendingRead, BackendError> {
         let items = self.items.lock().unwrap();
-        let waiting: Vec<PendingItem> =
-            items.iter().filter(|(item, gave_up)| !gave_up && item.pending_since <= cutoff).map(|(i, _)| i.clone()).collect();
-        Ok(PendingRead { items_read: waiting.len(), items: waiting.into_iter().take(limit).collect(), unreadable: vec![] })
+        let waiting: Vec<PendingItem> = items
+            .iter()
+            .filter(|(item, gave_up)| !gave_up && item.pending_since <= cutoff)
+            .map(|(i, _)| i.clone())
+            .collect();
+        Ok(PendingRead {
+            items_read: waiting.len(),
+            items: waiting.into_iter().take(limit).collect(),
+            unreadable: vec![],
+        })
     }
 
     async fn sweep(&self, read: &PendingItem, decision: &Decision, now: Timestamp) -> Result<bool, BackendError> {
@@ -77,7 +84,12 @@ fn stalled(leased_until: Option<i64>) -> PendingItem {
 }
 
 /// A sweeper over `ledger` and `queue` whose clock reads `now` (seconds after the start).
-fn sweeper(ledger: &Ledger, queue: &Queue, now: &Arc<Mutex<i64>>, lines: &Arc<Mutex<Vec<String>>>) -> Sweeper<Ledger, Queue> {
+fn sweeper(
+    ledger: &Ledger,
+    queue: &Queue,
+    now: &Arc<Mutex<i64>>,
+    lines: &Arc<Mutex<Vec<String>>>,
+) -> Sweeper<Ledger, Queue> {
     let now = Arc::clone(now);
     let lines = Arc::clone(lines);
     let sink: MetricsSink = Arc::new(move |line| lines.lock().unwrap().push(line));
@@ -101,7 +113,17 @@ async fn a_stalled_document_is_sent_once_per_sweep_further_apart_then_given_up()
     // Due at 30 minutes, then 60 after that sweep (90), then given up 120 after it (210).
     assert_eq!(
         sent,
-        [(10, 0, 0), (30, 1, 0), (45, 0, 0), (89, 0, 0), (90, 1, 0), (200, 0, 0), (209, 0, 0), (210, 0, 1), (400, 0, 0)]
+        [
+            (10, 0, 0),
+            (30, 1, 0),
+            (45, 0, 0),
+            (89, 0, 0),
+            (90, 1, 0),
+            (200, 0, 0),
+            (209, 0, 0),
+            (210, 0, 1),
+            (400, 0, 0)
+        ]
     );
     let messages = queue.0.lock().unwrap();
     assert_eq!(messages.len(), 2);

@@ -101,8 +101,9 @@ impl ReconcilePolicy {
             Some(checkpoint @ Checkpoint { pass: Some(_), .. }) => checkpoint.clone(),
             _ => {
                 let cut = now.plus_seconds(-self.grace_seconds);
-                let since = checkpoint
-                    .map_or(now.plus_seconds(-self.first_lookback_seconds), |c| c.since.plus_seconds(-self.grace_seconds));
+                let since = checkpoint.map_or(now.plus_seconds(-self.first_lookback_seconds), |c| {
+                    c.since.plus_seconds(-self.grace_seconds)
+                });
                 Checkpoint { since: since.min(cut), pass: Some(Pass { cut, next_page: 1 }) }
             }
         }
@@ -161,7 +162,10 @@ mod tests {
         ]});
         let page = read_site_page(&answer, 5).unwrap();
         let times: Vec<String> = page.sites.iter().map(|s| s.last_updated.to_string()).collect();
-        assert_eq!(times, ["2024-05-01T10:00:00.123456Z", "2024-05-01T10:00:00.000000Z", "2024-05-01T10:00:00.000000Z"]);
+        assert_eq!(
+            times,
+            ["2024-05-01T10:00:00.123456Z", "2024-05-01T10:00:00.000000Z", "2024-05-01T10:00:00.000000Z"]
+        );
         assert_eq!(page.unreadable.len(), 2);
         assert!(page.unreadable[0].contains("not-a-site"), "{:?}", page.unreadable);
         assert!(page.more, "a full page asks for the next");

@@ -76,9 +76,13 @@ impl PendingItem {
                 event_id: event_id.clone(),
                 force: false,
             },
-            PendingWork::SignedQuote { quote, milestone, version } => {
-                WorkMessage::ResolveSignedQuote { tenant, site, quote: *quote, milestone: *milestone, version: *version }
-            }
+            PendingWork::SignedQuote { quote, milestone, version } => WorkMessage::ResolveSignedQuote {
+                tenant,
+                site,
+                quote: *quote,
+                milestone: *milestone,
+                version: *version,
+            },
             PendingWork::Site { version, event_id } => {
                 WorkMessage::ReadSite { tenant, site, version: *version, event_id: event_id.clone() }
             }
@@ -192,9 +196,7 @@ mod tests {
 
     #[test]
     fn past_the_limit_the_item_is_given_up_with_a_reason_that_says_what_and_since_when() {
-        let Decision::GiveUp { reason } = decide(&item(0, 3, None), at(100_000), &POLICY) else {
-            panic!("given up")
-        };
+        let Decision::GiveUp { reason } = decide(&item(0, 3, None), at(100_000), &POLICY) else { panic!("given up") };
         assert!(reason.contains("document") && reason.contains("3 times") && reason.contains("2023-11-14"), "{reason}");
     }
 
@@ -202,8 +204,10 @@ mod tests {
     fn the_message_asks_for_the_same_work_again() {
         let swept = item(0, 0, None);
         let WorkMessage::FetchDocument { document, name, event_id, .. } = swept.message() else { panic!() };
-        assert_eq!((document.to_string().as_str(), name.as_deref(), event_id.as_str()),
-            ("3f230ca4-b147-49ae-9187-8b64c7eea62c", Some("a.pdf"), "e1"));
+        assert_eq!(
+            (document.to_string().as_str(), name.as_deref(), event_id.as_str()),
+            ("3f230ca4-b147-49ae-9187-8b64c7eea62c", Some("a.pdf"), "e1")
+        );
         let site = PendingItem { work: PendingWork::Site { version: 7, event_id: "r".into() }, ..swept };
         assert!(matches!(site.message(), WorkMessage::ReadSite { version: 7, .. }));
     }

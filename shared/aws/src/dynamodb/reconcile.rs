@@ -185,10 +185,8 @@ impl ReconcileLedger for DynamoJobStore {
             expr.value(to_attribute(&finding)),
         );
         let last = format!("{missed}.{}", expr.name("last_updated"));
-        let condition = format!(
-            "attribute_not_exists({missed}) OR {last} < {}",
-            expr.value(s(change.last_updated.to_string()))
-        );
+        let condition =
+            format!("attribute_not_exists({missed}) OR {last} < {}", expr.value(s(change.last_updated.to_string())));
         self.write_job_item("DynamoDB UpdateItem (missed)", (job, schema::JOB), expr, update, Some(condition)).await
     }
 
@@ -204,7 +202,9 @@ impl ReconcileLedger for DynamoJobStore {
         let version_name = expr.name("version");
         let version = expr.value(n(version));
         clauses.set.push(format!("{version_name} = {version}"));
-        for (name, value) in [("event_id", request.to_owned()), ("site", job.site.to_string()), ("requested_at", now.to_string())] {
+        for (name, value) in
+            [("event_id", request.to_owned()), ("site", job.site.to_string()), ("requested_at", now.to_string())]
+        {
             clauses.set.push(format!("{} = {}", expr.name(name), expr.value(s(value))));
         }
         pending::start_waiting(&mut expr, &mut clauses, now);

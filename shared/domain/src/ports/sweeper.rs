@@ -25,7 +25,11 @@ pub struct PendingRead {
 /// The work jobs wait for.
 pub trait PendingLedger: Send + Sync {
     /// Work waiting since `cutoff` or before, oldest first, at most `limit` items.
-    fn pending(&self, cutoff: Timestamp, limit: usize) -> impl Future<Output = Result<PendingRead, BackendError>> + Send;
+    fn pending(
+        &self,
+        cutoff: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Result<PendingRead, BackendError>> + Send;
 
     /// Records `decision` (a requeue or a give-up) on `item`, only if the item is still as it was
     /// read (no other sweep, no fetcher got there first): `false` when it was not.
