@@ -2,6 +2,7 @@
 //! EverBright (webhooks that never came), on real protocols, in one test binary.
 
 mod nothing_missed {
+    mod backfill;
     mod reconcile;
     mod sweeper;
 }

@@ -137,8 +137,40 @@ pub fn render(site: &str, bucket: &str, items: &[Map<String, Value>], detailed: 
             line(format!("                    {about}"));
         }
     }
+    for pending in render_pending(items) {
+        line(pending);
+    }
     out.pop();
     out
+}
+
+/// The work the job waits for (the sweeper's), what was given up and what reconciliation found:
+/// each with since when, how often it was sent again and when last.
+pub fn render_pending(items: &[Map<String, Value>]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for item in items.iter().filter(|item| item.get("pending").is_some() || item.get("sweeps").is_some()) {
+        let sk = text(&item["sk"]);
+        let what = match sk.split_once('#') {
+            Some(("DOC", id)) => format!("document {id}"),
+            Some(("DETAILS", quote)) => format!("details of {quote}"),
+            Some(("LOOKUP", "site")) => "site read".to_owned(),
+            Some(("LOOKUP", quote)) => format!("re-sign look-up of {quote}"),
+            Some(("MISSED", at)) => format!("changed in EverBright at {at} with no webhook"),
+            _ => sk.clone(),
+        };
+        let state = match item.get("pending").and_then(Value::as_str) {
+            Some("WAITING") => format!("waiting since {}", text(&item["pending_since"])),
+            Some("GAVE_UP") => format!("GIVEN UP {}: {}", text(&item["gave_up_at"]), text(&item["gave_up"])),
+            Some("MISSED") => format!("found {}", text(&item["found_at"])),
+            _ => "done".to_owned(),
+        };
+        let swept = match item.get("sweeps") {
+            Some(sweeps) => format!(", swept {} time(s), last {}", text(sweeps), text(&item["last_swept_at"])),
+            None => String::new(),
+        };
+        lines.push(format!("  pending  {what}: {state}{swept}"));
+    }
+    lines
 }
 
 /// What the demo and `job` show of a signature's details from the data API: system size,

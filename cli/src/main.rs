@@ -2,6 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use everbright_sync::missed::{self, AttentionArgs, BackfillArgs};
 use everbright_sync::operate::{
     self, DlqArgs, DriftArgs, EnrichArgs, JobArgs, PublishedArgs, RefetchArgs, ReplayArgs, RepublishArgs,
 };
@@ -36,6 +37,12 @@ enum Command {
     Published(PublishedArgs),
     /// List the fetch DLQ's messages with their reasons, or `dlq redrive` them to the fetch queue.
     Dlq(DlqArgs),
+    /// What needs an operator: work the sweeper gave up on, documents failed for good, sites
+    /// reconciliation found changed in EverBright with no webhook.
+    Attention(AttentionArgs),
+    /// Import a tenant's sites from EverBright's site list (sites that predate the deployment):
+    /// a job each, their signed quote's details; resumes where a stopped run left off.
+    Backfill(BackfillArgs),
     /// List the configured tenants with the identities that speak for each (never a secret), and
     /// check each API token with one harmless call to its EverBright.
     Tenants(TenantsArgs),
@@ -89,6 +96,8 @@ async fn main() -> ExitCode {
         Command::Republish(args) => report(operate::republish(&args).await),
         Command::Published(args) => report(operate::published(&args).await),
         Command::Tenants(args) => report(tenants::tenants(&args).await),
+        Command::Attention(args) => report(missed::attention(&args).await),
+        Command::Backfill(args) => report(missed::backfill(&args).await),
         Command::Send { file, event, method, endpoint, access_key, secret_key, region, service } => {
             let bytes = match std::fs::read(&file) {
                 Ok(bytes) => bytes,

@@ -49,7 +49,7 @@ pub struct Stack {
 }
 
 impl Stack {
-    async fn ops(&self) -> Result<Ops, OpsError> {
+    pub(crate) async fn ops(&self) -> Result<Ops, OpsError> {
         let clients = Clients::new(&load_sdk_config().await);
         let source = TenantsSource::from(&Env::process())?;
         let tenants = load_tenants(&clients.secrets, source.as_ref()).await?;
@@ -135,7 +135,7 @@ pub struct DriftArgs {
     pub stack: Stack,
 }
 
-fn parse_tenant(id: &str) -> Result<TenantId, String> {
+pub(crate) fn parse_tenant(id: &str) -> Result<TenantId, String> {
     TenantId::parse(id)
 }
 

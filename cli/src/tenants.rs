@@ -88,6 +88,16 @@ pub async fn configured<F: Fn(&str) -> Option<String>>(
 
 /// Whether the tenant's token works against its base URL: `Err` says why not.
 pub async fn check(listed: &Listed, clients: &Clients) -> Result<(), String> {
+    let client = client_of(listed, clients).await?;
+    match client.check_token(Instant::now() + Duration::from_secs(20)).await {
+        Ok(()) => Ok(()),
+        Err(FetchError::Unauthorized(reason)) => Err(format!("the token is refused: {reason}")),
+        Err(FetchError::Permanent(reason) | FetchError::Retryable(reason)) => Err(reason),
+    }
+}
+
+/// A client of the tenant's EverBright with its token (read from its secret when it is in one).
+pub async fn client_of(listed: &Listed, clients: &Clients) -> Result<EverBright, String> {
     let tenant = &listed.tenant;
     let token = match &tenant.token {
         None => return Err("no API token is configured".into()),
@@ -99,12 +109,18 @@ pub async fn check(listed: &Listed, clients: &Clients) -> Result<(), String> {
     if tenant.base_url.is_empty() {
         return Err("no base URL is configured (EVERBRIGHT_BASE_URL)".into());
     }
-    let client =
-        EverBright::new(&tenant.base_url, token, ClientSettings::default()).map_err(|e| domain::error::chain(&e))?;
-    match client.check_token(Instant::now() + Duration::from_secs(20)).await {
-        Ok(()) => Ok(()),
-        Err(FetchError::Unauthorized(reason)) => Err(format!("the token is refused: {reason}")),
-        Err(FetchError::Permanent(reason) | FetchError::Retryable(reason)) => Err(reason),
+    EverBright::new(&tenant.base_url, token, ClientSettings::default()).map_err(|e| domain::error::chain(&e))
+}
+
+/// A tenant's site list through its EverBright, `limit` sites a page (the backfill's source).
+pub struct ApiSites {
+    pub client: EverBright,
+    pub limit: u32,
+}
+
+impl domain::ports::SiteSource for ApiSites {
+    async fn page(&self, page: u32) -> Result<domain::reconcile::SitePage, FetchError> {
+        self.client.site_page(page, self.limit, Instant::now() + Duration::from_secs(120)).await
     }
 }
 

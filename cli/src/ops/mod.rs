@@ -21,10 +21,12 @@ use webhook_receiver::{Authenticator, AwsReceiver, Preview, Receiver, Replay, Se
 
 mod documents;
 mod events;
+mod missed;
 mod replay;
 
 pub use documents::DeadLetter;
 pub use events::{Failures, Republished, replay_events};
+pub use missed::Backfilled;
 pub use replay::{ReplayMode, ReplayReport};
 
 pub type OpsError = Box<dyn std::error::Error + Send + Sync>;

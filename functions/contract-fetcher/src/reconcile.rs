@@ -45,13 +45,8 @@ struct Sites<'a, L, D, A> {
 
 impl<L: Ledger, D: DocumentStore, A: AnswerArchive> SiteSource for Sites<'_, L, D, A> {
     async fn page(&self, page: u32) -> Result<SitePage, FetchError> {
-        let limit = self.fetcher.page_size;
-        let deadline = self.deadline;
-        let answer =
-            self.fetcher.with_client(self.api, |client| async move { client.site_list(page, limit, deadline).await });
-        let json = answer.await?.json().map_err(FetchError::Retryable)?;
-        reconcile::read_site_page(&json, limit)
-            .map_err(|reason| FetchError::Retryable(format!("the site list: {reason}")))
+        let (limit, deadline) = (self.fetcher.page_size, self.deadline);
+        self.fetcher.with_client(self.api, |client| async move { client.site_page(page, limit, deadline).await }).await
     }
 }
 

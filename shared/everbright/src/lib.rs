@@ -33,6 +33,7 @@ use crate::egress::{GuardedResolver, literal_address, refused_address};
 pub use crate::egress::{HostLookup, RefusedAddress};
 use domain::dal::DataAnswer;
 use domain::ids::{DocumentId, QuoteId, SiteId};
+use domain::reconcile::SitePage;
 
 /// EverBright's API token. It never appears in a log or a debug print.
 #[derive(Clone, PartialEq, Eq)]
@@ -222,6 +223,14 @@ impl EverBright {
             .append_pair("limit", &page.1.to_string())
             .append_pair("page", &page.0.to_string());
         self.get_answer(url, deadline).await
+    }
+
+    /// One page of the site list, read ([`domain::reconcile::read_site_page`]): an error answer,
+    /// or one this version cannot read, is a retryable failure in EverBright's words.
+    pub async fn site_page(&self, page: u32, limit: u32, deadline: Instant) -> Result<SitePage, FetchError> {
+        let json = self.site_list(page, limit, deadline).await?.json().map_err(FetchError::Retryable)?;
+        domain::reconcile::read_site_page(&json, limit)
+            .map_err(|reason| FetchError::Retryable(format!("the site list: {reason}")))
     }
 
     /// `GET /api/v1/site/{id}/`: the site, with its contacts and address.

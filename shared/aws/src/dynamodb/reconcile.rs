@@ -99,47 +99,15 @@ impl ReconcileLedger for DynamoJobStore {
         tenant: &TenantId,
         sites: &[SiteId],
     ) -> Result<HashMap<SiteId, Timestamp>, BackendError> {
-        const OPERATION: &str = "DynamoDB BatchGetItem (last webhooks)";
-        let mut found = HashMap::new();
-        for chunk in sites.chunks(BATCH_GET_KEYS) {
-            let keys = chunk.iter().map(|site| {
-                let pk = schema::job_pk(&JobKey::new(tenant.clone(), *site));
-                HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(schema::JOB))])
-            });
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys.collect()))
-                    .projection_expression("pk, last_event")
-                    .build()
-                    .map_err(|e| BackendError::new(OPERATION, e))?,
-            );
-            // What DynamoDB leaves unprocessed is asked again, a few times, then the call fails.
-            for attempt in 0..5 {
-                let Some(keys) = request.take() else { break };
-                if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
-                }
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, keys)
-                    .send()
-                    .await
-                    .map_err(|e| BackendError::new(OPERATION, e))?;
-                for item in output.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
-                    let job = text(item, "pk").and_then(|pk| schema::job_of_pk(&pk));
-                    let at = item.get("last_event").and_then(|e| e.as_m().ok()).and_then(|e| text(e, "at"));
-                    if let (Some(job), Some(at)) = (job, at.and_then(|at| at.parse().ok())) {
-                        found.insert(job.site, at);
-                    }
-                }
-                request = output.unprocessed_keys.and_then(|mut left| left.remove(&self.table));
-            }
-            if request.is_some() {
-                return Err(BackendError::new(OPERATION, "keys were left unprocessed after 5 attempts"));
-            }
-        }
-        Ok(found)
+        let items = self.job_summaries(tenant, sites, "pk, last_event").await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let job = schema::job_of_pk(&text(item, "pk")?)?;
+                let at = text(item.get("last_event")?.as_m().ok()?, "at")?.parse().ok()?;
+                Some((job.site, at))
+            })
+            .collect())
     }
 
     async fn record_missed(
@@ -229,6 +197,61 @@ impl ReconcileLedger for DynamoJobStore {
 }
 
 impl DynamoJobStore {
+    /// The summaries (`JOB`) of `sites`' jobs that exist, `projection` of each, in batches of a
+    /// hundred keys; what DynamoDB leaves unprocessed is asked again a few times.
+    async fn job_summaries(
+        &self,
+        tenant: &TenantId,
+        sites: &[SiteId],
+        projection: &str,
+    ) -> Result<Vec<Item>, BackendError> {
+        const OPERATION: &str = "DynamoDB BatchGetItem (jobs)";
+        let mut found = Vec::new();
+        for chunk in sites.chunks(BATCH_GET_KEYS) {
+            let keys = chunk.iter().map(|site| {
+                let pk = schema::job_pk(&JobKey::new(tenant.clone(), *site));
+                HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(schema::JOB))])
+            });
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys.collect()))
+                    .projection_expression(projection)
+                    .build()
+                    .map_err(|e| BackendError::new(OPERATION, e))?,
+            );
+            for attempt in 0..5 {
+                let Some(keys) = request.take() else { break };
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(|e| BackendError::new(OPERATION, e))?;
+                found.extend(output.responses().and_then(|r| r.get(&self.table)).into_iter().flatten().cloned());
+                request = output.unprocessed_keys.and_then(|mut left| left.remove(&self.table));
+            }
+            if request.is_some() {
+                return Err(BackendError::new(OPERATION, "keys were left unprocessed after 5 attempts"));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Of `sites`, those whose job has no stored document (or no job at all).
+    pub async fn without_documents(&self, tenant: &TenantId, sites: &[SiteId]) -> Result<Vec<SiteId>, BackendError> {
+        let items = self.job_summaries(tenant, sites, "pk, documents_stored").await?;
+        let stored: Vec<SiteId> = items
+            .iter()
+            .filter(|item| item.get("documents_stored").and_then(|n| n.as_n().ok()).is_some_and(|n| n != "0"))
+            .filter_map(|item| Some(schema::job_of_pk(&text(item, "pk")?)?.site))
+            .collect();
+        Ok(sites.iter().copied().filter(|site| !stored.contains(site)).collect())
+    }
+
     /// Creates the job of `job` unless it exists (a backfill's import): `true` when it created it.
     pub async fn create_job(&self, job: &JobKey, source: &str, now: Timestamp) -> Result<bool, BackendError> {
         let mut expr = Expression::default();
