@@ -3,7 +3,9 @@
 
 use aws::schema;
 use domain::event::EventType;
-use domain::metrics::{FETCHER_METRICS, NAMESPACE, PUBLISHER_METRICS, RECEIVER_METRICS};
+use domain::metrics::{
+    FETCHER_METRICS, NAMESPACE, PUBLISHER_METRICS, RECEIVER_METRICS, RECONCILE_METRICS, SWEEPER_METRICS,
+};
 use integration_tests::cfn::{of_type, rendered, resource, strings, template};
 use local_stack::local::{MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS};
 use serde_yaml::Value;
@@ -202,8 +204,11 @@ fn the_alarms_on_the_functions_metrics_name_metrics_they_emit_under_their_functi
             "WebhookReceiver"
         } else if PUBLISHER_METRICS.contains(&metric) {
             "EventPublisher"
+        } else if SWEEPER_METRICS.contains(&metric) {
+            "Sweeper"
         } else {
-            assert!(FETCHER_METRICS.contains(&metric), "{name:?}: no function emits {metric}");
+            let fetcher = FETCHER_METRICS.contains(&metric) || RECONCILE_METRICS.contains(&metric);
+            assert!(fetcher, "{name:?}: no function emits {metric}");
             "ContractFetcher"
         };
         assert_eq!(function, [expected], "{name:?}");
@@ -323,8 +328,12 @@ fn each_role_allows_the_dynamodb_calls_its_adapter_makes() {
             "WebhookReceiver",
             &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem"][..],
         ),
-        ("ContractFetcher", &["dynamodb:UpdateItem", "dynamodb:GetItem"][..]),
+        (
+            "ContractFetcher",
+            &["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"][..],
+        ),
         ("EventPublisher", &["dynamodb:BatchWriteItem"][..]),
+        ("Sweeper", &["dynamodb:UpdateItem"][..]),
     ] {
         let role = resource(&template, &format!("{function}Role"));
         let statements = role["Policies"][0]["PolicyDocument"]["Statement"].as_sequence().unwrap();
@@ -364,6 +373,7 @@ fn every_box_of_the_readme_diagram_is_a_template_resource_and_every_function_box
         ("WebhookReceiver", "webhook-receiver"),
         ("ContractFetcher", "contract-fetcher"),
         ("EventPublisher", "event-publisher"),
+        ("Sweeper", "sweeper"),
     ] {
         assert!(diagram.contains(&format!("{function}[\"{function}: {krate}\"]")), "{function}'s box names {krate}");
         let manifest = integration_tests::root().join("functions").join(krate).join("Cargo.toml");
@@ -401,6 +411,9 @@ fn the_dashboard_shows_every_metric_the_functions_emit_the_queues_and_the_durati
     }
     for name in PUBLISHER_METRICS {
         assert!(all.contains(&format!("\"{name}\"")), "the publisher's {name}");
+    }
+    for name in SWEEPER_METRICS.iter().chain(&RECONCILE_METRICS) {
+        assert!(all.contains(&format!("\"{name}\"")), "the sweeper's or reconciliation's {name}");
     }
     assert!(all.contains(&format!("[\"{NAMESPACE}\",\"Records\",\"Function\",\"EventPublisher\"]")));
     assert!(
@@ -450,4 +463,42 @@ fn the_publisher_reads_the_tables_stream_gives_batches_back_bounded_and_may_put_
     assert_eq!(sends, ["PublishFailureQueue.Arn"]);
     let archive = resource(&template, "EventArchive");
     assert!(strings(&archive["RetentionDays"]).contains(&"EventArchiveRetentionDays".to_owned()));
+}
+
+#[test]
+fn the_sweeper_runs_on_a_schedule_reads_only_the_pending_index_and_never_doubles_a_message_in_the_queue() {
+    let template = template();
+    let sweeper = resource(&template, "Sweeper");
+    let schedule = &sweeper["Events"]["Sweep"];
+    assert_eq!(schedule["Type"], "ScheduleV2");
+    assert!(strings(&schedule["Properties"]["ScheduleExpression"]).join("").contains("SweepIntervalMinutes"));
+    assert_eq!(template["Parameters"]["SweepIntervalMinutes"]["Default"], 15);
+    let visibility = resource(&template, "FetchQueue")["VisibilityTimeout"].as_i64().unwrap();
+    let after = &template["Parameters"]["SweepAfterMinutes"];
+    assert!(after["MinValue"].as_i64().unwrap() * 60 > visibility, "a message still in the queue is never swept");
+    let environment = &sweeper["Environment"]["Variables"];
+    assert_eq!(strings(&environment["SWEEP_AFTER_MINUTES"]), ["SweepAfterMinutes"]);
+    let role = resource(&template, "SweeperRole");
+    let statements = role["Policies"][0]["PolicyDocument"]["Statement"].as_sequence().unwrap();
+    let query = statements.iter().find(|s| strings(&s["Action"]) == ["dynamodb:Query"]).expect("a query");
+    assert_eq!(strings(&query["Resource"]).join(""), format!("${{JobsTable.Arn}}/index/{}", schema::PENDING_INDEX));
+    assert!(!statements.iter().any(|s| strings(&s["Action"]).iter().any(|a| a == "dynamodb:Scan")), "never a scan");
+}
+
+#[test]
+fn the_reconciliation_schedule_puts_a_reconcile_message_for_every_tenant_on_the_fetch_queue() {
+    let template = template();
+    let schedule = resource(&template, "ReconcileSchedule");
+    assert_eq!(strings(&schedule["Target"]["Arn"]), ["FetchQueue.Arn"]);
+    let input = schedule["Target"]["Input"].as_str().unwrap();
+    let message: domain::message::WorkMessage = serde_json::from_str(input).unwrap();
+    assert_eq!(message, domain::message::WorkMessage::Reconcile { tenant: None }, "every tenant the fetcher has");
+    assert!(strings(&schedule["ScheduleExpression"]).join("").contains("ReconcileIntervalMinutes"));
+    assert_eq!(template["Parameters"]["ReconcileIntervalMinutes"]["Default"], 60);
+    let role = resource(&template, "ReconcileScheduleRole");
+    let statement = &role["Policies"][0]["PolicyDocument"]["Statement"][0];
+    assert_eq!(
+        (strings(&statement["Action"]), strings(&statement["Resource"])),
+        (vec!["sqs:SendMessage".to_owned()], vec!["FetchQueue.Arn".to_owned()])
+    );
 }
