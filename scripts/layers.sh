@@ -25,7 +25,7 @@ declare -A allowed=(
   [config]="domain everbright sigv4"
   [aws]="domain config everbright sigv4"
 )
-workspace_crates="domain sigv4 everbright config aws webhook-receiver contract-fetcher event-publisher everbright-sync local-stack integration-tests"
+workspace_crates="domain sigv4 everbright config aws webhook-receiver contract-fetcher event-publisher sweeper everbright-sync local-stack integration-tests"
 for crate in "${!allowed[@]}"; do
   direct=$(cargo tree --locked -p "$crate" -e normal --depth 1 --prefix none --format '{p}' | tail -n +2 | awk '{print $1}' | sort -u)
   for dep in $direct; do

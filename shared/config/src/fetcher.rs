@@ -106,8 +106,8 @@ impl FetcherConfig {
                 Err(_) => Profile::parse(Profile::DEFAULT).expect("the shipped profile reads (a test checks it)"),
             },
             dal_page_size: env.number("DAL_PAGE_SIZE", 100, 1..=1000)? as u32,
-            reconcile_grace_minutes: i64::try_from(env.number("RECONCILE_GRACE_MINUTES", 30, 5..=1440)?).unwrap_or(30),
-            reconcile_lookback_hours: i64::try_from(env.number("RECONCILE_LOOKBACK_HOURS", 24, 1..=720)?).unwrap_or(24),
+            reconcile_grace_minutes: env.number("RECONCILE_GRACE_MINUTES", 30, 5..=1440)?,
+            reconcile_lookback_hours: env.number("RECONCILE_LOOKBACK_HOURS", 24, 1..=720)?,
         })
     }
 }

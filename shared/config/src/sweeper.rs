@@ -24,7 +24,7 @@ impl SweeperConfig {
         Ok(Self {
             jobs_table: env.required("JOBS_TABLE")?,
             fetch_queue_url: env.required("FETCH_QUEUE_URL")?,
-            after_minutes: i64::try_from(env.number("SWEEP_AFTER_MINUTES", 30, 15..=1440)?).unwrap_or(30),
+            after_minutes: env.number("SWEEP_AFTER_MINUTES", 30, 15..=1440)?,
             limit: u32::try_from(env.number("SWEEP_LIMIT", 5, 1..=20)?).unwrap_or(5),
             max_items: usize::try_from(env.number("SWEEP_MAX_ITEMS", 1000, 1..=10_000)?).unwrap_or(1000),
         })

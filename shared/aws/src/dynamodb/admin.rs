@@ -1,14 +1,19 @@
-//! The operator's reads (not used by the functions): a job's items, a quote's site, the whole
-//! table; each query or scan follows every page with the SDK's paginator.
+//! The operator's reads and repairs (not used by the functions): a job's items, a quote's site,
+//! the whole table (each query or scan follows every page with the SDK's paginator), and a
+//! document queued again.
 
 use serde_json::{Map, Value};
 
-use super::expression::Expression;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+
+use super::expression::{Clauses, Expression};
 use super::schema;
-use super::{DynamoJobStore, items_to_json, s, string_attribute};
-use domain::ids::QuoteId;
-use domain::job::JobKey;
+use super::{DynamoJobStore, conditional_failed, item_to_json, items_to_json, s, string_attribute};
+use domain::ids::{DocumentId, QuoteId};
+use domain::job::{FetchStatus, JobKey};
 use domain::ports::BackendError;
+use domain::timestamp::Timestamp;
 
 /// Every item of `table`, as JSON objects, page after page.
 pub async fn scan_all(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<Map<String, Value>>, BackendError> {
@@ -76,5 +81,67 @@ impl DynamoJobStore {
         jobs.sort();
         jobs.dedup();
         Ok(jobs)
+    }
+}
+
+/// What re-queuing a document found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Requeued {
+    /// Now `QUEUED`; the item as it stands, for the fetch message.
+    Queued(Map<String, Value>),
+    /// Not re-queued: the job has no such document, or its status does not allow it.
+    Refused { status: Option<String> },
+}
+
+impl DynamoJobStore {
+    /// Marks a document `QUEUED` again, if it is `FAILED`, `QUEUED` or `RECORDED` (never a
+    /// `STORED` one, nor one being fetched): the caller then sends its fetch message.
+    pub async fn requeue_document(
+        &self,
+        job: &JobKey,
+        document: DocumentId,
+        now: Timestamp,
+    ) -> Result<Requeued, BackendError> {
+        let mut expr = Expression::default();
+        let status = expr.name("status");
+        let queued = expr.value(s(FetchStatus::Queued.as_str()));
+        let mut clauses = Clauses::default();
+        clauses.set.push(format!("{status} = {queued}"));
+        clauses.set.push(format!("{} = {}", expr.name("requeued_at"), expr.value(s(now.to_string()))));
+        clauses.remove.extend(["failure", "failed_at"].map(|name| expr.name(name)));
+        super::pending::start_waiting(&mut expr, &mut clauses, now);
+        let update = clauses.expression();
+        let condition = format!(
+            "{status} IN ({}, {queued}, {})",
+            expr.value(s(FetchStatus::Failed.as_str())),
+            expr.value(s(FetchStatus::Recorded.as_str()))
+        );
+        let result = self
+            .update_document(job, document)
+            .update_expression(update)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let item = output.attributes().map(item_to_json).transpose();
+                let item = item.map_err(|e| BackendError::new("DynamoDB UpdateItem (requeue)", e))?;
+                Ok(Requeued::Queued(item.unwrap_or_default()))
+            }
+            Err(error) if conditional_failed(&error) => {
+                let returned = match error.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item(),
+                    _ => None,
+                };
+                let (pk, sk) = (schema::job_pk(job), schema::document_sk(document));
+                let item = self.item_behind(returned, pk, sk, "DynamoDB GetItem (requeued document)").await?;
+                Ok(Requeued::Refused { status: string_attribute(item.as_ref(), "status") })
+            }
+            Err(error) => Err(BackendError::new("DynamoDB UpdateItem (requeue document)", error)),
+        }
     }
 }

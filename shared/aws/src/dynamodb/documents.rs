@@ -1,17 +1,17 @@
 //! The fetcher's document ledger: a `DOC#` item claimed under a lease, marked stored (with the
-//! job's count, in one transaction) or failed, released for a retry; and re-queued by the
-//! operator.
+//! job's count, in one transaction) or failed, released for a retry; a signature's details and a
+//! re-sign look-up's answer recorded.
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use futures_util::future::try_join_all;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::expression::{Clauses, Expression};
 use super::schema;
-use super::{DynamoJobStore, conditional_failed, item_to_json, n, pending, s, string_attribute, to_attribute};
+use super::{DynamoJobStore, conditional_failed, n, pending, s, string_attribute, to_attribute};
 use domain::ids::{DocumentId, QuoteId};
 use domain::job::{self, Change, FetchStatus, JobKey, Part, SignedQuoteLookup};
 use domain::ports::{BackendError, DetailsRecord, DocumentLedger, FetchClaim, JobStore, StoredDocument};
@@ -387,110 +387,5 @@ impl DocumentLedger for DynamoJobStore {
         let changes = job::plan_signed_quote(lookup, signed, now);
         try_join_all(changes.iter().map(|change| self.apply(job, change))).await?;
         self.answer_request(job, &schema::lookup_sk(lookup.quote), lookup.version, signed, now).await
-    }
-}
-
-impl DynamoJobStore {
-    /// A look-up or site read answered at `version`: out of the sweeper's index, unless a newer
-    /// one is waiting (then it stays, for that one).
-    pub(super) async fn answer_request(
-        &self,
-        job: &JobKey,
-        sk: &str,
-        version: i64,
-        signed: Option<QuoteId>,
-        now: Timestamp,
-    ) -> Result<(), BackendError> {
-        let mut expr = Expression::default();
-        let mut clauses = Clauses::default();
-        let signed = signed.map_or(AttributeValue::Null(true), |quote| s(quote.to_string()));
-        clauses.set.push(format!("{} = {}", expr.name("signed_quote"), expr.value(signed)));
-        clauses.set.push(format!("{} = {}", expr.name("answered_at"), expr.value(s(now.to_string()))));
-        clauses.remove.push(expr.name("last_error"));
-        pending::end_waiting(&mut expr, &mut clauses);
-        let version_name = expr.name("version");
-        let condition = format!("{version_name} <= {}", expr.value(n(version)));
-        let operation = "DynamoDB UpdateItem (request answered)";
-        self.write_job_item(operation, (job, sk), expr, clauses.expression(), Some(condition)).await.map(drop)
-    }
-
-    /// A look-up or site read that failed: why, and active now (the queue retries it); never
-    /// creates the request's item.
-    pub(super) async fn touch_request(
-        &self,
-        job: &JobKey,
-        sk: &str,
-        reason: &str,
-        now: Timestamp,
-    ) -> Result<(), BackendError> {
-        let mut expr = Expression::default();
-        let mut clauses = Clauses::default();
-        pending::touch(&mut expr, &mut clauses, now);
-        clauses.set.push(format!("{} = {}", expr.name("last_error"), expr.value(s(reason))));
-        let condition = format!("attribute_exists({})", expr.name("pk"));
-        let operation = "DynamoDB UpdateItem (request failed)";
-        self.write_job_item(operation, (job, sk), expr, clauses.expression(), Some(condition)).await.map(drop)
-    }
-}
-
-/// What re-queuing a document found.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Requeued {
-    /// Now `QUEUED`; the item as it stands, for the fetch message.
-    Queued(Map<String, Value>),
-    /// Not re-queued: the job has no such document, or its status does not allow it.
-    Refused { status: Option<String> },
-}
-
-impl DynamoJobStore {
-    /// Marks a document `QUEUED` again, if it is `FAILED`, `QUEUED` or `RECORDED` (never a
-    /// `STORED` one, nor one being fetched): the caller then sends its fetch message.
-    pub async fn requeue_document(
-        &self,
-        job: &JobKey,
-        document: DocumentId,
-        now: Timestamp,
-    ) -> Result<Requeued, BackendError> {
-        let mut expr = Expression::default();
-        let status = expr.name("status");
-        let queued = expr.value(s(FetchStatus::Queued.as_str()));
-        let mut clauses = Clauses::default();
-        clauses.set.push(format!("{status} = {queued}"));
-        clauses.set.push(format!("{} = {}", expr.name("requeued_at"), expr.value(s(now.to_string()))));
-        clauses.remove.extend(["failure", "failed_at"].map(|name| expr.name(name)));
-        pending::start_waiting(&mut expr, &mut clauses, now);
-        let update = clauses.expression();
-        let condition = format!(
-            "{status} IN ({}, {queued}, {})",
-            expr.value(s(FetchStatus::Failed.as_str())),
-            expr.value(s(FetchStatus::Recorded.as_str()))
-        );
-        let result = self
-            .update_document(job, document)
-            .update_expression(update)
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(expr.names))
-            .set_expression_attribute_values(Some(expr.values))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(output) => {
-                let item = output.attributes().map(item_to_json).transpose();
-                let item = item.map_err(|e| BackendError::new("DynamoDB UpdateItem (requeue)", e))?;
-                Ok(Requeued::Queued(item.unwrap_or_default()))
-            }
-            Err(error) if conditional_failed(&error) => {
-                let returned = match error.as_service_error() {
-                    Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item(),
-                    _ => None,
-                };
-                let (pk, sk) = (schema::job_pk(job), schema::document_sk(document));
-                let item = self.item_behind(returned, pk, sk, "DynamoDB GetItem (requeued document)").await?;
-                Ok(Requeued::Refused { status: string_attribute(item.as_ref(), "status") })
-            }
-            Err(error) => Err(BackendError::new("DynamoDB UpdateItem (requeue document)", error)),
-        }
     }
 }

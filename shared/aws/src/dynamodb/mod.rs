@@ -1,6 +1,8 @@
 //! The jobs table on DynamoDB, split by port: [`deliveries`] (the receiver's delivery ledger),
-//! [`jobs`] (the receiver's job writes), [`documents`] (the fetcher's document ledger) and
-//! [`admin`] (the operator's reads and repairs), over what they share here: the table, reading an
+//! [`jobs`] (the receiver's job writes), [`documents`] (the fetcher's document ledger),
+//! [`pending`] (the work jobs wait for: the sweeper's index), [`reconcile`] (reconciliation's and
+//! backfill's items), [`published`] (the publisher's log) and [`admin`] (the operator's reads and
+//! repairs), over what they share here: the table, reading an
 //! item, the attribute conversions, and [`expression`], the one way every expression is built.
 
 mod admin;
@@ -25,8 +27,8 @@ use domain::job::JobKey;
 use domain::ports::BackendError;
 use expression::Expression;
 
+pub use admin::Requeued;
 pub use admin::scan_all;
-pub use documents::Requeued;
 pub use published::KEEP_DAYS as PUBLISHED_KEEP_DAYS;
 
 /// The jobs table: one item per part of a job (see [`domain::job`]) and one per delivery.

@@ -8,6 +8,8 @@ use serde_json::{Map, Value};
 use super::expression::{Clauses, Expression};
 use super::schema;
 use super::{DynamoJobStore, items_to_json, n, s};
+use domain::ids::QuoteId;
+use domain::job::JobKey;
 use domain::ports::{BackendError, PendingLedger, PendingRead};
 use domain::sweep::{Decision, PendingItem, PendingWork};
 use domain::timestamp::Timestamp;
@@ -200,5 +202,48 @@ impl DynamoJobStore {
             found.extend(items_to_json(&items, OPERATION)?);
         }
         Ok(found)
+    }
+}
+
+impl DynamoJobStore {
+    /// A look-up or site read answered at `version`: out of the sweeper's index, unless a newer
+    /// one is waiting (then it stays, for that one).
+    pub(super) async fn answer_request(
+        &self,
+        job: &JobKey,
+        sk: &str,
+        version: i64,
+        signed: Option<QuoteId>,
+        now: Timestamp,
+    ) -> Result<(), BackendError> {
+        let mut expr = Expression::default();
+        let mut clauses = Clauses::default();
+        let signed = signed.map_or(AttributeValue::Null(true), |quote| s(quote.to_string()));
+        clauses.set.push(format!("{} = {}", expr.name("signed_quote"), expr.value(signed)));
+        clauses.set.push(format!("{} = {}", expr.name("answered_at"), expr.value(s(now.to_string()))));
+        clauses.remove.push(expr.name("last_error"));
+        end_waiting(&mut expr, &mut clauses);
+        let version_name = expr.name("version");
+        let condition = format!("{version_name} <= {}", expr.value(n(version)));
+        let operation = "DynamoDB UpdateItem (request answered)";
+        self.write_job_item(operation, (job, sk), expr, clauses.expression(), Some(condition)).await.map(drop)
+    }
+
+    /// A look-up or site read that failed: why, and active now (the queue retries it); never
+    /// creates the request's item.
+    pub(super) async fn touch_request(
+        &self,
+        job: &JobKey,
+        sk: &str,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<(), BackendError> {
+        let mut expr = Expression::default();
+        let mut clauses = Clauses::default();
+        touch(&mut expr, &mut clauses, now);
+        clauses.set.push(format!("{} = {}", expr.name("last_error"), expr.value(s(reason))));
+        let condition = format!("attribute_exists({})", expr.name("pk"));
+        let operation = "DynamoDB UpdateItem (request failed)";
+        self.write_job_item(operation, (job, sk), expr, clauses.expression(), Some(condition)).await.map(drop)
     }
 }
