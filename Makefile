@@ -75,7 +75,7 @@ unit:
 
 ## Every performance figure, in one table at the end (release builds; see docs/performance.md).
 bench: venv
-	$(CARGO) build --release -p webhook-receiver -p contract-fetcher -p event-publisher
+	$(CARGO) build --release -p webhook-receiver -p contract-fetcher -p event-publisher -p sweeper
 	$(CARGO) bench -p domain -p sigv4 --benches
 	$(CARGO) bench -p webhook-receiver -p event-publisher --benches
 	$(CARGO) bench -p integration-tests --benches

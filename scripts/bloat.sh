@@ -8,7 +8,7 @@ scripts/cargo-tool.sh cargo-bloat 0.12.1
 export PATH="$PWD/.tools/bin:$PATH"
 out=${CARGO_TARGET_DIR:-target}/bench
 mkdir -p "$out"
-for function in webhook-receiver contract-fetcher event-publisher; do
+for function in webhook-receiver contract-fetcher event-publisher sweeper; do
   cargo bloat --profile bloat -p "$function" --bin "$function" --crates -n 15 --message-format table \
     >"$out/bloat-$function.txt"
 done

@@ -1,7 +1,7 @@
 //! What SAM deploys is what `make bench` measures. SAM's `rust-cargolambda` build (and `cargo
 //! lambda build --bin <function>`) runs at the workspace root without `-p`, so Cargo resolves
 //! features for the workspace's default members; `make bench` builds `-p webhook-receiver -p
-//! contract-fetcher -p event-publisher`. Both must resolve the same graph, and neither may carry what only the
+//! contract-fetcher -p event-publisher -p sweeper`. Both must resolve the same graph, and neither may carry what only the
 //! operator's binary needs (SSO credentials, credential processes).
 
 use std::process::Command;
@@ -26,7 +26,8 @@ fn a_function_built_at_the_workspace_root_resolves_what_the_bench_measures_and_n
     // What `cargo lambda build --release --bin webhook-receiver` (SAM) selects at the root.
     let deployed = tree(&[]);
     // What `make bench` builds.
-    let measured = tree(&["-p", "webhook-receiver", "-p", "contract-fetcher", "-p", "event-publisher"]);
+    let measured =
+        tree(&["-p", "webhook-receiver", "-p", "contract-fetcher", "-p", "event-publisher", "-p", "sweeper"]);
     let entries = |tree: &str| -> std::collections::BTreeSet<String> {
         tree.lines().map(|line| line.trim_start_matches(|c: char| !c.is_alphanumeric()).to_owned()).collect()
     };
@@ -36,7 +37,7 @@ fn a_function_built_at_the_workspace_root_resolves_what_the_bench_measures_and_n
     for operator_only in ["aws-sdk-sso ", "aws-sdk-ssooidc ", "aws-config feature \"sso\"", "everbright-sync "] {
         assert!(!deployed.contains(operator_only), "the functions' graph carries {operator_only}");
     }
-    for function in ["webhook-receiver ", "contract-fetcher ", "event-publisher "] {
+    for function in ["webhook-receiver ", "contract-fetcher ", "event-publisher ", "sweeper "] {
         assert!(deployed.contains(function), "{function}");
     }
 }

@@ -39,7 +39,7 @@ async fn the_demo_runs_three_tenants_each_job_under_its_tenant_with_its_document
     let resources = backend.resources();
     let onboard = StandIn::start(demo::ONBOARD_TOKEN).await.unwrap();
     let engine = StandIn::start(demo::ENGINE_TOKEN).await.unwrap();
-    let report = demo::run_tenants_on(&root(), &backend.clients, &resources, &onboard, &engine).await.unwrap();
+    let report = demo::run_tenants_on(&root(), &backend.clients, &resources, (&onboard, &engine), true).await.unwrap();
     assert_eq!(report.refused(), 5, "the four bad sample requests and the one without a credential");
     assert_eq!((report.failed(), report.drained.dead_lettered), (0, 0));
     let unsigned = report.deliveries.last().unwrap();
@@ -54,7 +54,22 @@ async fn the_demo_runs_three_tenants_each_job_under_its_tenant_with_its_document
     assert_eq!(tenant_of(demo::SAMPLE_SITE), "installer-test");
     assert_eq!(tenant_of(demo::ENGINE_SITE), "installer-prod");
     assert_eq!(tenant_of(demo::PARTNER_SITE), "partner-prod");
-    assert_eq!(jobs.iter().filter(|job| job.contains("tenant          installer-test")).count(), 4, "{rendered}");
+    let installer_jobs = jobs.iter().filter(|job| job.contains("tenant          installer-test")).count();
+    assert_eq!(installer_jobs, 5, "the samples' four and the site reconciliation found: {rendered}");
+
+    // A fetch message was lost: the sweeper sent its document again and it is stored; the site
+    // EverBright changed without a webhook was found, recorded and read.
+    let missed = report.missed.as_ref().expect("the demo's nothing-missed part");
+    let (document, status) = missed.lost.as_ref().expect("a message was lost");
+    assert_eq!(status, "STORED", "{document}: {rendered}");
+    assert!(missed.swept.requeued >= 1 && missed.swept.given_up == 0, "{:?}", missed.swept);
+    assert!(missed.swept.items_read <= missed.swept.pending + 5, "the index, not the table: {:?}", missed.swept);
+    let found: Vec<&serde_json::Value> = missed.found.iter().filter(|item| item["pending"] == "MISSED").collect();
+    assert_eq!(found.len(), 1, "{:?}", missed.found);
+    assert_eq!(found[0]["site"], local_stack::missed::MISSED_SITE);
+    assert!(rendered.contains("Reconciliation (installer-test): site e3e3e3e3"), "{rendered}");
+    let found_job = jobs.iter().find(|job| job.starts_with(local_stack::missed::MISSED_SITE)).unwrap();
+    assert!(found_job.contains("system 7.2 kW"), "its details read: {found_job}");
 
     // Each stand-in served its own tenants' documents: the Engine one the two copies of the
     // signed contract (nine each), Onboard every sample's.
@@ -73,7 +88,8 @@ async fn the_demo_runs_three_tenants_each_job_under_its_tenant_with_its_document
     assert!(engine.seen().iter().all(|s| s.authorization.as_deref() != Some("Token local-demo-token")));
 
     // Each signed job shows its signature's details from the data API, read with its tenant's token.
-    let signed = ["34b6b5ee", "b0c16879", "dc6ca696", demo::ENGINE_SITE, demo::PARTNER_SITE];
+    let signed =
+        ["34b6b5ee", "b0c16879", "dc6ca696", demo::ENGINE_SITE, demo::PARTNER_SITE, local_stack::missed::MISSED_SITE];
     for site in signed {
         let job = jobs.iter().find(|job| job.starts_with(site)).unwrap();
         assert!(job.contains("system 7.2 kW, contract date 2023-07-12"), "{site}: {job}");

@@ -45,6 +45,8 @@ pub struct Report {
     /// demo's run on moto; empty where no bus was set up).
     pub streamed: Streamed,
     pub consumed: Vec<Value>,
+    /// The sweeper's and reconciliation's part (the demo's run with a lost message).
+    pub missed: Option<crate::missed::NothingMissed>,
 }
 
 #[derive(Debug)]
@@ -113,7 +115,7 @@ pub async fn run(root: &Path) -> Result<Report, SetupError> {
     let events = EventResources::create(&clients, &resources, "demo").await?;
     let onboard = StandIn::start(ONBOARD_TOKEN).await?;
     let engine = StandIn::start(ENGINE_TOKEN).await?;
-    let mut report = run_tenants_on(root, &clients, &resources, &onboard, &engine).await?;
+    let mut report = run_tenants_on(root, &clients, &resources, (&onboard, &engine), true).await?;
     publish(&mut report, (&moto.endpoint, &clients), &resources, &events).await?;
     drop(moto);
     Ok(report)
@@ -239,6 +241,11 @@ async fn finish(
     resources: &Resources,
 ) -> Result<Report, SetupError> {
     report.drained = drain(fetcher, clients, resources).await?;
+    scan(report, clients, resources).await
+}
+
+/// Every item of the table, into the report.
+async fn scan(mut report: Report, clients: &Clients, resources: &Resources) -> Result<Report, SetupError> {
     for item in scan_all(&clients.dynamodb, &resources.table).await? {
         let pk = item["pk"].as_str().unwrap_or_default().to_owned();
         report.items.entry(pk).or_default().push(item);
@@ -283,12 +290,14 @@ pub fn tenants_document(onboard: &str, engine: &str, principal: &LocalPrincipal)
 /// tenant's key; the signed contract again, for another site, signed with the Engine tenant's key
 /// and sent with the partner's header; one request without a credential; then the queue drained,
 /// each tenant's documents fetched from its stand-in with its token.
+/// With `lose_one`, one fetch message is lost before the queue is drained, and the sweeper and a
+/// reconciliation of the Onboard installer then run ([`crate::missed`]).
 pub async fn run_tenants_on(
     root: &Path,
     clients: &Clients,
     resources: &Resources,
-    onboard: &StandIn,
-    engine: &StandIn,
+    (onboard, engine): (&StandIn, &StandIn),
+    lose_one: bool,
 ) -> Result<Report, SetupError> {
     engine.accept_token(PARTNER_TOKEN);
     let principal = LocalPrincipal::default();
@@ -327,7 +336,13 @@ pub async fn run_tenants_on(
     let status = partner.status().as_u16();
     report.record("rest-contract-signed.json, partner header".into(), status, &partner.text().await?);
     send_unsigned(&gateway.endpoint, &mut report).await?;
-    finish(report, &fetcher, clients, resources).await
+    if !lose_one {
+        return finish(report, &fetcher, clients, resources).await;
+    }
+    let lost = crate::missed::lose_one_message(clients, resources).await?;
+    report.drained = drain(&fetcher, clients, resources).await?;
+    report.missed = Some(crate::missed::run(clients, resources, &fetcher, onboard, lost).await?);
+    scan(report, clients, resources).await
 }
 
 /// The report, readable.
@@ -376,6 +391,10 @@ pub fn render(report: &Report) -> String {
             line(String::new());
             line(everbright_sync::job_view::render(&job.site.to_string(), &report.bucket, items, false));
         }
+    }
+    if let Some(missed) = &report.missed {
+        line(String::new());
+        line(crate::missed::render(missed).trim_end().to_owned());
     }
     if report.streamed.records > 0 {
         let s = &report.streamed;

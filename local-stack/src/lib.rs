@@ -7,7 +7,8 @@
 //! - [`queue`]: the SQS trigger, played locally;
 //! - [`stand_in`]: a stand-in for EverBright's API (its data API's answers in `data_api.rs`, the
 //!   PDFs it serves in `pdf.rs`);
-//! - [`demo`] and [`serve`]: the pipeline on the sample events, and kept running.
+//! - [`demo`] and [`serve`]: the pipeline on the sample events, and kept running; [`missed`]: the
+//!   demo's lost message found by the sweeper and site found by reconciliation.
 
 pub mod bus;
 pub mod cli;
@@ -15,6 +16,7 @@ mod data_api;
 pub mod demo;
 pub mod gateway;
 pub mod local;
+pub mod missed;
 mod pdf;
 pub mod queue;
 pub mod serve;

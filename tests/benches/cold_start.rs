@@ -3,7 +3,7 @@
 //! AWS before that, the latency of its first and of its warm invocations, and its peak resident
 //! memory after them.
 //!
-//! `cargo build --release -p webhook-receiver -p contract-fetcher -p event-publisher` first, then
+//! `cargo build --release -p webhook-receiver -p contract-fetcher -p event-publisher -p sweeper` first, then
 //! `cargo bench -p integration-tests --bench cold_start` (`make bench` does both).
 //! `COLD_START_RUNS` (default 10) processes per function, `WARM_INVOCATIONS` (default 20) each.
 //!
@@ -12,7 +12,8 @@
 //! a document the receiver queued for a new site (a claim, a download from the EverBright
 //! stand-in, an upload and a transaction), the publisher the stream records the receiver's writes
 //! for a new site made (read from moto's stream as Lambda reads it: a job, its tasks, nine
-//! documents; `PutEvents` on a bus, the publication log).
+//! documents; `PutEvents` on a bus, the publication log), the sweeper a scheduled round over
+//! what the other runs left pending (the receiver's queued documents, not yet due).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -36,6 +37,7 @@ enum Function {
     Receiver,
     Fetcher,
     Publisher,
+    Sweeper,
 }
 
 impl Function {
@@ -44,6 +46,7 @@ impl Function {
             Self::Receiver => "webhook-receiver",
             Self::Fetcher => "contract-fetcher",
             Self::Publisher => "event-publisher",
+            Self::Sweeper => "sweeper",
         }
     }
 
@@ -53,6 +56,7 @@ impl Function {
             Self::Receiver => "256",
             Self::Fetcher => "512",
             Self::Publisher => "256",
+            Self::Sweeper => "128",
         }
     }
 }
@@ -112,6 +116,8 @@ impl Bench {
             Function::Receiver => self.receiver_event().1.to_string(),
             Function::Fetcher => self.fetcher_event().await.to_string(),
             Function::Publisher => self.publisher_event().await.to_string(),
+            // What EventBridge Scheduler sends without an input: nothing the sweep reads.
+            Function::Sweeper => "{}".to_owned(),
         }
     }
 
@@ -127,6 +133,9 @@ impl Bench {
                 ("EVENT_BUS_NAME", self.events.bus.clone()),
                 ("PUBLISH_FAILURES_QUEUE_URL", self.events.failures_queue_url.clone()),
             ],
+            Function::Sweeper => {
+                vec![("JOBS_TABLE", self.backend.table.clone()), ("FETCH_QUEUE_URL", self.backend.queue_url.clone())]
+            }
         };
         let log = std::fs::File::create(std::env::temp_dir().join(format!("bench-{}.log", function.name())))
             .expect("a log file");
@@ -224,16 +233,17 @@ fn check(function: Function, body: &[u8]) {
             assert_eq!(body["queued"].as_array().map(Vec::len), Some(9), "{body}");
         }
         Function::Fetcher | Function::Publisher => assert_eq!(answer["batchItemFailures"], json!([]), "{answer}"),
+        Function::Sweeper => assert!(answer["pending"].is_u64() && answer["items_read"].is_u64(), "{answer}"),
     }
 }
 
 #[tokio::main]
 async fn main() {
-    for function in [Function::Receiver, Function::Fetcher, Function::Publisher] {
+    for function in [Function::Receiver, Function::Fetcher, Function::Publisher, Function::Sweeper] {
         let path = bootstrap(function);
         assert!(
             path.exists(),
-            "{} is missing: run `cargo build --release -p webhook-receiver -p contract-fetcher -p event-publisher` (make bench does)",
+            "{} is missing: run `cargo build --release -p webhook-receiver -p contract-fetcher -p event-publisher -p sweeper` (make bench does)",
             path.display()
         );
     }
@@ -252,8 +262,9 @@ async fn main() {
     let receiver = measure(&bench, Function::Receiver, runs, warm).await;
     let fetcher = measure(&bench, Function::Fetcher, runs, warm).await;
     let publisher = measure(&bench, Function::Publisher, runs, warm).await;
+    let sweeper = measure(&bench, Function::Sweeper, runs, warm).await;
     write_figures(
         "cold_start",
-        &json!({ "webhook-receiver": receiver, "contract-fetcher": fetcher, "event-publisher": publisher }),
+        &json!({ "webhook-receiver": receiver, "contract-fetcher": fetcher, "event-publisher": publisher, "sweeper": sweeper }),
     );
 }

@@ -12,7 +12,7 @@ use integration_tests::bench::{figures_dir, machine, read_figures};
 use integration_tests::root;
 use serde_json::Value;
 
-const FUNCTIONS: [&str; 3] = ["webhook-receiver", "contract-fetcher", "event-publisher"];
+const FUNCTIONS: [&str; 4] = ["webhook-receiver", "contract-fetcher", "event-publisher", "sweeper"];
 
 struct Row {
     what: String,
@@ -127,6 +127,21 @@ fn main() {
     ));
     rows.push(row("contract-fetcher: 256 MiB document, throughput", large_figure("mib_per_second"), "MiB/s", "", None));
 
+    let sweep = read_figures("sweep");
+    let sweep_figure = |name: &str| sweep.as_ref().and_then(|s| s[name].as_f64());
+    let pending = sweep_figure("pending");
+    rows.push(row(
+        format!(
+            "sweeper: items read per sweep ({} items in the table, {} pending)",
+            sweep_figure("table_items").unwrap_or_default(),
+            pending.unwrap_or_default()
+        ),
+        sweep_figure("items_read"),
+        "items",
+        "= pending",
+        pending,
+    ));
+    rows.push(row("sweeper: one sweep of them, on moto", sweep_figure("sweep_ms"), "ms", "", None));
     for (name, micros) in criterion_medians(&target_dir().join("criterion")) {
         let (target, limit) = match name.as_str() {
             "parse+plan/contract-signed (seed 002)" => ("<= 100 us", Some(100.0)),
@@ -145,7 +160,9 @@ fn main() {
         rows.push(row(format!("{function}: bootstrap, zipped"), zipped, "MB", "<= 6 MB", Some(6.0)));
     }
     // What a deployment uploads: `sam build` (scripts/sam-build.sh), compared with the above.
-    for (function, logical_id) in FUNCTIONS.iter().zip(["WebhookReceiver", "ContractFetcher", "EventPublisher"]) {
+    for (function, logical_id) in
+        FUNCTIONS.iter().zip(["WebhookReceiver", "ContractFetcher", "EventPublisher", "Sweeper"])
+    {
         let measured = sizes(&target_dir().join("release").join(function));
         let deployed = sizes(&root().join(".aws-sam/build").join(logical_id).join("bootstrap"));
         let (size, zipped) = deployed.unzip();
