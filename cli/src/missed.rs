@@ -65,7 +65,7 @@ pub async fn attention(args: &AttentionArgs) -> Result<String, OpsError> {
         out.push('\n');
     }
     out.push_str(&format!(
-        "{} item(s): `refetch` or `enrich` puts given-up work back in the sweeper's hands; `job <site>` shows a found site",
+        "{} item(s): `refetch` sends a given-up document again; details, look-ups and site reads leave the list once answered; `job <site>` shows a found site",
         items.len()
     ));
     Ok(out)
