@@ -10,6 +10,7 @@ use aws::{DynamoJobStore, schema};
 use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_dynamodb::types::AttributeValue;
 use domain::ids::SiteId;
+use domain::message::WorkMessage;
 use domain::timestamp::Timestamp;
 use integration_tests::enrichment::{QUOTE, SITE, TOKEN, World};
 use integration_tests::event;
@@ -204,4 +205,25 @@ async fn a_tenant_this_function_does_not_have_is_not_reconciled_and_a_webhooks_j
     assert!(reconcile(&world).await.is_empty());
     let job = world.backend.item(&format!("SITE#{SITE}"), "JOB").await.unwrap();
     assert_eq!(job["current_quote"]["quote"], QUOTE, "the webhook's job, untouched");
+}
+
+#[tokio::test]
+async fn a_read_site_message_nobody_asked_for_is_refused_and_reads_and_writes_nothing() {
+    let world = world().await;
+    let forged = WorkMessage::ReadSite {
+        tenant: domain::tenant::TenantId::default_tenant(),
+        site: MISSED_SITE.parse().unwrap(),
+        version: Timestamp::now().micros(),
+        event_id: "forged".into(),
+    };
+    let mut record = SqsMessage::default();
+    record.message_id = Some("forged-1".into());
+    record.body = Some(forged.to_json());
+    let before = world.backend.items().await.len();
+    let seen = world.stand_in.seen().len();
+    let response = world.fetcher.handle_batch(&[record], Instant::now() + Duration::from_secs(60)).await;
+    assert!(response.batch_item_failures.is_empty(), "refused for good, not retried");
+    assert_eq!(world.backend.items().await.len(), before, "nothing written");
+    assert_eq!(world.stand_in.seen().len(), seen, "nothing asked of EverBright");
+    assert!(world.backend.item(&format!("SITE#{MISSED_SITE}"), "JOB").await.is_none());
 }

@@ -354,6 +354,10 @@ impl ReconcileLedger for MemoryLedger {
         Ok(true)
     }
 
+    async fn site_read_asked(&self, job: &JobKey, version: i64) -> Result<bool, BackendError> {
+        Ok(self.lock().site_reads.get(job).is_some_and(|(asked, _)| *asked >= version))
+    }
+
     async fn record_site_read(
         &self,
         job: &JobKey,

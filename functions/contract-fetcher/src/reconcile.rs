@@ -199,6 +199,14 @@ impl<L: Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
     }
 
     async fn site_read(&self, api: &TenantApi, job: &JobKey, version: i64, deadline: Instant) -> Outcome {
+        match self.ledger.site_read_asked(job, version).await {
+            Ok(true) => {}
+            Ok(false) => {
+                warn!(tenant = %job.tenant, "refused: no site read was asked for on this job at this version");
+                return Outcome::Refused;
+            }
+            Err(error) => return Outcome::Retry(error.to_string()),
+        }
         let site = job.site;
         let answer = match self.ask(api, |client| async move { client.site_workflow(site, deadline).await }).await {
             Ok(answer) => answer,

@@ -181,6 +181,13 @@ impl ReconcileLedger for DynamoJobStore {
         self.write_job_item(operation, (job, schema::SITE_READ), expr, clauses.expression(), Some(condition)).await
     }
 
+    async fn site_read_asked(&self, job: &JobKey, version: i64) -> Result<bool, BackendError> {
+        let (pk, sk) = (schema::job_pk(job), schema::SITE_READ.to_owned());
+        let item = self.read(pk, sk, "DynamoDB GetItem (site read)").await?;
+        let asked = item.as_ref().and_then(|item| item.get("version")?.as_n().ok()?.parse::<i64>().ok());
+        Ok(asked.is_some_and(|asked| asked >= version))
+    }
+
     async fn record_site_read(
         &self,
         job: &JobKey,

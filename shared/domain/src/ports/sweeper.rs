@@ -89,6 +89,10 @@ pub trait ReconcileLedger: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<bool, BackendError>> + Send;
 
+    /// Whether a site read at `version` (or a newer one) was asked for on the job: a `read_site`
+    /// message nobody asked for is refused, as a document no webhook queued is.
+    fn site_read_asked(&self, job: &JobKey, version: i64) -> impl Future<Output = Result<bool, BackendError>> + Send;
+
     /// The site read at `version` is answered: the quote it was signed as, if any.
     fn record_site_read(
         &self,
