@@ -154,3 +154,25 @@ async fn past_its_bound_work_is_given_up_listed_for_the_operator_and_refetch_sta
     assert!(document.get("sweeps").is_none() && document.get("gave_up").is_none(), "{document:?}");
     assert_eq!(store.attention(100).await.unwrap().len(), 9);
 }
+
+#[tokio::test]
+async fn a_lost_re_sign_look_up_is_sent_again_and_answered_leaves_the_index() {
+    let world = World::new(&[]).await;
+    let lost = world.deliver_re_sign().await;
+    assert_eq!(lost.len(), 1, "the look-up's message, lost");
+    let (original, signed) = integration_tests::enrichment::RE_SIGNED;
+    let lookup = format!("LOOKUP#{original}");
+    let site = "157802b4-99aa-4437-b250-934df337766a";
+    let item = world.backend.item(&format!("SITE#{site}"), &lookup).await.expect("the look-up asked for");
+    assert_eq!(item["pending"], schema::WAITING);
+    let asked_at: Timestamp = item["pending_since"].as_str().unwrap().parse().unwrap();
+
+    let swept = sweeper(&world.backend, 5, asked_at.plus_seconds(31 * 60)).sweep().await.unwrap();
+    assert_eq!(swept.requeued, 1, "{swept:?}");
+    let records = world.backend.take_records().await;
+    assert_eq!(integration_tests::enrichment::kind(&records[0]), "resolve_signed_quote");
+    assert!(world.fetch(&records).await.is_empty());
+    let answered = world.backend.item(&format!("SITE#{site}"), &lookup).await.unwrap();
+    assert_eq!(answered["signed_quote"], signed);
+    assert!(answered.get("pending").is_none(), "answered: out of the index: {answered:?}");
+}

@@ -313,7 +313,7 @@ fn site_events(t: &Templates, rng: &mut fastrand::Rng, index: usize, out: &mut G
 /// Attributes that say when or by which request something happened, not what the job is: they
 /// differ between any two runs. `last_event` and a stage's `at`/`version` follow the order of
 /// receipt by design (a stage transition carries no timestamp).
-const VOLATILE: [&str; 21] = [
+const VOLATILE: [&str; 28] = [
     "last_event",
     "event_id",
     "queued_at",
@@ -338,6 +338,15 @@ const VOLATILE: [&str; 21] = [
     "enriched_at",
     "raw",
     "last_error_at",
+    // When work started waiting, was last taken up or answered, and why it was given up (the
+    // failure's words name the run's stand-in); how often a sweep sent it again.
+    "pending_since",
+    "active_at",
+    "answered_at",
+    "gave_up",
+    "gave_up_at",
+    "sweeps",
+    "last_swept_at",
 ];
 
 /// The state of the jobs in `items`, without [`VOLATILE`] attributes; delivery records keep
