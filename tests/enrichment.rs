@@ -2,8 +2,6 @@
 //! requests it once per signature, the fetcher reads the profile's metrics and the site's people
 //! and place, keeps every raw answer in S3 and records the details, typed, on `DETAILS#<quote>`.
 
-use std::sync::{Arc, Mutex};
-
 use integration_tests::enrichment::*;
 use integration_tests::{event, event_json};
 use serde_json::{Value, json};
@@ -160,39 +158,15 @@ async fn a_re_sign_enriches_the_quote_it_was_signed_as() {
     assert_eq!(job["signed_quote"]["signed"], signed);
 }
 
-/// Every log line of the test, as the functions write them.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn neither_the_token_nor_personal_data_reaches_a_log_line_and_the_token_is_in_no_object_or_item() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .finish();
-    // The global subscriber: a callsite first hit by another test's thread would otherwise be
-    // cached as uninteresting. The other tests of this binary log into it too, which only widens
-    // what is checked.
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this binary");
+    let captured = integration_tests::logs::Captured::install();
 
     let world = World::new(&[]).await;
     world.stand_in.dal(|dal| dal.throttle_once.push("system".into()));
     let records = world.deliver(event("rest-contract-signed")).await;
     assert!(world.fetch(&records).await.is_empty());
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("details recorded"), "the log is captured");
     for secret in [TOKEN, "Ever Bright", "Home Owner", "homeowner@example.com", "555-0100", "1 Main St"] {
         assert!(!logs.contains(secret), "{secret:?} is in the log");

@@ -27,6 +27,12 @@ pub async fn run(
         .with_metrics(domain::metrics::discard_sink());
     let mut stream = StreamReader::open(&moto.endpoint, &events.stream_arn).await?;
     let stand_in = StandIn::start(LOCAL_TOKEN).await?;
+    // Its site list: the sample contract's site and one nobody sent a webhook for, changed two
+    // hours ago (for `backfill`, and a `reconcile` message).
+    let changed = domain::timestamp::Timestamp::now().plus_seconds(-7200).to_string();
+    let listed = [crate::demo::SAMPLE_SITE, crate::missed::MISSED_SITE];
+    let sites: Vec<_> = listed.iter().filter_map(|site| Some((site.parse().ok()?, changed.as_str()))).collect();
+    stand_in.set_sites(&sites);
     let (receiver, fetcher) = functions(&clients, &resources, &stand_in, &principal)?;
     let gateway = Gateway::start_on(receiver, principal.clone(), port).await?;
     println!("{}", instructions(&gateway.endpoint, &principal, &moto.endpoint, &stand_in.base_url, &resources));
@@ -89,6 +95,11 @@ Inspect and repair with the operator's commands, in the functions' environment:
   cargo run -q -p everbright-sync -- job 34b6b5ee-f997-4044-86ae-0abbf611fc4d
   cargo run -q -p everbright-sync -- replay --dry-run
   cargo run -q -p everbright-sync -- dlq
+
+Nothing missed: import the stand-in's site list (two sites), then see what needs an operator:
+  export EVERBRIGHT_BASE_URL={stand_in} EVERBRIGHT_API_TOKEN={token}
+  cargo run -q -p everbright-sync -- backfill --tenant default
+  cargo run -q -p everbright-sync -- attention
 ",
         region = principal.region,
         key = principal.access_key,

@@ -25,20 +25,6 @@ const MISSED_QUOTE: &str = "6c1a8d2f-3e4b-4c5d-9e6f-708192a3b4c5";
 /// A site changed a minute ago: inside the grace, the next pass's.
 const RECENT_SITE: &str = "7d2b9e3a-4f5c-4d6e-8f70-8192a3b4c5d6";
 
-/// Every log line of the binary, as the functions write them.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn reconcile_message(tenant: Option<&str>) -> SqsMessage {
     let mut record = SqsMessage::default();
     record.message_id = Some("reconcile-1".into());
@@ -106,15 +92,7 @@ async fn checkpoint(world: &World) -> serde_json::Map<String, Value> {
 
 #[tokio::test]
 async fn a_site_changed_without_a_webhook_is_found_recorded_read_and_counted_once() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this binary");
-
+    let captured = integration_tests::logs::Captured::install();
     let world = world().await;
     let lines = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&lines);
@@ -155,7 +133,7 @@ async fn a_site_changed_without_a_webhook_is_found_recorded_read_and_counted_onc
     assert!(reconcile(&world).await.is_empty());
     assert_eq!(store.attention(10).await.unwrap().len(), 1, "found once");
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("possibly missed"), "the log is captured");
     assert!(!logs.contains(TOKEN), "the token is in the log");
     for item in world.backend.items().await {

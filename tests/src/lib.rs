@@ -20,6 +20,7 @@ pub mod emf;
 pub mod enrichment;
 pub mod events;
 pub mod fault_proxy;
+pub mod logs;
 pub mod memory;
 pub mod memory_fetch;
 pub mod runtime_api;

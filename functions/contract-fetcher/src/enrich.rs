@@ -13,8 +13,8 @@
 use domain::dal::{self, DataAnswer, Details, Entry};
 use domain::ids::QuoteId;
 use domain::job::{self, JobKey};
-use domain::ports::{AnswerArchive, DetailsRecord, DocumentStore, FetchError};
-use everbright::EverBright;
+use domain::ports::{AnswerArchive, DetailsRecord, DocumentStore};
+use everbright::{DataRequest, EverBright};
 use futures_util::StreamExt;
 use futures_util::stream;
 use serde_json::Value;
@@ -133,7 +133,7 @@ impl<L: crate::Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
         let signed_quote = match signed {
             Some(signed) => signed,
             None => {
-                let answer = self.ask(api, |client| async move { client.workflow(quote, deadline).await }).await?;
+                let answer = self.ask(api, &DataRequest::WorkflowOfQuote(quote), deadline).await?;
                 raw_keys.push(self.keep(&format!("{prefix}-workflow.json"), &answer).await?);
                 dal::signed_quote(&answer.json()?).unwrap_or(quote)
             }
@@ -153,8 +153,7 @@ impl<L: crate::Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
             details.incomplete.extend(answer.cut);
             raw_keys.extend(answer.raw_keys);
         }
-        let site = job.site;
-        let answer = self.ask(api, |client| async move { client.site(site, deadline).await }).await?;
+        let answer = self.ask(api, &DataRequest::Site(job.site), deadline).await?;
         raw_keys.push(self.keep(&format!("{prefix}-site.json"), &answer).await?);
         details.add_site(&answer.json()?);
         raw_keys.sort();
@@ -180,13 +179,14 @@ impl<L: crate::Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
             cut: None,
         };
         for page in 1..=MAX_PAGES {
-            let (option, filter_value, metrics) = (&option, &filter_value, &metrics);
-            let size = self.page_size;
-            let page_answer = self
-                .ask(api, |client| async move {
-                    client.data_page(option, (filter_name, filter_value), metrics, (page, size), deadline).await
-                })
-                .await?;
+            let request = DataRequest::Page {
+                option: option.clone(),
+                filter: (filter_name, filter_value.clone()),
+                metrics: metrics.clone(),
+                page,
+                limit: self.page_size,
+            };
+            let page_answer = self.ask(api, &request, deadline).await?;
             answer.raw_keys.push(self.keep(&format!("{prefix}-{option}-p{page}.json"), &page_answer).await?);
             let parsed =
                 page_answer.json().and_then(|json| dal::parse_page(&json)).map_err(|e| format!("{option}: {e}"))?;
@@ -203,12 +203,16 @@ impl<L: crate::Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
         Ok(answer)
     }
 
-    /// `call` with the tenant's client; a failure as its reason (every one is retried).
-    pub(crate) async fn ask<F, Fut>(&self, api: &TenantApi, call: F) -> Result<DataAnswer, String>
-    where
-        F: Fn(std::sync::Arc<EverBright>) -> Fut,
-        Fut: std::future::Future<Output = Result<DataAnswer, FetchError>>,
-    {
+    /// `request`'s answer from the tenant's EverBright (one path for every data API request, so
+    /// one copy of the token's refresh in the bootstrap); a failure as its reason (every one is
+    /// retried).
+    pub(crate) async fn ask(
+        &self,
+        api: &TenantApi,
+        request: &DataRequest,
+        deadline: Instant,
+    ) -> Result<DataAnswer, String> {
+        let call = |client: std::sync::Arc<EverBright>| async move { client.answer(request, deadline).await };
         self.with_client(api, call).await.map_err(|error| error.to_string())
     }
 

@@ -284,7 +284,8 @@ impl<L: Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
             let WorkMessage::Reconcile { tenant } = &message else {
                 unreachable!("only a reconciliation names no site")
             };
-            return (WorkKind::Reconcile, self.reconcile(tenant.as_ref(), deadline).await);
+            // Boxed: a reconciliation's future is deep, and rare beside the batch's others.
+            return (WorkKind::Reconcile, Box::pin(self.reconcile(tenant.as_ref(), deadline)).await);
         };
         let Some(api) = self.apis.get(tenant) else {
             let reason = format!(
@@ -328,7 +329,7 @@ impl<L: Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
             }
             WorkMessage::ReadSite { tenant, site, version, event_id } => {
                 let span = info_span!("read_site", tenant = %tenant, site = %site, event_id = %event_id);
-                self.read_site(api, &job, version, deadline).instrument(span).await
+                Box::pin(self.read_site(api, &job, version, deadline)).instrument(span).await
             }
             WorkMessage::Reconcile { .. } => unreachable!("handled above"),
         };

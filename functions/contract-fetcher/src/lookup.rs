@@ -3,6 +3,7 @@
 
 use domain::job::{self, JobKey, SignedQuoteLookup};
 use domain::ports::{AnswerArchive, DocumentStore};
+use everbright::DataRequest;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -39,7 +40,7 @@ impl<L: crate::Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
     async fn look_up(&self, api: &TenantApi, job: &JobKey, lookup: &SignedQuoteLookup, deadline: Instant) -> Outcome {
         let quote = lookup.quote;
         let key = format!("{}-workflow.json", job::dal_prefix(job, quote, lookup.version));
-        let answer = match self.ask(api, |client| async move { client.workflow(quote, deadline).await }).await {
+        let answer = match self.ask(api, &DataRequest::WorkflowOfQuote(quote), deadline).await {
             Ok(answer) => answer,
             Err(reason) => return Outcome::Retry(reason),
         };

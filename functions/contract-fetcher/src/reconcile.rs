@@ -18,6 +18,7 @@ use domain::metrics::Emf;
 use domain::ports::{AnswerArchive, DocumentStore, FetchError, SiteSource};
 use domain::reconcile::{self, SiteChange, SitePage};
 use domain::tenant::TenantId;
+use everbright::DataRequest;
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -45,8 +46,12 @@ struct Sites<'a, L, D, A> {
 
 impl<L: Ledger, D: DocumentStore, A: AnswerArchive> SiteSource for Sites<'_, L, D, A> {
     async fn page(&self, page: u32) -> Result<SitePage, FetchError> {
-        let (limit, deadline) = (self.fetcher.page_size, self.deadline);
-        self.fetcher.with_client(self.api, |client| async move { client.site_page(page, limit, deadline).await }).await
+        let limit = self.fetcher.page_size;
+        let request = DataRequest::SiteList { page, limit };
+        let answer = self.fetcher.ask(self.api, &request, self.deadline).await.map_err(FetchError::Retryable)?;
+        let json = answer.json().map_err(FetchError::Retryable)?;
+        reconcile::read_site_page(&json, limit)
+            .map_err(|reason| FetchError::Retryable(format!("the site list: {reason}")))
     }
 }
 
@@ -208,7 +213,7 @@ impl<L: Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
             Err(error) => return Outcome::Retry(error.to_string()),
         }
         let site = job.site;
-        let answer = match self.ask(api, |client| async move { client.site_workflow(site, deadline).await }).await {
+        let answer = match self.ask(api, &DataRequest::WorkflowOfSite(site), deadline).await {
             Ok(answer) => answer,
             Err(reason) => return Outcome::Retry(reason),
         };

@@ -11,8 +11,6 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::PrimitiveDateTime;
-use time::format_description::well_known::Iso8601;
 
 use crate::dal;
 use crate::ids::SiteId;
@@ -63,10 +61,7 @@ pub fn read_site_page(answer: &Value, limit: u32) -> Result<SitePage, String> {
 
 /// RFC 3339; without an offset (`2024-05-01T10:00:00` or with a fraction), UTC.
 fn parse_time(text: &str) -> Option<Timestamp> {
-    text.parse().ok().or_else(|| {
-        let local = PrimitiveDateTime::parse(text, &Iso8601::DEFAULT).ok()?;
-        Some(Timestamp::from_datetime(local.assume_utc()))
-    })
+    text.parse().ok().or_else(|| format!("{text}Z").parse().ok())
 }
 
 /// Where a tenant's reconciliation stands: changes up to `since` are judged; a pass under way

@@ -238,6 +238,20 @@ impl EverBright {
         self.get_answer(self.url(&format!("api/v1/site/{site}/")), deadline).await
     }
 
+    /// `request`'s answer, as it came: one entry for every request of the data API (and the
+    /// site), so that a caller that wraps each call (the fetcher's token refresh) wraps one.
+    pub async fn answer(&self, request: &DataRequest, deadline: Instant) -> Result<DataAnswer, FetchError> {
+        match request {
+            DataRequest::WorkflowOfQuote(quote) => self.workflow(*quote, deadline).await,
+            DataRequest::WorkflowOfSite(site) => self.site_workflow(*site, deadline).await,
+            DataRequest::Page { option, filter, metrics, page, limit } => {
+                self.data_page(option, (filter.0, &filter.1), metrics, (*page, *limit), deadline).await
+            }
+            DataRequest::Site(site) => self.site(*site, deadline).await,
+            DataRequest::SiteList { page, limit } => self.site_list(*page, *limit, deadline).await,
+        }
+    }
+
     /// The answer as it came, whatever its status (but a 401, which is the token's), at most
     /// [`MAX_DATA_ANSWER_BYTES`] read: [`DataAnswer::json`] says what it means, so that an error
     /// answer keeps EverBright's words and is kept as evidence like any other.
@@ -378,6 +392,21 @@ impl EverBright {
         let ceiling = self.settings.backoff_base.saturating_mul(1 << attempt.min(16).saturating_sub(1));
         ceiling.min(self.settings.backoff_cap)
     }
+}
+
+/// A request of the data API, or of the site (see [`EverBright::answer`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataRequest {
+    /// Which quote an original quote was signed as.
+    WorkflowOfQuote(QuoteId),
+    /// Which quote a site was signed as.
+    WorkflowOfSite(SiteId),
+    /// One page of an option's metrics, filtered by `filter` (name, value).
+    Page { option: String, filter: (&'static str, String), metrics: Vec<String>, page: u32, limit: u32 },
+    /// The site, with its contacts and address.
+    Site(SiteId),
+    /// One page of the tenant's sites with their last update.
+    SiteList { page: u32, limit: u32 },
 }
 
 /// 404, 403 and 410 (and any other 4xx but 408 and 429) will not change by retrying.

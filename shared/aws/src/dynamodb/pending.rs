@@ -2,6 +2,7 @@
 //! touches or ends a piece of work adds to its own update (no call of its own), the sweeper's read
 //! and its conditional sweep, and the operator's list of what needs them.
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Value};
 
@@ -59,13 +60,7 @@ impl PendingLedger for DynamoJobStore {
             );
             let page_size = i32::try_from(limit.saturating_sub(read.items.len()).clamp(1, 1000)).unwrap_or(1000);
             let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(schema::PENDING_INDEX)
-                .key_condition_expression(key)
-                .set_expression_attribute_names(Some(expr.names))
-                .set_expression_attribute_values(Some(expr.values))
+                .query_pending(expr, key)
                 .set_exclusive_start_key(start.take())
                 .limit(page_size)
                 .send()
@@ -114,6 +109,19 @@ impl PendingLedger for DynamoJobStore {
         let sk = item_sk(item);
         let update = clauses.expression();
         self.write_job_item("DynamoDB UpdateItem (sweep)", (&item.job, &sk), expr, update, Some(condition)).await
+    }
+}
+
+impl DynamoJobStore {
+    /// A query of the `pending` index by `key`, every name and value through `expr`.
+    fn query_pending(&self, expr: Expression, key: String) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(schema::PENDING_INDEX)
+            .key_condition_expression(key)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
     }
 }
 
@@ -181,18 +189,7 @@ impl DynamoJobStore {
         for partition in [schema::GAVE_UP, schema::MISSED] {
             let mut expr = Expression::default();
             let key = format!("{} = {}", expr.name("pending"), expr.value(AttributeValue::S(partition.into())));
-            let mut pages = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(schema::PENDING_INDEX)
-                .key_condition_expression(key)
-                .set_expression_attribute_names(Some(expr.names))
-                .set_expression_attribute_values(Some(expr.values))
-                .scan_index_forward(false)
-                .into_paginator()
-                .items()
-                .send();
+            let mut pages = self.query_pending(expr, key).scan_index_forward(false).into_paginator().items().send();
             let mut items = Vec::new();
             while items.len() < limit
                 && let Some(item) = pages.next().await
