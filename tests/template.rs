@@ -333,10 +333,7 @@ fn each_role_allows_the_dynamodb_calls_its_adapter_makes() {
             "WebhookReceiver",
             &["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem"][..],
         ),
-        (
-            "ContractFetcher",
-            &["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"][..],
-        ),
+        ("ContractFetcher", &["dynamodb:UpdateItem", "dynamodb:GetItem"][..]),
         ("EventPublisher", &["dynamodb:BatchWriteItem"][..]),
         ("Sweeper", &["dynamodb:UpdateItem"][..]),
     ] {
