@@ -178,3 +178,42 @@ async fn a_lost_re_sign_look_up_is_sent_again_and_answered_leaves_the_index() {
     assert_eq!(answered["signed_quote"], signed);
     assert!(answered.get("pending").is_none(), "answered: out of the index: {answered:?}");
 }
+
+#[tokio::test]
+async fn on_dynalite_recorded_details_leave_the_index_and_a_newer_request_keeps_its_place() {
+    let world = World::strict(&[]).await;
+    let records = world.deliver(event("rest-contract-signed")).await;
+    let quote = integration_tests::enrichment::QUOTE;
+    assert_eq!(world.details(quote).await.unwrap()["pending"], schema::WAITING);
+    assert!(world.fetch(&records).await.is_empty());
+    let recorded = world.details(quote).await.unwrap();
+    assert_eq!(recorded["status"], "ENRICHED");
+    assert!(recorded.get("pending").is_none() && recorded.get("pending_since").is_none(), "{recorded:?}");
+
+    // A newer signature asked for before an older one's details are recorded: the older record
+    // lands (its version is older than nothing recorded) but the newer request keeps waiting.
+    let job = JobKey::default_tenant(SITE.parse().unwrap());
+    let store = DynamoJobStore::new(world.backend.clients.dynamodb.clone(), &world.backend.table);
+    let version = recorded["version"].as_i64().unwrap();
+    let enrichment = domain::job::Enrichment { quote: quote.parse().unwrap(), version: version + 1_000_000 };
+    let delivery = domain::ports::Delivery {
+        tenant: domain::tenant::TenantId::default_tenant(),
+        event: domain::event::EventType::ContractStatusChange,
+        body_sha256: "a-newer-body".into(),
+        event_id: "newer".into(),
+        now: Timestamp::now(),
+        remember_until: Timestamp::now(),
+    };
+    assert!(domain::ports::JobStore::queue_enrichment(&store, &job, &enrichment, &delivery).await.unwrap());
+    let record = domain::ports::DetailsRecord {
+        quote: quote.parse().unwrap(),
+        signed_quote: quote.parse().unwrap(),
+        version,
+        details: domain::dal::Details::default(),
+        raw_keys: vec![],
+    };
+    DocumentLedger::record_details(&store, &job, &record, Timestamp::now()).await.unwrap();
+    let waiting = world.details(quote).await.unwrap();
+    assert_eq!(waiting["pending"], schema::WAITING, "the newer request still waits: {waiting:?}");
+    assert_eq!(waiting["version"], version, "the older record landed");
+}

@@ -28,7 +28,15 @@ pub struct World {
 
 impl World {
     pub async fn new(settings: &[(&'static str, &str)]) -> Self {
-        let backend = Backend::new().await;
+        Self::on(Backend::new().await, settings).await
+    }
+
+    /// The same world with DynamoDB on dynalite (no transactions: documents are not stored there).
+    pub async fn strict(settings: &[(&'static str, &str)]) -> Self {
+        Self::on(Backend::strict().await, settings).await
+    }
+
+    async fn on(backend: Backend, settings: &[(&'static str, &str)]) -> Self {
         let stand_in = StandIn::start(TOKEN).await.unwrap();
         let fetcher = Fetcher::on_aws(&config(&backend, &stand_in, settings), &backend.clients);
         Self { backend, stand_in, fetcher }
