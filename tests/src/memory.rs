@@ -204,18 +204,8 @@ impl JobStore for MemoryStore {
         delivery: &Delivery,
     ) -> Result<bool, BackendError> {
         let mut state = self.lock();
-        let requested = state
-            .jobs
-            .entry(job.clone())
-            .or_default()
-            .enrichments
-            .entry(enrichment.quote)
-            .or_insert((0, String::new()));
-        let queued = requested.0 < enrichment.version || *requested == (enrichment.version, delivery.identity());
-        if queued {
-            *requested = (enrichment.version, delivery.identity());
-        }
-        Ok(queued)
+        let requests = &mut state.jobs.entry(job.clone()).or_default().enrichments;
+        Ok(ask(requests, enrichment.quote, enrichment.version, delivery))
     }
 
     /// As an enrichment: asked once per version, again only by the delivery that asked.
@@ -226,13 +216,8 @@ impl JobStore for MemoryStore {
         delivery: &Delivery,
     ) -> Result<bool, BackendError> {
         let mut state = self.lock();
-        let requested =
-            state.jobs.entry(job.clone()).or_default().lookups.entry(lookup.quote).or_insert((0, String::new()));
-        let queued = requested.0 < lookup.version || *requested == (lookup.version, delivery.identity());
-        if queued {
-            *requested = (lookup.version, delivery.identity());
-        }
-        Ok(queued)
+        let requests = &mut state.jobs.entry(job.clone()).or_default().lookups;
+        Ok(ask(requests, lookup.quote, lookup.version, delivery))
     }
 
     async fn apply(&self, job: &JobKey, change: &Change) -> Result<Applied, BackendError> {
@@ -299,6 +284,17 @@ impl JobStore for MemoryStore {
         }
         Ok(queueable)
     }
+}
+
+/// Asks for work on `quote` at `version` for `delivery`, as the adapter's condition does: unless
+/// another delivery asked at that version or a newer one; again by the delivery that asked.
+fn ask(requests: &mut BTreeMap<QuoteId, (i64, String)>, quote: QuoteId, version: i64, delivery: &Delivery) -> bool {
+    let requested = requests.entry(quote).or_insert((0, String::new()));
+    let asked = requested.0 < version || *requested == (version, delivery.identity());
+    if asked {
+        *requested = (version, delivery.identity());
+    }
+    asked
 }
 
 /// An archive that keeps nothing.

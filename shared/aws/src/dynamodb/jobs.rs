@@ -140,29 +140,13 @@ impl JobStore for DynamoJobStore {
         enrichment: &Enrichment,
         delivery: &Delivery,
     ) -> Result<bool, BackendError> {
-        let mut expr = Expression::default();
-        let requested = expr.name("requested_version");
-        let requested_by = expr.name("requested_by");
-        let version = expr.value(n(enrichment.version));
-        let me = expr.value(s(delivery.identity()));
-        let mut clauses = Clauses::default();
-        clauses.set.push(format!("{requested} = {version}"));
-        clauses.set.push(format!("{requested_by} = {me}"));
-        for (name, value) in [
-            ("event_id", delivery.event_id.clone()),
-            ("site", job.site.to_string()),
-            ("quote_named", enrichment.quote.to_string()),
-            ("requested_at", delivery.now.to_string()),
-        ] {
-            clauses.set.push(format!("{} = {}", expr.name(name), expr.value(s(value))));
-        }
-        pending::start_waiting(&mut expr, &mut clauses, delivery.now);
-        let condition = format!(
-            "attribute_not_exists({requested}) OR {requested} < {version} OR ({requested} = {version} AND {requested_by} = {me})"
-        );
-        let item = schema::details_sk(enrichment.quote);
-        let operation = "DynamoDB UpdateItem (queue enrichment)";
-        self.write_job_item(operation, (job, &item), expr, clauses.expression(), Some(condition)).await
+        let request = Request {
+            operation: "DynamoDB UpdateItem (queue enrichment)",
+            sk: schema::details_sk(enrichment.quote),
+            version: ("requested_version", enrichment.version),
+            fields: vec![("quote_named", s(enrichment.quote.to_string()))],
+        };
+        self.request(job, request, delivery).await
     }
 
     /// `LOOKUP#<quote>`: the look-up asked for at the event's version, by this delivery.
@@ -172,29 +156,14 @@ impl JobStore for DynamoJobStore {
         lookup: &SignedQuoteLookup,
         delivery: &Delivery,
     ) -> Result<bool, BackendError> {
-        let mut expr = Expression::default();
-        let (version_name, requested_by) = (expr.name("version"), expr.name("requested_by"));
-        let (version, me) = (expr.value(n(lookup.version)), expr.value(s(delivery.identity())));
-        let mut clauses = Clauses::default();
-        clauses.set.push(format!("{version_name} = {version}"));
-        clauses.set.push(format!("{requested_by} = {me}"));
         let milestone = lookup.milestone.map_or(AttributeValue::Null(true), |m| s(m.to_string()));
-        clauses.set.push(format!("{} = {}", expr.name("milestone"), expr.value(milestone)));
-        for (name, value) in [
-            ("site", job.site.to_string()),
-            ("original_quote", lookup.quote.to_string()),
-            ("event_id", delivery.event_id.clone()),
-            ("requested_at", delivery.now.to_string()),
-        ] {
-            clauses.set.push(format!("{} = {}", expr.name(name), expr.value(s(value))));
-        }
-        pending::start_waiting(&mut expr, &mut clauses, delivery.now);
-        let condition = format!(
-            "attribute_not_exists({version_name}) OR {version_name} < {version} OR ({version_name} = {version} AND {requested_by} = {me})"
-        );
-        let item = schema::lookup_sk(lookup.quote);
-        let operation = "DynamoDB UpdateItem (queue look-up)";
-        self.write_job_item(operation, (job, &item), expr, clauses.expression(), Some(condition)).await
+        let request = Request {
+            operation: "DynamoDB UpdateItem (queue look-up)",
+            sk: schema::lookup_sk(lookup.quote),
+            version: ("version", lookup.version),
+            fields: vec![("original_quote", s(lookup.quote.to_string())), ("milestone", milestone)],
+        };
+        self.request(job, request, delivery).await
     }
 
     async fn record_document(&self, job: &JobKey, document: &PlannedDocument) -> Result<(), BackendError> {
@@ -240,7 +209,41 @@ impl JobStore for DynamoJobStore {
     }
 }
 
+/// Work asked of the fetcher on one item of the job, at a version.
+struct Request {
+    operation: &'static str,
+    sk: String,
+    /// The attribute that holds the version asked for, and the version.
+    version: (&'static str, i64),
+    fields: Vec<(&'static str, AttributeValue)>,
+}
+
 impl DynamoJobStore {
+    /// Asks for `request` on behalf of `delivery` (its fields, the delivery's `event_id`, waiting
+    /// from now): lands unless another delivery asked at that version or a newer one; a retry of
+    /// the delivery that asked lands again, so its message is sent again.
+    async fn request(&self, job: &JobKey, request: Request, delivery: &Delivery) -> Result<bool, BackendError> {
+        let mut expr = Expression::default();
+        let (version_name, requested_by) = (expr.name(request.version.0), expr.name("requested_by"));
+        let (version, me) = (expr.value(n(request.version.1)), expr.value(s(delivery.identity())));
+        let mut clauses = Clauses::default();
+        clauses.set.push(format!("{version_name} = {version}"));
+        clauses.set.push(format!("{requested_by} = {me}"));
+        let common = [
+            ("site", s(job.site.to_string())),
+            ("event_id", s(&delivery.event_id)),
+            ("requested_at", s(delivery.now.to_string())),
+        ];
+        for (name, value) in request.fields.into_iter().chain(common) {
+            clauses.set.push(format!("{} = {}", expr.name(name), expr.value(value)));
+        }
+        pending::start_waiting(&mut expr, &mut clauses, delivery.now);
+        let condition = format!(
+            "attribute_not_exists({version_name}) OR {version_name} < {version} OR ({version_name} = {version} AND {requested_by} = {me})"
+        );
+        self.write_job_item(request.operation, (job, &request.sk), expr, clauses.expression(), Some(condition)).await
+    }
+
     pub(super) fn document_fields(expr: &mut Expression, job: &JobKey, document: &PlannedDocument) -> Clauses {
         let fields = [
             ("document", s(document.id.to_string())),
