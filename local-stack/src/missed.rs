@@ -19,7 +19,7 @@ use serde_json::Value;
 use sweeper::{Sweeper, Swept};
 
 use crate::local::{Resources, SetupError};
-use crate::queue::{Drained, drain};
+use crate::queue::drain;
 use crate::stand_in::StandIn;
 
 /// A site the Onboard installer's EverBright changed two hours ago without a webhook, and the quote
@@ -35,7 +35,6 @@ pub struct NothingMissed {
     /// The document whose fetch message was lost, and its status in the end.
     pub lost: Option<(String, String)>,
     pub swept: Swept,
-    pub drained: Drained,
     /// What the operator's `attention` lists in the end: kind, site, what.
     pub found: Vec<Value>,
 }
@@ -90,7 +89,7 @@ pub async fn run(
     let later = Timestamp::now().plus_seconds(31 * 60);
     let sweeper = Sweeper::on_aws(&config, clients).with_clock(Clock::new(move || later)).with_metrics(discard_sink());
     let swept = sweeper.sweep().await?;
-    let drained = drain(fetcher, clients, resources).await?;
+    drain(fetcher, clients, resources).await?;
 
     let now = Timestamp::now();
     let sample: SiteId = crate::demo::SAMPLE_SITE.parse()?;
@@ -117,7 +116,7 @@ pub async fn run(
         None => None,
     };
     let found = store.attention(20).await?.into_iter().map(Value::Object).collect();
-    Ok(NothingMissed { lost, swept, drained, found })
+    Ok(NothingMissed { lost, swept, found })
 }
 
 /// The section of the demo's report.

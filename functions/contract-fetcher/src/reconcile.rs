@@ -179,15 +179,18 @@ impl<L: Ledger, D: DocumentStore, A: AnswerArchive> Fetcher<L, D, A> {
 
     /// Reads the sites found, while time is left; the sweeper sends the rest.
     async fn read_found(&self, api: &TenantApi, tenant: &TenantId, found: &[SiteChange], deadline: Instant) {
-        for change in found {
+        for (done, change) in found.iter().enumerate() {
             if Instant::now() + PAGE_MARGIN > deadline {
-                info!(left = found.len(), "time is short; the sweeper sends the remaining site reads");
+                info!(left = found.len() - done, "time is short; the sweeper sends the remaining site reads");
                 return;
             }
             let job = JobKey::new(tenant.clone(), change.site);
             let request = reconcile::request_id("reconcile", tenant.as_str(), change);
             let span = info_span!("read_site", site = %change.site, event_id = %request);
-            self.read_site(api, &job, change.last_updated.micros(), deadline).instrument(span).await;
+            let outcome = self.read_site(api, &job, change.last_updated.micros(), deadline).instrument(span).await;
+            if let Outcome::Retry(reason) = outcome {
+                warn!(site = %change.site, reason, "the site read failed; it waits for the sweeper");
+            }
         }
     }
 

@@ -22,7 +22,7 @@ use tracing::{error, info, warn};
 
 use aws::{Clients, DynamoJobStore, EventBridgeBus, SqsFailureNotes};
 use config::PublisherConfig;
-use domain::bus::{self, BusEvent, DetailType, ItemChange, PublishFailure};
+use domain::bus::{self, BusEvent, DetailType, PublishFailure};
 use domain::job::JobKey;
 use domain::metrics::{Emf, MetricsSink, PUBLISHER_METRICS, function_name, stdout_sink};
 use domain::ports::{EventSink, FailureNotes, MAX_EVENTS_PER_PUT, PublicationLog};
@@ -203,14 +203,7 @@ impl<S: EventSink, L: PublicationLog, N: FailureNotes> Publisher<S, L, N> {
 
     /// The events of one record, `Document Stored` naming the bucket.
     fn events_of(&self, record: &Record) -> Result<Vec<BusEvent>, bus::Unmapped> {
-        let Some((job, item)) = &record.item else { return Ok(Vec::new()) };
-        let change = ItemChange {
-            job,
-            item,
-            old: record.old.as_ref(),
-            new: record.new.as_ref(),
-            committed_at: record.committed_at,
-        };
+        let Some(change) = record.change() else { return Ok(Vec::new()) };
         let mut events = bus::events(&change, None)?;
         name_bucket(&mut events, &self.bucket);
         Ok(events)

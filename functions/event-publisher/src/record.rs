@@ -6,7 +6,7 @@
 use serde_json::{Map, Number, Value};
 
 use aws::schema;
-use domain::bus::Item;
+use domain::bus::{Item, ItemChange};
 use domain::job::JobKey;
 use domain::timestamp::Timestamp;
 
@@ -19,6 +19,14 @@ pub struct Record {
     pub old: Option<Map<String, Value>>,
     pub new: Option<Map<String, Value>>,
     pub committed_at: Timestamp,
+}
+
+impl Record {
+    /// The change of a job's item it carries; `None` for an item that is no job's.
+    pub fn change(&self) -> Option<ItemChange<'_>> {
+        let (job, item) = self.item.as_ref()?;
+        Some(ItemChange { job, item, old: self.old.as_ref(), new: self.new.as_ref(), committed_at: self.committed_at })
+    }
 }
 
 /// A record the publisher cannot read; `sequence_number` when even that is missing is empty.
@@ -257,10 +265,7 @@ mod tests {
         fn no_images_of_a_jobs_items_make_the_mapping_panic(records in proptest::collection::vec(job_record(), 1..4)) {
             let read = super::records(&json!({ "Records": records })).unwrap();
             for record in read.into_iter().flatten() {
-                let (job, item) = record.item.as_ref().expect("a job's item");
-                let change = domain::bus::ItemChange {
-                    job, item, old: record.old.as_ref(), new: record.new.as_ref(), committed_at: record.committed_at,
-                };
+                let change = record.change().expect("a job's item");
                 for event in domain::bus::events(&change, None).unwrap_or_default() {
                     proptest::prop_assert!(event.detail_json().len() < domain::bus::MAX_ENTRY_BYTES);
                 }
@@ -270,10 +275,7 @@ mod tests {
         #[test]
         fn no_record_makes_the_reader_or_the_mapping_panic(records in proptest::collection::vec(any_json(), 0..4)) {
             for record in super::records(&json!({ "Records": records })).unwrap().into_iter().flatten() {
-                if let Some((job, item)) = &record.item {
-                    let change = domain::bus::ItemChange {
-                        job, item, old: record.old.as_ref(), new: record.new.as_ref(), committed_at: record.committed_at,
-                    };
+                if let Some(change) = record.change() {
                     let _ = domain::bus::events(&change, None);
                 }
             }
