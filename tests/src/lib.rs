@@ -26,6 +26,7 @@ pub mod memory_fetch;
 pub mod runtime_api;
 pub mod scenario;
 pub mod tenants;
+pub mod typed;
 
 /// The caller every sample event in `events/` carries.
 pub const EVERBRIGHT_ARN: &str = "arn:aws:iam::123456789012:user/everbright-webhooks";
