@@ -17,13 +17,12 @@ mod replay;
 use config::DedupeConfig;
 use domain::event::EventType;
 use domain::ids::{DocumentId, SiteId};
-use domain::job::{self, Identity, JobKey, Plan, PlanContext};
+use domain::job::{self, JobKey, Plan, PlanContext};
 use domain::message::WorkMessage;
 use domain::metrics::{Emf, MetricsSink, function_name, stdout_sink};
-use domain::ports::{Applied, Archive, BackendError, Claim, Delivery, DeliveryLedger, JobStore, WorkQueue};
+use domain::ports::{Archive, BackendError, Claim, Delivery, DeliveryLedger, JobStore, WorkQueue};
 use domain::tenant::TenantId;
 use domain::timestamp::Timestamp;
-use futures_util::future::try_join_all;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use tracing::{Instrument, info, info_span, warn};
@@ -318,43 +317,18 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: WorkQueue> Receiver<S, A, Q> {
         }
     }
 
-    /// Applies the plan to `job`; returns whether the event was stale and which documents it
-    /// queued. A plan told apart by its chain ([`Identity::Chain`]) applies its primary change
-    /// first, and the rest only if that landed: a transition that does not follow on changes
-    /// nothing.
+    /// Applies the plan to `job` (see [`JobStore::apply_plan`]) and sends the messages of what
+    /// this delivery queued; returns whether the event was stale and which documents it queued.
     async fn apply(
         &self,
         plan: &Plan,
         delivery: &Delivery,
         job: &JobKey,
     ) -> Result<(bool, Vec<DocumentId>), BackendError> {
-        let apply = |change| self.store.apply(job, change);
-        let gate = plan.changes.get(plan.primary).filter(|_| plan.identity == Identity::Chain);
-        let stale = if let Some(primary) = gate {
-            if apply(primary).await? == Applied::Stale {
-                return Ok((true, Vec::new()));
-            }
-            let others = plan.changes.iter().enumerate().filter(|(index, _)| *index != plan.primary);
-            try_join_all(others.map(|(_, other)| apply(other))).await?;
-            false
-        } else {
-            let applied = try_join_all(plan.changes.iter().map(apply)).await?;
-            applied.get(plan.primary) == Some(&Applied::Stale)
-        };
-
-        let queued = try_join_all(plan.documents.iter().map(|document| async move {
-            if document.fetch {
-                self.store.queue_document(job, document, delivery).await.map(|queued| queued.then_some(document))
-            } else {
-                self.store.record_document(job, document).await.map(|()| None)
-            }
-        }))
-        .await?;
-        let queued: Vec<_> = queued.into_iter().flatten().collect();
-
-        let tenant = &job.tenant;
+        let applied = self.store.apply_plan(job, plan, delivery).await?;
+        let (tenant, event_id) = (&job.tenant, &delivery.event_id);
+        let queued = plan.documents.iter().filter(|document| applied.queued.contains(&document.id));
         let mut messages: Vec<WorkMessage> = queued
-            .iter()
             .map(|document| WorkMessage::FetchDocument {
                 tenant: tenant.clone(),
                 site: plan.site,
@@ -362,24 +336,20 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: WorkQueue> Receiver<S, A, Q> {
                 task: document.task,
                 document: document.id,
                 name: document.name.clone(),
-                event_id: delivery.event_id.clone(),
+                event_id: event_id.clone(),
             })
             .collect();
-        if let Some(enrichment) = plan.enrichment.as_ref().filter(|_| !stale)
-            && self.store.queue_enrichment(job, enrichment, delivery).await?
-        {
+        if let Some(enrichment) = plan.enrichment.as_ref().filter(|_| applied.enrichment) {
             messages.push(WorkMessage::Enrich {
                 tenant: tenant.clone(),
                 site: plan.site,
                 quote: enrichment.quote,
                 version: enrichment.version,
-                event_id: delivery.event_id.clone(),
+                event_id: event_id.clone(),
                 force: false,
             });
         }
-        if let Some(lookup) = plan.lookup.as_ref().filter(|_| !stale)
-            && self.store.queue_lookup(job, lookup, delivery).await?
-        {
+        if let Some(lookup) = plan.lookup.as_ref().filter(|_| applied.lookup) {
             messages.push(WorkMessage::ResolveSignedQuote {
                 tenant: tenant.clone(),
                 site: plan.site,
@@ -391,7 +361,7 @@ impl<S: DeliveryLedger + JobStore, A: Archive, Q: WorkQueue> Receiver<S, A, Q> {
         if !messages.is_empty() {
             self.queue.send(&messages).await?;
         }
-        Ok((stale, queued.iter().map(|document| document.id).collect()))
+        Ok((applied.stale, applied.queued))
     }
 }
 

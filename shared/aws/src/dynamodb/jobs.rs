@@ -1,7 +1,9 @@
-//! The receiver's job writes: each [`Change`] becomes conditional `UpdateItem`s of the job's
-//! items (the summary `JOB`, `TASK#`, `MILESTONE#`, `QUOTE#`), and each document is recorded or
-//! queued on its `DOC#` item. The schema is here: what the planner says in the job's words, this
-//! file says in items and conditions.
+//! The receiver's job writes, part by part: each [`Change`] becomes conditional updates of the
+//! job's items (the summary `JOB`, `TASK#`, `MILESTONE#`, `QUOTE#`), each document is recorded or
+//! queued on its `DOC#` item, and the fetcher's work is asked for on `DETAILS#` and `LOOKUP#`.
+//! The schema is here: what the planner says in the job's words, this file says in items and
+//! conditions ([`PartUpdate`]). One part is one `UpdateItem` here; [`super::plan`] writes a
+//! whole plan's parts in one transaction, several parts of one item in one update.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures_util::future::try_join_all;
@@ -10,11 +12,11 @@ use serde_json::{Map, Value};
 use super::expression::{Clauses, Expression};
 use super::schema;
 use super::{DynamoJobStore, n, pending, s, to_attribute};
-use domain::job::{Change, Enrichment, FetchStatus, JobKey, PlannedDocument, SignedQuoteLookup};
-use domain::ports::{Applied, BackendError, Delivery, JobStore};
+use domain::job::{Change, Enrichment, FetchStatus, JobKey, Plan, PlannedDocument, SignedQuoteLookup};
+use domain::ports::{Applied, BackendError, Delivery, JobStore, PlanApplied};
 
 /// One conditional update of one item of the job.
-struct ItemUpdate {
+pub(super) struct ItemUpdate {
     sk: String,
     /// Attributes to set, each to a JSON value (objects become maps).
     set: Vec<(String, Value)>,
@@ -93,18 +95,108 @@ impl DynamoJobStore {
     pub fn items_changed(job: &JobKey, change: &Change) -> Vec<String> {
         item_updates(job, change).into_iter().map(|update| update.sk).collect()
     }
+}
 
-    async fn update_item(&self, job: &JobKey, update: &ItemUpdate) -> Result<Applied, BackendError> {
-        let mut expr = Expression::default();
-        let mut clauses = Clauses::default();
-        for (name, value) in &update.set {
-            clauses.set_or_remove(&mut expr, name, to_attribute(value));
+/// One part of what a plan writes: an update of one item of the job, which can share its
+/// expression with the other parts of the same item.
+pub(super) enum PartUpdate<'a> {
+    Change(ItemUpdate),
+    /// A document named, its download status unchanged.
+    Record(&'a PlannedDocument),
+    /// A document queued by the delivery.
+    Queue(&'a PlannedDocument, &'a Delivery),
+    /// Work asked of the fetcher by the delivery.
+    Request(Request, &'a Delivery),
+}
+
+impl PartUpdate<'_> {
+    /// The parts of `change`; the first is the one whose refusal means the change is stale.
+    pub(super) fn of_change(job: &JobKey, change: &Change) -> Vec<Self> {
+        item_updates(job, change).into_iter().map(PartUpdate::Change).collect()
+    }
+
+    pub(super) fn enrichment<'a>(enrichment: &Enrichment, delivery: &'a Delivery) -> PartUpdate<'a> {
+        let request = Request {
+            operation: "DynamoDB UpdateItem (queue enrichment)",
+            sk: schema::details_sk(enrichment.quote),
+            version: ("requested_version", enrichment.version),
+            fields: vec![("quote_named", s(enrichment.quote.to_string()))],
+        };
+        PartUpdate::Request(request, delivery)
+    }
+
+    pub(super) fn lookup<'a>(lookup: &SignedQuoteLookup, delivery: &'a Delivery) -> PartUpdate<'a> {
+        let milestone = lookup.milestone.map_or(AttributeValue::Null(true), |m| s(m.to_string()));
+        let request = Request {
+            operation: "DynamoDB UpdateItem (queue look-up)",
+            sk: schema::lookup_sk(lookup.quote),
+            version: ("version", lookup.version),
+            fields: vec![("original_quote", s(lookup.quote.to_string())), ("milestone", milestone)],
+        };
+        PartUpdate::Request(request, delivery)
+    }
+
+    /// The item's sort key.
+    pub(super) fn sk(&self) -> String {
+        match self {
+            Self::Change(update) => update.sk.clone(),
+            Self::Record(document) | Self::Queue(document, _) => schema::document_sk(document.id),
+            Self::Request(request, _) => request.sk.clone(),
         }
-        if let Some((name, members)) = update.add_to_set.as_ref().filter(|(_, m)| !m.is_empty()) {
+    }
+
+    /// What failed, when this part's call fails.
+    pub(super) fn operation(&self) -> &'static str {
+        match self {
+            Self::Change(_) => "DynamoDB UpdateItem (job)",
+            Self::Record(_) => "DynamoDB UpdateItem (record document)",
+            Self::Queue(..) => "DynamoDB UpdateItem (queue document)",
+            Self::Request(request, _) => request.operation,
+        }
+    }
+
+    /// Adds the part's clauses to `clauses`, every name and value through `expr`; returns its
+    /// condition, if it has one.
+    pub(super) fn build(&self, job: &JobKey, expr: &mut Expression, clauses: &mut Clauses) -> Option<String> {
+        match self {
+            Self::Change(update) => update.build(expr, clauses),
+            Self::Record(document) => {
+                document_fields(expr, clauses, job, document);
+                let status = expr.name("status");
+                let recorded = expr.value(s(FetchStatus::Recorded.as_str()));
+                clauses.set.push(format!("{status} = if_not_exists({status}, {recorded})"));
+                None
+            }
+            Self::Queue(document, delivery) => {
+                document_fields(expr, clauses, job, document);
+                let status = expr.name("status");
+                let queued_by = expr.name("queued_by");
+                let queued = expr.value(s(FetchStatus::Queued.as_str()));
+                let recorded = expr.value(s(FetchStatus::Recorded.as_str()));
+                let me = expr.value(s(delivery.identity()));
+                clauses.set.push(format!("{status} = {queued}"));
+                clauses.set.push(format!("{queued_by} = {me}"));
+                clauses.set.push(format!("{} = {}", expr.name("queued_at"), expr.value(s(delivery.now.to_string()))));
+                clauses.set.push(format!("{} = {}", expr.name("event_id"), expr.value(s(&delivery.event_id))));
+                pending::start_waiting(expr, clauses, delivery.now);
+                Some(format!(
+                    "attribute_not_exists({status}) OR {status} = {recorded} OR ({status} = {queued} AND {queued_by} = {me})"
+                ))
+            }
+            Self::Request(request, delivery) => Some(request.build(job, delivery, expr, clauses)),
+        }
+    }
+}
+
+impl ItemUpdate {
+    fn build(&self, expr: &mut Expression, clauses: &mut Clauses) -> Option<String> {
+        for (name, value) in &self.set {
+            clauses.set_or_remove(expr, name, to_attribute(value));
+        }
+        if let Some((name, members)) = self.add_to_set.as_ref().filter(|(_, m)| !m.is_empty()) {
             clauses.add.push(format!("{} {}", expr.name(name), expr.value(AttributeValue::Ss(members.clone()))));
         }
-        let update_expression = clauses.expression();
-        let condition = update.guard.as_ref().map(|guard| match guard {
+        self.guard.as_ref().map(|guard| match guard {
             Guard::Version { path, version } => {
                 let path = expr.path(path);
                 let version = expr.value(n(*version));
@@ -117,20 +209,26 @@ impl DynamoJobStore {
                     None => format!("attribute_not_exists({path})"),
                 }
             }
-        });
-        let landed = self
-            .write_job_item("DynamoDB UpdateItem (job)", (job, &update.sk), expr, update_expression, condition)
-            .await?;
-        Ok(if landed { Applied::Landed } else { Applied::Stale })
+        })
+    }
+}
+
+impl DynamoJobStore {
+    /// One part in one `UpdateItem`: `false` when its condition refused it.
+    pub(super) async fn write_part(&self, job: &JobKey, part: &PartUpdate<'_>) -> Result<bool, BackendError> {
+        let (mut expr, mut clauses) = (Expression::default(), Clauses::default());
+        let condition = part.build(job, &mut expr, &mut clauses);
+        let update = clauses.expression();
+        self.write_job_item(part.operation(), (job, &part.sk()), expr, update, condition).await
     }
 }
 
 impl JobStore for DynamoJobStore {
     /// Stale when the change's first item update is refused (the others are unconditional).
     async fn apply(&self, job: &JobKey, change: &Change) -> Result<Applied, BackendError> {
-        let updates = item_updates(job, change);
-        let applied = try_join_all(updates.iter().map(|update| self.update_item(job, update))).await?;
-        Ok(applied.first().copied().unwrap_or(Applied::Landed))
+        let parts = PartUpdate::of_change(job, change);
+        let landed = try_join_all(parts.iter().map(|part| self.write_part(job, part))).await?;
+        Ok(if landed.first().copied().unwrap_or(true) { Applied::Landed } else { Applied::Stale })
     }
 
     /// `DETAILS#<quote>`: `requested_version` raised to the signature's, by this delivery.
@@ -140,13 +238,7 @@ impl JobStore for DynamoJobStore {
         enrichment: &Enrichment,
         delivery: &Delivery,
     ) -> Result<bool, BackendError> {
-        let request = Request {
-            operation: "DynamoDB UpdateItem (queue enrichment)",
-            sk: schema::details_sk(enrichment.quote),
-            version: ("requested_version", enrichment.version),
-            fields: vec![("quote_named", s(enrichment.quote.to_string()))],
-        };
-        self.request(job, request, delivery).await
+        self.write_part(job, &PartUpdate::enrichment(enrichment, delivery)).await
     }
 
     /// `LOOKUP#<quote>`: the look-up asked for at the event's version, by this delivery.
@@ -156,30 +248,11 @@ impl JobStore for DynamoJobStore {
         lookup: &SignedQuoteLookup,
         delivery: &Delivery,
     ) -> Result<bool, BackendError> {
-        let milestone = lookup.milestone.map_or(AttributeValue::Null(true), |m| s(m.to_string()));
-        let request = Request {
-            operation: "DynamoDB UpdateItem (queue look-up)",
-            sk: schema::lookup_sk(lookup.quote),
-            version: ("version", lookup.version),
-            fields: vec![("original_quote", s(lookup.quote.to_string())), ("milestone", milestone)],
-        };
-        self.request(job, request, delivery).await
+        self.write_part(job, &PartUpdate::lookup(lookup, delivery)).await
     }
 
     async fn record_document(&self, job: &JobKey, document: &PlannedDocument) -> Result<(), BackendError> {
-        let mut expr = Expression::default();
-        let mut clauses = Self::document_fields(&mut expr, job, document);
-        let status = expr.name("status");
-        let recorded = expr.value(s(FetchStatus::Recorded.as_str()));
-        clauses.set.push(format!("{status} = if_not_exists({status}, {recorded})"));
-        self.update_document(job, document.id)
-            .update_expression(clauses.expression())
-            .set_expression_attribute_names(Some(expr.names))
-            .set_expression_attribute_values(Some(expr.values))
-            .send()
-            .await
-            .map_err(|e| BackendError::new("DynamoDB UpdateItem (record document)", e))?;
-        Ok(())
+        self.write_part(job, &PartUpdate::Record(document)).await.map(drop)
     }
 
     async fn queue_document(
@@ -188,29 +261,17 @@ impl JobStore for DynamoJobStore {
         document: &PlannedDocument,
         delivery: &Delivery,
     ) -> Result<bool, BackendError> {
-        let mut expr = Expression::default();
-        let mut clauses = Self::document_fields(&mut expr, job, document);
-        let status = expr.name("status");
-        let queued_by = expr.name("queued_by");
-        let queued = expr.value(s(FetchStatus::Queued.as_str()));
-        let recorded = expr.value(s(FetchStatus::Recorded.as_str()));
-        let me = expr.value(s(delivery.identity()));
-        clauses.set.push(format!("{status} = {queued}"));
-        clauses.set.push(format!("{queued_by} = {me}"));
-        clauses.set.push(format!("{} = {}", expr.name("queued_at"), expr.value(s(delivery.now.to_string()))));
-        clauses.set.push(format!("{} = {}", expr.name("event_id"), expr.value(s(&delivery.event_id))));
-        pending::start_waiting(&mut expr, &mut clauses, delivery.now);
-        let condition = format!(
-            "attribute_not_exists({status}) OR {status} = {recorded} OR ({status} = {queued} AND {queued_by} = {me})"
-        );
-        let item = schema::document_sk(document.id);
-        let update = clauses.expression();
-        self.write_job_item("DynamoDB UpdateItem (queue document)", (job, &item), expr, update, Some(condition)).await
+        self.write_part(job, &PartUpdate::Queue(document, delivery)).await
+    }
+
+    /// In one transaction where it can (see [`super::plan`]).
+    async fn apply_plan(&self, job: &JobKey, plan: &Plan, delivery: &Delivery) -> Result<PlanApplied, BackendError> {
+        self.apply_plan_in_few_calls(job, plan, delivery).await
     }
 }
 
 /// Work asked of the fetcher on one item of the job, at a version.
-struct Request {
+pub(super) struct Request {
     operation: &'static str,
     sk: String,
     /// The attribute that holds the version asked for, and the version.
@@ -218,15 +279,13 @@ struct Request {
     fields: Vec<(&'static str, AttributeValue)>,
 }
 
-impl DynamoJobStore {
-    /// Asks for `request` on behalf of `delivery` (its fields, the delivery's `event_id`, waiting
-    /// from now): lands unless another delivery asked at that version or a newer one; a retry of
-    /// the delivery that asked lands again, so its message is sent again.
-    async fn request(&self, job: &JobKey, request: Request, delivery: &Delivery) -> Result<bool, BackendError> {
-        let mut expr = Expression::default();
-        let (version_name, requested_by) = (expr.name(request.version.0), expr.name("requested_by"));
-        let (version, me) = (expr.value(n(request.version.1)), expr.value(s(delivery.identity())));
-        let mut clauses = Clauses::default();
+impl Request {
+    /// Asks on behalf of `delivery` (its fields, the delivery's `event_id`, waiting from now):
+    /// lands unless another delivery asked at that version or a newer one; a retry of the
+    /// delivery that asked lands again, so its message is sent again. Returns the condition.
+    fn build(&self, job: &JobKey, delivery: &Delivery, expr: &mut Expression, clauses: &mut Clauses) -> String {
+        let (version_name, requested_by) = (expr.name(self.version.0), expr.name("requested_by"));
+        let (version, me) = (expr.value(n(self.version.1)), expr.value(s(delivery.identity())));
         clauses.set.push(format!("{version_name} = {version}"));
         clauses.set.push(format!("{requested_by} = {me}"));
         let common = [
@@ -234,38 +293,36 @@ impl DynamoJobStore {
             ("event_id", s(&delivery.event_id)),
             ("requested_at", s(delivery.now.to_string())),
         ];
-        for (name, value) in request.fields.into_iter().chain(common) {
+        for (name, value) in self.fields.iter().cloned().chain(common) {
             clauses.set.push(format!("{} = {}", expr.name(name), expr.value(value)));
         }
-        pending::start_waiting(&mut expr, &mut clauses, delivery.now);
-        let condition = format!(
+        pending::start_waiting(expr, clauses, delivery.now);
+        format!(
             "attribute_not_exists({version_name}) OR {version_name} < {version} OR ({version_name} = {version} AND {requested_by} = {me})"
-        );
-        self.write_job_item(request.operation, (job, &request.sk), expr, clauses.expression(), Some(condition)).await
+        )
     }
+}
 
-    pub(super) fn document_fields(expr: &mut Expression, job: &JobKey, document: &PlannedDocument) -> Clauses {
-        let fields = [
-            ("document", s(document.id.to_string())),
-            ("site", s(job.site.to_string())),
-            (schema::TENANT_ATTRIBUTE, s(job.tenant.as_str())),
-            ("preview", s(domain::job::preview_path(document.id))),
-            ("task", s(document.task.to_string())),
-            ("quote", document.quote.map_or(AttributeValue::Null(true), |q| s(q.to_string()))),
-            ("name", document.name.clone().map_or(AttributeValue::Null(true), s)),
-            ("creation_type", document.creation_type.clone().map_or(AttributeValue::Null(true), s)),
-            ("document_group", document.document_group.clone().map_or(AttributeValue::Null(true), s)),
-        ];
-        let mut clauses = Clauses::default();
-        for (name, value) in fields {
-            clauses.set_or_remove(expr, name, value);
-        }
-        // EverBright's `stale` only ever becomes true: once seen, an older event cannot undo it.
-        if let Some(stale) = document.stale {
-            let (name, value) = (expr.name("stale"), expr.value(AttributeValue::Bool(stale)));
-            let set = if stale { value } else { format!("if_not_exists({name}, {value})") };
-            clauses.set.push(format!("{name} = {set}"));
-        }
-        clauses
+/// Sets what the event says of `document` on its item.
+fn document_fields(expr: &mut Expression, clauses: &mut Clauses, job: &JobKey, document: &PlannedDocument) {
+    let fields = [
+        ("document", s(document.id.to_string())),
+        ("site", s(job.site.to_string())),
+        (schema::TENANT_ATTRIBUTE, s(job.tenant.as_str())),
+        ("preview", s(domain::job::preview_path(document.id))),
+        ("task", s(document.task.to_string())),
+        ("quote", document.quote.map_or(AttributeValue::Null(true), |q| s(q.to_string()))),
+        ("name", document.name.clone().map_or(AttributeValue::Null(true), s)),
+        ("creation_type", document.creation_type.clone().map_or(AttributeValue::Null(true), s)),
+        ("document_group", document.document_group.clone().map_or(AttributeValue::Null(true), s)),
+    ];
+    for (name, value) in fields {
+        clauses.set_or_remove(expr, name, value);
+    }
+    // EverBright's `stale` only ever becomes true: once seen, an older event cannot undo it.
+    if let Some(stale) = document.stale {
+        let (name, value) = (expr.name("stale"), expr.value(AttributeValue::Bool(stale)));
+        let set = if stale { value } else { format!("if_not_exists({name}, {value})") };
+        clauses.set.push(format!("{name} = {set}"));
     }
 }

@@ -11,11 +11,14 @@ mod documents;
 mod expression;
 mod jobs;
 mod pending;
+mod plan;
 mod published;
 mod reconcile;
 pub mod schema;
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -36,11 +39,14 @@ pub use published::KEEP_DAYS as PUBLISHED_KEEP_DAYS;
 pub struct DynamoJobStore {
     client: Client,
     table: String,
+    /// This DynamoDB answered that it has no transactions (dynalite): the job's writes go one
+    /// update per item from then on (see [`plan`]).
+    no_transactions: Arc<AtomicBool>,
 }
 
 impl DynamoJobStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), no_transactions: Arc::default() }
     }
 
     /// An `UpdateItem` of the item `sk` of `job`.

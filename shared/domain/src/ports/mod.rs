@@ -5,10 +5,12 @@
 mod fetcher;
 #[cfg(feature = "inert")]
 pub mod inert;
+mod plan;
 mod publisher;
 mod sweeper;
 
 pub use fetcher::{AnswerArchive, ChunkSource, DocumentLedger, DocumentStore, FetchClaim, FetchError, StoredDocument};
+pub use plan::{PlanApplied, apply_each};
 pub use publisher::{EventSink, FailureNotes, MAX_EVENTS_PER_PUT, PublicationLog};
 pub use sweeper::{PendingLedger, PendingRead, ReconcileLedger, SiteSource};
 
@@ -16,7 +18,7 @@ use std::future::Future;
 
 use crate::event::EventType;
 use crate::ids::QuoteId;
-use crate::job::{Change, Enrichment, JobKey, PlannedDocument, SignedQuoteLookup};
+use crate::job::{Change, Enrichment, JobKey, Plan, PlannedDocument, SignedQuoteLookup};
 use crate::message::WorkMessage;
 use crate::tenant::TenantId;
 use crate::timestamp::Timestamp;
@@ -147,6 +149,19 @@ pub trait JobStore: Send + Sync {
         document: &PlannedDocument,
         delivery: &Delivery,
     ) -> impl Future<Output = Result<bool, BackendError>> + Send;
+
+    /// Everything `plan` writes to the job for `delivery`: its changes, its documents and, unless
+    /// the event is stale, its enrichment and look-up requests. By default one write per part
+    /// ([`apply_each`]); a store that writes them in fewer calls leaves the same job and answers
+    /// the same.
+    fn apply_plan(
+        &self,
+        job: &JobKey,
+        plan: &Plan,
+        delivery: &Delivery,
+    ) -> impl Future<Output = Result<PlanApplied, BackendError>> + Send {
+        apply_each(self, job, plan, delivery)
+    }
 }
 
 pub trait Archive: Send + Sync {
