@@ -147,6 +147,8 @@ impl FaultPlan {
 #[derive(Clone, Debug, Default)]
 pub struct FaultStats {
     pub requests: BTreeMap<String, u64>,
+    /// Requests by service and operation (`("dynamodb", "UpdateItem")`).
+    pub operations: BTreeMap<(String, String), u64>,
     pub faults: BTreeMap<(String, Fault), u64>,
 }
 
@@ -157,6 +159,11 @@ impl FaultStats {
 
     pub fn total_requests(&self) -> u64 {
         self.requests.values().sum()
+    }
+
+    /// The requests for each operation, as `service operation` and a count.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.operations.iter().map(|((service, operation), n)| (format!("{service} {operation}"), *n)).collect()
     }
 
     /// Faults of one kind, over every service.
@@ -296,6 +303,7 @@ async fn proxy(state: Shared, client: reqwest::Client, request: Request<Incoming
         let roll = state.rng.f64();
         let fault = state.plan.pick(service, &operation, roll, &mut state.fired);
         *state.stats.requests.entry(service.to_owned()).or_default() += 1;
+        *state.stats.operations.entry((service.to_owned(), operation.clone())).or_default() += 1;
         if let Some(fault) = fault {
             *state.stats.faults.entry((service.to_owned(), fault)).or_default() += 1;
         }

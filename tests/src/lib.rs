@@ -23,6 +23,7 @@ pub mod fault_proxy;
 pub mod logs;
 pub mod memory;
 pub mod memory_fetch;
+pub mod part_by_part;
 pub mod runtime_api;
 pub mod scenario;
 pub mod tenants;

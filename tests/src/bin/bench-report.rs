@@ -75,6 +75,41 @@ fn sizes(path: &Path) -> Option<(f64, f64)> {
     Some((mb(bytes.len()), mb(zipped)))
 }
 
+/// The AWS calls and write units per webhook and per stored document (the calls bench), against
+/// their targets; the writes one part per call beside them, for comparison.
+fn calls_rows(rows: &mut Vec<Row>) {
+    let calls = read_figures("calls");
+    let events = calls.as_ref().and_then(|c| c["events"].as_object().cloned()).unwrap_or_default();
+    for (event, figures) in &events {
+        let (target, limit) = match figures["target"].as_u64() {
+            Some(6) => ("<= 6", Some(6.0)),
+            Some(5) => ("<= 5", Some(5.0)),
+            _ => ("", None),
+        };
+        let now = &figures["transaction"];
+        let before = &figures["part_by_part"];
+        rows.push(row(format!("webhook-receiver: AWS calls, {event}"), now["calls"].as_f64(), "", target, limit));
+        rows.push(row("the same, one call per part (before)", before["calls"].as_f64(), "", "", None));
+        let units = format!("webhook-receiver: DynamoDB write units, {event} (before: {})", before["write_units"]);
+        rows.push(row(units, now["write_units"].as_f64(), "", "", None));
+    }
+    let fetcher = calls.as_ref().map(|c| c["fetcher"].clone()).unwrap_or_default();
+    rows.push(row(
+        "contract-fetcher: AWS calls per stored document",
+        fetcher["calls_per_document"].as_f64(),
+        "",
+        "<= 3",
+        Some(3.0),
+    ));
+    rows.push(row(
+        "contract-fetcher: DynamoDB write units per stored document",
+        fetcher["write_units"].as_f64(),
+        "",
+        "",
+        None,
+    ));
+}
+
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
 }
@@ -146,12 +181,13 @@ fn main() {
         let (target, limit) = match name.as_str() {
             "parse+plan/contract-signed (seed 002)" => ("<= 100 us", Some(100.0)),
             n if n.ends_with(", ports doing nothing") => ("", None),
-            n if n.starts_with("receiver handler/") => ("<= 250 us", Some(250.0)),
+            n if n.starts_with("receiver handler/") => ("<= 400 us", Some(400.0)),
             n if n.starts_with("publisher: per stream record") => ("", None),
             _ => ("", None),
         };
         rows.push(row(name, Some(micros), "us", target, limit));
     }
+    calls_rows(&mut rows);
 
     for function in FUNCTIONS {
         let path = target_dir().join("release").join(function);

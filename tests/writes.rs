@@ -1,0 +1,213 @@
+//! The job's writes in few calls, on moto: the calls each sample webhook and each stored document
+//! make, counted on the wire (a proxy in front of moto); the same job and the same events on the
+//! bus as the writes made one part per call (the port's default, `apply_each`), in any order of
+//! delivery; and a job in the layout the previous version wrote, read and continued.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws::Clients;
+use aws_lambda_events::event::sqs::SqsMessage;
+use contract_fetcher::Fetcher;
+use domain::metrics::discard_sink;
+use integration_tests::events::Bus;
+use integration_tests::fault_proxy::{FaultPlan, FaultProxy};
+use integration_tests::scenario::{generate, job_state};
+use integration_tests::typed::put_items;
+use integration_tests::{Backend, event, event_json, json_body, moto, re_signed_milestone, root, sdk_config_through};
+use lambda_http::http::StatusCode;
+use local_stack::stand_in::StandIn;
+use serde_json::Value;
+use tokio::time::Instant;
+use webhook_receiver::{AwsReceiver, Replay};
+
+const TOKEN: &str = "test-token-0123";
+
+/// A backend whose functions reach moto through a proxy that counts their calls.
+struct Counted {
+    backend: Backend,
+    proxy: FaultProxy,
+    clients: Clients,
+}
+
+impl Counted {
+    async fn new() -> Self {
+        let backend = Backend::new().await;
+        let proxy = FaultProxy::start(&moto().endpoint, FaultPlan::none()).await.expect("proxy");
+        let clients = Clients::new(&sdk_config_through(&proxy.endpoint, Duration::from_secs(5)).await);
+        Self { backend, proxy, clients }
+    }
+
+    fn receiver(&self) -> AwsReceiver {
+        AwsReceiver::on_aws(&self.backend.receiver_config(), &self.clients).with_metrics(discard_sink())
+    }
+
+    /// The calls `request` made, by operation, and the answer.
+    async fn calls(&self, request: lambda_http::Request) -> (BTreeMap<String, u64>, Value) {
+        let before = self.proxy.stats().calls();
+        let response = self.receiver().handle(request).await;
+        assert_eq!(response.status(), StatusCode::OK, "{:?}", response.body());
+        (since(&before, &self.proxy.stats().calls()), json_body(&response))
+    }
+}
+
+/// The calls made between two counts.
+fn since(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(operation, n)| (operation.clone(), n - before.get(operation).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+fn calls(list: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    list.iter().map(|(operation, n)| ((*operation).to_owned(), *n)).collect()
+}
+
+/// A new webhook: the archive, the claim, the job's transaction, the messages, the claim's finish.
+fn five_calls() -> BTreeMap<String, u64> {
+    calls(&[
+        ("s3 PutObject", 1),
+        ("dynamodb PutItem", 1),
+        ("dynamodb TransactWriteItems", 1),
+        ("sqs SendMessageBatch", 1),
+        ("dynamodb UpdateItem", 1),
+    ])
+}
+
+#[tokio::test]
+async fn each_sample_webhook_is_applied_in_five_calls_and_each_document_stored_in_three() {
+    let world = Counted::new().await;
+    let (seed_002, answer) = world.calls(event("rest-contract-signed")).await;
+    assert_eq!(answer["queued"].as_array().map(Vec::len), Some(9), "{answer}");
+    assert_eq!(seed_002, five_calls());
+    for name in ["rest-change-order-signed", "rest-milestone-approved"] {
+        let (made, answer) = world.calls(event(name)).await;
+        assert_eq!(answer["queued"].as_array().map(Vec::len), Some(1), "{name}: {answer}");
+        assert_eq!(made, five_calls(), "{name}");
+    }
+    // A stage transition keeps no delivery record (it is idempotent by its chain) and names no
+    // document: the archive and the transaction.
+    let (stage, _) = world.calls(event("rest-stage-transition")).await;
+    assert_eq!(stage, calls(&[("s3 PutObject", 1), ("dynamodb TransactWriteItems", 1)]));
+
+    let stand_in = StandIn::start(TOKEN).await.expect("stand-in");
+    let config = world.backend.fetcher_config(&stand_in.base_url, TOKEN);
+    let fetcher = Fetcher::on_aws(&config, &world.clients).with_metrics(discard_sink());
+    let records: Vec<SqsMessage> = world.backend.take_records().await;
+    let documents: Vec<&SqsMessage> =
+        records.iter().filter(|r| r.body.as_deref().unwrap_or_default().contains("fetch_document")).collect();
+    assert_eq!(documents.len(), 11);
+    for record in documents {
+        let before = world.proxy.stats().calls();
+        let response =
+            fetcher.handle_batch(std::slice::from_ref(record), Instant::now() + Duration::from_secs(60)).await;
+        assert!(response.batch_item_failures.is_empty());
+        let made = since(&before, &world.proxy.stats().calls());
+        let stored = calls(&[("dynamodb UpdateItem", 1), ("s3 PutObject", 1), ("dynamodb TransactWriteItems", 1)]);
+        assert_eq!(made, stored, "claim, upload, record");
+    }
+}
+
+#[tokio::test]
+async fn an_older_contract_after_a_newer_one_takes_a_second_transaction_without_its_stale_parts() {
+    let world = Counted::new().await;
+    let mut newer = event_json("rest-contract-signed");
+    let mut body: Value = serde_json::from_str(newer["body"].as_str().unwrap()).unwrap();
+    body["date_updated"] = Value::from("2031-01-01T00:00:00Z");
+    newer["body"] = Value::String(body.to_string());
+    newer["requestContext"]["requestId"] = Value::from("the-newer-one");
+    world.calls(lambda_http::request::from_str(&newer.to_string()).unwrap()).await;
+    let job_before = world.backend.item("SITE#34b6b5ee-f997-4044-86ae-0abbf611fc4d", "JOB").await.unwrap();
+
+    let (made, answer) = world.calls(event("rest-contract-signed")).await;
+    assert_eq!(answer["stale"], true, "{answer}");
+    // The task and the contract refuse; the summary's parts are written alone to learn which
+    // refused; the rest (the documents, the quote's index entry) in a second transaction.
+    assert_eq!(made.get("dynamodb TransactWriteItems"), Some(&2), "{made:?}");
+    let job = world.backend.item("SITE#34b6b5ee-f997-4044-86ae-0abbf611fc4d", "JOB").await.unwrap();
+    assert_eq!(job["contract"], job_before["contract"], "the newer contract stays");
+    assert_eq!(job["current_quote"], job_before["current_quote"]);
+}
+
+#[tokio::test]
+async fn the_same_deliveries_in_any_order_leave_the_same_job_and_publish_the_same_events_as_one_part_per_call() {
+    let generated = generate(&root().join("events/payloads"), 3, 0, 34);
+    let n = generated.events.len();
+    let mut rng = fastrand::Rng::with_seed(34);
+    let mut shuffled: Vec<usize> = (0..n).chain((0..n / 3).map(|_| rng.usize(..n))).collect();
+    rng.shuffle(&mut shuffled);
+    for order in [(0..n).collect::<Vec<_>>(), shuffled] {
+        let (transactions, part_by_part) = (Backend::new().await, Backend::new().await);
+        let (bus_t, bus_p) = (Bus::on(&transactions).await, Bus::on(&part_by_part).await);
+        let fast =
+            AwsReceiver::on_aws(&transactions.receiver_config(), &transactions.clients).with_metrics(discard_sink());
+        let slow = integration_tests::part_by_part::receiver(&part_by_part.receiver_config(), &part_by_part.clients)
+            .with_metrics(discard_sink());
+        for (position, &index) in order.iter().enumerate() {
+            let raw = generated.events[index].raw(position);
+            let (a, b) = (fast.replay(&raw, Replay::Deduplicated).await, slow.replay(&raw, Replay::Deduplicated).await);
+            let answer = |r: Result<webhook_receiver::Accepted, webhook_receiver::Refusal>| {
+                r.map(|a| (a.duplicate, a.stale, a.queued)).map_err(|e| e.to_string())
+            };
+            assert_eq!(answer(a), answer(b), "delivery {position}: {}", generated.events[index].slug);
+        }
+        assert_eq!(job_state(transactions.items().await), job_state(part_by_part.items().await));
+        let ids = bus_t.expected_ids(&transactions).await;
+        assert!(ids.len() > 20, "{} events", ids.len());
+        assert_eq!(ids, bus_p.expected_ids(&part_by_part).await);
+    }
+}
+
+#[tokio::test]
+async fn a_job_in_the_layout_the_previous_version_wrote_is_read_and_continued() {
+    let fixture: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(root().join("tests/fixtures/layout-v1.json")).unwrap()).unwrap();
+    let (old, fresh) = (Backend::new().await, Backend::new().await);
+    put_items(&old.clients.dynamodb, &old.table, &fixture).await;
+    let receiver = |backend: &Backend| {
+        AwsReceiver::on_aws(&backend.receiver_config(), &backend.clients).with_metrics(discard_sink())
+    };
+    // What the fixture holds, written by this version.
+    for request in [event("rest-contract-signed"), re_signed_milestone(), event("rest-change-order-signed")] {
+        assert_eq!(receiver(&fresh).handle(request).await.status(), StatusCode::OK);
+    }
+    fresh.drain_queue().await;
+    assert_eq!(job_state(old.items().await).len(), job_state(fresh.items().await).len(), "the same items");
+
+    // Then the same webhooks on both, and one of the fixture's documents stored.
+    for backend in [&old, &fresh] {
+        for request in [
+            event("rest-stage-transition"),
+            event("rest-milestone-approved"),
+            event("rest-site-archived"),
+            event("rest-change-order-signed"),
+        ] {
+            let response = receiver(backend).handle(request).await;
+            assert_eq!(response.status(), StatusCode::OK, "{:?}", response.body());
+        }
+        let stand_in = StandIn::start(TOKEN).await.expect("stand-in");
+        let fetcher = Fetcher::on_aws(&backend.fetcher_config(&stand_in.base_url, TOKEN), &backend.clients)
+            .with_metrics(discard_sink());
+        let message = serde_json::json!({
+            "kind": "fetch_document",
+            "site": "34b6b5ee-f997-4044-86ae-0abbf611fc4d",
+            "quote": "042e6753-6b06-457d-9efd-70f047f4d348",
+            "task": "fb04303e-da8f-413a-b9fc-b91dedf10707",
+            "document": "6588bff2-16ad-43a0-86b1-4985f5100fdd",
+            "name": "Installation Agreement - Signed.pdf",
+            "event_id": "from-the-fixture",
+        });
+        let mut record = SqsMessage::default();
+        record.body = Some(message.to_string());
+        let response = fetcher.handle_batch(&[record], Instant::now() + Duration::from_secs(60)).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    let (old_state, fresh_state) = (job_state(old.items().await), job_state(fresh.items().await));
+    assert_eq!(old_state, fresh_state);
+    let document = &old_state[&(
+        "SITE#34b6b5ee-f997-4044-86ae-0abbf611fc4d".to_owned(),
+        "DOC#6588bff2-16ad-43a0-86b1-4985f5100fdd".to_owned(),
+    )];
+    assert_eq!(document["status"], "STORED");
+}
