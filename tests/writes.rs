@@ -173,7 +173,7 @@ async fn a_job_in_the_layout_the_previous_version_wrote_is_read_and_continued() 
         assert_eq!(receiver(&fresh).handle(request).await.status(), StatusCode::OK);
     }
     fresh.drain_queue().await;
-    assert_eq!(job_state(old.items().await).len(), job_state(fresh.items().await).len(), "the same items");
+    assert_eq!(old.items().await.len(), fresh.items().await.len(), "the same items");
 
     // Then the same webhooks on both, and one of the fixture's documents stored.
     for backend in [&old, &fresh] {
@@ -203,8 +203,18 @@ async fn a_job_in_the_layout_the_previous_version_wrote_is_read_and_continued() 
         let response = fetcher.handle_batch(&[record], Instant::now() + Duration::from_secs(60)).await;
         assert!(response.batch_item_failures.is_empty());
     }
-    let (old_state, fresh_state) = (job_state(old.items().await), job_state(fresh.items().await));
-    assert_eq!(old_state, fresh_state);
+    // The jobs' items; not the delivery records, which the fixture's bodies' hashes name (the
+    // re-signed milestone's body is this test's own JSON, whose key order a build may change).
+    let jobs = |items: Vec<serde_json::Map<String, Value>>| {
+        let mut state = job_state(items);
+        state.retain(|(pk, _), _| pk.starts_with("SITE#"));
+        state
+    };
+    let (old_state, fresh_state) = (jobs(old.items().await), jobs(fresh.items().await));
+    assert_eq!(old_state.keys().collect::<Vec<_>>(), fresh_state.keys().collect::<Vec<_>>());
+    for (key, item) in &old_state {
+        assert_eq!(item, &fresh_state[key], "{key:?}");
+    }
     let document = &old_state[&(
         "SITE#34b6b5ee-f997-4044-86ae-0abbf611fc4d".to_owned(),
         "DOC#6588bff2-16ad-43a0-86b1-4985f5100fdd".to_owned(),

@@ -292,3 +292,67 @@ fn outcome(
         lookup: landed(Role::Lookup),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, Value, json};
+
+    use super::*;
+    use domain::job::{Change, Part};
+
+    fn summary(part: Part, version: i64) -> Change {
+        let Value::Object(value) = json!({ "status": "SIGN" }) else { unreachable!() };
+        Change::Summary { part, version, value }
+    }
+
+    fn job() -> JobKey {
+        JobKey::default_tenant("34b6b5ee-f997-4044-86ae-0abbf611fc4d".parse().unwrap())
+    }
+
+    #[test]
+    fn parts_of_one_item_share_one_update_with_their_conditions_joined() {
+        let job = job();
+        let (contract, current) = (summary(Part::Contract, 7), summary(Part::CurrentQuote, 8));
+        let parts: Vec<PartUpdate<'_>> = [&contract, &current, &Change::Job { quotes: Vec::new() }]
+            .into_iter()
+            .flat_map(|change| PartUpdate::of_change(&job, change))
+            .collect();
+        let built = build(&job, &parts.iter().collect::<Vec<_>>()).expect("no attribute set twice");
+        assert_eq!(built.sk, schema::JOB);
+        let condition = built.condition.expect("the summary's parts are guarded");
+        assert_eq!(condition.matches(" AND ").count(), 1, "{condition}");
+        assert!(condition.starts_with('(') && condition.ends_with(')'), "{condition}");
+        let names: Vec<&String> = built.expr.names.values().collect();
+        for name in ["contract", "current_quote", "site", "tenant", "version"] {
+            assert!(names.iter().any(|n| n.as_str() == name), "{name} in {names:?}");
+        }
+        assert!(built.update.starts_with("SET "), "{}", built.update);
+    }
+
+    #[test]
+    fn two_parts_setting_the_same_attribute_cannot_share_an_update() {
+        let job = job();
+        let (older, newer) = (summary(Part::Contract, 7), summary(Part::Contract, 9));
+        let parts: Vec<PartUpdate<'_>> =
+            [&older, &newer].into_iter().flat_map(|change| PartUpdate::of_change(&job, change)).collect();
+        assert!(build(&job, &parts.iter().collect::<Vec<_>>()).is_none());
+    }
+
+    #[test]
+    fn parts_are_grouped_by_item_in_the_order_of_their_first_part() {
+        let job = job();
+        let task = Change::Task {
+            task: "fb04303e-da8f-413a-b9fc-b91dedf10707".parse().unwrap(),
+            version: 7,
+            fields: Map::new(),
+        };
+        let changes = [summary(Part::Contract, 7), task, summary(Part::LastEvent, 9)];
+        let parts: Vec<(Role, PartUpdate<'_>)> = changes
+            .iter()
+            .flat_map(|change| PartUpdate::of_change(&job, change))
+            .map(|part| (Role::Change { primary: false }, part))
+            .collect();
+        assert_eq!(groups(&parts, &[0, 1, 2]), vec![vec![0, 2], vec![1]]);
+        assert_eq!(groups(&parts, &[1, 2]), vec![vec![1], vec![2]]);
+    }
+}
