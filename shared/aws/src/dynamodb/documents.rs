@@ -308,7 +308,7 @@ impl DocumentLedger for DynamoJobStore {
         self.apply(job, &Change::Summary { part: Part::Details, version: record.version, value: pointer }).await?;
         // The request is answered when no newer signature's is waiting: then out of the
         // sweeper's index, in the same write (else, rarely, the write without it).
-        let mut ended = Expression { names: expr.names.clone(), values: expr.values.clone() };
+        let mut ended = expr.clone();
         let mut ending = Clauses { set: clauses.set.clone(), remove: clauses.remove.clone(), add: Vec::new() };
         pending::end_waiting(&mut ended, &mut ending);
         let requested = ended.name("requested_version");

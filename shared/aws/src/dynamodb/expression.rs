@@ -10,19 +10,23 @@ use super::INDEX_KEY_ATTRIBUTES;
 
 /// Builds the placeholders of an expression: every attribute name goes through `#n<i>` (so
 /// reserved words such as `name` and `status` are safe) and every value through `:v<i>`.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(super) struct Expression {
     pub(super) names: HashMap<String, String>,
     pub(super) values: HashMap<String, AttributeValue>,
+    /// Each name and its placeholder, in order: an expression has a few dozen at most, which a
+    /// scan finds sooner than a hash would.
+    placeholders: Vec<(String, String)>,
 }
 
 impl Expression {
     pub(super) fn name(&mut self, name: &str) -> String {
-        if let Some((placeholder, _)) = self.names.iter().find(|(_, n)| n.as_str() == name) {
+        if let Some((_, placeholder)) = self.placeholders.iter().find(|(n, _)| n == name) {
             return placeholder.clone();
         }
         let placeholder = format!("#n{}", self.names.len());
         self.names.insert(placeholder.clone(), name.to_owned());
+        self.placeholders.push((name.to_owned(), placeholder.clone()));
         placeholder
     }
 

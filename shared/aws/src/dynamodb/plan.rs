@@ -138,10 +138,9 @@ impl DynamoJobStore {
     ) -> Result<PlanApplied, BackendError> {
         let chain = plan.identity == Identity::Chain;
         let parts = parts(job, plan, delivery);
-        let everything: Vec<usize> = (0..parts.len()).collect();
-        let whole = groups(&parts, &everything);
-        let mut transactions = !self.no_transactions.load(Ordering::Relaxed) && whole.len() <= MAX_TRANSACTION_ITEMS;
-        if chain && !transactions || whole.iter().any(|group| build(job, &of(&parts, group)).is_none()) {
+        let items = groups(&parts, &(0..parts.len()).collect::<Vec<_>>()).len();
+        let mut transactions = !self.no_transactions.load(Ordering::Relaxed) && items <= MAX_TRANSACTION_ITEMS;
+        if chain && !transactions {
             return apply_each(self, job, plan, delivery).await;
         }
 
@@ -163,9 +162,15 @@ impl DynamoJobStore {
                 break;
             }
             let groups = groups(&parts, &todo);
-            // Parts of the items the whole plan's check built: they build.
             let built: Option<Vec<Built>> = groups.iter().map(|group| build(job, &of(&parts, group))).collect();
-            let built = built.ok_or_else(|| BackendError::new(OPERATION, "two parts of one item overlap"))?;
+            let Some(built) = built else {
+                // Two parts of one item set the same attribute. Nothing is written before the
+                // first round, and a later one writes fewer parts of the same items.
+                if round == 0 {
+                    return apply_each(self, job, plan, delivery).await;
+                }
+                return Err(BackendError::new(OPERATION, "two parts of one item set the same attribute"));
+            };
             let outcomes: Vec<Outcome> = if transaction {
                 match self.transact(job, built).await? {
                     Sent::Landed => vec![Outcome::Landed; groups.len()],

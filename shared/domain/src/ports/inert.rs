@@ -49,3 +49,41 @@ impl WorkQueue for Inert {
         Ok(())
     }
 }
+
+/// A store writing a plan one part per call, whatever `S` could do: every method but
+/// `apply_plan` is `S`'s own, so the port's default ([`apply_each`]) writes the plan. To compare
+/// the two in tests and benches.
+pub struct OnePartPerCall<S>(pub S);
+
+impl<S: DeliveryLedger> DeliveryLedger for OnePartPerCall<S> {
+    async fn was_applied(&self, delivery: &Delivery) -> Result<bool, BackendError> {
+        self.0.was_applied(delivery).await
+    }
+    async fn claim_delivery(&self, delivery: &Delivery) -> Result<Claim, BackendError> {
+        self.0.claim_delivery(delivery).await
+    }
+    async fn finish_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
+        self.0.finish_delivery(delivery).await
+    }
+    async fn release_delivery(&self, delivery: &Delivery) -> Result<(), BackendError> {
+        self.0.release_delivery(delivery).await
+    }
+}
+
+impl<S: JobStore> JobStore for OnePartPerCall<S> {
+    async fn apply(&self, job: &JobKey, change: &Change) -> Result<Applied, BackendError> {
+        self.0.apply(job, change).await
+    }
+    async fn record_document(&self, job: &JobKey, document: &PlannedDocument) -> Result<(), BackendError> {
+        self.0.record_document(job, document).await
+    }
+    async fn queue_document(&self, job: &JobKey, d: &PlannedDocument, by: &Delivery) -> Result<bool, BackendError> {
+        self.0.queue_document(job, d, by).await
+    }
+    async fn queue_enrichment(&self, job: &JobKey, e: &Enrichment, by: &Delivery) -> Result<bool, BackendError> {
+        self.0.queue_enrichment(job, e, by).await
+    }
+    async fn queue_lookup(&self, job: &JobKey, l: &SignedQuoteLookup, by: &Delivery) -> Result<bool, BackendError> {
+        self.0.queue_lookup(job, l, by).await
+    }
+}
