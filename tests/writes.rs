@@ -131,6 +131,30 @@ async fn an_older_contract_after_a_newer_one_takes_a_second_transaction_without_
 }
 
 #[tokio::test]
+async fn a_contract_of_more_than_a_hundred_items_is_written_one_update_per_item() {
+    // DynamoDB takes at most 100 actions in a transaction: 120 uploaded documents go one update
+    // per item, and every one is queued once.
+    let world = Counted::new().await;
+    let mut request = event_json("rest-contract-signed");
+    let mut body: Value = serde_json::from_str(request["body"].as_str().unwrap()).unwrap();
+    let template = body["sub_tasks"][0]["data"]["documents"][1].clone();
+    let documents: Vec<Value> = (0..120)
+        .map(|i| {
+            let mut document = template.clone();
+            document["uuid"] = Value::from(format!("00000000-0000-4000-8000-{i:012}"));
+            document
+        })
+        .collect();
+    body["sub_tasks"][0]["data"]["documents"] = Value::Array(documents);
+    request["body"] = Value::String(body.to_string());
+    let (made, answer) = world.calls(lambda_http::request::from_str(&request.to_string()).unwrap()).await;
+    assert_eq!(answer["queued"].as_array().map(Vec::len), Some(120), "{answer}");
+    assert_eq!(made.get("dynamodb TransactWriteItems"), None, "{made:?}");
+    assert!(made.get("dynamodb UpdateItem").is_some_and(|n| *n > 120), "{made:?}");
+    assert_eq!(world.backend.drain_queue().await.len(), 121, "120 documents and the details");
+}
+
+#[tokio::test]
 async fn the_same_deliveries_in_any_order_leave_the_same_job_and_publish_the_same_events_as_one_part_per_call() {
     let generated = generate(&root().join("events/payloads"), 3, 0, 34);
     let n = generated.events.len();
