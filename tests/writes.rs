@@ -11,7 +11,7 @@ use aws_lambda_events::event::sqs::SqsMessage;
 use contract_fetcher::Fetcher;
 use domain::metrics::discard_sink;
 use integration_tests::events::Bus;
-use integration_tests::fault_proxy::{FaultPlan, FaultProxy};
+use integration_tests::fault_proxy::{Fault, FaultPlan, FaultProxy, Rule};
 use integration_tests::scenario::{generate, job_state};
 use integration_tests::typed::put_items;
 use integration_tests::{Backend, event, event_json, json_body, moto, re_signed_milestone, root, sdk_config_through};
@@ -128,6 +128,25 @@ async fn an_older_contract_after_a_newer_one_takes_a_second_transaction_without_
     let job = world.backend.item("SITE#34b6b5ee-f997-4044-86ae-0abbf611fc4d", "JOB").await.unwrap();
     assert_eq!(job["contract"], job_before["contract"], "the newer contract stays");
     assert_eq!(job["current_quote"], job_before["current_quote"]);
+}
+
+#[tokio::test]
+async fn a_transaction_cancelled_by_a_conflict_is_written_one_update_per_item_and_lands_whole() {
+    // Another transaction held one of the job's items: the plan goes one update per item, and
+    // the job is the one a transaction would have left.
+    let (world, calm) = (Counted::new().await, Counted::new().await);
+    world.proxy.set_plan(FaultPlan {
+        rules: vec![Rule::next("dynamodb", "TransactWriteItems", Fault::Conflict, 1)],
+        ..FaultPlan::none()
+    });
+    let (made, answer) = world.calls(event("rest-contract-signed")).await;
+    assert_eq!((answer["stale"].as_bool(), answer["queued"].as_array().map(Vec::len)), (Some(false), Some(9)));
+    assert_eq!(world.proxy.stats().of(Fault::Conflict), 1);
+    assert_eq!(made.get("dynamodb TransactWriteItems"), Some(&1), "{made:?}");
+    assert!(made.get("dynamodb UpdateItem").is_some_and(|n| *n >= 13), "{made:?}");
+    calm.calls(event("rest-contract-signed")).await;
+    assert_eq!(job_state(world.backend.items().await), job_state(calm.backend.items().await));
+    assert_eq!(world.backend.drain_queue().await.len(), 10, "9 documents and the details, once each");
 }
 
 #[tokio::test]

@@ -46,10 +46,13 @@ pub enum Fault {
     /// The request neither forwarded nor answered, ever: the caller is stuck in it (to stop the
     /// caller at a known point, as a crash would).
     Hold,
+    /// DynamoDB's answer to a transaction that met another one on an item: cancelled, for a
+    /// `TransactionConflict` (not forwarded; a 500 for the other services).
+    Conflict,
 }
 
 impl Fault {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::InternalError,
         Self::Unavailable,
         Self::Throttle,
@@ -58,6 +61,7 @@ impl Fault {
         Self::Delay,
         Self::Truncate,
         Self::Hold,
+        Self::Conflict,
     ];
 }
 
@@ -72,6 +76,7 @@ impl fmt::Display for Fault {
             Self::Delay => "delay",
             Self::Truncate => "truncated",
             Self::Hold => "held",
+            Self::Conflict => "conflict",
         };
         f.write_str(name)
     }
@@ -311,7 +316,7 @@ async fn proxy(state: Shared, client: reqwest::Client, request: Request<Incoming
         (fault, state.plan.delay, state.target.clone(), gate)
     };
     match fault {
-        Some(fault @ (Fault::InternalError | Fault::Unavailable | Fault::Throttle)) => {
+        Some(fault @ (Fault::InternalError | Fault::Unavailable | Fault::Throttle | Fault::Conflict)) => {
             return Ok(failure(service, fault));
         }
         Some(Fault::ResetBefore) => return Err(Reset),

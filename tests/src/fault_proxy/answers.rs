@@ -57,6 +57,7 @@ pub(super) fn failure(service: &str, fault: Fault) -> Response<Body> {
     let (status, code) = match (service, fault) {
         ("dynamodb", Fault::Throttle) => (StatusCode::BAD_REQUEST, "ProvisionedThroughputExceededException"),
         ("dynamodb", Fault::Unavailable) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
+        ("dynamodb", Fault::Conflict) => (StatusCode::BAD_REQUEST, "TransactionCanceledException"),
         ("dynamodb", _) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError"),
         ("s3", Fault::Throttle) => (StatusCode::SERVICE_UNAVAILABLE, "SlowDown"),
         ("s3", Fault::Unavailable) => (StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable"),
@@ -74,6 +75,12 @@ pub(super) fn failure(service: &str, fault: Fault) -> Response<Body> {
     };
     let message = "injected by the fault proxy";
     let (content_type, body) = match service {
+        "dynamodb" if fault == Fault::Conflict => (
+            "application/x-amz-json-1.0",
+            format!(
+                r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{message}","CancellationReasons":[{{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"}}]}}"#
+            ),
+        ),
         "dynamodb" => (
             "application/x-amz-json-1.0",
             format!(r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{code}","message":"{message}"}}"#),
