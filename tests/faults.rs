@@ -3,12 +3,11 @@
 
 use std::time::Duration;
 
-use aws::Clients;
 use aws_lambda_events::event::sqs::SqsMessage;
 use contract_fetcher::Fetcher;
 use domain::metrics::discard_sink;
-use integration_tests::fault_proxy::{Fault, FaultPlan, FaultProxy, Rule};
-use integration_tests::{Backend, event, json_body, moto, sdk_config_through};
+use integration_tests::fault_proxy::{Fault, FaultPlan, Rule};
+use integration_tests::{Proxied, event, json_body};
 use lambda_http::http::StatusCode;
 use local_stack::stand_in::StandIn;
 use tokio::time::Instant;
@@ -18,18 +17,18 @@ const TOKEN: &str = "test-token-0123";
 const SITE: &str = "SITE#34b6b5ee-f997-4044-86ae-0abbf611fc4d";
 
 /// A backend, and clients that reach it through a fault proxy with no faults yet.
-struct Faulty {
-    backend: Backend,
-    proxy: FaultProxy,
-    clients: Clients,
+struct Faulty(Proxied);
+
+impl std::ops::Deref for Faulty {
+    type Target = Proxied;
+    fn deref(&self) -> &Proxied {
+        &self.0
+    }
 }
 
 impl Faulty {
     async fn new() -> Self {
-        let backend = Backend::new().await;
-        let proxy = FaultProxy::start(&moto().endpoint, FaultPlan::none()).await.expect("proxy");
-        let clients = Clients::new(&sdk_config_through(&proxy.endpoint, Duration::from_secs(5)).await);
-        Self { backend, proxy, clients }
+        Self(Proxied::new(Duration::from_secs(5)).await)
     }
 
     fn inject(&self, rules: Vec<Rule>) {

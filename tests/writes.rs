@@ -6,15 +6,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws::Clients;
 use aws_lambda_events::event::sqs::SqsMessage;
 use contract_fetcher::Fetcher;
 use domain::metrics::discard_sink;
 use integration_tests::events::Bus;
-use integration_tests::fault_proxy::{Fault, FaultPlan, FaultProxy, Rule};
+use integration_tests::fault_proxy::{Fault, FaultPlan, Rule};
 use integration_tests::scenario::{generate, job_state};
 use integration_tests::typed::put_items;
-use integration_tests::{Backend, event, event_json, json_body, moto, re_signed_milestone, root, sdk_config_through};
+use integration_tests::{Backend, Proxied, event, event_json, json_body, re_signed_milestone, root};
 use lambda_http::http::StatusCode;
 use local_stack::stand_in::StandIn;
 use serde_json::Value;
@@ -24,31 +23,21 @@ use webhook_receiver::{AwsReceiver, Replay};
 const TOKEN: &str = "test-token-0123";
 
 /// A backend whose functions reach moto through a proxy that counts their calls.
-struct Counted {
-    backend: Backend,
-    proxy: FaultProxy,
-    clients: Clients,
+async fn counted() -> Proxied {
+    Proxied::new(Duration::from_secs(5)).await
 }
 
-impl Counted {
-    async fn new() -> Self {
-        let backend = Backend::new().await;
-        let proxy = FaultProxy::start(&moto().endpoint, FaultPlan::none()).await.expect("proxy");
-        let clients = Clients::new(&sdk_config_through(&proxy.endpoint, Duration::from_secs(5)).await);
-        Self { backend, proxy, clients }
-    }
+/// The receiver of `world`, its calls through the proxy.
+fn receiver(world: &Proxied) -> AwsReceiver {
+    AwsReceiver::on_aws(&world.backend.receiver_config(), &world.clients).with_metrics(discard_sink())
+}
 
-    fn receiver(&self) -> AwsReceiver {
-        AwsReceiver::on_aws(&self.backend.receiver_config(), &self.clients).with_metrics(discard_sink())
-    }
-
-    /// The calls `request` made, by operation, and the answer.
-    async fn calls(&self, request: lambda_http::Request) -> (BTreeMap<String, u64>, Value) {
-        let before = self.proxy.stats().calls();
-        let response = self.receiver().handle(request).await;
-        assert_eq!(response.status(), StatusCode::OK, "{:?}", response.body());
-        (since(&before, &self.proxy.stats().calls()), json_body(&response))
-    }
+/// The calls `request` made, by operation, and the answer.
+async fn calls_of(world: &Proxied, request: lambda_http::Request) -> (BTreeMap<String, u64>, Value) {
+    let before = world.proxy.stats().calls();
+    let response = receiver(world).handle(request).await;
+    assert_eq!(response.status(), StatusCode::OK, "{:?}", response.body());
+    (since(&before, &world.proxy.stats().calls()), json_body(&response))
 }
 
 /// The calls made between two counts.
@@ -77,18 +66,18 @@ fn five_calls() -> BTreeMap<String, u64> {
 
 #[tokio::test]
 async fn each_sample_webhook_is_applied_in_five_calls_and_each_document_stored_in_three() {
-    let world = Counted::new().await;
-    let (seed_002, answer) = world.calls(event("rest-contract-signed")).await;
+    let world = counted().await;
+    let (seed_002, answer) = calls_of(&world, event("rest-contract-signed")).await;
     assert_eq!(answer["queued"].as_array().map(Vec::len), Some(9), "{answer}");
     assert_eq!(seed_002, five_calls());
     for name in ["rest-change-order-signed", "rest-milestone-approved"] {
-        let (made, answer) = world.calls(event(name)).await;
+        let (made, answer) = calls_of(&world, event(name)).await;
         assert_eq!(answer["queued"].as_array().map(Vec::len), Some(1), "{name}: {answer}");
         assert_eq!(made, five_calls(), "{name}");
     }
     // A stage transition keeps no delivery record (it is idempotent by its chain) and names no
     // document: the archive and the transaction.
-    let (stage, _) = world.calls(event("rest-stage-transition")).await;
+    let (stage, _) = calls_of(&world, event("rest-stage-transition")).await;
     assert_eq!(stage, calls(&[("s3 PutObject", 1), ("dynamodb TransactWriteItems", 1)]));
 
     let stand_in = StandIn::start(TOKEN).await.expect("stand-in");
@@ -111,16 +100,16 @@ async fn each_sample_webhook_is_applied_in_five_calls_and_each_document_stored_i
 
 #[tokio::test]
 async fn an_older_contract_after_a_newer_one_takes_a_second_transaction_without_its_stale_parts() {
-    let world = Counted::new().await;
+    let world = counted().await;
     let mut newer = event_json("rest-contract-signed");
     let mut body: Value = serde_json::from_str(newer["body"].as_str().unwrap()).unwrap();
     body["date_updated"] = Value::from("2031-01-01T00:00:00Z");
     newer["body"] = Value::String(body.to_string());
     newer["requestContext"]["requestId"] = Value::from("the-newer-one");
-    world.calls(lambda_http::request::from_str(&newer.to_string()).unwrap()).await;
+    calls_of(&world, lambda_http::request::from_str(&newer.to_string()).unwrap()).await;
     let job_before = world.backend.item("SITE#34b6b5ee-f997-4044-86ae-0abbf611fc4d", "JOB").await.unwrap();
 
-    let (made, answer) = world.calls(event("rest-contract-signed")).await;
+    let (made, answer) = calls_of(&world, event("rest-contract-signed")).await;
     assert_eq!(answer["stale"], true, "{answer}");
     // The task and the contract refuse; the summary's parts are written alone to learn which
     // refused; the rest (the documents, the quote's index entry) in a second transaction.
@@ -134,17 +123,17 @@ async fn an_older_contract_after_a_newer_one_takes_a_second_transaction_without_
 async fn a_transaction_cancelled_by_a_conflict_is_written_one_update_per_item_and_lands_whole() {
     // Another transaction held one of the job's items: the plan goes one update per item, and
     // the job is the one a transaction would have left.
-    let (world, calm) = (Counted::new().await, Counted::new().await);
+    let (world, calm) = (counted().await, counted().await);
     world.proxy.set_plan(FaultPlan {
         rules: vec![Rule::next("dynamodb", "TransactWriteItems", Fault::Conflict, 1)],
         ..FaultPlan::none()
     });
-    let (made, answer) = world.calls(event("rest-contract-signed")).await;
+    let (made, answer) = calls_of(&world, event("rest-contract-signed")).await;
     assert_eq!((answer["stale"].as_bool(), answer["queued"].as_array().map(Vec::len)), (Some(false), Some(9)));
     assert_eq!(world.proxy.stats().of(Fault::Conflict), 1);
     assert_eq!(made.get("dynamodb TransactWriteItems"), Some(&1), "{made:?}");
     assert!(made.get("dynamodb UpdateItem").is_some_and(|n| *n >= 13), "{made:?}");
-    calm.calls(event("rest-contract-signed")).await;
+    calls_of(&calm, event("rest-contract-signed")).await;
     assert_eq!(job_state(world.backend.items().await), job_state(calm.backend.items().await));
     assert_eq!(world.backend.drain_queue().await.len(), 10, "9 documents and the details, once each");
 }
@@ -153,7 +142,7 @@ async fn a_transaction_cancelled_by_a_conflict_is_written_one_update_per_item_an
 async fn a_contract_of_more_than_a_hundred_items_is_written_one_update_per_item() {
     // DynamoDB takes at most 100 actions in a transaction: 120 uploaded documents go one update
     // per item, and every one is queued once.
-    let world = Counted::new().await;
+    let world = counted().await;
     let mut request = event_json("rest-contract-signed");
     let mut body: Value = serde_json::from_str(request["body"].as_str().unwrap()).unwrap();
     let template = body["sub_tasks"][0]["data"]["documents"][1].clone();
@@ -166,7 +155,7 @@ async fn a_contract_of_more_than_a_hundred_items_is_written_one_update_per_item(
         .collect();
     body["sub_tasks"][0]["data"]["documents"] = Value::Array(documents);
     request["body"] = Value::String(body.to_string());
-    let (made, answer) = world.calls(lambda_http::request::from_str(&request.to_string()).unwrap()).await;
+    let (made, answer) = calls_of(&world, lambda_http::request::from_str(&request.to_string()).unwrap()).await;
     assert_eq!(answer["queued"].as_array().map(Vec::len), Some(120), "{answer}");
     assert_eq!(made.get("dynamodb TransactWriteItems"), None, "{made:?}");
     assert!(made.get("dynamodb UpdateItem").is_some_and(|n| *n > 120), "{made:?}");
@@ -232,17 +221,10 @@ async fn a_job_in_the_layout_the_previous_version_wrote_is_read_and_continued() 
         let stand_in = StandIn::start(TOKEN).await.expect("stand-in");
         let fetcher = Fetcher::on_aws(&backend.fetcher_config(&stand_in.base_url, TOKEN), &backend.clients)
             .with_metrics(discard_sink());
-        let message = serde_json::json!({
-            "kind": "fetch_document",
-            "site": "34b6b5ee-f997-4044-86ae-0abbf611fc4d",
-            "quote": "042e6753-6b06-457d-9efd-70f047f4d348",
-            "task": "fb04303e-da8f-413a-b9fc-b91dedf10707",
-            "document": "6588bff2-16ad-43a0-86b1-4985f5100fdd",
-            "name": "Installation Agreement - Signed.pdf",
-            "event_id": "from-the-fixture",
-        });
+        // The sample fetch message: the fixture's first queued document.
+        let sample = event_json("sqs-fetch-document");
         let mut record = SqsMessage::default();
-        record.body = Some(message.to_string());
+        record.body = sample["Records"][0]["body"].as_str().map(str::to_owned);
         let response = fetcher.handle_batch(&[record], Instant::now() + Duration::from_secs(60)).await;
         assert!(response.batch_item_failures.is_empty());
     }

@@ -16,9 +16,9 @@ use domain::job::{JobKey, PlanContext, plan};
 use domain::metrics::discard_sink;
 use domain::timestamp::Timestamp;
 use integration_tests::bench::write_figures;
-use integration_tests::fault_proxy::{FaultPlan, FaultProxy};
+use integration_tests::fault_proxy::FaultProxy;
 use integration_tests::typed::raw_items;
-use integration_tests::{Backend, event, event_json, moto, part_by_part, sdk_config_through};
+use integration_tests::{Backend, Proxied, event, event_json, part_by_part};
 use local_stack::stand_in::StandIn;
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -102,9 +102,7 @@ fn write_units(name: &str, items: &[Item]) -> (u64, u64, u64) {
 }
 
 async fn counted() -> (Backend, FaultProxy, Clients) {
-    let backend = Backend::new().await;
-    let proxy = FaultProxy::start(&moto().endpoint, FaultPlan::none()).await.expect("proxy");
-    let clients = Clients::new(&sdk_config_through(&proxy.endpoint, Duration::from_secs(10)).await);
+    let Proxied { backend, proxy, clients } = Proxied::new(Duration::from_secs(10)).await;
     (backend, proxy, clients)
 }
 

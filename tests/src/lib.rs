@@ -89,6 +89,25 @@ pub async fn sdk_config_through(endpoint: &str, attempt_timeout: Duration) -> Sd
         .await
 }
 
+/// A backend on moto, and clients that reach it through a fault proxy with no faults until a
+/// test sets some: to count the functions' calls, or to fail them where a test says.
+pub struct Proxied {
+    pub backend: Backend,
+    pub proxy: fault_proxy::FaultProxy,
+    pub clients: Clients,
+}
+
+impl Proxied {
+    /// Each attempt of a call given up after `attempt_timeout`.
+    pub async fn new(attempt_timeout: Duration) -> Self {
+        let backend = Backend::new().await;
+        let proxy =
+            fault_proxy::FaultProxy::start(&moto().endpoint, fault_proxy::FaultPlan::none()).await.expect("proxy");
+        let clients = Clients::new(&sdk_config_through(&proxy.endpoint, attempt_timeout).await);
+        Self { backend, proxy, clients }
+    }
+}
+
 /// One test's own table, bucket, queue and dead-letter queue on moto.
 pub struct Backend {
     pub clients: Clients,
