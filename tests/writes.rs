@@ -139,6 +139,24 @@ async fn a_transaction_cancelled_by_a_conflict_is_written_one_update_per_item_an
 }
 
 #[tokio::test]
+async fn a_milestone_naming_one_task_twice_is_written_one_part_per_call() {
+    // Two changes of one task cannot share an update (they set the same attributes): the plan is
+    // written one part per call, as before, and lands.
+    let world = counted().await;
+    let mut request = event_json("rest-milestone-approved");
+    let mut body: Value = serde_json::from_str(request["body"].as_str().unwrap()).unwrap();
+    let first = body["tasks"][0].clone();
+    body["tasks"].as_array_mut().unwrap().push(first);
+    request["body"] = Value::String(body.to_string());
+    let (made, answer) = calls_of(&world, lambda_http::request::from_str(&request.to_string()).unwrap()).await;
+    assert_eq!(answer["stale"], false, "{answer}");
+    assert_eq!(made.get("dynamodb TransactWriteItems"), None, "{made:?}");
+    let task = body["tasks"][0]["uuid"].as_str().unwrap();
+    let item = world.backend.item("SITE#157802b4-99aa-4437-b250-934df337766a", &format!("TASK#{task}")).await;
+    assert!(item.is_some_and(|item| item["milestone"].is_string()), "the task is recorded");
+}
+
+#[tokio::test]
 async fn a_contract_of_more_than_a_hundred_items_is_written_one_update_per_item() {
     // DynamoDB takes at most 100 actions in a transaction: 120 uploaded documents go one update
     // per item, and every one is queued once.
