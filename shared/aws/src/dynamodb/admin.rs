@@ -117,11 +117,7 @@ impl DynamoJobStore {
             expr.value(s(FetchStatus::Recorded.as_str()))
         );
         let result = self
-            .update_document(job, document)
-            .update_expression(update)
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(expr.names))
-            .set_expression_attribute_values(Some(expr.values))
+            .update_job_item((job, &schema::document_sk(document)), expr, update, Some(condition))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()

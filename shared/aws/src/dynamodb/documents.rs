@@ -4,7 +4,6 @@
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use futures_util::future::try_join_all;
 use serde_json::Value;
@@ -19,11 +18,6 @@ use domain::tenant::TenantId;
 use domain::timestamp::Timestamp;
 
 impl DynamoJobStore {
-    /// An `UpdateItem` of the `DOC#` item of `document`.
-    pub(super) fn update_document(&self, job: &JobKey, document: DocumentId) -> UpdateItemFluentBuilder {
-        self.update_job_item(job, &schema::document_sk(document))
-    }
-
     /// An update of one `DOC#` item held under `lease`: `update` writes the update expression.
     async fn update_leased_document(
         &self,
@@ -84,11 +78,7 @@ impl DocumentLedger for DynamoJobStore {
         let condition =
             format!("{ours} AND ({status} = {queued} OR ({status} = {fetching} AND {lease_until_name} < {now_value}))");
         let result = self
-            .update_document(job, document)
-            .update_expression(update)
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(expr.names))
-            .set_expression_attribute_values(Some(expr.values))
+            .update_job_item((job, &schema::document_sk(document)), expr, update, Some(condition))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;

@@ -49,9 +49,24 @@ impl DynamoJobStore {
         Self { client, table: table.into(), no_transactions: Arc::default() }
     }
 
-    /// An `UpdateItem` of the item `sk` of `job`.
-    fn update_job_item(&self, job: &JobKey, sk: &str) -> UpdateItemFluentBuilder {
-        self.client.update_item().table_name(&self.table).key("pk", s(schema::job_pk(job))).key("sk", s(sk))
+    /// An `UpdateItem` of the item `sk` of `job`: `update`, under `condition` when there is one,
+    /// every name and value through `expr`.
+    fn update_job_item(
+        &self,
+        (job, sk): (&JobKey, &str),
+        expr: Expression,
+        update: String,
+        condition: Option<String>,
+    ) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(schema::job_pk(job)))
+            .key("sk", s(sk))
+            .update_expression(update)
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(Some(expr.names))
+            .set_expression_attribute_values(Some(expr.values))
     }
 
     /// `update` of the item `sk` of `job`, under `condition` when there is one, every
@@ -59,17 +74,12 @@ impl DynamoJobStore {
     async fn write_job_item(
         &self,
         operation: &'static str,
-        (job, sk): (&JobKey, &str),
+        item: (&JobKey, &str),
         expr: Expression,
         update: String,
         condition: Option<String>,
     ) -> Result<bool, BackendError> {
-        let request = self
-            .update_job_item(job, sk)
-            .update_expression(update)
-            .set_condition_expression(condition)
-            .set_expression_attribute_names(Some(expr.names))
-            .set_expression_attribute_values(Some(expr.values));
+        let request = self.update_job_item(item, expr, update, condition);
         match request.send().await {
             Ok(_) => Ok(true),
             Err(error) if conditional_failed(&error) => Ok(false),
